@@ -1,0 +1,56 @@
+"""What every command shares: opening the registry, errors, JSON output."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from registry.errors import ZooError
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn a :class:`ZooError` into one line on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ZooError as err:
+            click.echo(f"Error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+    return wrapper
+
+
+def open_zoo(ctx: click.Context, *, create: bool = True):
+    """The :class:`zoo.api.Zoo` for the ``--db`` given to ``zoo``."""
+    from zoo.api import Zoo
+
+    root = ctx.find_root()
+    url = (root.obj or {}).get("db_url")
+    return Zoo.open(url, create=create)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (dataclasses, numpy scalars and arrays allowed)."""
+    click.echo(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(obj: Any) -> Any:
+    import dataclasses
+    import datetime
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (datetime.datetime, datetime.date)):
+        return obj.isoformat()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.hex()
+    raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
