@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "train-model2vec": "zoo.cli.recommend:train_model2vec",
     "recommend": "zoo.cli.recommend:recommend",
     "index": "zoo.cli.recommend:index",
-    "demo": "zoo.cli.recommend:demo",
+    "demo": "zoo.cli.demo:demo",
     "plot": "zoo.cli.plot:plot",
     "report": "zoo.cli.plot:report",
 }
