@@ -1,0 +1,295 @@
+"""Forward-pass transferability scorers: LogME, LEEP, NCE and H-score.
+
+Each scorer looks at one expert's output on the target data (its penultimate
+features, or its source-class probabilities) plus the target labels, and
+returns one number: higher means the expert should transfer better. They are
+the expensive baselines of METHOD.md section 7: every candidate expert needs a
+forward pass over the target data, where Model2Vec needs one probe pass.
+
+- LogME (You et al., ICML 2021, "LogME: Practical Assessment of Pre-trained
+  Models for Transfer Learning", Algorithm 1): the log marginal likelihood
+  (evidence) of a Bayesian linear regression from features to each one-hot
+  label column, maximised over the prior precision alpha and noise precision
+  beta by the paper's fixed-point iteration, averaged over classes and divided
+  by the number of examples.
+- LEEP (Nguyen et al., ICML 2020, "LEEP: A New Measure to Evaluate
+  Transferability of Learned Representations", eq. 1-2): the mean log
+  likelihood of the "expected empirical predictor" built from the expert's
+  source-class probabilities.
+- NCE (Tran et al., ICCV 2019, "Transferability and Hardness of Supervised
+  Classification Tasks", section 3): minus the conditional entropy H(Y | Z) of
+  target labels given the expert's hard source labels Z = argmax.
+- H-score (Bao et al., ICIP 2019, "An Information-Theoretic Approach to
+  Transferability in Task Transfer Learning", definition 2):
+  tr(cov(f)^+ cov(E[f | y])).
+
+Every scorer has a slow, loop-based twin (``*_reference``) that the tests
+compare it with on tiny inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "SCORERS",
+    "logme",
+    "logme_evidence_reference",
+    "logme_reference",
+    "leep",
+    "leep_reference",
+    "nce",
+    "nce_reference",
+    "h_score",
+    "h_score_reference",
+]
+
+
+def _check_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels must have shape [{n}], got {labels.shape}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must be non-negative class indices")
+    return labels.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- LogME
+
+
+def _logme_one_column(
+    s: np.ndarray, u: np.ndarray, y: np.ndarray, n: int, d: int, *, max_iter: int = 100, tol: float = 1e-5
+) -> tuple[float, float, float]:
+    """Evidence per example for one target column, maximised over (alpha, beta).
+
+    ``s`` [r]: singular values of the features F [N, D]; ``u`` [N, r]: left
+    singular vectors; ``y`` [N]. Works in F's singular basis so that each
+    iteration is O(r): with z = U^T y, the posterior mean in that basis is
+    m_j = beta s_j z_j / (alpha + beta s_j^2).
+    Returns (evidence / N, alpha, beta).
+    """
+    sigma = s**2
+    z = u.T @ y
+    y_sq = float(y @ y)
+    outside = max(y_sq - float(z @ z), 0.0)  # part of y outside F's column space
+    alpha, beta = 1.0, 1.0
+    for _ in range(max_iter):
+        denom = alpha + beta * sigma
+        gamma = float(np.sum(beta * sigma / denom))
+        m = beta * s * z / denom
+        m_sq = float(m @ m)
+        residual = float(np.sum((s * m - z) ** 2)) + outside
+        new_alpha = gamma / max(m_sq, 1e-30)
+        new_beta = (n - gamma) / max(residual, 1e-30)
+        done = abs(new_alpha - alpha) / alpha < tol and abs(new_beta - beta) / beta < tol
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    denom = alpha + beta * sigma
+    m = beta * s * z / denom
+    residual = float(np.sum((s * m - z) ** 2)) + outside
+    log_det_a = float(np.sum(np.log(denom))) + (d - s.shape[0]) * np.log(alpha)
+    evidence = (
+        n / 2 * np.log(beta)
+        + d / 2 * np.log(alpha)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * residual
+        - alpha / 2 * float(m @ m)
+        - log_det_a / 2
+    )
+    return float(evidence / n), float(alpha), float(beta)
+
+
+def logme(features: np.ndarray, labels: np.ndarray) -> float:
+    """LogME score of features ``[N, D]`` for integer ``labels`` ``[N]`` (You et al. 2021).
+
+    One Bayesian linear regression per class (target: the one-hot column),
+    evidence maximised by the fixed point alpha = gamma / m'm,
+    beta = (N - gamma) / ||Fm - y||^2; the score is the mean over classes of
+    the maximised log evidence divided by N. Computed in float64 from one thin
+    SVD of F, so the cost is O(N D min(N, D)) once plus O(min(N, D)) per
+    iteration and class.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"features must be [N, D], got {f.shape}")
+    n, d = f.shape
+    labels = _check_labels(labels, n)
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    classes = np.unique(labels)
+    scores = [_logme_one_column(s, u, (labels == c).astype(np.float64), n, d)[0] for c in classes]
+    return float(np.mean(scores))
+
+
+def logme_evidence_reference(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
+    """Log evidence / N of targets ``y`` [N] given features [N, D], alpha and beta, computed directly.
+
+    Slow and obviously correct: y ~ N(0, F F^T / alpha + I / beta), evaluated
+    as a multivariate normal log density (no SVD, no fixed point).
+    """
+    from scipy.stats import multivariate_normal
+
+    f = np.asarray(features, dtype=np.float64)
+    n = f.shape[0]
+    cov = f @ f.T / alpha + np.eye(n) / beta
+    return float(multivariate_normal(mean=np.zeros(n), cov=cov).logpdf(np.asarray(y, dtype=np.float64)) / n)
+
+
+def logme_reference(features: np.ndarray, labels: np.ndarray) -> float:
+    """LogME by direct numerical maximisation of the evidence over (log alpha, log beta).
+
+    The slow twin of :func:`logme`: for each class, maximise
+    :func:`logme_evidence_reference` with Nelder-Mead from several starts.
+    Only for tiny problems (it forms the N x N covariance).
+    """
+    from scipy.optimize import minimize
+
+    f = np.asarray(features, dtype=np.float64)
+    labels = _check_labels(labels, f.shape[0])
+    scores = []
+    for c in np.unique(labels):
+        y = (labels == c).astype(np.float64)
+
+        def negative(log_ab: np.ndarray) -> float:
+            return -logme_evidence_reference(f, y, float(np.exp(log_ab[0])), float(np.exp(log_ab[1])))
+
+        best = min(
+            (
+                minimize(negative, np.array(start), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
+                for start in [(0.0, 0.0), (-3.0, 2.0), (3.0, 4.0), (-1.0, -1.0)]
+            ),
+            key=lambda r: r.fun,
+        )
+        scores.append(-best.fun)
+    return float(np.mean(scores))
+
+
+# --------------------------------------------------------------------------- LEEP / NCE
+
+
+def _check_probabilities(source_probs: np.ndarray) -> np.ndarray:
+    p = np.asarray(source_probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"source probabilities must be [N, Z], got {p.shape}")
+    if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-4):
+        raise ValueError("source probabilities must be non-negative rows summing to 1 (apply softmax to the logits)")
+    return p
+
+
+def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
+    """LEEP score (Nguyen et al. 2020) of source-class probabilities ``[N, Z]`` for target ``labels`` ``[N]``.
+
+    Empirical joint P(y, z) = (1/N) sum_i theta_z(x_i) [y_i = y], conditional
+    P(y | z) = P(y, z) / P(z), and the score is
+    (1/N) sum_i log sum_z P(y_i | z) theta_z(x_i).
+    """
+    p = _check_probabilities(source_probs)
+    n = p.shape[0]
+    labels = _check_labels(labels, n)
+    num_target = int(labels.max()) + 1
+    onehot = np.zeros((n, num_target))
+    onehot[np.arange(n), labels] = 1.0
+    joint = onehot.T @ p / n  # [Y, Z]
+    conditional = joint / np.maximum(joint.sum(axis=0, keepdims=True), 1e-300)  # P(y | z)
+    eep = p @ conditional.T  # [N, Y]
+    return float(np.mean(np.log(np.maximum(eep[np.arange(n), labels], 1e-300))))
+
+
+def leep_reference(source_probs: np.ndarray, labels: np.ndarray) -> float:
+    """LEEP computed with explicit Python loops over examples, labels and source classes."""
+    p = np.asarray(source_probs, dtype=np.float64)
+    labels = [int(v) for v in labels]
+    n, num_source = p.shape
+    targets = sorted(set(labels))
+    joint = {(y, z): 0.0 for y in targets for z in range(num_source)}
+    for i in range(n):
+        for z in range(num_source):
+            joint[(labels[i], z)] += p[i, z] / n
+    marginal = {z: sum(joint[(y, z)] for y in targets) for z in range(num_source)}
+    total = 0.0
+    for i in range(n):
+        likelihood = 0.0
+        for z in range(num_source):
+            if marginal[z] > 0:
+                likelihood += joint[(labels[i], z)] / marginal[z] * p[i, z]
+        total += np.log(likelihood)
+    return float(total / n)
+
+
+def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
+    """NCE (Tran et al. 2019): -H(Y | Z) for hard source labels ``Z`` [N] and target labels ``Y`` [N].
+
+    Pass ``source_probs.argmax(axis=1)`` as the source labels (the "dummy
+    labels" of LEEP's comparison). Higher (closer to 0) is better.
+    """
+    z = np.asarray(source_labels).astype(np.int64)
+    n = z.shape[0]
+    labels = _check_labels(labels, n)
+    if z.ndim != 1:
+        raise ValueError(f"source labels must be [N], got {z.shape}")
+    _, z_index = np.unique(z, return_inverse=True)
+    _, y_index = np.unique(labels, return_inverse=True)
+    joint = np.zeros((y_index.max() + 1, z_index.max() + 1))
+    np.add.at(joint, (y_index, z_index), 1.0 / n)
+    marginal_z = joint.sum(axis=0, keepdims=True)
+    mask = joint > 0
+    return float(np.sum(joint[mask] * np.log((joint / marginal_z)[mask])))
+
+
+def nce_reference(source_labels: np.ndarray, labels: np.ndarray) -> float:
+    """NCE from counts in Python dictionaries: sum_{y,z} P(y,z) log P(y|z)."""
+    pairs: dict[tuple[int, int], int] = {}
+    zs: dict[int, int] = {}
+    n = len(labels)
+    for z, y in zip(source_labels, labels):
+        pairs[(int(y), int(z))] = pairs.get((int(y), int(z)), 0) + 1
+        zs[int(z)] = zs.get(int(z), 0) + 1
+    return float(sum(c / n * np.log(c / zs[z]) for (y, z), c in pairs.items()))
+
+
+# --------------------------------------------------------------------------- H-score
+
+
+def h_score(features: np.ndarray, labels: np.ndarray) -> float:
+    """H-score (Bao et al. 2019) of features ``[N, D]``: tr(cov(f)^+ cov(E[f | y])).
+
+    cov(E[f | y]) is the covariance of each example's class-mean feature; the
+    pseudo-inverse (rcond 1e-10 relative) keeps rank-deficient features finite.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"features must be [N, D], got {f.shape}")
+    labels = _check_labels(labels, f.shape[0])
+    centred = f - f.mean(axis=0, keepdims=True)
+    cov_f = centred.T @ centred / f.shape[0]
+    classes, inverse = np.unique(labels, return_inverse=True)
+    sums = np.zeros((classes.shape[0], f.shape[1]))
+    np.add.at(sums, inverse, centred)
+    means = sums / np.bincount(inverse)[:, None]
+    g = means[inverse]  # [N, D]: each example's class mean
+    cov_g = g.T @ g / f.shape[0]
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10, hermitian=True) @ cov_g))
+
+
+def h_score_reference(features: np.ndarray, labels: np.ndarray) -> float:
+    """H-score with explicit loops: per-example outer products for both covariances."""
+    f = np.asarray(features, dtype=np.float64)
+    n, d = f.shape
+    mean = f.mean(axis=0)
+    cov_f = np.zeros((d, d))
+    for i in range(n):
+        cov_f += np.outer(f[i] - mean, f[i] - mean) / n
+    class_mean = {int(c): f[np.asarray(labels) == c].mean(axis=0) for c in set(int(v) for v in labels)}
+    cov_g = np.zeros((d, d))
+    for i in range(n):
+        g = class_mean[int(labels[i])] - mean
+        cov_g += np.outer(g, g) / n
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10) @ cov_g))
+
+
+# name -> (what it needs: "features" or "probs", function)
+SCORERS: dict[str, tuple[str, object]] = {
+    "logme": ("features", logme),
+    "hscore": ("features", h_score),
+    "leep": ("probs", leep),
+    "nce": ("probs", lambda probs, labels: nce(np.asarray(probs).argmax(axis=1), labels)),
+}
