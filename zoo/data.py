@@ -1,0 +1,375 @@
+"""Labelled image data: folders, manifests, torch Datasets, balanced subsampling, transforms.
+
+Accepted inputs (:func:`load_labelled`):
+
+- an ImageFolder-style directory, one subfolder per class;
+- a bench task folder ``ROOT/<task>/{train,test}/<class>/*.png`` + ``task.json``:
+  its ``train`` split is used;
+- a CSV (header ``path,label``) or JSON Lines (``{"path": ..., "label": ...}``)
+  manifest; relative paths are relative to the manifest's folder;
+- from Python, any torch Dataset of ``(image, label)`` (PIL image, array or tensor).
+
+Every bad input raises a one-line :class:`registry.errors.InvalidInput` that says
+what to fix. Unreadable images are skipped with a counted warning, or refused
+when more than :data:`MAX_UNREADABLE_FRACTION` of the selection is unreadable.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from registry.errors import InvalidInput
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_UNREADABLE_FRACTION",
+    "LabelledImages",
+    "load_labelled",
+    "task_description",
+    "balanced_indices",
+    "fingerprint",
+    "transform_for",
+    "tensor_batches",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+#: above this fraction of unreadable images in the selection, loading fails.
+MAX_UNREADABLE_FRACTION = 0.1
+
+try:  # a real torch Dataset when torch is importable; plain object otherwise
+    from torch.utils.data import Dataset as _DatasetBase
+except ImportError:  # pragma: no cover - torch is a dependency
+    _DatasetBase = object
+
+
+class LabelledImages(_DatasetBase):
+    """A Dataset of ``(PIL RGB image, int label)``.
+
+    Attributes: ``classes`` (list of class names, label i is ``classes[i]``),
+    ``labels`` (list[int], one per item), ``source`` (where the data came from),
+    ``skipped`` (unreadable images left out), ``items`` (file paths, or indices
+    into the wrapped Dataset).
+    """
+
+    def __init__(self, items: Sequence[Any], labels: Sequence[int], classes: Sequence[str],
+                 source: str, *, base=None, skipped: int = 0) -> None:
+        self.items = list(items)
+        self.labels = [int(y) for y in labels]
+        self.classes = [str(c) for c in classes]
+        self.source = source
+        self.base = base
+        self.skipped = skipped
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __getitem__(self, index: int):
+        return self.image(index), self.labels[index]
+
+    def image(self, index: int):
+        """The ``index``-th image as a PIL RGB image (grayscale and palette images converted)."""
+        item = self.items[index]
+        if self.base is None:
+            from PIL import Image
+
+            with Image.open(item) as img:
+                return img.convert("RGB")
+        return _to_pil(self.base[item][0])
+
+
+def _to_pil(image):
+    """A PIL RGB image from a PIL image, HxW(xC) uint8 array, or [C, H, W] float/uint8 tensor."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    import numpy as np
+
+    if hasattr(image, "detach"):  # torch tensor [C, H, W] or [H, W]
+        array = image.detach().cpu().numpy()
+        if array.ndim == 3:
+            array = np.moveaxis(array, 0, -1)
+    else:
+        array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = np.clip(array * 255.0 if array.max() <= 1.0 else array, 0, 255).astype(np.uint8)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3):
+        raise InvalidInput(f"cannot read an image of shape {array.shape}; give HxW or HxWxC images")
+    return Image.fromarray(array).convert("RGB")
+
+
+def task_description(path: str | Path) -> dict[str, Any] | None:
+    """The ``task.json`` of a bench task folder (one with ``train/`` and ``task.json``), else None."""
+    folder = Path(path)
+    desc = folder / "task.json"
+    if folder.is_dir() and desc.is_file() and (folder / "train").is_dir():
+        try:
+            return json.loads(desc.read_text())
+        except (OSError, ValueError) as err:
+            raise InvalidInput(f"cannot read {desc}: {err}; fix the file") from err
+    return None
+
+
+def _scan_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if loose:
+            raise InvalidInput(
+                f"{folder} holds images but no class subfolders: put each class's images in its own subfolder"
+            )
+        raise InvalidInput(f"no images in {folder}: expected one subfolder of images per class")
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InvalidInput(f"class folder {class_dir} has no images: add images or remove the folder")
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    return paths, labels, [d.name for d in class_dirs]
+
+
+def _read_manifest(path: Path) -> tuple[list[Path], list[Any]]:
+    rows: list[tuple[str, Any]] = []
+    try:
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="") as handle:
+                reader = csv.DictReader(handle)
+                if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+                    raise InvalidInput(f"{path} needs a header line with columns path,label")
+                rows = [(r["path"], r["label"]) for r in reader]
+        else:
+            with open(path) as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                        rows.append((row["path"], row["label"]))
+                    except (ValueError, KeyError, TypeError) as err:
+                        raise InvalidInput(
+                            f"{path} line {number} is not a JSON object with path and label"
+                        ) from err
+    except OSError as err:
+        raise InvalidInput(f"cannot read manifest {path}: {err}") from err
+    if not rows:
+        raise InvalidInput(f"no images in manifest {path}: add lines of path,label")
+    base = path.parent
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p, _ in rows]
+    return paths, [label for _, label in rows]
+
+
+def _index_labels(raw: Sequence[Any], source: str, classes: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
+    """Map raw labels to 0..C-1; integer labels must lie in range, and no class may be empty."""
+    def as_int(value):
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if hasattr(value, "item") and not isinstance(value, str):
+            value = value.item()
+            return value if isinstance(value, int) else None
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        return None
+
+    ints = [as_int(v) for v in raw]
+    if all(v is not None for v in ints):
+        num = len(classes) if classes is not None else max(ints) + 1
+        bad = [v for v in ints if not 0 <= v < num]
+        if bad:
+            raise InvalidInput(
+                f"label {bad[0]} in {source} is out of range 0..{num - 1}: labels must be class indices"
+            )
+        names = list(classes) if classes is not None else [str(i) for i in range(num)]
+        labels = ints
+    else:
+        if classes is not None:
+            raise InvalidInput(f"labels in {source} must be integer class indices")
+        names = sorted({str(v) for v in raw})
+        lookup = {name: i for i, name in enumerate(names)}
+        labels = [lookup[str(v)] for v in raw]
+    counts = [0] * len(names)
+    for y in labels:
+        counts[y] += 1
+    empty = [names[i] for i, c in enumerate(counts) if c == 0]
+    if empty:
+        raise InvalidInput(f"class {empty[0]!r} in {source} has no images: add images or drop the class")
+    return labels, names
+
+
+def balanced_indices(labels: Sequence[int], max_samples: int | None, seed: int) -> list[int]:
+    """Class-balanced subset of indices, at most ``max_samples``, fixed by ``seed``.
+
+    Each class gets an equal share; shares a small class cannot use go to the
+    others (water filling). Within a class, images are drawn by a seeded
+    permutation. Returned in ascending order.
+    """
+    import numpy as np
+
+    if max_samples is None or max_samples >= len(labels):
+        return list(range(len(labels)))
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(int(y), []).append(i)
+    sizes = {c: len(v) for c, v in by_class.items()}
+    quota = {c: 0 for c in by_class}
+    left = max_samples
+    open_classes = sorted(by_class)
+    while left > 0 and open_classes:
+        share, extra = divmod(left, len(open_classes))
+        for rank, c in enumerate(open_classes):
+            take = min(share + (1 if rank < extra else 0), sizes[c] - quota[c])
+            quota[c] += take
+            left -= take
+        open_classes = [c for c in open_classes if quota[c] < sizes[c]]
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for c in sorted(by_class):
+        order = rng.permutation(len(by_class[c]))[: quota[c]]
+        chosen.extend(by_class[c][j] for j in order)
+    return sorted(chosen)
+
+
+def _readable(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except Exception:  # PIL raises many types for truncated/corrupt/missing files
+        return False
+
+
+def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0) -> LabelledImages:
+    """Load labelled images from a folder, a manifest or a Dataset (see module doc).
+
+    ``max_samples`` keeps a class-balanced subset fixed by ``seed``.
+    """
+    if max_samples is not None and max_samples < 2:
+        raise InvalidInput(f"--max-samples {max_samples} is too small: give at least 2 (one per class)")
+    if isinstance(path_or_dataset, LabelledImages):
+        data = path_or_dataset
+        keep = balanced_indices(data.labels, max_samples, seed)
+        return LabelledImages([data.items[i] for i in keep], [data.labels[i] for i in keep], data.classes,
+                              data.source, base=data.base, skipped=data.skipped)
+    if not isinstance(path_or_dataset, (str, Path)):
+        return _from_dataset(path_or_dataset, max_samples, seed)
+    path = Path(path_or_dataset).expanduser()
+    if not path.exists():
+        raise InvalidInput(f"data path {path} does not exist: give an image folder or a CSV/JSONL manifest")
+    if path.is_dir():
+        folder = path / "train" if task_description(path) is not None else path
+        paths, labels, classes = _scan_folder(folder)
+    elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
+        paths, raw = _read_manifest(path)
+        labels, classes = _index_labels(raw, str(path))
+    else:
+        raise InvalidInput(f"{path} is neither a folder nor a .csv/.jsonl manifest")
+    if len(classes) < 2:
+        raise InvalidInput(f"{path} has a single class ({classes[0]!r}): a task needs at least two classes")
+    keep = balanced_indices(labels, max_samples, seed)
+    good = [i for i in keep if _readable(paths[i])]
+    skipped = len(keep) - len(good)
+    if skipped > MAX_UNREADABLE_FRACTION * len(keep):
+        first = next(paths[i] for i in keep if i not in set(good))
+        raise InvalidInput(
+            f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them"
+        )
+    if skipped:
+        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path}", stacklevel=2)
+    counts = [0] * len(classes)
+    for i in good:
+        counts[labels[i]] += 1
+    if any(c == 0 for c in counts):
+        raise InvalidInput(f"class {classes[counts.index(0)]!r} in {path} has no readable images: fix them")
+    return LabelledImages([paths[i] for i in good], [labels[i] for i in good], classes, str(path),
+                          skipped=skipped)
+
+
+def _from_dataset(dataset, max_samples: int | None, seed: int) -> LabelledImages:
+    try:
+        size = len(dataset)
+    except TypeError as err:
+        raise InvalidInput("the data set has no length: give a map-style torch Dataset of (image, label)") from err
+    if size == 0:
+        raise InvalidInput("the data set is empty: give at least two classes of images")
+    raw = getattr(dataset, "targets", None)
+    if raw is None or len(raw) != size:
+        raw = [dataset[i][1] for i in range(size)]
+    declared = getattr(dataset, "classes", None)
+    source = f"<{type(dataset).__name__}>"
+    labels, classes = _index_labels(list(raw), source, list(declared) if declared is not None else None)
+    if len(classes) < 2:
+        raise InvalidInput(f"the data set {source} has a single class: a task needs at least two classes")
+    keep = balanced_indices(labels, max_samples, seed)
+    return LabelledImages(keep, [labels[i] for i in keep], classes, source, base=dataset)
+
+
+def fingerprint(labelled: LabelledImages) -> str:
+    """sha256 over the content: class names, and each item's label and image bytes, in order."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(labelled.classes).encode())
+    for index, label in enumerate(labelled.labels):
+        digest.update(str(label).encode())
+        item = labelled.items[index]
+        if labelled.base is None:
+            digest.update(Path(item).read_bytes())
+        else:
+            image = labelled.image(index)
+            digest.update(str(image.size).encode())
+            digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def transform_for(model) -> Callable:
+    """timm's eval transform for ``model``'s data config; images are converted to RGB first."""
+    from timm.data import create_transform
+
+    from zoo.networks import data_config
+
+    cfg = data_config(model)
+    inner = create_transform(**cfg, is_training=False)
+
+    def transform(image):
+        return inner(_to_pil(image))
+
+    return transform
+
+
+def tensor_batches(dataset, model, *, batch_size: int = 64, indices: Sequence[int] | None = None
+                   ) -> Iterator[tuple[Any, Any]]:
+    """Batches ``(images [B, 3, H, W] float32, labels [B] int64)`` of ``dataset``.
+
+    PIL images (and arrays) go through :func:`transform_for`; tensors of shape
+    [3, H, W] are taken as already transformed.
+    """
+    import torch
+
+    transform = None
+    order = range(len(dataset)) if indices is None else indices
+    images, labels = [], []
+    for i in order:
+        image, label = dataset[i]
+        if not (torch.is_tensor(image) and image.dim() == 3 and image.shape[0] == 3):
+            transform = transform or transform_for(model)
+            image = transform(image)
+        images.append(image.float())
+        labels.append(int(label))
+        if len(images) == batch_size:
+            yield torch.stack(images), torch.tensor(labels, dtype=torch.long)
+            images, labels = [], []
+    if images:
+        yield torch.stack(images), torch.tensor(labels, dtype=torch.long)

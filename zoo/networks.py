@@ -1,0 +1,308 @@
+"""Network loading and feature extraction shared by every part of zoo.
+
+A *source* says where a network's weights come from:
+
+- ``timm:NAME`` - a timm pretrained tag (``timm:resnet34.a1_in1k``), downloaded
+  from the Hugging Face hub by timm;
+- ``hf-hub:REPO`` - a timm model published on the hub;
+- ``file:PATH`` - a local safetensors file, or a PyTorch checkpoint read with
+  ``torch.load(weights_only=True)``, plus its architecture (``arch=``, or an
+  ``"arch"`` entry in the safetensors metadata or in a sidecar ``PATH.json`` /
+  ``<stem>.json``);
+- ``bundled`` - the project's probe in ``zoo/assets/probe/`` (probe.safetensors +
+  probe.json).
+
+Every network comes back as a timm model in eval mode, so callers rely on timm's
+uniform interface (``forward_features``, ``forward_head``, ``reset_classifier``,
+the pretrained data config) instead of special-casing architectures.
+
+A checkpoint from someone else never runs code here: safetensors holds tensors
+only and ``torch.load`` is always called with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from registry.errors import InvalidInput
+
+__all__ = [
+    "Source",
+    "parse_source",
+    "bundled_probe_dir",
+    "load_network",
+    "weights_checksum",
+    "file_checksum",
+    "data_config",
+    "looks_untrained",
+    "extract_features",
+]
+
+_KINDS = ("timm", "hf-hub", "file", "bundled")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A parsed source URI: ``kind`` in {timm, hf-hub, file, bundled} and its ``target``."""
+
+    kind: str
+    target: str
+
+    @property
+    def uri(self) -> str:
+        return "bundled" if self.kind == "bundled" else f"{self.kind}:{self.target}"
+
+
+def parse_source(uri: str) -> Source:
+    """Parse ``timm:NAME``, ``hf-hub:REPO``, ``file:PATH`` or ``bundled``."""
+    text = (uri or "").strip()
+    if text == "bundled":
+        return Source("bundled", "")
+    kind, sep, target = text.partition(":")
+    if not sep or kind not in _KINDS or kind == "bundled" or not target.strip():
+        raise InvalidInput(
+            f"unknown network source {uri!r}: use timm:NAME (e.g. timm:resnet34.a1_in1k), "
+            "hf-hub:REPO, file:PATH (with --arch) or bundled"
+        )
+    return Source(kind, target.strip())
+
+
+def bundled_probe_dir() -> Path:
+    """The folder of the bundled probe (``zoo/assets/probe``)."""
+    return Path(__file__).resolve().parent / "assets" / "probe"
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    """The JSON description next to a weights file (``PATH.json`` or ``<stem>.json``), if any."""
+    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text())
+            except (OSError, ValueError) as err:
+                raise InvalidInput(f"cannot read {candidate}: {err}; fix or remove the file") from err
+    return {}
+
+
+def _read_state_dict(path: Path) -> tuple[dict, dict[str, str]]:
+    """Tensors and metadata from a safetensors file or a weights-only PyTorch checkpoint."""
+    import torch
+
+    if not path.is_file():
+        raise InvalidInput(f"weights file {path} does not exist: check the path after file:")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                meta = dict(handle.metadata() or {})
+                state = {key: handle.get_tensor(key) for key in handle.keys()}
+        except Exception as err:  # safetensors raises its own error types
+            raise InvalidInput(f"{path} is not a readable safetensors file ({err})") from err
+        return state, meta
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise InvalidInput(
+            f"{path} is not a weights-only PyTorch checkpoint ({type(err).__name__}); "
+            "save it with safetensors or torch.save(model.state_dict())"
+        ) from err
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(hasattr(v, "shape") for v in obj.values()):
+        raise InvalidInput(f"{path} does not hold a state dict of tensors; save model.state_dict()")
+    return {k.removeprefix("module."): v for k, v in obj.items()}, {}
+
+
+def _apply_data_overrides(model, info: dict[str, Any]) -> None:
+    """Let a probe description (probe.json) override the timm data config."""
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    if "input_size" in info:
+        size = info["input_size"]
+        cfg["input_size"] = tuple(size) if isinstance(size, (list, tuple)) else (3, int(size), int(size))
+    for key in ("mean", "std"):
+        if key in info:
+            cfg[key] = tuple(info[key])
+    for key in ("interpolation", "crop_pct", "crop_mode"):
+        if key in info:
+            cfg[key] = info[key]
+    model.pretrained_cfg = cfg
+
+
+def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extra: dict[str, Any]):
+    import timm
+
+    state, meta = _read_state_dict(path)
+    info = {**_sidecar(path), **extra}
+    if "model_args" in meta:
+        info.setdefault("model_args", json.loads(meta["model_args"]))
+    arch = arch or info.get("arch") or meta.get("arch")
+    if not arch:
+        raise InvalidInput(
+            f"architecture of {path} unknown: pass --arch NAME (a timm architecture such as resnet18)"
+        )
+    model_args = dict(info.get("model_args") or {})
+    try:
+        probe = timm.create_model(arch, pretrained=False, **model_args)
+    except Exception as err:  # timm raises RuntimeError/TypeError/KeyError for unknown archs/args
+        raise InvalidInput(f"timm cannot build architecture {arch!r} ({err}); check --arch") from err
+    classifier_keys = [f"{name}.weight" for name, mod in probe.named_modules() if mod is probe.get_classifier()]
+    stored_classes = None
+    if classifier_keys and classifier_keys[0] in state:
+        stored_classes = int(state[classifier_keys[0]].shape[0])
+    head_classes = stored_classes if stored_classes is not None else 0
+    model = timm.create_model(arch, pretrained=False, num_classes=head_classes, **model_args)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise InvalidInput(f"weights in {path} do not fit {arch!r} (tensor shapes differ); check --arch") from err
+    if missing or unexpected:
+        raise InvalidInput(
+            f"weights in {path} do not fit {arch!r} ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected tensors, e.g. {(list(missing) + list(unexpected))[0]}); check --arch"
+        )
+    _apply_data_overrides(model, info)
+    if num_classes is not None and num_classes != head_classes:
+        model.reset_classifier(num_classes)
+    return model
+
+
+def load_network(
+    source: str,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    allow_random: bool = False,
+):
+    """Load a timm network from ``source`` (see module doc), in eval mode.
+
+    ``num_classes`` replaces the classifier (``reset_classifier``) when it differs.
+    Networks whose normalisation layers are still at their initial values (never
+    trained) are refused unless ``allow_random``: their features mean nothing.
+    """
+    import timm
+
+    src = parse_source(source)
+    if src.kind == "bundled":
+        folder = bundled_probe_dir()
+        weights, desc = folder / "probe.safetensors", folder / "probe.json"
+        if not weights.is_file() or not desc.is_file():
+            raise InvalidInput(
+                f"the bundled probe is not built ({folder} has no probe.safetensors/probe.json): "
+                "build it with `zoo bench build`, or pass --probe timm:NAME or --probe file:PATH --arch ARCH"
+            )
+        info = json.loads(desc.read_text())
+        model = _build_from_file(weights, arch or info.get("arch"), num_classes, info)
+    elif src.kind == "file":
+        model = _build_from_file(Path(os.path.expanduser(src.target)), arch, num_classes, {})
+    else:
+        name = src.target if src.kind == "timm" else f"hf-hub:{src.target}"
+        kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        try:
+            model = timm.create_model(name, pretrained=True, **kwargs)
+        except Exception as err:  # network errors surface as many types (OSError, HTTPError, ...)
+            message = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+            raise InvalidInput(
+                f"cannot load pretrained weights for {name} ({message}); without network access "
+                f"download the weights elsewhere and use file:PATH with --arch {src.target.split('.')[0]}"
+            ) from err
+    model.eval()
+    if not allow_random and looks_untrained(model):
+        raise InvalidInput(
+            f"network {source} has untrained (random) weights, so its features mean nothing; "
+            "use trained weights, or pass --allow-random-probe (allow_random=True) for tests"
+        )
+    return model
+
+
+def looks_untrained(model) -> bool:
+    """True when every normalisation layer is still at its initial state.
+
+    BatchNorm running statistics stay at mean 0 / variance 1 until the network
+    sees data; LayerNorm/GroupNorm affine parameters stay at 1 / 0 until trained.
+    A network without normalisation layers cannot be judged and counts as trained.
+    """
+    import torch
+    from torch import nn
+
+    seen = False
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+            seen = True
+            if not (torch.all(module.running_mean == 0) and torch.all(module.running_var == 1)):
+                return False
+        elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)) and getattr(module, "weight", None) is not None:
+            seen = True
+            if not (torch.all(module.weight == 1) and torch.all(module.bias == 0)):
+                return False
+    return seen
+
+
+def file_checksum(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_checksum(module_or_path) -> str:
+    """sha256 of a network's weights.
+
+    For a module: over its state dict (names, dtypes, shapes and bytes, in name
+    order), so the same weights give the same checksum whatever file they came
+    from. For a path: over the file's bytes.
+    """
+    import torch
+
+    if isinstance(module_or_path, (str, os.PathLike)):
+        return file_checksum(module_or_path)
+    digest = hashlib.sha256()
+    state = module_or_path.state_dict()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def data_config(model) -> dict:
+    """timm's resolved data config of ``model`` (input_size, mean, std, interpolation, crop)."""
+    from timm.data import resolve_model_data_config
+
+    return dict(resolve_model_data_config(model))
+
+
+def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = True):
+    """Pooled pre-logit features of every item of ``dataset`` -> ``np.ndarray`` [N, D] float32.
+
+    ``dataset`` yields ``(image, label)``; PIL images go through the model's own
+    timm transforms (:func:`zoo.data.transform_for`), tensors are used as given.
+    Computed as ``forward_head(forward_features(x), pre_logits=True)`` in eval mode.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    from zoo.data import tensor_batches
+
+    model.eval()
+    chunks = []
+    with torch.no_grad(), tqdm(total=len(dataset), desc="features", unit="img", disable=not progress) as bar:
+        for images, _ in tensor_batches(dataset, model, batch_size=batch_size):
+            feats = model.forward_head(model.forward_features(images), pre_logits=True)
+            chunks.append(feats.reshape(feats.shape[0], -1).float().cpu().numpy())
+            bar.update(images.shape[0])
+    if not chunks:
+        return np.zeros((0, int(getattr(model, "num_features", 0))), dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
