@@ -1,0 +1,133 @@
+"""Schema versions: upgrading a database and checking it matches this code.
+
+The migrations live in the package ``migrations`` (shipped in the wheel), so
+everything here works from an installed copy, outside any source tree.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import OperationalError
+
+from registry.engine import display_url, make_engine, parse_url, unavailable
+from registry.errors import SchemaMismatch
+
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the shipped ``migrations`` package."""
+    import migrations
+
+    config = Config()
+    # __path__, not __file__: an editable install may expose it as a namespace package.
+    location = Path(next(iter(migrations.__path__)))
+    config.set_main_option("script_location", str(location))
+    if url:
+        # ConfigParser interpolation: a literal % in a URL (escaped password) needs doubling.
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads; merge them")
+    return heads[0]
+
+
+def _with_connection(url: str | None, action, *, write: bool):
+    parsed = parse_url(url)
+    engine: Engine = make_engine(parsed)
+    try:
+        with engine.connect() as connection:
+            if write:
+                connection.execution_options(zoo_write=True)
+            return action(connection)
+    except OperationalError as err:
+        raise unavailable(parsed, err) from None
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The schema revision of the database at ``url`` (None when it has none)."""
+    return _with_connection(url, _current, write=False)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` up to ``revision``; returns the new revision.
+
+    Safe to run concurrently and on a database already at head. Refuses a
+    database whose schema is newer than this code.
+    """
+
+    def run(connection: Connection) -> str | None:
+        current = _current(connection)
+        if connection.in_transaction():
+            connection.commit()
+        _refuse_unknown(current, connection)
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        return _current(connection)
+
+    return _with_connection(url, run, write=True)
+
+
+def downgrade(url: str | None, revision: str) -> str | None:
+    """Migrate the database at ``url`` down to ``revision`` ("base" empties it)."""
+
+    def run(connection: Connection) -> str | None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+        return _current(connection)
+
+    return _with_connection(url, run, write=True)
+
+
+def _refuse_unknown(current: str | None, connection: Connection) -> None:
+    if current is None:
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        known = script.get_revision(current) is not None
+    except Exception:
+        known = False
+    if not known:
+        raise SchemaMismatch(
+            f"the database at {display_url(connection.engine.url)} has schema {current}, newer "
+            f"than this zoo knows (head {head_revision()}); upgrade zoo (pip install -U zoo)")
+
+
+def check_schema(connection: Connection, *, url_text: str) -> str | None:
+    """Raise :class:`SchemaMismatch` unless the database is at this code's head.
+
+    Returns the current revision; None means an empty database (no tables at all).
+    """
+    current = _current(connection)
+    head = head_revision()
+    if current == head:
+        return current
+    if current is None:
+        tables = set(inspect(connection).get_table_names())
+        if not tables:
+            return None
+        raise SchemaMismatch(
+            f"the database at {url_text} has tables but no zoo schema version; "
+            "point --db at a zoo registry or an empty database")
+    _refuse_unknown(current, connection)
+    raise SchemaMismatch(
+        f"the database at {url_text} has schema {current}, behind this zoo (head {head}); "
+        "run `zoo db upgrade`")
