@@ -1,6 +1,92 @@
-"""Zoo methods (see docs/ARCHITECTURE.md)."""
+"""Zoo methods for the catalog: models, tasks, the database, backups.
+
+Thin wrappers over :class:`registry.store.Store` (``self.store``) that return
+its frozen records (see docs/ARCHITECTURE.md).
+"""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from registry.records import Model, Task, TaskEmbedding
+    from registry.store import Store
 
 
 class CatalogMixin:
-    store: object
+    """Register, list, show and remove models and tasks; back the registry up."""
+
+    store: "Store"
+
+    # models
+    def register_model(self, name: str, source: str, *, arch: str | None = None,
+                       trained_on: str | None = None, tags: Mapping[str, str] | None = None,
+                       description: str | None = None, num_params: int | None = None,
+                       checksum: str | None = None) -> "Model":
+        """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``."""
+        return self.store.add_model(name, source, arch=arch, num_params=num_params,
+                                    checksum=checksum, trained_on=trained_on,
+                                    description=description, tags=tags)
+
+    def models(self, pattern: str | None = None, *,
+               tags: Mapping[str, str] | None = None) -> list["Model"]:
+        """Models ordered by name; ``pattern`` is a glob on the name, ``tags`` must all match."""
+        return self.store.list_models(pattern=pattern, tags=tags)
+
+    def get_model(self, name: str) -> "Model":
+        """The model with this name or alias."""
+        return self.store.get_model(name)
+
+    def remove_model(self, name: str, *, force: bool = False) -> dict[str, int]:
+        """Delete a model (``force`` to take its results along); returns what went."""
+        return self.store.remove_model(name, force=force)
+
+    def alias(self, alias: str, name: str) -> "Model":
+        """Point ``alias`` at the model ``name`` (moving it if it existed)."""
+        return self.store.set_alias(alias, name)
+
+    # tasks
+    def tasks(self, pattern: str | None = None) -> list["Task"]:
+        """Tasks ordered by name; ``pattern`` is a glob on the name."""
+        return self.store.list_tasks(pattern=pattern)
+
+    def get_task(self, name: str) -> "Task":
+        """The task with this name."""
+        return self.store.get_task(name)
+
+    def task_embeddings(self, name: str) -> list["TaskEmbedding"]:
+        """Every current embedding of the task ``name`` (all probes and methods)."""
+        self.store.get_task(name)
+        return self.store.list_task_embeddings(task=name)
+
+    def remove_task(self, name: str, *, force: bool = False) -> dict[str, int]:
+        """Delete a task (``force`` to take its embeddings and results along)."""
+        return self.store.remove_task(name, force=force)
+
+    # backup
+    def export(self, path: str | Path) -> dict[str, int]:
+        """Write the whole registry to ``path`` as JSON Lines; returns counts per kind."""
+        return self.store.export_jsonl(path)
+
+    def import_(self, path: str | Path) -> dict[str, int]:
+        """Add a ``zoo export`` file to this registry, all or nothing."""
+        return self.store.import_jsonl(path)
+
+    # database
+    def db_current(self) -> dict[str, object]:
+        """The schema revision of this registry, the code's head, and row counts."""
+        import registry
+
+        return {"url": self.store.display_url, "revision": registry.current_revision(self.store.url),
+                "head": registry.head_revision(), "counts": self.store.counts()}
+
+    @staticmethod
+    def db_upgrade(url: str | None = None) -> dict[str, object]:
+        """Migrate the database at ``url`` to the newest schema (no store needed)."""
+        import registry
+        from registry.engine import display_url, parse_url
+
+        before = registry.current_revision(url)
+        after = registry.upgrade(url)
+        return {"url": display_url(parse_url(url)), "from": before, "to": after,
+                "head": registry.head_revision()}
