@@ -1,0 +1,145 @@
+"""The ground truth: transfer error of a model on a task, under one fixed protocol.
+
+Protocol ``PROTOCOL`` (docs/METHOD.md section 7), recorded with every result:
+
+1. Features: the model's pooled pre-logits
+   (``forward_head(forward_features(x), pre_logits=True)``), frozen, eval mode,
+   on images resized to the model's input size and normalised with its mean/std.
+2. Training split: ``shots`` images per class drawn from the task's train split
+   (seeded by the task name, so every model sees the same images). Few shots is
+   the regime where the choice of expert matters (with 20+ per class any decent
+   extractor solves a glyph task and the ranking becomes noise).
+3. Classifier: features standardised with the training mean/std, then
+   multinomial logistic regression, mean cross-entropy + ``l2``/2 ||W||^2
+   (bias free), fitted to optimum by L-BFGS (convex: the optimum is unique, so
+   the result does not depend on the solver; :func:`fit_logistic_reference` is
+   the slow gradient-descent twin the tests compare against).
+4. Metric: top-1 error on the task's whole test split.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+PROTOCOL = "linear-probe-fewshot"
+
+
+@dataclass(frozen=True)
+class ProtocolParams:
+    """Hyper-parameters of the transfer protocol (stored with each result)."""
+
+    shots: int = 5
+    l2: float = 0.05
+    max_iter: int = 300
+    seed: int = 0
+    version: int = 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_shots(labels: np.ndarray, shots: int, *, key: str, seed: int = 0) -> np.ndarray:
+    """Indices of ``shots`` examples per class (all of a class if it has fewer), sorted.
+
+    Deterministic in (labels, shots, key, seed): every model evaluated on a task
+    gets the same training images.
+    """
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    chosen = []
+    for cls in np.unique(labels):
+        rows = np.flatnonzero(labels == cls)
+        chosen.append(rng.choice(rows, size=min(shots, len(rows)), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale both [N, D] arrays by the train mean/std (constant features -> std 1)."""
+    mean = train.mean(0, keepdims=True)
+    std = train.std(0, keepdims=True)
+    std[std < 1e-6] = 1.0
+    return (train - mean) / std, (test - mean) / std
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
+                 max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression by L-BFGS: (W [C, D], b [C]).
+
+    Minimises mean_i CE(W x_i + b, y_i) + l2/2 ||W||^2 in float64.
+    """
+    import torch
+
+    xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    w = torch.zeros(num_classes, xt.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
+                                  tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(xt @ w.T + b, yt) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def fit_logistic_reference(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
+                           steps: int = 20000, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The slow twin of :func:`fit_logistic`: plain full-batch gradient descent, numpy.
+
+    Gradient of the mean cross-entropy written out: (softmax - onehot)^T x / N.
+    """
+    n, d = x.shape
+    w = np.zeros((num_classes, d))
+    b = np.zeros(num_classes)
+    onehot = np.eye(num_classes)[y]
+    for _ in range(steps):
+        logits = x @ w.T + b
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(1, keepdims=True)
+        residual = (p - onehot) / n
+        w -= lr * (residual.T @ x + l2 * w)
+        b -= lr * residual.sum(0)
+    return w, b
+
+
+def transfer_error(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
+                   test_labels: np.ndarray, params: ProtocolParams = ProtocolParams()) -> float:
+    """Test error of the protocol's linear classifier; features [N, D], labels [N]."""
+    x_train, x_test = standardise(np.asarray(train_features, np.float64), np.asarray(test_features, np.float64))
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    w, b = fit_logistic(x_train, train_labels, num_classes, l2=params.l2, max_iter=params.max_iter)
+    predictions = (x_test @ w.T + b).argmax(1)
+    return float((predictions != test_labels).mean())
+
+
+def model_features(model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256) -> np.ndarray:
+    """Frozen pooled pre-logits [N, D] of uint8 images [N, H, W, 3]."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            x = images_to_tensor(images[start:start + batch_size], mean, std, size=size)
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().numpy())
+    return np.concatenate(out)
+
+
+def images_to_tensor(images: np.ndarray, mean, std, size: int | None = None):
+    """uint8 [N, H, W, 3] -> normalised float tensor [N, 3, S, S] (antialiased bilinear resize)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+    if size is not None and size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
