@@ -1,0 +1,53 @@
+"""``zoo export`` and ``zoo import``: the whole registry as JSON Lines."""
+from __future__ import annotations
+
+import click
+
+from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+
+def _summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items())
+
+
+@click.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the row counts as JSON.")
+@click.pass_context
+@handle_errors
+def export_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Write the whole registry to FILE as JSON Lines (a backup you can diff).
+
+    \b
+    Example:
+        zoo export backup.jsonl
+        zoo --db postgresql+psycopg://me@dbhost/zoo import backup.jsonl
+    """
+    with open_zoo(ctx, create=False) as zoo:
+        counts = zoo.export(file)
+    if as_json:
+        echo_json({"file": file, "counts": counts})
+    else:
+        click.echo(f"Exported {_summary(counts)} to {file}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the row counts as JSON.")
+@click.pass_context
+@handle_errors
+def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Add everything in FILE (made by `zoo export`) to the registry.
+
+    All or nothing: a name that already exists refuses the whole file.
+
+    \b
+    Example:
+        zoo --db sqlite:///new.db import backup.jsonl
+    """
+    with open_zoo(ctx) as zoo:
+        counts = zoo.import_(file)
+    if as_json:
+        echo_json({"file": file, "counts": counts})
+    else:
+        click.echo(f"Imported {_summary(counts)} from {file}")

@@ -1,0 +1,177 @@
+"""``zoo register-model`` and ``zoo models``: the expert models in the registry."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import click
+
+from registry.errors import InvalidInput
+from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+
+def parse_tags(values: Iterable[str]) -> dict[str, str]:
+    """``("k=v", ...)`` -> ``{"k": "v"}``; a value without ``=`` or key is InvalidInput."""
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, tag_value = value.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"malformed --tag {value!r}: use --tag KEY=VALUE")
+        tags[key.strip()] = tag_value
+    return tags
+
+
+@click.command("register-model")
+@click.argument("name")
+@click.option("--source", required=True, metavar="URI",
+              help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH.")
+@click.option("--arch", metavar="A", help="timm architecture (default: from a timm: source).")
+@click.option("--trained-on", metavar="TASK", help="The task the model was trained on.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag; repeat for more.")
+@click.option("--description", metavar="TEXT", help="Free text.")
+@click.option("--num-params", type=int, metavar="N", help="Parameter count, when known.")
+@click.option("--checksum", metavar="SHA256", help="Checksum of the weights, when known.")
+@click.option("--json", "as_json", is_flag=True, help="Print the registered model as JSON.")
+@click.pass_context
+@handle_errors
+def register_model(ctx: click.Context, name: str, source: str, arch: str | None,
+                   trained_on: str | None, tags: tuple[str, ...], description: str | None,
+                   num_params: int | None, checksum: str | None, as_json: bool) -> None:
+    """Add an expert model NAME to the registry.
+
+    \b
+    Example:
+        zoo register-model resnet34.a1_in1k --source timm:resnet34.a1_in1k \\
+            --trained-on imagenet-1k --tag family=resnet --tag size=small
+    """
+    parsed = parse_tags(tags)
+    with open_zoo(ctx) as zoo:
+        model = zoo.register_model(name, source, arch=arch, trained_on=trained_on, tags=parsed,
+                                   description=description, num_params=num_params,
+                                   checksum=checksum)
+    if as_json:
+        echo_json(model)
+    else:
+        click.echo(f"Registered model {model.name} ({model.source})")
+
+
+@click.group()
+def models() -> None:
+    """List, show, alias and remove the expert models.
+
+    \b
+    Example:
+        zoo models list --filter 'resnet*' --tag family=resnet
+        zoo models show resnet34.a1_in1k --json
+    """
+
+
+@models.command("list")
+@click.option("--filter", "pattern", metavar="GLOB", help="Only names matching this glob.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag.")
+@click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
+@click.pass_context
+@handle_errors
+def list_cmd(ctx: click.Context, pattern: str | None, tags: tuple[str, ...], as_json: bool) -> None:
+    """List models, optionally filtered by name and tags.
+
+    \b
+    Example:
+        zoo models list
+        zoo models list --filter 'vit_*' --tag family=vit --json
+    """
+    parsed = parse_tags(tags)
+    with open_zoo(ctx) as zoo:
+        found = zoo.models(pattern, tags=parsed)
+    if as_json:
+        echo_json(found)
+        return
+    if not found:
+        click.echo("No models. Add one with `zoo register-model NAME --source URI`.", err=True)
+        return
+    rows = [(m.name, m.source, m.arch or "-", m.trained_on or "-",
+             ",".join(f"{k}={v}" for k, v in m.tags.items()) or "-") for m in found]
+    _echo_table(("NAME", "SOURCE", "ARCH", "TRAINED_ON", "TAGS"), rows)
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@click.pass_context
+@handle_errors
+def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one model (by name or alias).
+
+    \b
+    Example:
+        zoo models show resnet34.a1_in1k
+        zoo models show best --json
+    """
+    with open_zoo(ctx) as zoo:
+        model = zoo.get_model(name)
+    if as_json:
+        echo_json(model)
+        return
+    fields = [("name", model.name), ("source", model.source), ("arch", model.arch),
+              ("params", model.num_params), ("checksum", model.checksum),
+              ("trained on", model.trained_on), ("description", model.description),
+              ("created", model.created_at.isoformat(timespec="seconds")),
+              ("tags", ", ".join(f"{k}={v}" for k, v in model.tags.items())),
+              ("aliases", ", ".join(model.aliases))]
+    for label, value in fields:
+        click.echo(f"{label + ':':<13}{'-' if value in (None, '') else value}")
+
+
+@models.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Also remove its transfer results and model embeddings.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@click.pass_context
+@handle_errors
+def remove_cmd(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
+    """Remove a model; one with results needs --force and says what goes with it.
+
+    \b
+    Example:
+        zoo models remove resnet34.a1_in1k
+        zoo models remove resnet34.a1_in1k --force
+    """
+    with open_zoo(ctx) as zoo:
+        removed = zoo.remove_model(name, force=force)
+    if as_json:
+        echo_json(removed)
+    else:
+        click.echo(f"Removed model {name}{describe_removed(removed, 'models')}")
+
+
+@models.command("alias")
+@click.argument("alias")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@click.pass_context
+@handle_errors
+def alias_cmd(ctx: click.Context, alias: str, name: str, as_json: bool) -> None:
+    """Point ALIAS at model NAME (an existing alias moves).
+
+    \b
+    Example:
+        zoo models alias production resnet34.a1_in1k
+        zoo models show production
+    """
+    with open_zoo(ctx) as zoo:
+        model = zoo.alias(alias, name)
+    if as_json:
+        echo_json(model)
+    else:
+        click.echo(f"{alias} -> {model.name}")
+
+
+def describe_removed(removed: dict[str, int], main_kind: str) -> str:
+    """`` with 2 transfer results, 1 model tags`` for the non-zero dependents."""
+    parts = [f"{n} {kind.replace('_', ' ')}" for kind, n in removed.items() if kind != main_kind and n]
+    return f" with {', '.join(parts)}" if parts else ""
+
+
+def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
