@@ -52,6 +52,18 @@ def _save(fig, out: str | Path, *, dpi: int = 120) -> Path:
     return path
 
 
+def short_label(text: Any, limit: int = 32) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, so one long name cannot squash a figure."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _wrapped_title(text: str, width_inches: float, fontsize: float) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=max(20, int(width_inches * 72 / (fontsize * 0.6))))
+
+
 def _group_colours(names: Sequence[str]) -> dict[str, Any]:
     """A distinct colour per group name (tab10, then tab20, then a hue wheel)."""
     import matplotlib
@@ -147,7 +159,7 @@ def distance_heatmap(matrix: Any, labels: Sequence[str], out: str | Path, *,
         raise InvalidInput(f"got {len(labels)} labels for a {n}x{n} matrix: give one label per row")
     perm = heatmap_order(array, groups=groups, order=order)
     shown = array[np.ix_(perm, perm)]
-    names = [str(labels[i]) for i in perm]
+    names = [short_label(labels[i]) for i in perm]
 
     margin = 3.5 if n > 20 else 2.5
     side = float(np.clip(margin + 0.13 * n, 6.0, 40.0))
@@ -165,7 +177,7 @@ def distance_heatmap(matrix: Any, labels: Sequence[str], out: str | Path, *,
         ordered_groups = [NO_GROUP if groups[i] is None else str(groups[i]) for i in perm]
         _draw_group_bands(ax, ordered_groups, fontsize)
     heading = title or f"Task distances ({n} tasks)"
-    ax.set_title(heading, fontsize=13, pad=12 if groups is None else 24)
+    ax.set_title(_wrapped_title(heading, side * 0.8, 13), fontsize=13, pad=12 if groups is None else 24)
     return _save(fig, out, dpi=100 if n > 80 else 130)
 
 
@@ -218,14 +230,14 @@ def task_map(coords: Any, labels: Sequence[str], groups: Sequence[str | None], o
         for (x, y), label in zip(points, labels):
             if str(label) == skip:
                 continue
-            ax.annotate(str(label), (x, y), xytext=(3, 3), textcoords="offset points",
+            ax.annotate(short_label(label), (x, y), xytext=(3, 3), textcoords="offset points",
                         fontsize=7, color="0.25", zorder=3)
     if models is not None:
         model_points = np.asarray(models[0], dtype=np.float64).reshape(-1, 2)
         ax.scatter(model_points[:, 0], model_points[:, 1], marker="*", s=140, color="black",
                    label="expert model", zorder=4)
         for (x, y), label in zip(model_points, models[1]):
-            ax.annotate(str(label), (x, y), xytext=(4, -9), textcoords="offset points",
+            ax.annotate(short_label(label), (x, y), xytext=(4, -9), textcoords="offset points",
                         fontsize=7, color="black", zorder=5)
     if query is not None:
         qx, qy = np.asarray(query[0], dtype=np.float64).reshape(2)
@@ -264,7 +276,7 @@ def recommendation_chart(rows: Sequence[Any], out: str | Path, *, oracle: float 
     """
     if not rows:
         raise InvalidInput("no recommendations to plot: the zoo has no models for this probe")
-    models = [str(_field(r, "model")) for r in rows]
+    models = [short_label(_field(r, "model"), 40) for r in rows]
     expected = np.array([float(_field(r, "expected_error")) for r in rows]) * 100.0
     measured = [_field(r, "measured_error") for r in rows]
     n = len(rows)

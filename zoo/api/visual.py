@@ -1,6 +1,228 @@
-"""Zoo methods (see docs/ARCHITECTURE.md)."""
+"""Zoo methods for pictures: the distance heatmap, the task map and the HTML report.
+
+These read the registry (``self.store``), compute d_sym with
+:mod:`zoo.embedding.distance`, and hand plain arrays to :mod:`zoo.plots` and
+plain dataclasses to :mod:`zoo.report`.
+"""
 from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from registry.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class EmbeddingSet:
+    """The current task embeddings of one probe and method, in task-name order."""
+
+    probe: str
+    method: str
+    embeddings: tuple  # tuple[registry.records.TaskEmbedding, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.task for e in self.embeddings]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``Zoo.report`` wrote."""
+
+    index: Path
+    task_pages: tuple[Path, ...]
+    figures: tuple[Path, ...]
+
+
+def taxonomy_group(taxonomy: str | None, depth: int) -> str | None:
+    """The first ``depth`` components of a taxonomy path ('scripts/brahmic/north' -> 'scripts/brahmic')."""
+    if not taxonomy:
+        return None
+    parts = [p for p in taxonomy.split("/") if p]
+    return "/".join(parts[:depth]) or None
 
 
 class VisualMixin:
-    store: object
+    store: Any
+
+    # ------------------------------------------------------------ data
+    def current_embedding_set(self, probe: str | None = None, method: str | None = None) -> EmbeddingSet:
+        """Current task embeddings for ``probe``/``method``; by default the pair with the most tasks."""
+        found = self.store.list_task_embeddings(probe=probe, method=method)
+        if not found:
+            wanted = " ".join(f"--{k} {v}" for k, v in (("probe", probe), ("method", method)) if v)
+            raise NotFound(f"no task embeddings{' for ' + wanted if wanted else ''}; "
+                           "embed tasks first with `zoo embed-task NAME --data DIR`")
+        counts = Counter((e.probe, e.method) for e in found)
+        (best_probe, best_method), _ = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        chosen = sorted((e for e in found if (e.probe, e.method) == (best_probe, best_method)),
+                        key=lambda e: e.task)
+        return EmbeddingSet(best_probe, best_method, tuple(chosen))
+
+    def _visual_dsym(self, rows: Sequence[Any], columns: Sequence[Any] | None = None):
+        import numpy as np
+
+        from zoo.embedding.distance import d_sym_matrix
+
+        a = np.stack([np.asarray(v, dtype=np.float64) for v in rows])
+        b = a if columns is None else np.stack([np.asarray(v, dtype=np.float64) for v in columns])
+        return d_sym_matrix(a, b)
+
+    # ------------------------------------------------------------ figures
+    def plot_distances(self, tasks_glob: str | None = None, out: str | Path = "distances.png", *,
+                       probe: str | None = None, method: str | None = None,
+                       order: str = "cluster") -> Path:
+        """Heatmap of d_sym between the embedded tasks (matching ``tasks_glob``); returns the file.
+
+        Tasks with a taxonomy are grouped by its first two components
+        (e.g. ``scripts/brahmic``) and clustered within each group.
+        """
+        from zoo import plots
+
+        chosen = self.current_embedding_set(probe, method)
+        embeddings = [e for e in chosen.embeddings
+                      if tasks_glob is None or fnmatch.fnmatchcase(e.task, tasks_glob)]
+        if len(embeddings) < 2:
+            raise InvalidInput(
+                f"{len(embeddings)} embedded task(s) match {tasks_glob or '*'} for probe {chosen.probe}, "
+                f"method {chosen.method}; a heatmap needs at least two (see `zoo tasks list`)")
+        taxonomy = {t.name: t.taxonomy for t in self.store.list_tasks()}
+        names = [e.task for e in embeddings]
+        groups = [taxonomy_group(taxonomy.get(n), 2) for n in names]
+        matrix = self._visual_dsym([e.vector for e in embeddings])
+        return plots.distance_heatmap(
+            matrix, names, out, groups=groups if any(groups) else None, order=order,
+            title=f"Task distances d_sym, {len(names)} tasks (probe {chosen.probe}, {chosen.method})")
+
+    def plot_map(self, out: str | Path = "map.png", query: str | None = None, *,
+                 probe: str | None = None, method: str | None = None, models: bool = True,
+                 layout: str = "tsne", seed: int = 0) -> Path:
+        """2-D map (t-SNE on d_sym) of the embedded tasks, coloured by the first taxonomy component.
+
+        Expert models are placed jointly with the tasks from their latest
+        Model2Vec embeddings for the same probe/method, when a run exists;
+        ``query`` (a task name) is highlighted.
+        """
+        from zoo import plots
+
+        chosen = self.current_embedding_set(probe, method)
+        names = chosen.names
+        if len(names) < 2:
+            raise InvalidInput(f"only {len(names)} task embedded with probe {chosen.probe}, method "
+                               f"{chosen.method}; a map needs at least two")
+        if query is not None and query not in names:
+            raise NotFound(f"task {query!r} has no {chosen.probe}/{chosen.method} embedding; embed it with "
+                           f"`zoo embed-task {query} --data DIR --method {chosen.method}`")
+        model_names, model_vectors = self._visual_model_vectors(chosen) if models else ([], [])
+        vectors = [e.vector for e in chosen.embeddings] + model_vectors
+        coords = plots.embed_2d(self._visual_dsym(vectors), method=layout, seed=seed)
+        taxonomy = {t.name: t.taxonomy for t in self.store.list_tasks()}
+        n = len(names)
+        return plots.task_map(
+            coords[:n], names, [taxonomy_group(taxonomy.get(t), 1) for t in names], out,
+            models=(coords[n:], model_names) if model_names else None,
+            query=(coords[names.index(query)], query) if query is not None else None,
+            axis_name="t-SNE" if layout == "tsne" else "MDS",
+            title=f"Tasks{' and expert models' if model_names else ''} by d_sym "
+                  f"(probe {chosen.probe}, {chosen.method})")
+
+    def _visual_model_vectors(self, chosen: EmbeddingSet) -> tuple[list[str], list[Any]]:
+        try:
+            run = self.store.latest_model2vec_run(chosen.probe, chosen.method)
+        except NotFound:
+            return [], []
+        found = sorted(self.store.list_model_embeddings(run.id), key=lambda m: m.model)
+        return [m.model for m in found], [m.vector for m in found]
+
+    # ------------------------------------------------------------ report
+    def report(self, out_dir: str | Path, *, selection: str | Path | None = None,
+               probe: str | None = None, method: str | None = None, neighbours: int = 5,
+               seed: int = 0) -> ReportFiles:
+        """Write the static HTML report (index, task pages, map and heatmap) under ``out_dir``."""
+        import numpy as np
+
+        from zoo import report as site
+
+        root = Path(out_dir)
+        if root.exists() and not root.is_dir():
+            raise InvalidInput(f"{root} is a file; give --out a directory (it is created if missing)")
+        selection_data = _read_selection(selection)
+        tasks = sorted(self.store.list_tasks(), key=lambda t: t.name)
+        try:
+            chosen: EmbeddingSet | None = self.current_embedding_set(probe, method)
+        except NotFound:
+            if probe or method:
+                raise
+            chosen = None
+        vectors = {e.task: e.vector for e in chosen.embeddings} if chosen else {}
+        task_rows = tuple(site.TaskRow(t.name, t.taxonomy, t.num_classes, t.num_samples, t.data_uri,
+                                       float(np.linalg.norm(vectors[t.name])) if t.name in vectors else None)
+                          for t in tasks)
+        model_rows = tuple(site.ModelRow(m.name, m.source, m.arch, m.trained_on, m.num_params,
+                                         dict(m.tags), tuple(m.aliases), m.description)
+                           for m in sorted(self.store.list_models(), key=lambda m: m.name))
+        nearest = self._visual_nearest(chosen, neighbours) if chosen else {}
+        results: dict[str, list] = {}
+        for r in self.store.list_transfer_results():
+            results.setdefault(r.task, []).append(site.Measurement(
+                r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size))
+        pages = tuple(site.TaskPage(row, tuple(nearest.get(row.name, ())),
+                                    site.sort_results(results.get(row.name, [])))
+                      for row in task_rows)
+        figures, notes = self._visual_figures(root, chosen, seed)
+        content = site.ReportContent(
+            title="zoo report", database=self.store.display_url,
+            probe=chosen.probe if chosen else None, method=chosen.method if chosen else None,
+            generated_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            models=model_rows, tasks=task_rows, pages=pages, figures=tuple(figures),
+            selection=selection_data, selection_source=str(selection) if selection else None,
+            notes=tuple(notes))
+        written = site.write_site(root, content)
+        return ReportFiles(written[0], tuple(written[1:]), tuple(root / f.path for f in figures))
+
+    def _visual_nearest(self, chosen: EmbeddingSet, k: int) -> dict[str, list]:
+        import numpy as np
+
+        from zoo.report import Neighbour
+
+        names = chosen.names
+        if len(names) < 2:
+            return {}
+        matrix = self._visual_dsym([e.vector for e in chosen.embeddings])
+        table = {}
+        for i, name in enumerate(names):
+            order = [j for j in np.argsort(matrix[i], kind="stable") if j != i][:k]
+            table[name] = [Neighbour(names[j], float(matrix[i, j])) for j in order]
+        return table
+
+    def _visual_figures(self, root: Path, chosen: EmbeddingSet | None, seed: int) -> tuple[list, list[str]]:
+        from zoo.report import Figure
+
+        if chosen is None or len(chosen.embeddings) < 2:
+            return [], ["Figures need at least two tasks embedded with the same probe and method."]
+        where = f"probe {chosen.probe}, method {chosen.method}"
+        self.plot_map(root / "figures" / "map.png", probe=chosen.probe, method=chosen.method, seed=seed)
+        self.plot_distances(None, root / "figures" / "distances.png", probe=chosen.probe, method=chosen.method)
+        return [Figure("figures/map.png", f"Map of the tasks (t-SNE on d_sym, {where}); stars are expert "
+                                          "models placed by their Model2Vec embeddings."),
+                Figure("figures/distances.png", f"d_sym between every pair of tasks ({where}), grouped "
+                                                "by taxonomy and clustered within groups.")], []
+
+
+def _read_selection(selection: str | Path | None) -> Any:
+    if selection is None:
+        return None
+    path = Path(selection)
+    if not path.is_file():
+        raise NotFound(f"no selection report at {path}; write one with `zoo bench evaluate --json` "
+                       "or leave out --selection")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidInput(f"{path} is not a JSON file ({err}); pass the JSON written by "
+                           "`zoo bench evaluate`") from None
