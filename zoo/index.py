@@ -1,0 +1,288 @@
+"""A FAISS index over model (or task) embeddings, re-ranked exactly by d_sym / d_asym.
+
+d_sym (METHOD.md section 5) is not a vector metric FAISS computes: the
+element-wise normalisation a / (a + b) couples the two vectors. It depends only
+on the per-filter log ratios delta = log a - log b, and to second order around
+delta = const it is
+
+    d_sym(a, b) ~= ||c(log a) - c(log b)||^2 / (2 D),    c(x) = x - mean(x)
+
+(expand r = sigmoid(delta) in cos(r, 1 - r)). So candidates are retrieved with
+an L2 index over centred log vectors, and d_asym's per-model term
+alpha * d_sym(m, t0) is folded in with one extra coordinate
+sqrt(C - 2 D alpha d_sym(m, t0)) (query coordinate 0), which adds exactly that
+offset to the squared L2 distance. The index over-fetches candidates and
+re-ranks them with the exact distance from :mod:`zoo.embedding.distance`;
+:meth:`EmbeddingIndex.exact_search` is the brute-force twin used to measure
+recall.
+
+Small collections use an exact flat index; past ``HNSW_THRESHOLD`` vectors a
+faiss factory string (``"HNSW32,Flat"``) builds an approximate graph index.
+An index is saved as one ``.npz`` file (faiss bytes, names, original vectors,
+offsets, metadata) written to a temporary file and renamed, plus a JSON
+sidecar describing what it was built from, so a crash never leaves a broken
+index and a stale one is detected by comparing the sidecar with the registry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = [
+    "HNSW_THRESHOLD",
+    "EmbeddingIndex",
+    "Hit",
+    "default_factory",
+    "index_directory",
+    "column_floors",
+    "log_space",
+    "recall_at_k",
+]
+
+HNSW_THRESHOLD = 20_000
+#: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
+LOG_FLOOR = 0.05
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the name and its exact distance (d_sym, or d_asym for model indexes)."""
+
+    name: str
+    distance: float
+    row: int
+
+
+def default_factory(count: int) -> str:
+    """The faiss factory string for ``count`` vectors: exact below the threshold, HNSW above."""
+    return "Flat" if count <= HNSW_THRESHOLD else "HNSW32,Flat"
+
+
+def column_floors(vectors: np.ndarray) -> np.ndarray:
+    """Per-filter floors ``[D]`` for :func:`log_space`: ``LOG_FLOOR`` times the column's median positive value.
+
+    Rows are first divided by their mean (d_sym's retrieval space is centred
+    per row anyway). A floor keeps zeros finite and caps how far one filter
+    can pull the squared distance, which d_sym itself saturates (a filter
+    where one vector is 0 contributes at most what a huge ratio does).
+    """
+    x = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    x = x / np.maximum(x.mean(axis=1, keepdims=True), 1e-300)
+    masked = np.where(x > 0, x, np.nan)
+    with np.errstate(all="ignore"):
+        median = np.nanmedian(masked, axis=0) if x.shape[0] else np.ones(x.shape[1])
+    median = np.where(np.isfinite(median), median, 1.0)
+    return (LOG_FLOOR * median).astype(np.float64)
+
+
+def log_space(vectors: np.ndarray, floors: np.ndarray | None = None) -> np.ndarray:
+    """Centred log of non-negative rows ``[N, D]`` -> float32 ``[N, D]`` (the retrieval space).
+
+    Each row is divided by its mean and floored per filter at ``floors`` ``[D]``
+    (default :func:`column_floors` of the rows themselves) before the log.
+    """
+    x = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    if np.any(x < 0) or not np.all(np.isfinite(x)):
+        raise ValueError("embeddings must be finite and non-negative")
+    floors = column_floors(x) if floors is None else np.asarray(floors, dtype=np.float64)
+    x = x / np.maximum(x.mean(axis=1, keepdims=True), 1e-300)
+    logs = np.log(np.maximum(x, floors[None, :]))
+    return (logs - logs.mean(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _exact(query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    from zoo.embedding.distance import d_sym_matrix
+
+    return d_sym_matrix(rows, query[None, :])[:, 0]
+
+
+@dataclass
+class EmbeddingIndex:
+    """Names, original vectors ``[N, D]``, per-row offsets ``[N]`` and a faiss index over them.
+
+    The exact distance of row i to a query t is ``d_sym(v_i, t) - offsets[i]``;
+    for a model index offsets[i] = alpha * d_sym(m_i, t0), which makes it
+    d_asym(m_i -> t); for a task index the offsets are zero.
+    """
+
+    names: tuple[str, ...]
+    vectors: np.ndarray
+    offsets: np.ndarray
+    faiss_index: Any
+    factory: str
+    floors: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        names: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        offsets: np.ndarray | None = None,
+        factory: str | None = None,
+        meta: dict[str, Any] | None = None,
+        progress: bool = True,
+    ) -> "EmbeddingIndex":
+        """Index ``vectors`` ``[N, D]`` (non-negative) under ``names``; ``offsets`` ``[N]`` default 0."""
+        import faiss
+        from tqdm.auto import tqdm
+
+        vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if vectors.ndim != 2 or vectors.shape[0] != len(names):
+            raise ValueError(f"need one vector per name: {len(names)} names, vectors {vectors.shape}")
+        count, dim = vectors.shape
+        offsets = np.zeros(count) if offsets is None else np.asarray(offsets, dtype=np.float64)
+        factory = factory or default_factory(count)
+        index = faiss.index_factory(dim + 1, factory, faiss.METRIC_L2)
+        floors = column_floors(vectors) if count else np.ones(dim)
+        points = cls._augment(vectors, offsets, floors)
+        if not index.is_trained:
+            sample = points[np.random.default_rng(0).permutation(count)[: min(count, 100_000)]]
+            index.train(sample)
+        chunk = 10_000
+        with tqdm(total=count, desc="index", unit="vec", disable=not progress or count < 5 * chunk) as bar:
+            for start in range(0, count, chunk):
+                index.add(points[start : start + chunk])
+                bar.update(min(chunk, count - start))
+        return cls(tuple(names), vectors, offsets, index, factory, floors, dict(meta or {}))
+
+    @staticmethod
+    def _augment(vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray) -> np.ndarray:
+        """[N, D+1]: centred logs plus sqrt(C - 2 D offset), so squared L2 adds -2 D offset + C."""
+        logs = log_space(vectors, floors) if vectors.shape[0] else np.zeros((0, vectors.shape[1]), np.float32)
+        extra = 2.0 * vectors.shape[1] * offsets
+        column = np.sqrt(np.maximum((extra.max() if extra.size else 0.0) - extra, 0.0))
+        return np.ascontiguousarray(np.hstack([logs, column[:, None].astype(np.float32)]))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def candidates(self, query: np.ndarray, count: int) -> np.ndarray:
+        """Row numbers of the ``count`` nearest rows in the retrieval space (approximate order)."""
+        import faiss
+
+        count = min(count, len(self))
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        q = np.hstack([log_space(query, self.floors), np.zeros((1, 1), np.float32)])
+        if "HNSW" in self.factory:
+            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(64, 2 * count))
+        elif "IVF" in self.factory:
+            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "nprobe", 32)
+        _, rows = self.faiss_index.search(q, count)
+        return rows[0][rows[0] >= 0]
+
+    def search(self, query: np.ndarray, k: int, *, over_fetch: int = 4, min_candidates: int = 256) -> list[Hit]:
+        """The ``k`` nearest rows to ``query`` ``[D]`` by exact distance, among over-fetched candidates."""
+        query = np.asarray(query, dtype=np.float64)
+        if query.shape != (self.vectors.shape[1],):
+            raise ValueError(f"query has shape {query.shape}, the index holds vectors of length {self.vectors.shape[1]}")
+        rows = self.candidates(query, max(k * over_fetch, min_candidates))
+        return self._rank(query, rows, k)
+
+    def exact_search(self, query: np.ndarray, k: int) -> list[Hit]:
+        """The slow twin of :meth:`search`: exact distance to every row, no faiss."""
+        return self._rank(np.asarray(query, dtype=np.float64), np.arange(len(self)), k)
+
+    def _rank(self, query: np.ndarray, rows: np.ndarray, k: int) -> list[Hit]:
+        if rows.size == 0:
+            return []
+        exact = _exact(query, self.vectors[rows]) - self.offsets[rows]
+        order = np.lexsort((rows, exact))[:k]  # ties broken by row for determinism
+        return [Hit(self.names[rows[i]], float(exact[i]), int(rows[i])) for i in order]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write to ``path`` (``.npz``) atomically, then the sidecar ``path.json``."""
+        import faiss
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {**self.meta, "factory": self.factory, "count": len(self), "dim": int(self.vectors.shape[1]),
+                "format": FORMAT_VERSION}
+        payload = {
+            "faiss": faiss.serialize_index(self.faiss_index),
+            "names": np.array(self.names, dtype=object).astype(str),
+            "vectors": self.vectors,
+            "offsets": self.offsets,
+            "floors": self.floors,
+            "meta": np.array(json.dumps(meta, sort_keys=True)),
+        }
+        _atomic_write(path, lambda f: np.savez(f, **payload))
+        _atomic_write(path.with_suffix(path.suffix + ".json"), lambda f: f.write(json.dumps(meta, indent=2, sort_keys=True).encode()))
+        self.meta = meta
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EmbeddingIndex | None":
+        """The index at ``path``, or None when it is missing or unreadable (then rebuild it)."""
+        import faiss
+
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                index = faiss.deserialize_index(np.ascontiguousarray(data["faiss"]))
+                names = tuple(str(n) for n in data["names"])
+                return cls(names, data["vectors"].astype(np.float32), data["offsets"].astype(np.float64), index,
+                           meta["factory"], data["floors"].astype(np.float64), meta)
+        except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError):
+            return None
+
+    @staticmethod
+    def read_sidecar(path: str | Path) -> dict[str, Any] | None:
+        """The JSON sidecar of the index at ``path`` (what it was built from), or None."""
+        try:
+            return json.loads(Path(str(path) + ".json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def index_directory(url: str) -> Path:
+    """Where the indexes of the registry at ``url`` live.
+
+    A SQLite file ``DIR/NAME.db`` keeps them beside it in ``DIR/NAME.db.index/``;
+    any other URL (PostgreSQL, in-memory SQLite) uses the user cache directory,
+    ``<cache>/zoo/index/<sha256(url)[:16]>/``.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file::memory"):
+        db_path = Path(database).expanduser().resolve()
+        return db_path.parent / (db_path.name + ".index")
+    import platformdirs
+
+    digest = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("zoo")) / "index" / digest
+
+
+def recall_at_k(approximate: Sequence[Hit], exact: Sequence[Hit]) -> float:
+    """|approx top-k ∩ exact top-k| / k for two result lists of one query."""
+    if not exact:
+        return 1.0
+    return len({h.row for h in approximate} & {h.row for h in exact}) / len(exact)
