@@ -46,18 +46,18 @@ def test_exact_search_is_d_asym_with_offsets():
     assert [h.row for h in index.search(target, 5)] == [h.row for h in hits[:5]]
 
 
-def test_offsets_steer_candidate_retrieval():
-    """The extra coordinate must move rich models up in the faiss ranking itself, not only after re-ranking."""
-    data = _embeddings(3000, 16, seed=5)
-    query = data[0] * 1.0
-    plain = EmbeddingIndex.build([str(i) for i in range(3000)], data, progress=False)
-    offsets = np.zeros(3000)
-    offsets[1234] = 1.0  # d_sym <= 1, so this offset makes row 1234 the nearest under d_asym
-    steered = EmbeddingIndex.build([str(i) for i in range(3000)], data, offsets=offsets, progress=False)
-    plain_rank = list(plain.candidates(query, 3000)).index(1234)
-    steered_rank = list(steered.candidates(query, 3000)).index(1234)
-    assert steered_rank < plain_rank / 10
-    assert steered.search(query, 1)[0].row == 1234
+def test_offset_coordinate_subtracts_2d_offset_from_squared_distance():
+    """The extra coordinate folds d_asym's per-model term into faiss's own L2 ranking."""
+    data = _embeddings(50, 16, seed=5)
+    offsets = np.random.default_rng(5).uniform(0, 0.15, size=50)
+    floors = np.ones(16) * 0.05
+    plain = EmbeddingIndex._augment(data, np.zeros(50), floors)
+    steered = EmbeddingIndex._augment(data, offsets, floors)
+    query = np.hstack([log_space(data[:1] * 2.0, floors)[0], [0.0]])
+    plain_sq = ((plain - query) ** 2).sum(1)
+    steered_sq = ((steered - query) ** 2).sum(1)
+    constant = 2 * 16 * offsets.max()
+    np.testing.assert_allclose(steered_sq - plain_sq, constant - 2 * 16 * offsets, atol=1e-4)
 
 
 def test_log_space_proxy_is_second_order_d_sym():
