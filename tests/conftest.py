@@ -1,0 +1,151 @@
+"""Shared fixtures: registry databases on SQLite and on PostgreSQL.
+
+``sqlite_url``   a fresh SQLite file per test.
+``postgres_url`` a fresh PostgreSQL database per test, on the server named by
+                 ``$ZOO_TEST_POSTGRES_URL`` (any database on it; we create our
+                 own next to it), else on a throwaway cluster started here on
+                 127.0.0.1 with the Debian ``initdb``/``pg_ctl`` (as the
+                 ``postgres`` user when running as root) and stopped at the end.
+                 Without PostgreSQL the test is skipped, except when ``$CI``
+                 is set: there it fails, so CI never skips PostgreSQL.
+``store_url``    parametrized over both backends (ids ``sqlite`` and ``postgresql``).
+``store``        a :class:`registry.store.Store` opened (and created) on ``store_url``.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+PG_ENV = "ZOO_TEST_POSTGRES_URL"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Cluster:
+    """A throwaway PostgreSQL cluster in a temporary directory."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)")
+        self.bin = Path(bins[-1]).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="zoo-test-pg-"))
+        self.port = _free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run([*self.prefix, *args], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {result.stderr.strip()[-500:]}")
+
+    def start(self) -> str:
+        data = str(self.dir / "data")
+        self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--no-sync")
+        self._run(str(self.bin / "pg_ctl"), "-D", data, "-l", str(self.dir / "log"), "-w",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F", "start")
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    """The admin URL of a PostgreSQL server for tests, or None when there is none."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        yield url
+        return
+    cluster = None
+    try:
+        cluster = _Cluster()
+        admin = cluster.start()
+    except (RuntimeError, OSError, KeyError, subprocess.TimeoutExpired) as err:
+        if cluster is not None:
+            cluster.stop()
+        yield f"unavailable: {err}"
+        return
+    try:
+        yield admin
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
+    if postgres_server.startswith("unavailable: "):
+        _unavailable(postgres_server[len("unavailable: "):])
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from registry.engine import parse_url
+
+    admin_url = parse_url(postgres_server)
+    name = f"zoo_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as err:  # server gone, no rights...
+        admin.dispose()
+        _unavailable(f"cannot create a database on {admin_url.render_as_string()}: {err}")
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file URL in a fresh temporary directory (the file does not exist yet)."""
+    return f"sqlite:///{tmp_path / 'zoo.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """An empty registry database URL, once on SQLite and once on PostgreSQL."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param]
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def store(store_url: str):
+    """A :class:`registry.store.Store` on a freshly created registry (both backends)."""
+    from registry.store import Store
+
+    opened = Store.open(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
