@@ -1,0 +1,62 @@
+"""``zoo plot distances``, ``zoo plot map``, ``zoo report`` through click's runner."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zoo.cli import main
+
+
+def invoke(args, url=None):
+    prefix = ["--db", url] if url else []
+    return CliRunner().invoke(main, prefix + args, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args", [["plot"], ["plot", "distances"], ["plot", "map"], ["report"]])
+def test_every_command_has_help_with_an_example(args):
+    result = invoke(args + ["--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "zoo " in result.output.split("Example:")[1]
+
+
+def test_plot_distances_and_map_print_the_files_written(registry_url, tmp_path):
+    result = invoke(["plot", "distances", "--tasks", "north_*", "--out", str(tmp_path / "d.svg"), "--json"],
+                    registry_url)
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.output)["figure"]
+    assert written.endswith("d.svg") and (tmp_path / "d.svg").stat().st_size > 5_000
+    result = invoke(["plot", "map", "--out", str(tmp_path / "m.png"), "--query", "latin_2",
+                     "--layout", "mds"], registry_url)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"wrote {tmp_path / 'm.png'}"
+
+
+def test_report_json_lists_pages_and_figures(registry_url, tmp_path):
+    result = invoke(["report", "--out", str(tmp_path / "site"), "--json", "--neighbours", "2"], registry_url)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["index"].endswith("index.html") and len(data["task_pages"]) == 12
+    assert len(data["figures"]) == 2
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["plot", "distances", "--out", "x.jpg"], 2, ".png"),
+    (["plot", "map", "--query", "nope"], 1, "zoo embed-task nope"),
+    (["plot", "distances", "--method", "variational"], 1, "zoo embed-task"),
+    (["report", "--out", "site", "--selection", "missing.json"], 1, "bench evaluate"),
+])
+def test_bad_input_is_one_line_with_what_to_do(registry_url, tmp_path, monkeypatch, args, code, words):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--db", registry_url] + args)
+    assert result.exit_code == code
+    message = result.output.strip()
+    assert message.startswith("Error: ") and "\n" not in message and words in message
+
+
+def test_missing_registry_is_not_created(tmp_path):
+    url = f"sqlite:///{tmp_path / 'absent.db'}"
+    result = CliRunner().invoke(main, ["--db", url, "plot", "map"])
+    assert result.exit_code != 0 and "zoo db upgrade" in result.output
+    assert not (tmp_path / "absent.db").exists()
