@@ -1,0 +1,119 @@
+"""End to end through the Zoo API on a synthetic registry (SQLite)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import METHOD, PROBE
+from registry.errors import InvalidInput, NotFound, ProbeMismatch
+
+
+def _train(zoo, **kw):
+    return zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=kw.pop("epochs", 250), val_fraction=0.25,
+                               progress=False, **kw)
+
+
+def test_train_stores_run_and_every_model_embedding(synthetic_zoo):
+    zoo, truth = synthetic_zoo
+    summary = _train(zoo)
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    assert run.id == summary["run_id"] and run.hyperparams["objective"] == "both"
+    assert set(run.metrics["val_tasks"]) and not set(run.metrics["val_tasks"]) & set(run.metrics["train_tasks"])
+    embeddings = zoo.store.list_model_embeddings(run.id)
+    assert sorted(e.model for e in embeddings) == truth["model_names"]
+    assert all(np.all(e.vector > 0) and e.trained for e in embeddings)
+
+
+def test_recommend_registered_task_ranks_the_best_model_first(synthetic_zoo):
+    zoo, truth = synthetic_zoo
+    summary = _train(zoo)
+    hits = 0
+    for task in summary["metrics"]["val_tasks"]:
+        recs = zoo.recommend(task, k=3, progress=False)
+        i = truth["task_names"].index(task)
+        best = truth["model_names"][int(np.argmin(truth["errors"][i]))]
+        hits += recs[0].model == best
+        assert [r.rank for r in recs] == [1, 2, 3]
+        assert recs[0].distance <= recs[1].distance <= recs[2].distance
+        assert all(ev.task != task for ev in recs[0].evidence)  # evidence comes from other tasks
+        measured = truth["errors"][i, truth["model_names"].index(recs[0].model)]
+        assert recs[0].expected_error == pytest.approx(measured, abs=0.05)
+    assert hits >= 0.8 * len(summary["metrics"]["val_tasks"])
+
+
+def test_evidence_lists_nearest_tasks_with_measured_errors(synthetic_zoo):
+    zoo, truth = synthetic_zoo
+    _train(zoo, epochs=20)
+    rec = zoo.recommend("task05", k=1, progress=False)[0]
+    assert len(rec.evidence) == 3
+    j = truth["model_names"].index(rec.model)
+    for ev in rec.evidence:
+        assert ev.error == pytest.approx(truth["errors"][truth["task_names"].index(ev.task), j], rel=1e-6)
+
+
+def test_model_registered_after_training_is_recommended_untrained(synthetic_zoo):
+    zoo, truth = synthetic_zoo
+    _train(zoo, epochs=20)
+    # a newcomer trained on task07 itself: nearest by construction for task07
+    zoo.store.add_model("newcomer", "timm:resnet18.new", arch="resnet18", trained_on="task07")
+    recs = zoo.recommend("task07", k=len(truth["model_names"]) + 1, progress=False)
+    newcomer = [r for r in recs if r.model == "newcomer"]
+    assert newcomer and newcomer[0].trained is False
+    assert all(r.trained for r in recs if r.model != "newcomer")
+
+
+def test_index_is_rebuilt_when_the_registry_changes(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    _train(zoo, epochs=20)
+    zoo.recommend("task01", k=1, progress=False)
+    path = zoo._index_path("models", PROBE, METHOD)
+    first = path.stat().st_mtime_ns
+    zoo.recommend("task01", k=1, progress=False)
+    assert path.stat().st_mtime_ns == first  # fresh: reused
+    zoo.store.add_model("another", "timm:resnet18.x", arch="resnet18")
+    recs = zoo.recommend("task01", k=10, progress=False)
+    assert "another" in {r.model for r in recs}
+
+
+def test_task_embedded_with_another_probe_is_refused(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    _train(zoo, epochs=10)
+    zoo.store.ensure_probe("otherprobe", arch="x", weights_checksum="f" * 64, embedding_length=6, layers=("a",))
+    zoo.store.add_task("lonely", data_uri="file:///x", num_classes=2, num_samples=10, fingerprint="l")
+    zoo.store.put_task_embedding("lonely", "otherprobe", METHOD, np.ones(6, np.float32), sample_count=10, seed=0,
+                                 params={}, package_version="t")
+    with pytest.raises(ProbeMismatch, match=f"--probe {PROBE}"):
+        zoo.recommend("lonely", probe=PROBE, progress=False)
+
+
+def test_unknown_target_and_missing_run_say_what_to_do(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    with pytest.raises(NotFound, match="train-model2vec"):
+        zoo.recommend("task01", probe=PROBE, progress=False)
+    _train(zoo, epochs=5)
+    with pytest.raises(NotFound, match="folder"):
+        zoo.recommend("no-such-task", progress=False)
+    with pytest.raises(InvalidInput):
+        zoo.train_model2vec(probe=PROBE, val_fraction=2.0, progress=False)
+
+
+def test_similar_tasks_indexed_matches_exact_d_sym(synthetic_zoo):
+    from zoo.embedding.distance import d_sym_matrix
+
+    zoo, truth = synthetic_zoo
+    got = zoo.similar_tasks_indexed("task03", 4, probe=PROBE)
+    d = d_sym_matrix(truth["tasks"][3:4], truth["tasks"])[0]
+    d[3] = np.inf
+    expected = [truth["task_names"][i] for i in np.argsort(d)[:4]]
+    assert [name for name, _ in got] == expected
+
+
+def test_evaluate_selection_reports_every_method(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    _train(zoo)
+    report = zoo.evaluate_selection(probe=PROBE, method=METHOD, progress=False)
+    by_method = {row["method"]: row for row in report["rows"]}
+    assert set(by_method) == {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec", "oracle"}
+    assert by_method["oracle"]["relative_error"] == 0.0 and by_method["oracle"]["top1"] == 1.0
+    assert by_method["Model2Vec"]["relative_error"] < by_method["chance"]["relative_error"]
+    assert "| Model2Vec |" in report["markdown"]

@@ -1,0 +1,133 @@
+"""Judging a model selection on held-out tasks (METHOD.md section 7).
+
+Every method produces, for each held-out task, a score per candidate model
+(lower = better: a distance, or minus a transferability score). Against the
+ground truth (measured transfer errors ``[T, M]``, NaN where unmeasured):
+
+- relative error to the oracle, 100 * (err_selected - err_best) / err_best
+  (the Task2Vec paper's metric), mean over tasks;
+- absolute gap in percentage points, 100 * (err_selected - err_best);
+- top-1 / top-3 hit rates (the best model is the pick / among the first 3);
+- Kendall tau and weighted Kendall tau (scipy's hyperbolic weighting, which
+  stresses the top of the ranking) between the method's ranking and the
+  ground truth.
+
+Chance is scored analytically (the mean over a uniformly random pick), not
+by sampling. Each method also reports its cost: seconds and forward passes
+per query task.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "markdown_table"]
+
+
+@dataclass
+class MethodScores:
+    """One method's scores ``[T, M]`` (lower = better, NaN = not scored) and its cost per query task."""
+
+    name: str
+    scores: np.ndarray
+    seconds_per_task: float = 0.0
+    forward_passes_per_task: float = 0.0
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def selection_metrics(scores: np.ndarray, errors: np.ndarray) -> dict[str, float]:
+    """Metrics of picking argmin(scores) per task, against ``errors`` ``[T, M]``.
+
+    Only models with both a score and a measured error count; tasks with fewer
+    than two such models are skipped.
+    """
+    from scipy.stats import kendalltau, weightedtau
+
+    rel, gap, top1, top3, tau, wtau, spread = [], [], [], [], [], [], []
+    for s_row, e_row in zip(np.asarray(scores, float), np.asarray(errors, float)):
+        ok = ~np.isnan(s_row) & ~np.isnan(e_row)
+        if ok.sum() < 2:
+            continue
+        s, e = s_row[ok], e_row[ok]
+        order = np.lexsort((np.arange(s.size), s))
+        best = float(e.min())
+        chosen = float(e[order[0]])
+        rel.append(100.0 * (chosen - best) / max(best, 1e-12))
+        gap.append(100.0 * (chosen - best))
+        top1.append(float(chosen <= best))
+        top3.append(float(np.any(e[order[:3]] <= best)))
+        spread.append(100.0 * float(e.max() - best))
+        if np.ptp(s) > 0 and np.ptp(e) > 0:
+            tau.append(float(kendalltau(s, e).statistic))
+            # weightedtau weighs elements with large values; negate so the best (lowest) count most
+            wtau.append(float(weightedtau(-s, -e).statistic))
+    if not rel:
+        return {"tasks": 0}
+    return {
+        "tasks": len(rel),
+        "relative_error": float(np.mean(rel)),
+        "gap_points": float(np.mean(gap)),
+        "top1": float(np.mean(top1)),
+        "top3": float(np.mean(top3)),
+        "kendall_tau": float(np.mean(tau)) if tau else float("nan"),
+        "weighted_tau": float(np.mean(wtau)) if wtau else float("nan"),
+        "spread_points": float(np.mean(spread)),
+    }
+
+
+def chance_metrics(errors: np.ndarray) -> dict[str, float]:
+    """Expected metrics of a uniformly random pick (exact means, no sampling)."""
+    rel, gap, top1, top3 = [], [], [], []
+    for e_row in np.asarray(errors, float):
+        e = e_row[~np.isnan(e_row)]
+        if e.size < 2:
+            continue
+        best = float(e.min())
+        rel.append(float(np.mean(100.0 * (e - best) / max(best, 1e-12))))
+        gap.append(float(np.mean(100.0 * (e - best))))
+        n_best = int(np.sum(e <= best))
+        top1.append(n_best / e.size)
+        # P(at least one best among 3 drawn without replacement)
+        m = e.size
+        draws = min(3, m)
+        miss = 1.0
+        for i in range(draws):
+            miss *= (m - n_best - i) / (m - i) if m - n_best - i > 0 else 0.0
+        top3.append(1.0 - miss)
+    if not rel:
+        return {"tasks": 0}
+    return {"tasks": len(rel), "relative_error": float(np.mean(rel)), "gap_points": float(np.mean(gap)),
+            "top1": float(np.mean(top1)), "top3": float(np.mean(top3)), "kendall_tau": 0.0, "weighted_tau": 0.0}
+
+
+def evaluate_methods(methods: Sequence[MethodScores], errors: np.ndarray, *, chance: bool = True) -> list[dict[str, Any]]:
+    """One row per method (chance first when asked), metrics plus cost."""
+    rows = []
+    if chance:
+        rows.append({"method": "chance", **chance_metrics(errors), "seconds_per_task": 0.0,
+                     "forward_passes_per_task": 0.0, "note": "mean over a uniformly random pick"})
+    for method in methods:
+        rows.append({"method": method.name, **selection_metrics(method.scores, errors),
+                     "seconds_per_task": method.seconds_per_task,
+                     "forward_passes_per_task": method.forward_passes_per_task, "note": method.note})
+    return rows
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The evaluation rows as a Markdown table."""
+    columns = [("method", "method", "{}"), ("relative_error", "rel. error to oracle (%)", "{:.1f}"),
+               ("gap_points", "gap (points)", "{:.2f}"), ("top1", "top-1", "{:.2f}"), ("top3", "top-3", "{:.2f}"),
+               ("kendall_tau", "Kendall tau", "{:.2f}"), ("weighted_tau", "weighted tau", "{:.2f}"),
+               ("seconds_per_task", "s / task", "{:.3g}"), ("forward_passes_per_task", "forward passes / task", "{:.0f}"),
+               ("tasks", "tasks", "{}")]
+    lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for key, _, fmt in columns:
+            value = row.get(key)
+            cells.append("n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
