@@ -1,0 +1,207 @@
+"""The exact diagonal Fisher, averaged per filter (METHOD sections 2-3; paper section 3.1).
+
+    diag F ~= (1/N) sum_n ( grad_w log p_w(y~_n | x_n) )^2,    y~_n ~ p_w(y | x_n)
+
+``montecarlo`` samples one label per example from the head's prediction;
+``expected`` sums over every class c with weight p_c (C backward passes).
+
+How: forward hooks on each filter layer keep the layer input; a tensor hook on
+its output receives the output gradient. Seeding the backward pass with
+softmax(logits) - onehot(y~) gives each example's own gradient (sum semantics),
+from which each example's per-filter *sum of squared weight gradients* is formed
+one layer at a time, never the whole model's per-example gradients:
+
+    conv as matmul:  g_n = Go_n X_n^T   (Go_n [O, L] output grads, X_n [I*k*k, L] unfolded input)
+    explicit:        ||g_n[o]||^2 = sum_j (Go_n X_n^T)[o, j]^2         cost ~ O * Ik^2 * L
+    Gram:            ||g_n[o]||^2 = (Go_n (X_n^T X_n) Go_n^T)[o, o]     cost ~ L^2 * (O + Ik^2)
+
+whichever is cheaper for the layer (grouped convs split per group; Linear
+layers on [N, ..., I] inputs are the k = 1 case). The probe's weights need no
+gradient, so the backward pass computes only activation gradients. Squares are
+formed in fp32 and accumulated in fp64.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["METHODS", "per_example_square_sums", "fisher_diagonal", "fisher_diagonal_reference"]
+
+METHODS = ("montecarlo", "expected")
+_BLOCK_ELEMENTS = 1 << 24  # max elements of one intermediate block (~64 MB fp32)
+
+
+def _unfolded(module, x):
+    """Layer input as matmul operands: X [N, G, K, L] (K = fan-in per group), groups G."""
+    import torch.nn.functional as F
+    from timm.layers import Conv2dSame, pad_same
+    from torch import nn
+
+    if isinstance(module, nn.Linear):
+        n = x.shape[0]
+        cols = x.reshape(n, -1, x.shape[-1]).transpose(1, 2)  # [N, I, L]
+        return cols.unsqueeze(1), 1
+    padding = module.padding
+    if isinstance(module, Conv2dSame):
+        x = pad_same(x, module.kernel_size, module.stride, module.dilation)
+        padding = 0
+    elif isinstance(padding, str):
+        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    cols = F.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)
+    groups = module.groups
+    return cols.reshape(cols.shape[0], groups, cols.shape[1] // groups, cols.shape[2]), groups
+
+
+def per_example_square_sums(module, x, grad_out):
+    """Per-example, per-filter sums of squared weight gradients of one layer -> [N, O] fp32.
+
+    ``x`` is the layer input, ``grad_out`` the gradient of its output, both with
+    batch dimension N (each example's loss summed, not averaged).
+    """
+    import torch
+    from torch import nn
+
+    cols, groups = _unfolded(module, x.float())                      # [N, G, K, L]
+    if isinstance(module, nn.Linear):
+        n = grad_out.shape[0]
+        go = grad_out.float().reshape(n, -1, grad_out.shape[-1]).transpose(1, 2)  # [N, O, L]
+    else:
+        go = grad_out.float().flatten(2)                              # [N, O, L]
+    n, _, k, length = cols.shape
+    go = go.reshape(n, groups, go.shape[1] // groups, length)        # [N, G, Og, L]
+    out_per_group = go.shape[2]
+    explicit_cost = out_per_group * k * length
+    gram_cost = length * length * (k + out_per_group)
+    per_example = groups * (out_per_group * k if explicit_cost <= gram_cost else length * length)
+    step = max(1, _BLOCK_ELEMENTS // max(1, per_example))
+    result = []
+    for s in range(0, n, step):
+        c, g = cols[s:s + step], go[s:s + step]
+        if explicit_cost <= gram_cost:
+            grads = torch.matmul(g, c.transpose(-1, -2))              # [n, G, Og, K]
+            sums = (grads * grads).sum(-1)
+        else:
+            gram = torch.matmul(c.transpose(-1, -2), c)               # [n, G, L, L]
+            sums = (torch.matmul(g, gram) * g).sum(-1)                # [n, G, Og]
+        result.append(sums.reshape(sums.shape[0], -1))
+    return torch.cat(result)
+
+
+class _SquareSumHooks:
+    """Hooks that accumulate per-filter sums over examples of squared per-example gradients."""
+
+    def __init__(self, layers):
+        import torch
+
+        self.layers = layers
+        self.sums = [torch.zeros(m.weight.shape[0], dtype=torch.float64) for _, m in layers]
+        self.handles = []
+
+    def __enter__(self):
+        for index, (_, module) in enumerate(self.layers):
+            self.handles.append(module.register_forward_hook(self._forward_hook(index)))
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _forward_hook(self, index):
+        def hook(module, inputs, output):
+            if not output.requires_grad:
+                return
+            x = inputs[0].detach()
+
+            def on_grad(grad):
+                self.sums[index] += per_example_square_sums(module, x, grad.detach()).sum(0).double()
+
+            output.register_hook(on_grad)
+
+        return hook
+
+    def per_filter_mean(self, count: int) -> np.ndarray:
+        """Mean over examples and over each filter's weights -> [D] float64."""
+        parts = []
+        for (_, module), total in zip(self.layers, self.sums):
+            fan_in = module.weight[0].numel()
+            parts.append((total / (count * fan_in)).numpy())
+        return np.concatenate(parts)
+
+
+def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo", seed: int = 0,
+                    labels=None, progress=None):
+    """Filter-wise diagonal Fisher of ``probe`` (a :class:`zoo.embedding.probe.Probe`).
+
+    ``batches`` yields image tensors [B, 3, H, W]; ``head`` maps pre-logit
+    features to logits. ``labels`` (montecarlo only) fixes the sampled labels
+    instead of drawing them with a ``seed``-ed generator. ``progress`` is a tqdm
+    bar (or None), advanced by images.
+
+    Returns ``(fisher [D] float64, sampled labels [N] int64 or None)``.
+    """
+    import torch
+
+    if method not in METHODS:
+        raise ValueError(f"unknown Fisher method {method!r}; use one of {METHODS}")
+    generator = torch.Generator().manual_seed(int(seed))
+    probe.model.eval()
+    count, drawn = 0, []
+    with _SquareSumHooks(probe.layers) as hooks, torch.enable_grad():
+        for images in batches:
+            images = images.float().requires_grad_(True)
+            logits = head(probe.features(images))
+            probs = torch.softmax(logits.detach().double(), dim=1)
+            if method == "montecarlo":
+                if labels is not None:
+                    sampled = torch.as_tensor(labels[count:count + images.shape[0]], dtype=torch.long)
+                else:
+                    sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                drawn.append(sampled)
+                seed_grad = probs - torch.nn.functional.one_hot(sampled, probs.shape[1]).double()
+                logits.backward(seed_grad.to(logits.dtype))
+            else:
+                classes = probs.shape[1]
+                for c in range(classes):
+                    onehot = torch.zeros_like(probs)
+                    onehot[:, c] = 1.0
+                    seed_grad = probs[:, c:c + 1].sqrt() * (probs - onehot)
+                    logits.backward(seed_grad.to(logits.dtype), retain_graph=c < classes - 1)
+            count += images.shape[0]
+            if progress is not None:
+                progress.update(images.shape[0])
+        fisher = hooks.per_filter_mean(max(count, 1))
+    return fisher, (torch.cat(drawn) if drawn else None)
+
+
+def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo", labels=None):
+    """Slow, obviously correct twin of :func:`fisher_diagonal`: one autograd call per example (and class).
+
+    ``images`` [N, 3, H, W]; ``labels`` [N] the sampled labels for montecarlo.
+    Returns the filter-wise diagonal Fisher [D] float64.
+    """
+    import torch
+
+    weights = [module.weight for _, module in probe.layers]
+    flags = [w.requires_grad for w in weights]
+    for w in weights:
+        w.requires_grad_(True)
+    totals = [torch.zeros(w.shape[0], dtype=torch.float64) for w in weights]
+    try:
+        with torch.enable_grad():
+            for n in range(images.shape[0]):
+                logits = head(probe.features(images[n:n + 1].float()))[0]
+                log_p = torch.log_softmax(logits.double(), dim=0)
+                if method == "montecarlo":
+                    terms = [(int(labels[n]), 1.0)]
+                else:
+                    terms = [(c, float(log_p[c].detach().exp())) for c in range(log_p.shape[0])]
+                for c, weight in terms:
+                    grads = torch.autograd.grad(log_p[c], weights, retain_graph=True)
+                    for total, grad in zip(totals, grads):
+                        total += weight * (grad.double() ** 2).flatten(1).mean(1)
+    finally:
+        for w, flag in zip(weights, flags):
+            w.requires_grad_(flag)
+    return np.concatenate([(t / images.shape[0]).numpy() for t in totals])

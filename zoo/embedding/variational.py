@@ -1,0 +1,122 @@
+"""The robust (variational) Fisher (METHOD section 4; paper section 3.1, "robust Fisher").
+
+Per filter f we learn the largest Gaussian weight-noise variance sigma_f^2 the
+task tolerates:
+
+    L = E_{w ~ N(w^, Sigma)} [ CE(y | x) ]
+        + beta * sum_w [ (w^2 + sigma^2)/lambda^2 + log lambda^2 - log sigma^2 ]
+
+- one log-variance per filter, shared by its weights; initialised at the prior
+  (sigma_f^2 = lambda_l^2), so a task that carries no information stays there;
+- one prior variance per layer, lambda_l^2 = mean of w^2 over the layer, held
+  fixed (learning it jointly has no finite optimum when the data says nothing:
+  the compression term keeps decreasing as lambda^2 grows);
+- local reparameterisation: out = layer(x, w^) + sqrt(layer(x^2, sigma^2)) * eps;
+- Adam on the log-variances only (probe weights, BatchNorm and head fixed), CE on
+  the data set's own labels, beta = 1e-7.
+
+At the optimum 2*beta*Lambda_f ~= mean_f(F) + 2*beta/lambda_l^2, so the embedding
+is Lambda_f = exp(-logvar_f) and the trivial embedding t0 is the prior precision
+1/lambda_l^2 (:func:`zoo.embedding.distance.trivial_embedding`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import numpy as np
+
+__all__ = ["VARIATIONAL_DEFAULTS", "variational_fisher"]
+
+VARIATIONAL_DEFAULTS = {"beta": 1e-7, "lr": 0.05, "epochs": 2, "min_steps": 100}
+
+
+class _NoisyLayers:
+    """Forward hooks adding sqrt(layer(x^2, sigma^2)) * eps to each filter layer's output."""
+
+    def __init__(self, layers, logvars, generator) -> None:
+        self.layers, self.logvars, self.generator = layers, logvars, generator
+        self.handles = []
+
+    def __enter__(self):
+        for (_, module), logvar in zip(self.layers, self.logvars):
+            self.handles.append(module.register_forward_hook(self._hook(logvar)))
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+    def _hook(self, logvar):
+        import torch
+        import torch.nn.functional as F
+        from timm.layers import Conv2dSame, pad_same
+        from torch import nn
+
+        def hook(module, inputs, output):
+            x = inputs[0]
+            shape = (-1,) + (1,) * (module.weight.dim() - 1)
+            var = logvar.exp().to(module.weight.dtype).reshape(shape).expand_as(module.weight)
+            if isinstance(module, nn.Linear):
+                spread = F.linear(x * x, var)
+            else:
+                padding = module.padding
+                if isinstance(module, Conv2dSame):
+                    x = pad_same(x, module.kernel_size, module.stride, module.dilation)
+                    padding = 0
+                spread = F.conv2d(x * x, var, None, module.stride, padding, module.dilation, module.groups)
+            eps = torch.randn(spread.shape, generator=self.generator, dtype=spread.dtype)
+            return output + spread.clamp_min(1e-30).sqrt() * eps
+
+        return hook
+
+
+def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.ndarray, *, seed: int = 0,
+                       progress=None, beta: float = VARIATIONAL_DEFAULTS["beta"],
+                       lr: float = VARIATIONAL_DEFAULTS["lr"], epochs: int = VARIATIONAL_DEFAULTS["epochs"],
+                       min_steps: int = VARIATIONAL_DEFAULTS["min_steps"]):
+    """Robust Fisher of ``probe`` on the task -> (Lambda [D], prior 1/lambda^2 [D], params).
+
+    ``batches()`` yields image tensors [B, 3, H, W] in the order of ``labels`` [N].
+    Runs ``epochs`` passes, or more until ``min_steps`` Adam steps are taken.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(int(seed))
+    lam2 = [float((m.weight.detach().double() ** 2).mean().clamp_min(1e-12)) for _, m in probe.layers]
+    # fp64 log-variances: Adam rescales gradients, so fp32 round-off at the prior
+    # (a task without information has exactly zero gradient there) would drift.
+    logvars = [torch.full((m.weight.shape[0],), math.log(l2), dtype=torch.float64, requires_grad=True)
+               for (_, m), l2 in zip(probe.layers, lam2)]
+    fan_in = [m.weight[0].numel() for _, m in probe.layers]
+    optimizer = torch.optim.Adam(logvars, lr=lr)
+    targets = torch.as_tensor(labels, dtype=torch.long)
+    steps, epoch_count = 0, 0
+    probe.model.eval()
+    with _NoisyLayers(probe.layers, logvars, generator), torch.enable_grad():
+        while epoch_count < epochs or steps < min_steps:
+            start = 0
+            for images in batches():
+                y = targets[start:start + images.shape[0]]
+                start += images.shape[0]
+                logits = head(probe.features(images.float()))
+                ce = F.cross_entropy(logits, y)
+                compression = sum(
+                    k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(logvars, lam2, fan_in)
+                )
+                loss = ce + beta * compression
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                steps += 1
+                if progress is not None and epoch_count == 0:
+                    progress.update(images.shape[0])
+            epoch_count += 1
+    vector = np.concatenate([(-lv.detach().double()).exp().numpy() for lv in logvars])
+    prior = np.concatenate([np.full(lv.shape[0], 1.0 / l2) for lv, l2 in zip(logvars, lam2)])
+    params = {"estimator": "variational (robust Fisher, local reparameterisation)", "beta": beta, "lr": lr,
+              "optimizer": "adam", "epochs": epoch_count, "steps": steps,
+              "init": "logvar = log lambda^2", "lambda2": "fixed, mean w^2 per layer",
+              "trained": "log-variances only", "t0": "prior precision 1/lambda_l^2"}
+    return vector, prior, params
