@@ -53,9 +53,12 @@ def _save(fig, out: str | Path, *, dpi: int = 120) -> Path:
 
 
 def short_label(text: Any, limit: int = 32) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis, so one long name cannot squash a figure."""
+    """``text`` cut to ``limit`` characters by an ellipsis in the middle (names often differ at the end)."""
     text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
 
 
 def _wrapped_title(text: str, width_inches: float, fontsize: float) -> str:
@@ -64,21 +67,17 @@ def _wrapped_title(text: str, width_inches: float, fontsize: float) -> str:
     return textwrap.fill(text, width=max(20, int(width_inches * 72 / (fontsize * 0.6))))
 
 
-def _group_colours(names: Sequence[str]) -> dict[str, Any]:
-    """A distinct colour per group name (tab10, then tab20, then a hue wheel)."""
+def _group_styles(names: Sequence[str]) -> dict[str, tuple[Any, str]]:
+    """A (colour, marker) per group: tab10 colours, a new marker shape every ten groups."""
     import matplotlib
 
-    unique = list(dict.fromkeys(names))
-    if len(unique) <= 10:
-        cmap, count = matplotlib.colormaps["tab10"], 10
-    elif len(unique) <= 20:
-        cmap, count = matplotlib.colormaps["tab20"], 20
-    else:
-        cmap, count = matplotlib.colormaps["hsv"], len(unique) + 1
-    colours = {name: cmap(i / count if count > 20 else i) for i, name in enumerate(unique)}
-    if NO_GROUP in colours:
-        colours[NO_GROUP] = (0.6, 0.6, 0.6, 1.0)
-    return colours
+    palette = matplotlib.colormaps["tab10"]
+    markers = "os^DvPX<>p"
+    styles = {name: (palette(i % 10), markers[(i // 10) % len(markers)])
+              for i, name in enumerate(dict.fromkeys(names))}
+    if NO_GROUP in styles:
+        styles[NO_GROUP] = ((0.6, 0.6, 0.6, 1.0), "o")
+    return styles
 
 
 # ------------------------------------------------------------------ ordering
@@ -215,15 +214,15 @@ def task_map(coords: Any, labels: Sequence[str], groups: Sequence[str | None], o
         raise InvalidInput(f"task map needs one label and one group per point: got {n} points, "
                            f"{len(labels)} labels, {len(groups)} groups")
     names = [NO_GROUP if g is None else str(g) for g in groups]
-    colours = _group_colours(sorted(set(names), key=lambda g: (g == NO_GROUP, g)))
+    styles = _group_styles(sorted(set(names), key=lambda g: (g == NO_GROUP, g)))
     annotate = n <= 60 if annotate is None else annotate
     width = float(np.clip(7.0 + n / 40.0, 8.0, 16.0))
     fig = _new_figure(width + 3.0, width * 0.8)
     ax = fig.add_subplot()
-    size = float(np.clip(3000.0 / max(n, 1), 12.0, 60.0))
-    for name, colour in colours.items():
+    size = float(np.clip(3000.0 / max(n, 1), 22.0, 60.0))
+    for name, (colour, marker) in styles.items():
         mask = np.array([g == name for g in names])
-        ax.scatter(points[mask, 0], points[mask, 1], s=size, color=colour, label=name,
+        ax.scatter(points[mask, 0], points[mask, 1], s=size, color=colour, marker=marker, label=name,
                    edgecolors="white", linewidths=0.5, alpha=0.9, zorder=2)
     if annotate:
         skip = None if query is None else str(query[1])
@@ -251,7 +250,7 @@ def task_map(coords: Any, labels: Sequence[str], groups: Sequence[str | None], o
     ax.set_yticks([])
     ax.set_title(title or f"Map of {n} tasks ({axis_name} on d_sym)", fontsize=13)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="taxonomy",
-              ncols=1 if len(colours) <= 30 else 2, markerscale=0.8, frameon=False)
+              ncols=1 if len(styles) <= 30 else 2, markerscale=0.8, frameon=False)
     return _save(fig, out)
 
 
@@ -408,7 +407,7 @@ def tsne(distance_matrix: np.ndarray, *, seed: int = 0, perplexity: float | None
          iterations: int = 750) -> np.ndarray:
     """Exact t-SNE [N, 2] from [N, N] distances (gains, momentum, early exaggeration 12)."""
     n = distance_matrix.shape[0]
-    perplexity = float(perplexity or min(30.0, max(2.0, (n - 1) / 3.0)))
+    perplexity = float(perplexity or min(15.0, max(2.0, (n - 1) / 3.0)))
     conditional = tsne_affinities(distance_matrix, perplexity)
     joint = (conditional + conditional.T) / (2.0 * n)
     rng = np.random.default_rng(seed)

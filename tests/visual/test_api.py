@@ -85,3 +85,24 @@ def test_report_refuses_bad_selection_and_file_as_dir(zoo, tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InvalidInput, match="directory"):
         zoo.report(tmp_path / "afile")
+
+
+def test_task_pages_list_the_model2vec_recommendations(built_report, registry_url):
+    files, out = built_report
+    page = (out / "tasks" / task_page_name("north_0")).read_text()
+    table = re.search(r'id="recommended-table".*?</table>', page, re.S).group(0)
+    rows = re.findall(r"<tr><td[^>]*>(\d+)</td><td>([^<]+)</td>", table)
+    with Zoo.open(registry_url, create=False) as zoo:
+        models = {html.escape(m.name) for m in zoo.store.list_models()}
+    assert [r[0] for r in rows] == ["1", "2", "3"] and {r[1] for r in rows} <= models
+
+
+def test_report_removes_pages_of_tasks_that_are_gone(zoo, tmp_path):
+    stale = tmp_path / "site" / "tasks" / "old_task-0123abcd.html"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    mine = stale.with_name("my-notes.html")
+    mine.write_text("keep")
+    files = zoo.report(tmp_path / "site", recommendations=0)
+    assert not stale.exists() and mine.exists()
+    assert "recommended-table" not in files.task_pages[0].read_text()

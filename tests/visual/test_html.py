@@ -28,10 +28,13 @@ def test_empty_table_says_what_to_do():
 
 def test_selection_json_becomes_tables():
     data = {"tasks": 3, "methods": [{"method": "<m2v>", "top1": 0.5}, {"method": "chance", "top1": 0.1}],
-            "per_method": {"a": {"tau": 0.2}}, "flags": {"x": 1}, "nested": [[1, 2]]}
+            "per_method": {"a": {"tau": 0.2}}, "flags": {"x": 1}, "nested": [[1, 2]],
+            "held_out": ["t<1>", "t2"], "markdown": "| a |\n| - |"}
     text = h.json_section(data, table_prefix="sel")
     assert 'id="sel-summary"' in text and "&lt;m2v&gt;" in text
-    assert text.count("<table") == 4 and "<pre>" in text  # summary, methods, per_method, flags; nested as JSON
+    assert text.count("<table") == 4  # summary, methods, per_method, flags
+    assert "<pre>[\n  [\n    1," in text  # nested lists as JSON
+    assert "<p>t&lt;1&gt;, t2</p>" in text and "<pre>| a |\n| - |</pre>" in text
     assert h.json_section([{"a": 1}]).count("<tr>") == 2
     assert "&lt;" in h.json_section("<plain>")
 

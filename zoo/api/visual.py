@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound, ZooError
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,13 @@ class VisualMixin:
     # ------------------------------------------------------------ report
     def report(self, out_dir: str | Path, *, selection: str | Path | None = None,
                probe: str | None = None, method: str | None = None, neighbours: int = 5,
-               seed: int = 0) -> ReportFiles:
-        """Write the static HTML report (index, task pages, map and heatmap) under ``out_dir``."""
+               recommendations: int = 3, seed: int = 0) -> ReportFiles:
+        """Write the static HTML report (index, task pages, map and heatmap) under ``out_dir``.
+
+        Each task page lists its ``neighbours`` nearest tasks by d_sym, the top
+        ``recommendations`` models of the latest Model2Vec run (when there is one;
+        0 leaves them out) and every measured transfer result, best first.
+        """
         import numpy as np
 
         from zoo import report as site
@@ -171,10 +176,13 @@ class VisualMixin:
         for r in self.store.list_transfer_results():
             results.setdefault(r.task, []).append(site.Measurement(
                 r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size))
+        recommended, notes = self._visual_recommended(chosen, recommendations)
         pages = tuple(site.TaskPage(row, tuple(nearest.get(row.name, ())),
-                                    site.sort_results(results.get(row.name, [])))
+                                    site.sort_results(results.get(row.name, [])),
+                                    recommended.get(row.name, ()))
                       for row in task_rows)
-        figures, notes = self._visual_figures(root, chosen, seed)
+        figures, figure_notes = self._visual_figures(root, chosen, seed)
+        notes = notes + figure_notes
         content = site.ReportContent(
             title="zoo report", database=self.store.display_url,
             probe=chosen.probe if chosen else None, method=chosen.method if chosen else None,
@@ -199,6 +207,26 @@ class VisualMixin:
             order = [j for j in np.argsort(matrix[i], kind="stable") if j != i][:k]
             table[name] = [Neighbour(names[j], float(matrix[i, j])) for j in order]
         return table
+
+    def _visual_recommended(self, chosen: EmbeddingSet | None, k: int) -> tuple[dict[str, tuple], list[str]]:
+        """Top ``k`` recommendations per embedded task from the latest Model2Vec run, and notes."""
+        recommend = getattr(self, "recommend", None)
+        if chosen is None or recommend is None or k < 1:
+            return {}, []
+        try:
+            self.store.latest_model2vec_run(chosen.probe, chosen.method)
+        except NotFound:
+            return {}, [f"No Model2Vec run for probe {chosen.probe}, method {chosen.method}: task pages show no "
+                        "recommended models (run `zoo train-model2vec`)."]
+        found: dict[str, tuple] = {}
+        for name in chosen.names:
+            try:
+                picks = recommend(name, k, probe=chosen.probe, method=chosen.method, evidence=0, progress=False)
+            except ZooError as err:
+                return found, [f"Recommended models left out: {err}"]
+            found[name] = tuple({"model": r.model, "expected_error": r.expected_error, "distance": r.distance}
+                                for r in picks)
+        return found, []
 
     def _visual_figures(self, root: Path, chosen: EmbeddingSet | None, seed: int) -> tuple[list, list[str]]:
         from zoo.report import Figure

@@ -91,14 +91,19 @@ def json_section(data: Any, *, table_prefix: str = "json") -> str:
         return _json_rows_table(f"{table_prefix}-rows", data) or _pre(data)
     if not isinstance(data, dict):
         return _pre(data)
-    scalars = [(k, v) for k, v in data.items() if _is_scalar(v)]
+    scalars = [(k, v) for k, v in data.items() if _is_scalar(v) and not _is_long_text(v)]
     parts = []
     if scalars:
         parts.append(table(f"{table_prefix}-summary", ["field", "value"], [[k, _scalar(v)] for k, v in scalars]))
-    for index, (key, value) in enumerate((k, v) for k, v in data.items() if not _is_scalar(v)):
+    blocks = [(k, v) for k, v in data.items() if not _is_scalar(v) or _is_long_text(v)]
+    for index, (key, value) in enumerate(blocks):
         block_id = f"{table_prefix}-{index}"
         rendered = None
-        if isinstance(value, list):
+        if _is_long_text(value):
+            rendered = f"<pre>{escape(value)}</pre>"
+        elif isinstance(value, list) and value and all(_is_scalar(v) for v in value):
+            rendered = f"<p>{escape(', '.join('–' if v is None else str(v) for v in value))}</p>"
+        elif isinstance(value, list):
             rendered = _json_rows_table(block_id, value)
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             rendered = _json_rows_table(block_id, [{"name": k, **v} for k, v in value.items()])
@@ -110,6 +115,10 @@ def json_section(data: Any, *, table_prefix: str = "json") -> str:
 
 def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _is_long_text(value: Any) -> bool:
+    return isinstance(value, str) and ("\n" in value or len(value) > 200)
 
 
 def _scalar(value: Any) -> Any:

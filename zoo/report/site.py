@@ -97,6 +97,9 @@ class ReportContent:
     notes: tuple[str, ...] = ()
 
 
+_PAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]*-[0-9a-f]{8}\.html$")
+
+
 def task_page_name(task: str) -> str:
     """A file name for a task's page, safe on every file system and unique per name."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", task).strip("._")[:60] or "task"
@@ -108,6 +111,10 @@ def write_site(out_dir: str | Path, content: ReportContent) -> list[Path]:
     root = Path(out_dir)
     (root / "tasks").mkdir(parents=True, exist_ok=True)
     paged = {p.task.name for p in content.pages}
+    keep = {task_page_name(name) for name in paged}
+    for stale in (root / "tasks").glob("*.html"):  # pages of tasks removed since the last report
+        if _PAGE_NAME.match(stale.name) and stale.name not in keep:
+            stale.unlink()
     written = [root / "index.html"]
     written[0].write_text(_index(content, paged), encoding="utf-8")
     for task_page in content.pages:
@@ -179,10 +186,12 @@ def _task_page(content: ReportContent, task_page: TaskPage, paged: set[str]) -> 
                         _taxonomy_of(content, n.task)] for i, n in enumerate(task_page.nearest)],
                       empty="No other embedded tasks to compare with."))
     if task_page.recommended:
-        body.append("<h2>Recommended models</h2>")
-        body.append(table("recommended-table", ["rank", "model", "expected error", "distance"],
+        measured = {m.model: m.value for m in task_page.results if "error" in m.metric}
+        body.append("<h2>Recommended models (latest Model2Vec run)</h2>")
+        body.append(table("recommended-table", ["rank", "model", "expected error", "measured error", "d_asym"],
                           [[i + 1, r.get("model"), percent(r.get("expected_error")),
-                            number(r.get("distance"), 4)] for i, r in enumerate(task_page.recommended)]))
+                            percent(measured.get(r.get("model"))), number(r.get("distance"), 4)]
+                           for i, r in enumerate(task_page.recommended)]))
     body.append("<h2>Measured transfer results (best first)</h2>")
     body.append(table("results-table", ["rank", "model", "metric", "value", "protocol", "train", "test"],
                       [[i + 1, m.model, m.metric, _metric_value(m), m.protocol, number(m.train_size),
