@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
@@ -18,10 +18,15 @@ from registry.orm import (Model2VecRunRow, ModelAliasRow, ModelEmbeddingRow, Mod
 
 
 def refuse_taken_model_name(session: Session, name: str) -> None:
-    if session.scalar(select(ModelRow.id).where(ModelRow.name == name)) is not None:
+    """Raise AlreadyExists when ``name`` is a model name or an alias (one query)."""
+    taken = session.execute(
+        select(ModelRow.id, literal("model")).where(ModelRow.name == name)
+        .union_all(select(ModelAliasRow.id, literal("alias")).where(ModelAliasRow.alias == name))
+    ).first()
+    if taken is not None and taken[1] == "model":
         raise AlreadyExists(f"model {name!r} already exists; choose another name "
                             f"or `zoo models remove {name}`")
-    if session.scalar(select(ModelAliasRow.id).where(ModelAliasRow.alias == name)) is not None:
+    if taken is not None:
         raise AlreadyExists(f"{name!r} is already an alias of another model; choose another name")
 
 

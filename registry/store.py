@@ -138,6 +138,7 @@ class Store:
                            checksum=checksum, trained_on=trained_on, description=description,
                            created_at=utcnow())
             row.tags = [ModelTagRow(key=k, value=v) for k, v in clean_tags.items()]
+            row.aliases = []  # known empty: saves a lazy load when making the record
             session.add(row)
             session.flush()
             bump(session, "models")

@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,6 +27,13 @@ from typing import Iterator
 import pytest
 
 PG_ENV = "ZOO_TEST_POSTGRES_URL"
+
+# pytest puts tests/ on sys.path, where tests/registry/ (no __init__.py) would
+# be found as a namespace package "registry" ahead of the editable install's
+# finder. The source root holds the real package, and a regular package wins.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 
 def _unavailable(reason: str) -> None:
