@@ -242,6 +242,14 @@ class RecommendMixin:
                       progress: bool = True) -> list[dict[str, Any]]:
         """Rebuild the model index (when a run exists) and the task index for probe/method; returns their sidecars."""
         probe = self._probe_name(probe, method)
+        if factory is not None:
+            import faiss
+
+            try:
+                faiss.index_factory(8, factory, faiss.METRIC_L2)
+            except RuntimeError:
+                raise InvalidInput(f"--factory {factory!r} is not a faiss index_factory string; "
+                                   "try Flat, HNSW32,Flat or IVF256,Flat") from None
         built = []
         try:
             _, index = self._model_index(probe, method, rebuild=True, factory=factory, progress=progress)
@@ -340,6 +348,22 @@ class RecommendMixin:
         if verify:
             recs = self._verify(recs, data_or_name, verify, progress=progress)
         return recs
+
+    def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *,
+                             task: str | None = None) -> Path:
+        """A chart of the expected errors (and measured ones when ``task`` is registered) via zoo.plots."""
+        from zoo.plots import recommendation_chart
+
+        measured: dict[str, float] = {}
+        if task is not None:
+            try:
+                self.store.get_task(task)
+                measured = {r.model: r.value for r in self.store.list_transfer_results(task=task)}
+            except NotFound:
+                pass
+        rows = [{"model": r.model, "expected_error": r.expected_error, "measured_error": measured.get(r.model)}
+                for r in recs]
+        return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
 
     def _verify(self, recs: list[Recommendation], data: Any, top: int, *, progress: bool) -> list[Recommendation]:
         """LogME on each of the first ``top`` experts' features of ``data``; keeps the Model2Vec order."""

@@ -1,0 +1,74 @@
+"""The CLI commands of issue 5, driven with CliRunner on a synthetic registry."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import METHOD, PROBE, fill_registry
+from zoo.cli import main
+
+
+@pytest.fixture
+def db(sqlite_url):
+    from registry.store import Store
+
+    store = Store.open(sqlite_url)
+    fill_registry(store, num_tasks=24, num_models=4)
+    store.close()
+    return sqlite_url
+
+
+def _zoo(db, *args):
+    return CliRunner().invoke(main, ["--db", db, *args], catch_exceptions=False)
+
+
+def test_train_then_recommend_json_and_table(db, tmp_path):
+    out = _zoo(db, "train-model2vec", "--epochs", "30", "--quiet", "--json")
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output)
+    assert summary["probe"] == PROBE and summary["models"] == 4
+    out = _zoo(db, "recommend", "--task", "task03", "-k", "2", "--quiet", "--json")
+    assert out.exit_code == 0, out.output
+    recs = json.loads(out.output)["recommendations"]
+    assert [r["rank"] for r in recs] == [1, 2] and all("expected_error" in r and r["evidence"] for r in recs)
+    table = _zoo(db, "recommend", "--task", "task03", "-k", "2", "--quiet")
+    assert table.exit_code == 0 and recs[0]["model"] in table.output and "evidence" in table.output
+
+
+def test_recommend_plot_writes_a_chart(db, tmp_path):
+    _zoo(db, "train-model2vec", "--epochs", "5", "--quiet")
+    out = _zoo(db, "recommend", "--task", "task03", "-k", "3", "--quiet", "--plot", str(tmp_path / "p.png"))
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_index_rebuild_json(db):
+    _zoo(db, "train-model2vec", "--epochs", "5", "--quiet")
+    out = _zoo(db, "index", "rebuild", "--probe", PROBE, "--method", METHOD, "--quiet", "--json")
+    assert out.exit_code == 0, out.output
+    kinds = {item["built_from"]["kind"]: item for item in json.loads(out.output)}
+    assert kinds["models"]["count"] == 4 and kinds["tasks"]["count"] == 24
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["recommend", "--task", "task03"], "train-model2vec"),  # no run yet
+    (["train-model2vec", "--val-fraction", "1.5", "--quiet"], "--val-fraction"),
+    (["index", "rebuild", "--factory", "Nonsense99", "--quiet"], "--factory"),
+])
+def test_bad_input_is_one_line_nonzero_and_leaves_registry_unchanged(db, args, needle):
+    from registry.store import Store
+
+    before = Store.open(db).counts()
+    out = CliRunner().invoke(main, ["--db", db, *args])
+    assert out.exit_code != 0
+    lines = [l for l in out.output.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0]
+    assert Store.open(db).counts() == before
+
+
+@pytest.mark.parametrize("command", [["train-model2vec"], ["recommend"], ["index"], ["index", "rebuild"]])
+def test_every_command_has_help_with_an_example(command):
+    out = CliRunner().invoke(main, [*command, "--help"])
+    assert out.exit_code == 0 and "Example:" in out.output

@@ -1,0 +1,144 @@
+"""``zoo train-model2vec``, ``zoo recommend`` and ``zoo index``: choosing an expert for new data.
+
+Thin commands over :class:`zoo.api.Zoo` (see :mod:`zoo.api.recommend`);
+nothing heavy is imported at module level.
+"""
+from __future__ import annotations
+
+import click
+
+from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, file:PATH). "
+              "Default: the probe of the only Model2Vec run.")
+
+
+@click.command("train-model2vec")
+@click.option("--probe", metavar="SPEC", help=PROBE_HELP)
+@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
+@click.option("--objective", type=click.Choice(["ce", "regression", "both"]), default="both", show_default=True,
+              help="ce: the paper's k-way cross-entropy; regression: distance predicts the error; both: their sum.")
+@click.option("--epochs", type=int, default=400, show_default=True, help="Upper bound; stops early on validation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split and the optimiser.")
+@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Share of tasks held out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+@handle_errors
+def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str, epochs: int, seed: int,
+                    val_fraction: float, quiet: bool, as_json: bool) -> None:
+    """Learn model embeddings from the recorded transfer results and store the run.
+
+    Holds out a share of tasks for validation, stops early, stores the
+    hyper-parameters, the validation metrics and each model's (bias, vector).
+
+    \b
+    Example:
+        zoo train-model2vec --epochs 400 --val-fraction 0.2
+        zoo train-model2vec --objective ce --seed 1 --json
+    """
+    with open_zoo(ctx) as zoo:
+        summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
+                                      val_fraction=val_fraction, progress=not quiet)
+        zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
+    if as_json:
+        echo_json(summary)
+        return
+    val = summary["metrics"].get("validation") or {}
+    click.echo(f"Model2Vec run {summary['run_id']} ({summary['probe']}/{summary['method']}): "
+               f"{summary['trained']}/{summary['models']} models trained on {summary['tasks']} tasks, "
+               f"{summary['metrics']['epochs_run']} epochs")
+    if val:
+        click.echo(f"  held-out tasks: {val.get('tasks')}, top-1 {val.get('top1', float('nan')):.2f} "
+                   f"(untrained {val.get('untrained_top1', float('nan')):.2f}), relative error "
+                   f"{_fmt(val.get('relative_error'))}% (untrained {_fmt(val.get('untrained_relative_error'))}%), "
+                   f"expected-error MAE {_fmt(val.get('error_mae_points'))} points")
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+@click.command("recommend")
+@click.option("--task", "target", required=True, metavar="DIR|NAME",
+              help="A folder of labelled images (class subfolders) or a registered task name.")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="How many experts.")
+@click.option("--probe", metavar="SPEC", help=PROBE_HELP)
+@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
+@click.option("--save", metavar="NAME", help="Also register the folder as task NAME with its embedding.")
+@click.option("--verify", type=int, default=0, metavar="K", help="Re-rank the top K by LogME on their features.")
+@click.option("--plot", "plot_path", metavar="FILE", help="Save a chart of the expected errors (PNG/SVG).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
+@click.pass_context
+@handle_errors
+def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method: str, save: str | None,
+              verify: int, plot_path: str | None, quiet: bool, as_json: bool) -> None:
+    """Recommend the experts most likely to transfer well to a task.
+
+    A folder is embedded once with the probe (stored only with --save); the
+    nearest model embeddings are found in the index. Prints rank, model,
+    expected error, distance and the evidence: the nearest known tasks and the
+    model's measured errors on them.
+
+    \b
+    Example:
+        zoo recommend --task ./my_images -k 5
+        zoo recommend --task emoji-faces --json
+        zoo recommend --task ./my_images --verify 3 --plot picks.png
+    """
+    with open_zoo(ctx) as zoo:
+        recs = zoo.recommend(target, k=k, probe=probe, method=method, save=save, verify=verify,
+                             progress=not quiet)
+        chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
+    if as_json:
+        echo_json({"task": target, "recommendations": recs, "plot": str(chart) if chart else None})
+        return
+    header = f"{'rank':>4}  {'model':<32} {'exp. error':>10} {'distance':>9}"
+    if verify:
+        header += f" {'LogME':>8} {'LogME rank':>10}"
+    click.echo(header + "  evidence (task: measured error)")
+    for r in recs:
+        line = f"{r.rank:>4}  {r.model[:32]:<32} {100 * r.expected_error:>9.1f}% {r.distance:>9.4f}"
+        if verify:
+            line += f" {_fmt(r.logme) if r.logme is not None else '':>8} {r.verified_rank or '':>10}"
+        evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)
+        click.echo(line + "  " + evidence + ("" if r.trained else "  [not trained on: retrain Model2Vec]"))
+    if chart:
+        click.echo(f"Chart saved to {chart}")
+
+
+@click.group("index")
+def index() -> None:
+    """The FAISS indexes over model and task embeddings (rebuilt automatically when stale).
+
+    \b
+    Example:
+        zoo index rebuild
+        zoo index rebuild --factory HNSW32,Flat --json
+    """
+
+
+@index.command("rebuild")
+@click.option("--probe", metavar="SPEC", help=PROBE_HELP)
+@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
+@click.option("--factory", metavar="STRING", help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+@click.pass_context
+@handle_errors
+def rebuild(ctx: click.Context, probe: str | None, method: str, factory: str | None, quiet: bool,
+            as_json: bool) -> None:
+    """Rebuild the model and task indexes of a probe/method from the registry.
+
+    \b
+    Example:
+        zoo index rebuild --probe resnet18@0123456789ab
+    """
+    with open_zoo(ctx) as zoo:
+        built = zoo.rebuild_index(probe=probe, method=method, factory=factory, progress=not quiet)
+    if as_json:
+        echo_json(built)
+        return
+    for item in built:
+        click.echo(f"{item['built_from']['kind']}: {item['count']} vectors, {item['factory']} -> {item['path']}")
