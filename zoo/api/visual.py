@@ -74,7 +74,7 @@ class VisualMixin:
         return d_sym_matrix(a, b)
 
     # ------------------------------------------------------------ figures
-    def plot_distances(self, tasks_glob: str | None = None, out: str | Path = "distances.png", *,
+    def plot_distances(self, tasks_glob: str | None = None, out: str | Path = "distances.png",
                        probe: str | None = None, method: str | None = None,
                        order: str = "cluster") -> Path:
         """Heatmap of d_sym between the embedded tasks (matching ``tasks_glob``); returns the file.

@@ -50,6 +50,13 @@ def number(value: float | int | None, digits: int = 3) -> Number:
     return Number(float(value), f"{value:.{digits}g}")
 
 
+def fixed(value: float | None, decimals: int = 4) -> Number:
+    """A number with a fixed count of decimals (distances line up in a column)."""
+    if value is None or not math.isfinite(value):
+        return Number(None, "–")
+    return Number(float(value), f"{value:.{decimals}f}")
+
+
 def cell(value: Any) -> str:
     """One ``<td>``: links, numbers (with a sort value) and escaped text."""
     if isinstance(value, Link):

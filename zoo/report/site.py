@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from zoo.report.html import Link, escape, json_section, number, page, percent, table
+from zoo.report.html import Link, escape, fixed, json_section, number, page, percent, table
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def _task_page(content: ReportContent, task_page: TaskPage, paged: set[str]) -> 
     body = ['<dl class="facts">' + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts) + "</dl>"]
     body.append("<h2>Nearest tasks (d_sym)</h2>")
     body.append(table("nearest-table", ["rank", "task", "d_sym", "taxonomy"],
-                      [[i + 1, _task_link(n.task, paged, ""), number(n.distance, 4),
+                      [[i + 1, _task_link(n.task, paged, ""), fixed(n.distance),
                         _taxonomy_of(content, n.task)] for i, n in enumerate(task_page.nearest)],
                       empty="No other embedded tasks to compare with."))
     if task_page.recommended:
@@ -190,7 +190,7 @@ def _task_page(content: ReportContent, task_page: TaskPage, paged: set[str]) -> 
         body.append("<h2>Recommended models (latest Model2Vec run)</h2>")
         body.append(table("recommended-table", ["rank", "model", "expected error", "measured error", "d_asym"],
                           [[i + 1, r.get("model"), percent(r.get("expected_error")),
-                            percent(measured.get(r.get("model"))), number(r.get("distance"), 4)]
+                            percent(measured.get(r.get("model"))), fixed(r.get("distance"))]
                            for i, r in enumerate(task_page.recommended)]))
     body.append("<h2>Measured transfer results (best first)</h2>")
     body.append(table("results-table", ["rank", "model", "metric", "value", "protocol", "train", "test"],
