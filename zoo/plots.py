@@ -233,9 +233,11 @@ def task_map(coords: Any, labels: Sequence[str], groups: Sequence[str | None], o
                         fontsize=7, color="0.25", zorder=3)
     if models is not None:
         model_points = np.asarray(models[0], dtype=np.float64).reshape(-1, 2)
+        if len(model_points) != len(models[1]):
+            raise InvalidInput(f"got {len(model_points)} model points and {len(models[1])} model names")
         ax.scatter(model_points[:, 0], model_points[:, 1], marker="*", s=140, color="black",
                    label="expert model", zorder=4)
-        for (x, y), label in zip(model_points, models[1]):
+        for (x, y), label in zip(model_points, models[1] if len(model_points) <= 40 else ()):
             ax.annotate(short_label(label), (x, y), xytext=(4, -9), textcoords="offset points",
                         fontsize=7, color="black", zorder=5)
     if query is not None:

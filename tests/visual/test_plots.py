@@ -119,3 +119,15 @@ def test_task_map_with_models_and_query(tmp_path):
         assert image.width > 800 and image.height > 600
     with pytest.raises(InvalidInput, match="one label and one group"):
         plots.task_map(coords, labels[:-1], member, tmp_path / "bad.png")
+
+
+def test_task_map_refuses_models_without_names(tmp_path):
+    coords = np.zeros((3, 2))
+    with pytest.raises(InvalidInput, match="model names"):
+        plots.task_map(coords, ["a", "b", "c"], ["g"] * 3, tmp_path / "m.png", models=(coords, ["only"]))
+
+
+def test_short_label_keeps_both_ends():
+    assert plots.short_label("short") == "short"
+    cut = plots.short_label("family_17_task_with_a_very_long_name_042", 20)
+    assert len(cut) == 20 and cut.startswith("family_17") and cut.endswith("_042")
