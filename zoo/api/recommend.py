@@ -190,11 +190,9 @@ class RecommendMixin:
         path = self._index_path("models", probe, method)
         built_from = self._built_from("models", probe, method, run.id)
         if not rebuild:
-            sidecar = EmbeddingIndex.read_sidecar(path)
-            if sidecar and sidecar.get("built_from") == built_from:
-                index = EmbeddingIndex.load(path)
-                if index is not None and index.meta.get("built_from") == built_from:
-                    return run, index
+            index = self._fresh_index(path, built_from)
+            if index is not None:
+                return run, index
         import numpy as np
 
         from zoo.embedding.distance import d_sym_matrix
@@ -219,7 +217,30 @@ class RecommendMixin:
                 "error_map": run.hyperparams.get("error_map", [0.0, 1.0])}
         index = EmbeddingIndex.build(names, vectors, offsets=offsets, factory=factory, meta=meta, progress=progress)
         index.save(path)
+        self._index_cache()[str(path)] = index
         return run, index
+
+    def _index_cache(self) -> dict[str, Any]:
+        """Indexes loaded by this connection, by path (a query re-reads nothing while they stay fresh)."""
+        cache = self.__dict__.get("_loaded_indexes")
+        if cache is None:
+            cache = self.__dict__["_loaded_indexes"] = {}
+        return cache
+
+    def _fresh_index(self, path: Path, built_from: dict[str, Any]):
+        """The index at ``path`` if it was built from ``built_from`` (memory first, then disk), else None."""
+        from zoo.index import EmbeddingIndex
+
+        cached = self._index_cache().get(str(path))
+        if cached is not None and cached.meta.get("built_from") == built_from:
+            return cached
+        if (EmbeddingIndex.read_sidecar(path) or {}).get("built_from") != built_from:
+            return None
+        index = EmbeddingIndex.load(path)
+        if index is None or index.meta.get("built_from") != built_from:
+            return None
+        self._index_cache()[str(path)] = index
+        return index
 
     def _task_index(self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None,
                     progress: bool = False):
@@ -229,13 +250,14 @@ class RecommendMixin:
         path = self._index_path("tasks", probe, method)
         built_from = self._built_from("tasks", probe, method, None)
         if not rebuild:
-            index = EmbeddingIndex.load(path) if (EmbeddingIndex.read_sidecar(path) or {}).get("built_from") == built_from else None
-            if index is not None and index.meta.get("built_from") == built_from:
+            index = self._fresh_index(path, built_from)
+            if index is not None:
                 return index
         space = self._space(probe, method)
         index = EmbeddingIndex.build(space.task_names, space.task_vectors, factory=factory,
                                      meta={"built_from": built_from}, progress=progress)
         index.save(path)
+        self._index_cache()[str(path)] = index
         return index
 
     def rebuild_index(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, factory: str | None = None,
@@ -334,13 +356,12 @@ class RecommendMixin:
         near = [(t, d) for t, d in near if t != task_name][:evidence]
         error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
         untrained = set(index.meta.get("untrained", []))
-        models = {m.name: m for m in self.store.list_models()}
         recs = []
         for rank, hit in enumerate(hits, start=1):
             measured = {}
             for r in self.store.list_transfer_results(model=hit.name):
                 measured.setdefault(r.task, r.value)
-            model = models[hit.name]
+            model = self.store.get_model(hit.name)  # k look-ups, not a scan of the zoo
             recs.append(Recommendation(
                 rank=rank, model=hit.name, expected_error=float(expected_error(np.array([hit.distance]), error_map)[0]),
                 distance=hit.distance, evidence=tuple(Evidence(t, float(d), measured.get(t)) for t, d in near),
