@@ -143,3 +143,18 @@ def images_to_tensor(images: np.ndarray, mean, std, size: int | None = None):
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return (x - m) / s
+
+
+def evaluate_arrays(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
+                    key: str, mean, std, size: int,
+                    params: ProtocolParams = ProtocolParams()) -> dict:
+    """The protocol end to end on uint8 image arrays: {error, train_size, test_size}.
+
+    ``train``/``test`` are (images [N, H, W, 3], labels [N]); ``key`` (the task
+    name) seeds the choice of shots.
+    """
+    shots = sample_shots(train[1], params.shots, key=key, seed=params.seed)
+    train_features = model_features(model, train[0][shots], mean=mean, std=std, size=size)
+    test_features = model_features(model, test[0], mean=mean, std=std, size=size)
+    error = transfer_error(train_features, train[1][shots], test_features, test[1], params)
+    return {"error": error, "train_size": int(len(shots)), "test_size": int(len(test[1]))}

@@ -7,6 +7,7 @@ expert, held-out); :func:`render_tasks` writes them to disk.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -34,6 +35,12 @@ def renderer_for(collection: str) -> Callable:
 
 
 def catalogue(seed: int = 0) -> dict[str, list[TaskSpec]]:
+    """Every task, by set (a fresh copy of the cached listing; see _catalogue)."""
+    return {key: list(specs) for key, specs in _catalogue(seed).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _catalogue(seed: int) -> dict[str, list[TaskSpec]]:
     """Every task, by set: {"probe": [...], "expert": [...], "heldout": [...]}.
 
     Each collection is dealt separately (per taxonomy family, 3:4:3), so every

@@ -1,0 +1,100 @@
+"""`zoo bench build --size ci`: what it registers, idempotence, SIGKILL then resume."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+ZOO = [str(Path(sys.executable).with_name("zoo"))]
+
+
+def registry_snapshot(url: str) -> dict:
+    """Everything a bench build puts in the registry, minus paths and timestamps."""
+    from registry.store import Store
+
+    store = Store.open(url, create=False)
+    try:
+        return {
+            "models": {m.name: (m.arch, m.checksum, m.trained_on, tuple(sorted(m.tags.items())))
+                       for m in store.list_models()},
+            "tasks": {t.name: (t.fingerprint, t.taxonomy, t.num_classes, t.num_samples) for t in store.list_tasks()},
+            "embeddings": {(e.task, e.method): np.asarray(e.vector) for e in store.list_task_embeddings()},
+            "transfer": {(r.model, r.task): (r.value, r.protocol, r.train_size, r.test_size)
+                         for r in store.list_transfer_results()},
+            "transfer_rows": len(store.list_transfer_results()),
+        }
+    finally:
+        store.close()
+
+
+def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_bench):
+    snap = registry_snapshot(ci_bench["url"])
+    summary = ci_bench["summary"]
+    sets = __import__("json").loads((ci_bench["workdir"] / "sets.json").read_text())
+    measured = sets["expert"] + sets["heldout"]
+    assert len(snap["models"]) == summary["experts"] >= 3
+    assert len({m[0] for m in snap["models"].values()}) >= 2
+    assert set(measured) <= set(snap["tasks"])
+    # every expert on every expert and held-out task, exactly once
+    assert snap["transfer_rows"] == summary["experts"] * len(measured) == len(snap["transfer"])
+    assert {task for _, task in snap["transfer"]} == set(measured)
+    values = np.array([v[0] for v in snap["transfer"].values()])
+    assert ((values >= 0) & (values <= 1)).all() and values.std() > 0
+    for task in snap["tasks"]:
+        for method in ("montecarlo", "variational"):
+            assert (task, method) in snap["embeddings"]
+    # held-out tasks never trained an expert
+    assert not set(sets["heldout"]) & {m[2] for m in snap["models"].values()}
+
+
+def test_rerunning_a_finished_build_changes_nothing(ci_bench):
+    from zoo.api import Zoo
+
+    before = registry_snapshot(ci_bench["url"])
+    started = time.time()
+    with Zoo.open(ci_bench["url"]) as z:
+        z.bench_build("ci", ci_bench["workdir"], progress=False, log=lambda msg: None)
+    after = registry_snapshot(ci_bench["url"])
+    assert after["transfer_rows"] == before["transfer_rows"]
+    assert after["models"] == before["models"] and after["tasks"] == before["tasks"]
+    assert time.time() - started < 30
+
+
+@pytest.mark.slow
+def test_sigkill_mid_build_then_rerun_ends_with_the_same_registry(ci_bench, tmp_path):
+    work = tmp_path / "work"
+    # rendering is deterministic (tested in tests/collections); reuse it to keep this test short
+    shutil.copytree(ci_bench["workdir"] / "tasks", work / "tasks",
+                    ignore=shutil.ignore_patterns("union-*"))
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    command = ZOO + ["--db", url, "bench", "build", "--size", "ci", "--workdir", str(work), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if len(list((work / "experts").glob("*.safetensors"))) >= 2:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read()[-500:]}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-1000:]
+    got, want = registry_snapshot(url), registry_snapshot(ci_bench["url"])
+    assert got["models"] == want["models"]
+    assert got["tasks"] == want["tasks"]
+    assert got["transfer_rows"] == want["transfer_rows"]
+    for key, value in want["transfer"].items():
+        assert got["transfer"][key][1:] == value[1:]
+        assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
+    assert set(got["embeddings"]) == set(want["embeddings"])
+    for key, vector in want["embeddings"].items():
+        np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)

@@ -1,0 +1,78 @@
+"""The `evaluate` and `bench` commands: help, JSON, one-line errors, results stored."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zoo.cli import main
+
+COMMANDS = [["evaluate"], ["bench"], ["bench", "build"], ["bench", "report"], ["bench", "train-probe"],
+            ["bench", "export-demo"]]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(args):
+    result = CliRunner().invoke(main, args + ["--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+def test_evaluate_unknown_model_is_one_line_error_and_stores_nothing(ci_bench):
+    from registry.store import Store
+
+    task = json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"][0]
+    result = CliRunner().invoke(main, ["--db", ci_bench["url"], "evaluate", "-m", "no-such-model", "-t", task])
+    assert result.exit_code != 0
+    assert len(result.output.strip().splitlines()) == 1 and "no-such-model" in result.output
+    with Store.open(ci_bench["url"]) as store:
+        assert all(r.model != "no-such-model" for r in store.list_transfer_results())
+
+
+def test_evaluate_json_matches_the_bench_measurement_and_is_stored(ci_bench, tmp_path):
+    import shutil
+
+    from registry.store import Store
+
+    # a copy of the built registry, so the shared one stays as the build left it
+    shutil.copy(ci_bench["url"].removeprefix("sqlite:///"), tmp_path / "copy.db")
+    url = f"sqlite:///{tmp_path / 'copy.db'}"
+    task = json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"][0]
+    with Store.open(url) as store:
+        model = store.list_models()[0].name
+        before = store.list_transfer_results(model=model, task=task)
+    result = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", task, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["protocol"] == "linear-probe-fewshot" and data["protocol_params"]["shots"] == 5
+    # the same protocol measured by the build gives the same number
+    assert data["value"] == pytest.approx(before[0].value, abs=1e-9)
+    with Store.open(url) as store:
+        assert len(store.list_transfer_results(model=model, task=task)) == len(before) + 1
+
+
+def test_bench_build_unknown_size_is_refused():
+    result = CliRunner().invoke(main, ["bench", "build", "--size", "huge"])
+    assert result.exit_code != 0 and "huge" in result.output
+
+
+def test_bench_report_prints_a_table_and_writes_heatmaps(ci_bench, tmp_path):
+    result = CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Taxonomy agreement" in result.output and "Difficulty" in result.output
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["bench-heatmap-montecarlo.png",
+                                                              "bench-heatmap-variational.png"]
+    data = json.loads(CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots",
+                                                "--json"]).output)
+    assert set(data["agreement"]) == {"montecarlo", "variational"}
+    assert data["errors"]["tasks"] == 7
+
+
+def test_export_demo_writes_a_small_heldout_task(tmp_path):
+    result = CliRunner().invoke(main, ["bench", "export-demo", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["set"] == "heldout"
+    pngs = list((tmp_path / record["name"]).rglob("*.png"))
+    assert 100 <= len(pngs) <= 600

@@ -1,0 +1,174 @@
+"""`zoo bench build`: render -> probe -> register + embed -> experts -> transfer.
+
+Every stage is cached in the workdir and every unit of work is idempotent, so a
+build killed at any point (SIGKILL included) continues where it stopped and
+ends with the same registry:
+
+- a task is complete when its ``task.json`` exists (written last, atomically);
+- the trained probe and each expert are complete when their weights file exists
+  (written to a temporary name, then renamed);
+- a registry row is added only when the registry lacks it (task, model,
+  embedding per (task, probe, method), transfer result per (model, task,
+  protocol)), each in its own transaction.
+
+The registry is reached only through the :class:`Registry` callbacks that
+:mod:`zoo.api.bench` passes in, so this module does not import the store.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from zoo.bench.experts import ExpertSpec, plan_experts, train_expert, union_records, write_union_task
+from zoo.bench.sizes import BenchSize
+from zoo.collections import catalogue, render_tasks
+from zoo.collections.tasks import read_task, write_json_atomic
+
+
+@dataclass
+class Registry:
+    """What the build needs from the registry, as callbacks (see zoo.api.bench)."""
+
+    ensure_task: Callable[[Path], None]                       # register a task folder if absent
+    ensure_embedding: Callable[[str, Path, str, str], bool]   # (task, folder, probe, method) -> computed?
+    ensure_model: Callable[[ExpertSpec, Path], None]          # register an expert if absent
+    has_transfer: Callable[[str, str], bool]                  # (model, task) -> measured?
+    add_transfer: Callable[[str, str, dict], None]            # (model, task, result)
+
+
+def select_tasks(size: BenchSize, seed: int) -> dict[str, list]:
+    """The task specs a size builds, by set (probe / expert / heldout)."""
+    sets = catalogue(seed)
+
+    def pick(specs: list, limits: dict) -> list:
+        if size.smallest_first:
+            specs = sorted(specs, key=lambda s: len(s.classes))
+        if not limits:
+            return specs
+        out = []
+        for collection in ("scripts", "emoji", "fashion"):
+            mine = [s for s in specs if s.collection == collection]
+            out += mine[: limits.get(collection, 0)]
+        return out
+
+    return {
+        "probe": sets["probe"] if size.name == "full" or size.train_probe_steps else [],
+        "expert": pick(sets["expert"], size.expert_tasks),
+        "heldout": pick(sets["heldout"], size.heldout_tasks),
+    }
+
+
+def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, train_probe: bool = False,
+          progress: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Run (or resume) every stage of the bench in ``workdir``; returns a summary."""
+    from tqdm import tqdm
+
+    workdir = Path(workdir)
+    task_root = workdir / "tasks"
+    timings: dict[str, float] = {}
+    started = time.time()
+
+    # 1. render
+    chosen = select_tasks(size, seed)
+    specs = chosen["probe"] + chosen["expert"] + chosen["heldout"]
+    render_tasks(task_root, specs, train_per_class=size.train_per_class,
+                 test_per_class=size.test_per_class, seed=seed, progress=progress)
+    write_json_atomic(workdir / "sets.json", {k: [s.name for s in v] for k, v in chosen.items()})
+    timings["render"] = time.time() - started
+
+    # 2. probe
+    t0 = time.time()
+    probe_source, probe_weights = _probe(size, workdir, task_root, chosen["probe"], seed=seed,
+                                         train=train_probe, progress=progress, log=log)
+    timings["probe"] = time.time() - t0
+
+    # 3. experts (before embedding, so union tasks exist to embed)
+    t0 = time.time()
+    expert_records = [read_task(task_root / s.name) for s in chosen["expert"]]
+    plan = plan_experts(expert_records, size)
+    for union, members in union_records(plan).items():
+        write_union_task(task_root, union, members)
+    expert_dir = workdir / "experts"
+    for spec in tqdm(plan, desc="train experts", unit="expert", disable=not progress):
+        path = train_expert(spec, task_root, expert_dir, probe_weights=probe_weights,
+                            batch_size=size.batch_size, seed=seed, progress=progress)
+        registry.ensure_model(spec, path)
+    timings["experts"] = time.time() - t0
+
+    # 4. register + embed every task (measured tasks, unions, probe pool)
+    t0 = time.time()
+    names = [s.name for s in specs] + sorted(union_records(plan))
+    for name in names:
+        registry.ensure_task(task_root / name)
+    units = [(name, method) for name in names for method in size.embed_methods]
+    for name, method in tqdm(units, desc="embed tasks", unit="embedding", disable=not progress):
+        registry.ensure_embedding(name, task_root / name, probe_source, method)
+    timings["embed"] = time.time() - t0
+
+    # 5. transfer: every expert on every expert and held-out task
+    t0 = time.time()
+    measured = [s.name for s in chosen["expert"] + chosen["heldout"]]
+    pairs = [(spec, task) for spec in plan for task in measured]
+    _transfer(pairs, task_root, expert_dir, registry, progress=progress)
+    timings["transfer"] = time.time() - t0
+    timings["total"] = time.time() - started
+    summary = {
+        "size": size.name, "workdir": str(workdir), "probe": probe_source,
+        "tasks": {k: len(v) for k, v in chosen.items()}, "unions": len(union_records(plan)),
+        "experts": len(plan), "transfer_pairs": len(pairs), "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+    _append_log(workdir, summary)
+    return summary
+
+
+def _probe(size: BenchSize, workdir: Path, task_root: Path, probe_specs: list, *, seed: int, train: bool,
+           progress: bool, log: Callable[[str], None]) -> tuple[str, Path]:
+    """(probe source for embed_task, probe weights path): the shipped one unless asked to train."""
+    from zoo.bench.probe import BUNDLED_DIR, train_probe
+
+    if not train:
+        weights = BUNDLED_DIR / "probe.safetensors"
+        if not weights.exists():
+            from registry.errors import InvalidInput
+
+            raise InvalidInput("the shipped probe zoo/assets/probe/probe.safetensors is missing; "
+                               "run `zoo bench build --train-probe` to train one")
+        return "bundled", weights
+    out = workdir / "probe"
+    weights = out / "probe.safetensors"
+    if not weights.exists() or not (out / "probe.json").exists():
+        steps = size.train_probe_steps or 300
+        log(f"training the probe on {len(probe_specs)} probe-pool tasks ({steps} steps)")
+        train_probe([task_root / s.name for s in probe_specs], out, steps=steps, seed=seed, progress=progress,
+                    command=f"zoo bench build --size {size.name} --train-probe --workdir {workdir}")
+    return f"file:{weights}", weights
+
+
+def _transfer(pairs: list[tuple[ExpertSpec, str]], task_root: Path, expert_dir: Path, registry: Registry, *,
+              progress: bool) -> None:
+    """Measure every (expert, task) pair the registry lacks, one expert loaded at a time."""
+    from tqdm import tqdm
+
+    from zoo.bench.arrays import load_split
+    from zoo.networks import data_config, load_network
+    from zoo.transfer import evaluate_arrays
+
+    todo = [(spec, task) for spec, task in pairs if not registry.has_transfer(spec.name, task)]
+    loaded: tuple[str, object, dict] | None = None
+    for spec, task in tqdm(todo, desc="measure transfer", unit="pair", disable=not progress):
+        if loaded is None or loaded[0] != spec.name:
+            model = load_network(f"file:{expert_dir / (spec.name + '.safetensors')}")
+            loaded = (spec.name, model, data_config(model))
+        _, model, cfg = loaded
+        folder = task_root / task
+        result = evaluate_arrays(model, load_split(folder, "train"), load_split(folder, "test"), key=task,
+                                 mean=cfg["mean"], std=cfg["std"], size=int(cfg["input_size"][-1]))
+        registry.add_transfer(spec.name, task, result)
+
+
+def _append_log(workdir: Path, summary: dict) -> None:
+    with open(Path(workdir) / "build-log.jsonl", "a") as handle:
+        handle.write(json.dumps(summary) + "\n")

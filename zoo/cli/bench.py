@@ -1,0 +1,219 @@
+"""`zoo evaluate` and `zoo bench build|report|train-probe|export-demo`."""
+from __future__ import annotations
+
+import click
+
+from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+
+@click.command("evaluate")
+@click.option("--model", "-m", "model", required=True, help="A registered model (name or alias).")
+@click.option("--task", "-t", "task", required=True,
+              help="A registered task whose folder holds train/<class>/ and test/<class>/.")
+@click.option("--no-save", is_flag=True, help="Measure only; do not store the result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+@handle_errors
+def evaluate(ctx: click.Context, model: str, task: str, no_save: bool, as_json: bool) -> None:
+    """Measure the transfer error of MODEL on TASK and store it.
+
+    The protocol (linear-probe-fewshot): the model's frozen pooled features,
+    5 training images per class from the task's train split, an L2-regularised
+    logistic regression, error on the whole test split. Works for any
+    registered model whose weights are reachable (timm:, hf-hub:, file:).
+
+    \b
+    Example:
+        zoo evaluate --model expert-generalist-resnet10t --task script-devanagari
+        zoo evaluate -m resnet18.a1_in1k -t my-task --json
+    """
+    with open_zoo(ctx) as z:
+        result = z.evaluate(model, task, save=not no_save)
+    if as_json:
+        echo_json(result)
+        return
+    saved = "stored" if result["saved"] else "not stored"
+    click.echo(f"{result['model']} on {result['task']}: error {100 * result['value']:.1f}% "
+               f"({result['protocol']}, {result['train_size']} train / {result['test_size']} test images; {saved})")
+
+
+@click.group("bench")
+def bench() -> None:
+    """Build and report the bench: real task collections, experts, ground truth.
+
+    \b
+    Example:
+        zoo bench build --size ci --workdir /tmp/zoo-ci
+        zoo bench report --out-dir figures
+    """
+
+
+@bench.command("build")
+@click.option("--size", type=click.Choice(["ci", "small", "full"]), default="ci", show_default=True,
+              help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1-2 hours).")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Where rendered tasks, expert weights and markers go (default: user cache dir).")
+@click.option("--train-probe", is_flag=True, help="Train a probe on the probe pool instead of the shipped one.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every rendering and training.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+@click.pass_context
+@handle_errors
+def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: bool, seed: int, quiet: bool,
+              as_json: bool) -> None:
+    """Render tasks, embed them, train experts, measure transfer; fill the registry.
+
+    Every stage is cached in WORKDIR: run the same command again after an
+    interruption (even kill -9) and it continues where it stopped.
+
+    \b
+    Example:
+        zoo --db sqlite:///bench.db bench build --size ci --workdir .zoo-work/ci
+        zoo --db sqlite:///zoo-full.db bench build --size full --workdir .zoo-work/full
+    """
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))  # a shared CPU; more threads barely help at 32 px
+    with open_zoo(ctx) as z:
+        summary = z.bench_build(size, workdir, seed=seed, train_probe=train_probe, progress=not quiet,
+                                log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+    if as_json:
+        echo_json(summary)
+        return
+    seconds = summary["seconds"]
+    click.echo(f"bench {summary['size']} in {summary['workdir']}: {summary['tasks']} tasks, "
+               f"{summary['unions']} union tasks, {summary['experts']} experts, "
+               f"{summary['transfer_pairs']} transfer results; {seconds['total']:.0f} s "
+               f"(render {seconds['render']:.0f}, experts {seconds['experts']:.0f}, "
+               f"embed {seconds['embed']:.0f}, transfer {seconds['transfer']:.0f})")
+
+
+@bench.command("report")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where the heatmap PNGs go.")
+@click.option("--method", "methods", multiple=True, type=click.Choice(["montecarlo", "variational"]),
+              help="Embedding methods to report (default: both).")
+@click.option("--no-plots", is_flag=True, help="Skip the heatmaps.")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.pass_context
+@handle_errors
+def report_cmd(ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_plots: bool, as_json: bool) -> None:
+    """Taxonomy agreement, difficulty and expert-error spread of the built bench.
+
+    \b
+    Example:
+        zoo --db sqlite:///bench.db bench report --out-dir figures
+        zoo bench report --method montecarlo --json
+    """
+    with open_zoo(ctx, create=False) as z:
+        result = z.bench_report(out_dir=out_dir, methods=methods or ("montecarlo", "variational"),
+                                plots=not no_plots)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(_format_report(result))
+
+
+def _num(value, fmt: str = "{:+.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _format_report(result: dict) -> str:
+    lines = ["Taxonomy agreement (Spearman of d_sym vs tree distance; within/between-family mean d_sym)",
+             f"{'method':<12} {'collection':<10} {'tasks':>5} {'spearman':>9} {'within':>7} {'between':>8} "
+             f"{'ratio':>6}"]
+    for method, rows in result["agreement"].items():
+        for collection, row in rows.items():
+            lines.append(f"{method:<12} {collection:<10} {row['tasks']:>5} {_num(row['spearman']):>9} "
+                         f"{_num(row['within'], '{:.3f}'):>7} {_num(row['between'], '{:.3f}'):>8} "
+                         f"{_num(row['ratio'], '{:.2f}'):>6}")
+    lines.append("")
+    lines.append("Difficulty (correlation of embedding norm with best-expert error)")
+    for method, row in result["difficulty"].items():
+        lines.append(f"{method:<12} tasks {row['tasks']:>4}  spearman {_num(row['spearman'])}  "
+                     f"pearson {_num(row['pearson'])}")
+    errors = result["errors"]
+    if errors.get("tasks"):
+        lines.append("")
+        lines.append(f"Expert errors over {errors['tasks']} tasks: best-expert error median "
+                     f"{100 * errors['best_error_median']:.1f}% (p10 {100 * errors['best_error_p10']:.1f}%, "
+                     f"p90 {100 * errors['best_error_p90']:.1f}%), {100 * errors['share_best_in_5_50']:.0f}% "
+                     f"of tasks in [5%, 50%]; spread (worst - best) median {errors['spread_median_pp']:.1f} pp")
+    for path in result["plots"]:
+        lines.append(f"wrote {path}")
+    return "\n".join(lines)
+
+
+@bench.command("train-probe")
+@click.option("--workdir", type=click.Path(file_okay=False), required=True,
+              help="Where the probe-pool tasks are rendered.")
+@click.option("--steps", type=int, default=1200, show_default=True, help="Optimiser steps (batch 128).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where probe.safetensors/probe.json go (default: zoo/assets/probe, the shipped probe).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the probe record as JSON.")
+@handle_errors
+def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet: bool, as_json: bool) -> None:
+    """Train the bundled probe (resnet10t, 32 px) on every probe-pool task at once.
+
+    \b
+    Example:
+        zoo bench train-probe --workdir .zoo-work/full --steps 1200
+    """
+    import torch
+
+    from zoo.bench.probe import BUNDLED_DIR, train_probe
+    from zoo.collections import catalogue, render_tasks
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    specs = catalogue(seed)["probe"]
+    folders = render_tasks(f"{workdir}/tasks", specs, train_per_class=40, test_per_class=20, seed=seed,
+                           progress=not quiet)
+    command = f"zoo bench train-probe --workdir {workdir} --steps {steps}" + (f" --seed {seed}" if seed else "")
+    record = train_probe(folders, out or BUNDLED_DIR, steps=steps, seed=seed, progress=not quiet, command=command)
+    if as_json:
+        echo_json(record)
+        return
+    made = record["made"]
+    click.echo(f"probe {record['arch']} trained {made['epochs']} epochs on {len(made['tasks'])} tasks: "
+               f"within-task test accuracy {100 * made['test_accuracy_within_task']:.1f}%")
+
+
+@bench.command("export-demo")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write the task into.")
+@click.option("--task", "task_name", default=None, help="A held-out task name (default: the first held-out script).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the task record as JSON.")
+@handle_errors
+def export_demo(out: str, task_name: str | None, seed: int, as_json: bool) -> None:
+    """Write one small held-out task (a few hundred 32 px PNGs) for `zoo demo`.
+
+    \b
+    Example:
+        zoo bench export-demo --out zoo/assets/demo
+    """
+    from pathlib import Path
+
+    from registry.errors import InvalidInput
+    from zoo.collections import catalogue, read_task, renderer_for
+    from zoo.collections.tasks import write_task
+
+    heldout = catalogue(seed)["heldout"]
+    if task_name is None:
+        spec = next(s for s in heldout if s.collection == "scripts")
+    else:
+        matches = [s for s in heldout if s.name == task_name]
+        if not matches:
+            raise InvalidInput(f"{task_name!r} is not a held-out task; pick one of "
+                               f"{', '.join(s.name for s in heldout[:5])}, ...")
+        spec = matches[0]
+    root = Path(out)
+    folder = write_task(root, spec, renderer_for(spec.collection), train_per_class=10, test_per_class=10,
+                        seed=seed, set_name="heldout")
+    record = read_task(folder)
+    if as_json:
+        echo_json(record)
+        return
+    click.echo(f"wrote {folder} ({record['counts']['train']} train + {record['counts']['test']} test images, "
+               f"{len(record['classes'])} classes)")
