@@ -77,3 +77,45 @@ def make_probe():
 def synthetic_task():
     """The :class:`SyntheticTask` class, for tests that need several variants."""
     return SyntheticTask
+
+
+def write_task_folder(root, *, classes=3, per_class=6, size=16, seed=0, shift=0):
+    """An ImageFolder of PNGs made from :class:`SyntheticTask` (``shift`` rolls the class patterns)."""
+    from PIL import Image
+
+    data = SyntheticTask(n_per_class=per_class, classes=classes, size=size, seed=seed)
+    for i, (image, label) in enumerate(data.items):
+        folder = root / f"class{(label + shift) % classes}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def probe_file(tmp_path):
+    """A tiny random-weight probe saved as safetensors, with its description alongside."""
+    import json
+
+    from safetensors.torch import save_file
+
+    model = make_tiny_probe()
+    path = tmp_path / "probe.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    (tmp_path / "probe.json").write_text(json.dumps(
+        {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
+    return path
+
+
+@pytest.fixture
+def random_probe_file(tmp_path):
+    """Like ``probe_file`` but never trained at all (BatchNorm at init): refused without allow_random."""
+    import json
+
+    from safetensors.torch import save_file
+
+    model = timm.create_model("resnet18", num_classes=3, **TINY_RESNET)
+    path = tmp_path / "random.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    (tmp_path / "random.json").write_text(json.dumps(
+        {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
+    return path

@@ -1,0 +1,57 @@
+"""zoo embed-task / distance / tasks similar through click's CliRunner."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from zoo.cli import main
+
+from conftest import write_task_folder  # tests/embedding/conftest.py
+
+
+@pytest.fixture
+def invoke(sqlite_url):
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(main, ["--db", sqlite_url, *map(str, args)])
+
+    return run
+
+
+def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file):
+    probe = ["--probe", f"file:{random_probe_file}", "--allow-random-probe", "--quiet"]
+    for name, seed in (("a", 0), ("b", 1), ("c", 2)):
+        result = invoke("embed-task", name, "--data", write_task_folder(tmp_path / name, seed=seed), *probe, "--json")
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        assert summary["task"] == name and summary["length"] > 0 and summary["norm"] > 0
+    text = invoke("embed-task", "a", *probe)
+    assert text.exit_code == 0 and "norm" in text.output
+    similar = invoke("tasks", "similar", "a", "-k", "1", "--json")
+    assert similar.exit_code == 0, similar.output
+    assert len(json.loads(similar.stdout)) == 1
+    assert invoke("tasks", "similar", "a", "--asymmetric").exit_code == 0
+    dist = invoke("distance", "a", "b", "--json")
+    assert dist.exit_code == 0 and 0 <= json.loads(dist.stdout)["d_sym"] <= 1
+    assert "d_sym(a, b)" in invoke("distance", "a", "b").output
+
+
+def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file):
+    result = invoke("embed-task", "x", "--data", tmp_path / "missing", "--probe", f"file:{random_probe_file}",
+                    "--allow-random-probe")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and result.output.startswith("Error:")
+    refused = invoke("embed-task", "x", "--data", write_task_folder(tmp_path / "t"),
+                     "--probe", f"file:{random_probe_file}")
+    assert refused.exit_code == 2 and "--allow-random-probe" in refused.output
+    assert invoke("distance", "x", "y").exit_code != 0
+    assert json.loads(invoke("tasks", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("args", [["embed-task"], ["distance"], ["tasks", "similar"]])
+def test_help_has_example(args):
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output

@@ -1,0 +1,128 @@
+"""``zoo embed-task``, ``zoo distance`` and ``zoo tasks similar``: Task2Vec from the command line."""
+from __future__ import annotations
+
+import click
+
+from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+_METHODS = click.Choice(["montecarlo", "expected", "variational"])
+
+
+def _probe_option(func):
+    return click.option("--probe", default=None, metavar="SPEC",
+                        help="Probe: a registered probe name, bundled, timm:NAME or file:PATH "
+                             "(default: the task's only probe).")(func)
+
+
+@click.command("embed-task")
+@click.argument("name")
+@click.option("--data", "data_path", metavar="PATH",
+              help="Image folder (one subfolder per class), bench task folder, or CSV/JSONL manifest "
+                   "(path,label). Needed when NAME is not registered yet.")
+@click.option("--probe", default="bundled", show_default=True, metavar="SPEC",
+              help="Probe network: bundled, timm:NAME (e.g. timm:resnet34.a1_in1k) or file:PATH.")
+@click.option("--arch", metavar="ARCH", help="timm architecture of a file:PATH probe (e.g. resnet18).")
+@click.option("--method", type=_METHODS, default="montecarlo", show_default=True,
+              help="Fisher estimator: exact per-example Monte Carlo, exact expectation over classes, "
+                   "or the robust (variational) Fisher.")
+@click.option("--max-samples", type=int, metavar="N", help="Class-balanced subsample of at most N images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and sampled labels.")
+@click.option("--taxonomy", metavar="PATH", help="Taxonomy of a new task, e.g. scripts/latin (default: task.json).")
+@click.option("--allow-random-probe", is_flag=True, help="Accept a probe with untrained weights (tests only).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored embedding's summary as JSON.")
+@click.pass_context
+@handle_errors
+def embed_task(ctx: click.Context, name: str, data_path: str | None, probe: str, arch: str | None,
+               method: str, max_samples: int | None, seed: int, taxonomy: str | None,
+               allow_random_probe: bool, quiet: bool, as_json: bool) -> None:
+    """Compute and store the Task2Vec embedding of task NAME.
+
+    With --data, a new NAME is registered first (data path, classes, samples,
+    content fingerprint, taxonomy). Without --data, NAME must be registered and
+    its recorded data folder is used. Prints length, norm and time.
+
+    \b
+    Example:
+        zoo embed-task birds --data ./birds --max-samples 2000
+        zoo embed-task birds --method variational --json
+        zoo embed-task digits --data digits.csv --probe file:probe.safetensors --arch resnet18
+    """
+    import time
+
+    started = time.perf_counter()
+    with open_zoo(ctx) as zoo:
+        record = zoo.embed_task(data_path, name, probe=probe, method=method, max_samples=max_samples,
+                                seed=seed, taxonomy=taxonomy, progress=not quiet, arch=arch,
+                                allow_random=allow_random_probe)
+    import numpy as np
+
+    summary = {"task": record.task, "probe": record.probe, "method": record.method,
+               "length": int(record.vector.shape[0]), "norm": float(np.linalg.norm(record.vector)),
+               "sample_count": record.sample_count, "seed": record.seed,
+               "seconds": round(time.perf_counter() - started, 2)}
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"embedded {summary['task']} with {summary['probe']}/{summary['method']}: "
+               f"{summary['length']} values, norm {summary['norm']:.4g}, {summary['sample_count']} images, "
+               f"{summary['seconds']} s")
+
+
+@click.command("distance")
+@click.argument("a")
+@click.argument("b")
+@_probe_option
+@click.option("--method", type=_METHODS, default="montecarlo", show_default=True, help="Embedding method.")
+@click.option("--json", "as_json", is_flag=True, help="Print the distances as JSON.")
+@click.pass_context
+@handle_errors
+def distance(ctx: click.Context, a: str, b: str, probe: str | None, method: str, as_json: bool) -> None:
+    """Task2Vec distances between stored tasks A and B: d_sym and d_asym(A -> B).
+
+    \b
+    Example:
+        zoo distance birds flowers
+        zoo distance birds flowers --method variational --json
+    """
+    with open_zoo(ctx) as zoo:
+        result = zoo.distance(a, b, probe=probe, method=method)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"d_sym({a}, {b}) = {result['d_sym']:.4f}   "
+               f"d_asym({a} -> {b}) = {result['d_asym']:.4f}  (alpha {result['alpha']}, {result['probe']}/{method})")
+
+
+@click.command("similar")
+@click.argument("name")
+@click.option("-k", "k", type=int, default=5, show_default=True, help="How many tasks.")
+@click.option("--asymmetric", is_flag=True,
+              help="Rank by d_asym(source -> NAME): which tasks transfer best to NAME.")
+@_probe_option
+@click.option("--method", type=_METHODS, default="montecarlo", show_default=True, help="Embedding method.")
+@click.option("--json", "as_json", is_flag=True, help="Print the neighbours as JSON.")
+@click.pass_context
+@handle_errors
+def similar(ctx: click.Context, name: str, k: int, asymmetric: bool, probe: str | None, method: str,
+            as_json: bool) -> None:
+    """The K stored tasks nearest to task NAME (exact scan, same probe and method).
+
+    \b
+    Example:
+        zoo tasks similar birds -k 3
+        zoo tasks similar birds --asymmetric --json
+    """
+    with open_zoo(ctx) as zoo:
+        found = zoo.similar_tasks(name, k, asymmetric=asymmetric, probe=probe, method=method)
+    if as_json:
+        echo_json(found)
+        return
+    if not found:
+        click.echo(f"No other task has a {method} embedding with this probe.", err=True)
+        return
+    kind = "d_asym" if asymmetric else "d_sym"
+    width = max(len(row["task"]) for row in found)
+    click.echo(f"{'TASK'.ljust(width)}  {kind.upper()}")
+    for row in found:
+        click.echo(f"{row['task'].ljust(width)}  {row['distance']:.4f}")
