@@ -5,6 +5,7 @@ everything here works from an installed copy, outside any source tree.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -34,9 +35,15 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+@functools.lru_cache(maxsize=1)
+def script_directory() -> ScriptDirectory:
+    """The shipped migrations (parsed once per process)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
     """The newest migration this code knows."""
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    heads = script_directory().get_heads()
     if len(heads) != 1:
         raise RuntimeError(f"the migrations have {len(heads)} heads; merge them")
     return heads[0]
@@ -100,7 +107,7 @@ def downgrade(url: str | None, revision: str) -> str | None:
 def _refuse_unknown(current: str | None, connection: Connection) -> None:
     if current is None:
         return
-    script = ScriptDirectory.from_config(alembic_config())
+    script = script_directory()
     try:
         known = script.get_revision(current) is not None
     except Exception:
