@@ -59,7 +59,12 @@ def parse_url(url: str | None) -> URL:
     if backend in ("postgresql", "postgres"):
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
-    elif backend != "sqlite":
+    elif backend == "sqlite":
+        if sqlite_path(parsed) is None:
+            raise InvalidInput(
+                f"in-memory SQLite ({text!r}) cannot hold a registry between connections; "
+                "use sqlite:///PATH")
+    else:
         raise InvalidInput(
             f"unsupported database {backend!r} in {display_url(parsed)}: use sqlite:///PATH or "
             "postgresql+psycopg://USER@HOST/DB")

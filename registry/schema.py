@@ -15,7 +15,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import OperationalError
 
-from registry.engine import display_url, make_engine, parse_url, unavailable
+from registry.engine import (display_url, is_sqlite, make_engine, parse_url, sqlite_path,
+                             unavailable)
 from registry.errors import SchemaMismatch
 
 VERSION_TABLE = "alembic_version"
@@ -64,7 +65,14 @@ def _with_connection(url: str | None, action, *, write: bool):
 
 
 def current_revision(url: str | None = None) -> str | None:
-    """The schema revision of the database at ``url`` (None when it has none)."""
+    """The schema revision of the database at ``url`` (None when it has none).
+
+    A SQLite file that does not exist has none, and is not created.
+    """
+    parsed = parse_url(url)
+    path = sqlite_path(parsed) if is_sqlite(parsed) else None
+    if path is not None and not path.exists():
+        return None
     return _with_connection(url, _current, write=False)
 
 

@@ -232,3 +232,18 @@ def test_stale_schema_asks_for_db_upgrade_then_upgrade_fixes_it(tmp_path):
     assert current.exit_code == 0 and "behind" in current.stdout
     assert runner.invoke(main, ["--db", url, "db", "upgrade"]).exit_code == 0
     assert runner.invoke(main, ["--db", url, "models", "list", "--json"]).stdout.strip() == "[]"
+
+
+def test_db_current_of_a_missing_file_does_not_create_it(tmp_path):
+    target = tmp_path / "absent.db"
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "db", "current", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["revision"] is None
+    assert not target.exists()
+    assert_one_line_error(CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "export",
+                                                    str(tmp_path / "out.jsonl")]), 1, "zoo db upgrade")
+    assert not target.exists()
+
+
+def test_in_memory_sqlite_is_refused():
+    assert_one_line_error(CliRunner().invoke(main, ["--db", "sqlite://", "models", "list"]), 2,
+                          "sqlite:///PATH")
