@@ -29,8 +29,10 @@ def _migrate(connection: Connection) -> None:
         # transaction, so it goes straight to the driver connection.
         connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")
         connection.execution_options(zoo_write=True)
+    # transactional_ddl: the whole upgrade is one transaction on SQLite too (our
+    # engine emits BEGIN itself), so no one ever sees a half-migrated schema.
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, transactional_ddl=True)
     try:
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
