@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zoo.embedding.distance import d_asym_matrix, d_sym_matrix
-from zoo.index import EmbeddingIndex, default_factory, index_directory, log_space, recall_at_k
+from zoo.index import EmbeddingIndex, calibrate_offset_scale, default_factory, index_directory, log_space, recall_at_k
 
 RECALL_TARGET = 0.99  # issue 5: recall@10 against an exact scan
 EXACT_ATOL = 1e-9
@@ -51,13 +51,13 @@ def test_offset_coordinate_subtracts_2d_offset_from_squared_distance():
     data = _embeddings(50, 16, seed=5)
     offsets = np.random.default_rng(5).uniform(0, 0.15, size=50)
     floors = np.ones(16) * 0.05
-    plain = EmbeddingIndex._augment(data, np.zeros(50), floors)
-    steered = EmbeddingIndex._augment(data, offsets, floors)
+    plain = EmbeddingIndex._augment(data, np.zeros(50), floors, 1.7)
+    steered = EmbeddingIndex._augment(data, offsets, floors, 1.7)
     query = np.hstack([log_space(data[:1] * 2.0, floors)[0], [0.0]])
     plain_sq = ((plain - query) ** 2).sum(1)
     steered_sq = ((steered - query) ** 2).sum(1)
-    constant = 2 * 16 * offsets.max()
-    np.testing.assert_allclose(steered_sq - plain_sq, constant - 2 * 16 * offsets, atol=1e-4)
+    constant = 1.7 * 2 * 16 * offsets.max()
+    np.testing.assert_allclose(steered_sq - plain_sq, constant - 1.7 * 2 * 16 * offsets, atol=1e-4)
 
 
 def test_log_space_proxy_is_second_order_d_sym():
@@ -109,3 +109,14 @@ def test_index_directory_beside_sqlite_file_and_in_cache_otherwise(tmp_path):
     pg = index_directory("postgresql+psycopg://u:secret@host/db")
     assert "index" in pg.parts and pg != index_directory("postgresql+psycopg://u@host/other")
     assert "secret" not in str(pg)
+
+
+def test_offset_scale_is_one_in_the_second_order_regime():
+    """Among near-identical vectors the squared log distance is 2 D d_sym (the module docstring's expansion)."""
+    base = np.exp(np.random.default_rng(9).normal(size=32))
+    close = base * np.exp(0.01 * np.random.default_rng(10).normal(size=(200, 32)))
+    scale = calibrate_offset_scale(close, np.full(32, 1e-6))
+    assert scale == pytest.approx(1.0, rel=0.05)
+    # far apart, d_sym saturates and the measured scale grows
+    spread = np.exp(2.0 * np.random.default_rng(11).normal(size=(200, 32)))
+    assert calibrate_offset_scale(spread, np.full(32, 1e-6)) > 1.5
