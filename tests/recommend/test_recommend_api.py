@@ -117,3 +117,38 @@ def test_evaluate_selection_reports_every_method(synthetic_zoo):
     assert by_method["oracle"]["relative_error"] == 0.0 and by_method["oracle"]["top1"] == 1.0
     assert by_method["Model2Vec"]["relative_error"] < by_method["chance"]["relative_error"]
     assert "| Model2Vec |" in report["markdown"]
+
+
+def test_probe_without_a_run_names_the_probe_to_use(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    _train(zoo, epochs=5)
+    zoo.store.ensure_probe("otherprobe", arch="x", weights_checksum="e" * 64, embedding_length=6, layers=("a",))
+    with pytest.raises(ProbeMismatch, match=f"--probe {PROBE}"):
+        zoo.recommend("task01", probe="otherprobe", progress=False)
+
+
+class _FakeEmbedding:
+    def __init__(self, vector, probe_name):
+        self.vector, self.method = vector, METHOD
+        self.probe = type("Info", (), {"name": probe_name})()
+
+
+def test_folder_is_embedded_once_and_checked_against_the_run_probe(synthetic_zoo, tmp_path, monkeypatch):
+    zoo, truth = synthetic_zoo
+    _train(zoo, epochs=5)
+    calls = []
+
+    def fake_embed(data, *, probe, method, progress):
+        calls.append((data, probe, method))
+        return _FakeEmbedding(truth["tasks"][4], PROBE)
+
+    monkeypatch.setattr(zoo, "embed", fake_embed, raising=False)
+    by_folder = zoo.recommend(str(tmp_path), k=3, progress=False)
+    by_name = zoo.recommend("task04", k=3, progress=False)
+    assert len(calls) == 1 and calls[0][1:] == (PROBE, METHOD)
+    assert [r.model for r in by_folder] == [r.model for r in by_name]
+    before = zoo.store.counts()
+    monkeypatch.setattr(zoo, "embed", lambda data, **kw: _FakeEmbedding(truth["tasks"][4], "stranger"), raising=False)
+    with pytest.raises(ProbeMismatch, match=PROBE):
+        zoo.recommend(str(tmp_path), progress=False)
+    assert zoo.store.counts() == before

@@ -78,13 +78,7 @@ class RecommendMixin:
     def _probe_name(self, probe: str | None, method: str) -> str:
         """The registry name of the probe ``probe`` (a name or a spec); default: the only one with a run."""
         if probe is None:
-            with_runs = []
-            for p in self.store.list_probes():
-                try:
-                    self.store.latest_model2vec_run(p.name, method)
-                    with_runs.append(p.name)
-                except NotFound:
-                    pass
+            with_runs = self._probes_with_runs(method)
             if len(with_runs) == 1:
                 return with_runs[0]
             embedded = sorted({e.probe for e in self.store.list_task_embeddings(method=method)})
@@ -101,6 +95,16 @@ class RecommendMixin:
             if resolve is None:
                 from zoo.embedding.probe import resolve_probe as resolve
             return resolve(probe).info.name
+
+    def _probes_with_runs(self, method: str) -> list[str]:
+        found = []
+        for p in self.store.list_probes():
+            try:
+                self.store.latest_model2vec_run(p.name, method)
+                found.append(p.name)
+            except NotFound:
+                pass
+        return found
 
     def _space(self, probe: str, method: str) -> _Space:
         """Task embeddings [T, D], t0 [D] and every model's source embedding F_i [M, D] for one probe/method."""
@@ -315,19 +319,14 @@ class RecommendMixin:
                                         f"{probe}/{method}; run `zoo embed-task {target} --probe {probe} "
                                         f"--method {method}`") from None
                 raise
-        embed = getattr(self, "embed", None)
-        if embed is None:
-            from zoo.embedding import embed
-        embedding = embed(target, probe=spec or probe, method=method, progress=progress)
+        if save:  # embed once and store it, under the run's probe
+            record = self.embed_task(target, name=save, probe=spec or probe, method=method, progress=progress)
+            return np.asarray(record.vector, dtype=np.float64), save
+        embedding = self.embed(target, probe=spec or probe, method=method, progress=progress)
         if embedding.probe.name != probe or embedding.method != method:
             raise ProbeMismatch(f"the folder was embedded with {embedding.probe.name}/{embedding.method}, but the "
                                 f"Model2Vec run uses {probe}/{method}; pass --probe {probe} --method {method}")
-        if save:
-            embed_task = getattr(self, "embed_task", None)
-            if embed_task is None:
-                raise InvalidInput("saving a task needs `zoo embed-task` support in this installation")
-            embed_task(target, name=save, probe=spec or probe, method=method)
-        return np.asarray(embedding.vector, dtype=np.float64), save
+        return np.asarray(embedding.vector, dtype=np.float64), None
 
     def recommend(self, data_or_name: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD,
                   save: str | None = None, verify: int = 0, evidence: int = EVIDENCE_TASKS,
@@ -346,7 +345,14 @@ class RecommendMixin:
         if k < 1:
             raise InvalidInput(f"-k must be at least 1, got {k}")
         probe_name = self._probe_name(probe, method)
-        run, index = self._model_index(probe_name, method)
+        try:
+            run, index = self._model_index(probe_name, method)
+        except NotFound:
+            trained = self._probes_with_runs(method)
+            if probe is None or not trained:
+                raise
+            raise ProbeMismatch(f"Model2Vec was trained with probe {', '.join(trained)}, not {probe_name}; pass "
+                                f"--probe {trained[0]} (or `zoo train-model2vec --probe {probe}`)") from None
         vector, task_name = self._target_vector(data_or_name, probe_name, method, spec=probe, save=save, progress=progress)
         if vector.shape[0] != index.vectors.shape[1]:
             raise ProbeMismatch(f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
