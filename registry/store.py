@@ -351,8 +351,11 @@ class Store:
             bump(session, "task_embeddings")
             return task_embedding_record(row)
 
-        return self._write(work, lambda: AlreadyExists(
-            f"the {probe}/{method} embedding of {task!r} was written concurrently; retry"))
+        try:
+            return self.run(work, write=True)
+        except IntegrityError:  # inserted concurrently: this one replaces it
+            return self._write(work, lambda: AlreadyExists(
+                f"the {probe}/{method} embedding of {task!r} keeps being written concurrently; retry"))
 
     def get_task_embedding(self, task: str, probe: str, method: str) -> rec.TaskEmbedding:
         """The current embedding of ``task`` by ``probe``/``method``."""

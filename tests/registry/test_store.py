@@ -215,3 +215,14 @@ def test_revision_token_is_unchanged_by_a_failed_write(store):
     assert store.revision_token("models") == before
     with pytest.raises(InvalidInput):
         store.revision_token("bogus")
+
+
+def test_registry_imports_neither_torch_nor_faiss_and_its_package_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport registry, registry.errors\nlight = 'sqlalchemy' not in sys.modules\n"
+            "import registry.store, registry.backup, registry.schema\n"
+            "print(light, 'torch' in sys.modules, 'faiss' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["True", "False", "False"], result.stderr
