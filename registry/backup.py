@@ -6,14 +6,16 @@ then one object per line, in dependency order: ``probe``, ``task``, ``model``
 ``model2vec_run`` (with its model embeddings). Rows refer to each other by
 name, never by database id, so a file imports into any registry. Vectors are
 lists of numbers: every float32 value is exact as a JSON number, so a round
-trip loses nothing. Creation times are kept.
+trip loses nothing. Creation times are kept. A path ending in ``.gz`` is
+written gzipped; gzipped files are recognised on import.
 """
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +50,7 @@ def export_jsonl(store: Any, path: Path) -> dict[str, int]:
               "counts": counts}
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as out:
+        with _open_for_writing(tmp, gzipped=path.name.endswith(".gz")) as out:
             for line in [header, *lines]:
                 out.write(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n")
         tmp.replace(path)
@@ -130,7 +132,10 @@ def import_jsonl(store: Any, path: Path) -> dict[str, int]:
 
 def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        handle = path.open(encoding="utf-8")
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        handle = (gzip.open(path, "rt", encoding="utf-8") if gzipped
+                  else path.open(encoding="utf-8"))
     except OSError as err:
         raise InvalidInput(f"cannot read {path}: {err.strerror}; give the path of a `zoo export` file") from None
     with handle:
@@ -140,8 +145,8 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 line = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise InvalidInput(f"{path}:{lineno}: not JSON ({err.msg}); "
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise InvalidInput(f"{path}:{lineno}: not JSON ({getattr(err, 'msg', err)}); "
                                    "is this file a `zoo export`?") from None
             if not isinstance(line, dict) or "kind" not in line:
                 raise InvalidInput(f"{path}:{lineno}: expected an object with a 'kind'")
@@ -228,6 +233,12 @@ def _import_model(session: Session, line: dict[str, Any], created: dt.datetime) 
     row.tags = [ModelTagRow(key=str(k), value=str(v)) for k, v in line.get("tags", {}).items()]
     row.aliases = [ModelAliasRow(alias=a) for a in aliases]
     session.add(row)
+
+
+def _open_for_writing(path: Path, *, gzipped: bool) -> IO[str]:
+    if gzipped:
+        return gzip.open(path, "wt", encoding="utf-8")
+    return path.open("w", encoding="utf-8")
 
 
 def _floats(data: bytes, length: int) -> list[float]:

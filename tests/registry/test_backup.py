@@ -133,3 +133,15 @@ def test_export_header_records_schema_and_counts(store, tmp_path):
     assert header["kind"] == "zoo-registry" and header["counts"]["model"] == 1
     with pytest.raises(InvalidInput, match="cannot write"):
         store.export_jsonl(tmp_path / "missing-dir" / "out.jsonl")
+
+
+def test_gzipped_export_round_trips(tmp_path):
+    with Store.open(f"sqlite:///{tmp_path / 'a.db'}") as source:
+        _fill(source)
+        source.export_jsonl(tmp_path / "zoo.jsonl.gz")
+        source.export_jsonl(tmp_path / "zoo.jsonl")
+    assert (tmp_path / "zoo.jsonl.gz").read_bytes()[:2] == b"\x1f\x8b"
+    with Store.open(f"sqlite:///{tmp_path / 'b.db'}") as target:
+        target.import_jsonl(tmp_path / "zoo.jsonl.gz")
+        target.export_jsonl(tmp_path / "again.jsonl")
+    assert _rows(tmp_path / "again.jsonl") == _rows(tmp_path / "zoo.jsonl")
