@@ -111,9 +111,10 @@ def import_jsonl(store: Any, path: Path) -> dict[str, int]:
         counts[line["kind"]] += 1
 
     def work(session: Session) -> dict[str, int]:
+        rows = _RowCache(session)
         for lineno, line in lines:
             try:
-                _import_line(session, line)
+                _import_line(session, line, rows)
             except (KeyError, TypeError, ValueError) as err:
                 raise InvalidInput(f"{path}:{lineno}: bad {line['kind']} record ({err!r}); "
                                    "is this file a `zoo export`?") from None
@@ -166,7 +167,24 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InvalidInput(f"{path} is empty; make the file with `zoo export`")
 
 
-def _import_line(session: Session, line: dict[str, Any]) -> None:
+class _RowCache:
+    """Model, task and probe rows by name, looked up once per import."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, kind: str, name: str) -> Any:
+        key = (kind, name)
+        if key not in self.cache:
+            if kind == "model":
+                self.cache[key] = model_row(self.session, name, aliases=False)
+            else:
+                self.cache[key] = (task_row if kind == "task" else probe_row)(self.session, name)
+        return self.cache[key]
+
+
+def _import_line(session: Session, line: dict[str, Any], rows: _RowCache) -> None:
     kind = line["kind"]
     created = _parse_time(line["created_at"])
     if kind == "probe":
@@ -193,29 +211,30 @@ def _import_line(session: Session, line: dict[str, Any]) -> None:
         vector, length = check_vector("vector", line["vector"])
         prior = None if line.get("prior") is None else check_vector("prior", line["prior"])[0]
         session.add(TaskEmbeddingRow(
-            task=task_row(session, line["task"]), probe=probe_row(session, line["probe"]),
+            task=rows.get("task", line["task"]), probe=rows.get("probe", line["probe"]),
             method=line["method"], length=length, vector=vector, prior=prior,
             sample_count=int(line["sample_count"]), seed=int(line["seed"]),
             params=check_json("params", line["params"]), package_version=line["package_version"],
             created_at=created))
     elif kind == "transfer_result":
         session.add(TransferResultRow(
-            model=model_row(session, line["model"], aliases=False), task=task_row(session, line["task"]),
+            model=rows.get("model", line["model"]), task=rows.get("task", line["task"]),
             metric=line["metric"], value=float(line["value"]), protocol=line["protocol"],
             protocol_params=check_json("protocol_params", line["protocol_params"]),
             train_size=int(line["train_size"]), test_size=int(line["test_size"]), created_at=created))
     else:
-        run = Model2VecRunRow(probe=probe_row(session, line["probe"]), method=line["method"],
+        run = Model2VecRunRow(probe=rows.get("probe", line["probe"]), method=line["method"],
                               hyperparams=check_json("hyperparams", line["hyperparams"]),
                               metrics=check_json("metrics", line["metrics"]), created_at=created)
         for member in line["embeddings"]:
             bias, length = check_vector("bias", member["bias"])
             vector, _ = check_vector("vector", member["vector"])
             run.embeddings.append(ModelEmbeddingRow(
-                model=model_row(session, member["model"], aliases=False), length=length,
+                model=rows.get("model", member["model"]), length=length,
                 bias=bias, vector=vector, trained=bool(member["trained"])))
         session.add(run)
-    session.flush()
+    if kind in ("probe", "task", "model"):
+        session.flush()
 
 
 def _import_model(session: Session, line: dict[str, Any], created: dt.datetime) -> None:
