@@ -154,6 +154,7 @@ class EmbeddingIndex:
     floors: np.ndarray
     offset_scale: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # per-row strings saved with the index
 
     @classmethod
     def build(
@@ -164,9 +165,14 @@ class EmbeddingIndex:
         offsets: np.ndarray | None = None,
         factory: str | None = None,
         meta: dict[str, Any] | None = None,
+        columns: dict[str, Sequence[str]] | None = None,
         progress: bool = True,
     ) -> "EmbeddingIndex":
-        """Index ``vectors`` ``[N, D]`` (non-negative) under ``names``; ``offsets`` ``[N]`` default 0."""
+        """Index ``vectors`` ``[N, D]`` (non-negative) under ``names``; ``offsets`` ``[N]`` default 0.
+
+        ``columns``: extra per-row strings (e.g. each model's source) kept with
+        the index so a query needs no registry look-up for them.
+        """
         import faiss
         from tqdm.auto import tqdm
 
@@ -191,7 +197,10 @@ class EmbeddingIndex:
             for start in range(0, count, chunk):
                 index.add(points[start : start + chunk])
                 bar.update(min(chunk, count - start))
-        return cls(tuple(names), vectors, offsets, index, factory, floors, scale, dict(meta or {}))
+        cols = {k: np.asarray([str(v) for v in vals]) for k, vals in (columns or {}).items()}
+        if any(len(v) != count for v in cols.values()):
+            raise ValueError("every column needs one value per name")
+        return cls(tuple(names), vectors, offsets, index, factory, floors, scale, dict(meta or {}), cols)
 
     @staticmethod
     def _augment(vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -254,6 +263,7 @@ class EmbeddingIndex:
             "offsets": self.offsets,
             "floors": self.floors,
             "offset_scale": np.array(self.offset_scale),
+            **{f"column_{k}": v.astype(str) for k, v in self.columns.items()},
             "meta": np.array(json.dumps(meta, sort_keys=True)),
         }
         _atomic_write(path, lambda f: np.savez(f, **payload))
@@ -274,7 +284,8 @@ class EmbeddingIndex:
                 names = tuple(str(n) for n in data["names"])
                 return cls(names, data["vectors"].astype(np.float32), data["offsets"].astype(np.float64), index,
                            meta["factory"], data["floors"].astype(np.float64),
-                           float(data["offset_scale"]), meta)
+                           float(data["offset_scale"]), meta,
+                           {k[len("column_"):]: data[k] for k in data.files if k.startswith("column_")})
         except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError):
             return None
 

@@ -120,3 +120,12 @@ def test_offset_scale_is_one_in_the_second_order_regime():
     # far apart, d_sym saturates and the measured scale grows
     spread = np.exp(2.0 * np.random.default_rng(11).normal(size=(200, 32)))
     assert calibrate_offset_scale(spread, np.full(32, 1e-6)) > 1.5
+
+
+def test_columns_travel_with_the_index(tmp_path):
+    data = _embeddings(5, 4, seed=12)
+    index = EmbeddingIndex.build(list("abcde"), data, columns={"source": ["s1", "s2", "s3", "s4", "s5"]}, progress=False)
+    loaded = EmbeddingIndex.load(index.save(tmp_path / "i.npz"))
+    hit = loaded.search(data[2], 1)[0]
+    assert hit.name == "c" and loaded.columns["source"][hit.row] == "s3"
+    assert "s3" not in (tmp_path / "i.npz.json").read_text()  # the sidecar stays small

@@ -219,7 +219,9 @@ class RecommendMixin:
         offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0]
         meta = {"built_from": built_from, "alpha": alpha, "untrained": untrained,
                 "error_map": run.hyperparams.get("error_map", [0.0, 1.0])}
-        index = EmbeddingIndex.build(names, vectors, offsets=offsets, factory=factory, meta=meta, progress=progress)
+        columns = {"source": [m.source for m in space.models], "arch": [m.arch or "" for m in space.models]}
+        index = EmbeddingIndex.build(names, vectors, offsets=offsets, factory=factory, meta=meta, columns=columns,
+                                     progress=progress)
         index.save(path)
         self._index_cache()[str(path)] = index
         return run, index
@@ -362,16 +364,18 @@ class RecommendMixin:
         near = [(t, d) for t, d in near if t != task_name][:evidence]
         error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
         untrained = set(index.meta.get("untrained", []))
+        measured: dict[str, dict[str, float]] = {}  # task -> model -> error, for the evidence tasks only
+        for t, _ in near:
+            for r in self.store.list_transfer_results(task=t):
+                measured.setdefault(t, {}).setdefault(r.model, r.value)
         recs = []
         for rank, hit in enumerate(hits, start=1):
-            measured = {}
-            for r in self.store.list_transfer_results(model=hit.name):
-                measured.setdefault(r.task, r.value)
-            model = self.store.get_model(hit.name)  # k look-ups, not a scan of the zoo
             recs.append(Recommendation(
                 rank=rank, model=hit.name, expected_error=float(expected_error(np.array([hit.distance]), error_map)[0]),
-                distance=hit.distance, evidence=tuple(Evidence(t, float(d), measured.get(t)) for t, d in near),
-                trained=hit.name not in untrained, source=model.source, arch=model.arch))
+                distance=hit.distance,
+                evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(hit.name)) for t, d in near),
+                trained=hit.name not in untrained, source=str(index.columns["source"][hit.row]),
+                arch=str(index.columns["arch"][hit.row]) or None))
         if verify:
             recs = self._verify(recs, data_or_name, verify, progress=progress)
         return recs
