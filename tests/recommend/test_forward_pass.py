@@ -1,0 +1,81 @@
+"""--verify and the scorer baselines, with the expert networks replaced by feature stubs.
+
+The stubs stand in for timm networks: expert ``GOOD`` yields features that
+separate the classes, every other expert yields noise, so LogME/LEEP must put
+``GOOD`` first. Only the wiring is under test here; the scorers themselves are
+tested against their slow twins in tests/scorers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import METHOD, PROBE
+
+GOOD = "expert3"
+
+
+class _Images:
+    def __init__(self, n=60, classes=3):
+        self.labels = [i % classes for i in range(n)]
+
+    def __len__(self):
+        return len(self.labels)
+
+
+class _Network:
+    def __init__(self, source):
+        self.source = source
+        self.head = torch.nn.Linear(4, 5)
+        torch.nn.init.normal_(self.head.weight, std=3.0)
+
+    def get_classifier(self):
+        return self.head
+
+
+def _features(network, images, progress=True):
+    labels = np.asarray(images.labels)
+    rng = np.random.default_rng(abs(hash(network.source)) % 2**32)
+    noise = rng.normal(size=(len(labels), 4))
+    if network.source.endswith("synthetic3"):
+        return (np.eye(4)[labels] * 6.0 + 0.3 * noise).astype(np.float32)
+    return noise.astype(np.float32)
+
+
+@pytest.fixture
+def stubbed(monkeypatch, tmp_path):
+    import zoo.data
+    import zoo.networks
+
+    loaded = []
+    monkeypatch.setattr(zoo.networks, "load_network", lambda source, **kw: loaded.append(source) or _Network(source))
+    monkeypatch.setattr(zoo.networks, "extract_features", _features)
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: _Images())
+    return loaded
+
+
+def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    vector = truth["tasks"][0]
+    monkey_embed = type("E", (), {"vector": vector, "method": METHOD, "probe": type("P", (), {"name": PROBE})()})
+    zoo.embed = lambda data, **kw: monkey_embed
+    recs = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), verify=len(truth["model_names"]), progress=False)
+    assert len(stubbed) == len(truth["model_names"])  # one forward pass per verified expert
+    verified = {r.model: r.verified_rank for r in recs}
+    assert verified[GOOD] == 1
+    assert [r.rank for r in recs] == list(range(1, len(recs) + 1))  # Model2Vec order kept, both rankings reported
+    assert all(r.logme is not None for r in recs)
+
+
+def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, val_fraction=0.25, progress=False)
+    report = zoo.evaluate_selection(probe=PROBE, method=METHOD, tasks=["task00", "task01"],
+                                    scorers=("logme", "leep"), progress=False)
+    rows = {r["method"]: r for r in report["rows"]}
+    assert rows["logme"]["forward_passes_per_task"] == len(truth["model_names"])
+    assert rows["Model2Vec"]["forward_passes_per_task"] == 1
+    assert rows["logme"]["tasks"] == 2 and "| leep |" in report["markdown"]
+    assert len(stubbed) == 2 * len(truth["model_names"])  # each scorer loads each expert once

@@ -1,0 +1,72 @@
+"""The judging metrics of METHOD section 7 against hand-computed cases and brute-force twins."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from zoo import selection
+
+EXACT = 1e-12
+
+
+def test_metrics_of_a_hand_computed_case():
+    errors = np.array([[0.10, 0.20, 0.40], [0.30, 0.15, np.nan]])
+    scores = np.array([[2.0, 1.0, 3.0], [1.0, 2.0, 0.0]])  # picks model 1 on task 0, model 0 on task 1
+    m = selection.selection_metrics(scores, errors)
+    assert m["tasks"] == 2
+    assert m["relative_error"] == pytest.approx((100.0 + 100.0) / 2, abs=EXACT)  # 0.2 vs 0.1; 0.3 vs 0.15
+    assert m["gap_points"] == pytest.approx((10.0 + 15.0) / 2, abs=1e-9)
+    assert m["top1"] == 0.0 and m["top3"] == 1.0
+    assert m["spread_points"] == pytest.approx((30.0 + 15.0) / 2, abs=1e-9)
+
+
+def test_perfect_ranking_has_tau_one_and_reversed_minus_one():
+    errors = np.array([[0.1, 0.2, 0.3, 0.4]])
+    assert selection.selection_metrics(errors, errors)["kendall_tau"] == pytest.approx(1.0)
+    assert selection.selection_metrics(errors, errors)["weighted_tau"] == pytest.approx(1.0)
+    assert selection.selection_metrics(-errors, errors)["kendall_tau"] == pytest.approx(-1.0)
+
+
+def test_weighted_tau_cares_more_about_the_top():
+    errors = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]])
+    top_swapped = np.array([[0.2, 0.1, 0.3, 0.4, 0.5, 0.6]])
+    bottom_swapped = np.array([[0.1, 0.2, 0.3, 0.4, 0.6, 0.5]])
+    top = selection.selection_metrics(top_swapped, errors)
+    bottom = selection.selection_metrics(bottom_swapped, errors)
+    assert top["kendall_tau"] == pytest.approx(bottom["kendall_tau"])
+    assert top["weighted_tau"] < bottom["weighted_tau"]
+
+
+def _chance_by_enumeration(errors: np.ndarray) -> dict[str, float]:
+    """Slow twin: average over every pick, and over every ordered top-3 draw."""
+    rel, top1, top3 = [], [], []
+    for row in errors:
+        e = row[~np.isnan(row)]
+        best = e.min()
+        rel.append(np.mean([100 * (x - best) / best for x in e]))
+        top1.append(np.mean([x == best for x in e]))
+        top3.append(np.mean([any(e[i] == best for i in draw) for draw in itertools.permutations(range(len(e)), 3)]))
+    return {"relative_error": np.mean(rel), "top1": np.mean(top1), "top3": np.mean(top3)}
+
+
+def test_chance_is_the_exact_mean_over_random_picks():
+    errors = np.array([[0.1, 0.3, 0.2, 0.5, 0.4], [0.2, 0.2, 0.6, 0.3, np.nan]])
+    fast, slow = selection.chance_metrics(errors), _chance_by_enumeration(errors)
+    for key in slow:
+        assert fast[key] == pytest.approx(slow[key], abs=1e-12)
+
+
+def test_evaluate_methods_rows_and_markdown():
+    errors = np.array([[0.1, 0.2], [0.3, 0.2]])
+    rows = selection.evaluate_methods([selection.MethodScores("oracle", errors, 0.5, 2)], errors)
+    assert [r["method"] for r in rows] == ["chance", "oracle"]
+    assert rows[1]["relative_error"] == 0.0 and rows[1]["forward_passes_per_task"] == 2
+    table = selection.markdown_table(rows)
+    assert table.count("\n") == 3 and "| oracle | 0.0 |" in table
+
+
+def test_tasks_with_fewer_than_two_measured_models_are_skipped():
+    errors = np.array([[0.1, np.nan], [0.2, 0.3]])
+    assert selection.selection_metrics(np.zeros_like(errors), errors)["tasks"] == 1
