@@ -50,6 +50,8 @@ __all__ = [
 HNSW_THRESHOLD = 20_000
 #: graph quality of HNSW builds (faiss' default of 40 loses recall on clustered embeddings).
 HNSW_EF_CONSTRUCTION = 128
+FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
+TRAIN_SAMPLE = 100_000  # rows used to train IVF/PQ indexes
 #: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
 LOG_FLOOR = 0.2
 FORMAT_VERSION = 1
@@ -186,16 +188,19 @@ class EmbeddingIndex:
         hnsw = getattr(faiss.downcast_index(index), "hnsw", None)
         if hnsw is not None:
             hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        floors = column_floors(vectors) if count else np.ones(dim)
+        # floors from a sample of rows: a median needs no more, and a million rows would not fit twice in memory
+        order = np.random.default_rng(0).permutation(count)
+        floors = column_floors(vectors[np.sort(order[:FLOOR_SAMPLE])]) if count else np.ones(dim)
         scale = calibrate_offset_scale(vectors, floors) if np.any(offsets) else 1.0
-        points = cls._augment(vectors, offsets, floors, scale)
+        constant = float(scale * 2.0 * dim * offsets.max()) if count else 0.0
         if not index.is_trained:
-            sample = points[np.random.default_rng(0).permutation(count)[: min(count, 100_000)]]
-            index.train(sample)
+            index.train(cls._augment(vectors[np.sort(order[:TRAIN_SAMPLE])], offsets[np.sort(order[:TRAIN_SAMPLE])],
+                                     floors, scale, constant))
         chunk = 10_000
         with tqdm(total=count, desc="index", unit="vec", disable=not progress or count < 5 * chunk) as bar:
             for start in range(0, count, chunk):
-                index.add(points[start : start + chunk])
+                rows = slice(start, start + chunk)
+                index.add(cls._augment(vectors[rows], offsets[rows], floors, scale, constant))
                 bar.update(min(chunk, count - start))
         cols = {k: np.asarray([str(v) for v in vals]) for k, vals in (columns or {}).items()}
         if any(len(v) != count for v in cols.values()):
@@ -203,11 +208,18 @@ class EmbeddingIndex:
         return cls(tuple(names), vectors, offsets, index, factory, floors, scale, dict(meta or {}), cols)
 
     @staticmethod
-    def _augment(vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray, scale: float = 1.0) -> np.ndarray:
-        """[N, D+1]: centred logs plus sqrt(C - s 2D offset): squared L2 gains C - s 2D offset."""
+    def _augment(vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray, scale: float = 1.0,
+                 constant: float | None = None) -> np.ndarray:
+        """[N, D+1]: centred logs plus sqrt(C - s 2D offset): squared L2 gains C - s 2D offset.
+
+        C (``constant``, default the largest s 2D offset of these rows) must be
+        the same for every row of one index.
+        """
         logs = log_space(vectors, floors) if vectors.shape[0] else np.zeros((0, vectors.shape[1]), np.float32)
         extra = scale * 2.0 * vectors.shape[1] * offsets
-        column = np.sqrt(np.maximum((extra.max() if extra.size else 0.0) - extra, 0.0))
+        if constant is None:
+            constant = float(extra.max()) if extra.size else 0.0
+        column = np.sqrt(np.maximum(constant - extra, 0.0))
         return np.ascontiguousarray(np.hstack([logs, column[:, None].astype(np.float32)]))
 
     def __len__(self) -> int:
