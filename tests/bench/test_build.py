@@ -48,8 +48,10 @@ def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_
     assert {task for _, task in snap["transfer"]} == set(measured)
     values = np.array([v[0] for v in snap["transfer"].values()])
     assert ((values >= 0) & (values <= 1)).all() and values.std() > 0
+    from zoo.bench.sizes import SIZES
+
     for task in snap["tasks"]:
-        for method in ("montecarlo", "variational"):
+        for method in SIZES["ci"].embed_methods:
             assert (task, method) in snap["embeddings"]
     # held-out tasks never trained an expert
     assert not set(sets["heldout"]) & {m[2] for m in snap["models"].values()}

@@ -61,11 +61,12 @@ def test_bench_report_prints_a_table_and_writes_heatmaps(ci_bench, tmp_path):
     result = CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--out-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Taxonomy agreement" in result.output and "Difficulty" in result.output
-    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["bench-heatmap-montecarlo.png",
-                                                              "bench-heatmap-variational.png"]
+    # ci embeds with montecarlo only (variational costs ~13 s a task); small/full do both
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["bench-heatmap-montecarlo.png"]
     data = json.loads(CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots",
                                                 "--json"]).output)
-    assert set(data["agreement"]) == {"montecarlo", "variational"}
+    assert set(data["agreement"]) == {"montecarlo"}
+    assert data["agreement"]["montecarlo"]["all"]["tasks"] >= 7
     assert data["errors"]["tasks"] == 7
 
 

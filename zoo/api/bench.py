@@ -102,10 +102,8 @@ class BenchMixin:
         def ensure_embedding(task: str, folder: Path, probe: str, method: str) -> bool:
             if store.list_task_embeddings(task=task, method=method):
                 return False
-            from zoo.data import load_labelled
-
-            data = load_labelled(folder, max_samples=spec.embed_max_samples, seed=0)
-            self.embed_task(data, name=task, probe=probe, method=method)
+            self.embed_task(str(folder), name=task, probe=probe, method=method,
+                            max_samples=spec.embed_max_samples, seed=0, progress=False)
             return True
 
         def ensure_model(expert, path: Path) -> None:

@@ -103,7 +103,9 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
     names = [s.name for s in specs] + sorted(union_records(plan))
     for name in names:
         registry.ensure_task(task_root / name)
-    units = [(name, method) for name in names for method in size.embed_methods]
+    pool = {s.name for s in chosen["probe"]}
+    units = [(name, method) for name in names
+             for method in (size.probe_pool_methods if name in pool else size.embed_methods)]
     for name, method in tqdm(units, desc="embed tasks", unit="embedding", disable=not progress):
         registry.ensure_embedding(name, task_root / name, probe_source, method)
     timings["embed"] = time.time() - t0

@@ -60,7 +60,7 @@ def train_classifier(model, images: np.ndarray, labels: np.ndarray, *, steps: in
         loss.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     return {"steps": steps, "final_loss": float(np.mean(losses[-20:])) if losses else None}
 
