@@ -95,7 +95,8 @@ class _SquareSumHooks:
         import torch
 
         self.layers = layers
-        self.sums = [torch.zeros(m.weight.shape[0], dtype=torch.float64) for _, m in layers]
+        self.sums = [torch.zeros(m.weight.shape[0], dtype=torch.float64, device=m.weight.device)
+                     for _, m in layers]
         self.handles = []
 
     def __enter__(self):
@@ -126,7 +127,7 @@ class _SquareSumHooks:
         parts = []
         for (_, module), total in zip(self.layers, self.sums):
             fan_in = module.weight[0].numel()
-            parts.append((total / (count * fan_in)).numpy())
+            parts.append((total / (count * fan_in)).cpu().numpy())
         return np.concatenate(parts)
 
 
@@ -145,14 +146,15 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
 
     if method not in METHODS:
         raise ValueError(f"unknown Fisher method {method!r}; use one of {METHODS}")
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))  # on the CPU: same labels on every device
     probe.model.eval()
+    device = probe.layers[0][1].weight.device
     count, drawn = 0, []
     with _SquareSumHooks(probe.layers) as hooks, torch.enable_grad():
         for images in batches:
-            images = images.float().requires_grad_(True)
+            images = images.to(device).float().requires_grad_(True)
             logits = head(probe.features(images))
-            probs = torch.softmax(logits.detach().double(), dim=1)
+            probs = torch.softmax(logits.detach().double(), dim=1).cpu()
             if method == "montecarlo":
                 if labels is not None:
                     sampled = torch.as_tensor(labels[count:count + images.shape[0]], dtype=torch.long)
@@ -160,14 +162,14 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
                     sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
                 drawn.append(sampled)
                 seed_grad = probs - torch.nn.functional.one_hot(sampled, probs.shape[1]).double()
-                logits.backward(seed_grad.to(logits.dtype))
+                logits.backward(seed_grad.to(device=device, dtype=logits.dtype))
             else:
                 classes = probs.shape[1]
                 for c in range(classes):
                     onehot = torch.zeros_like(probs)
                     onehot[:, c] = 1.0
                     seed_grad = probs[:, c:c + 1].sqrt() * (probs - onehot)
-                    logits.backward(seed_grad.to(logits.dtype), retain_graph=c < classes - 1)
+                    logits.backward(seed_grad.to(device=device, dtype=logits.dtype), retain_graph=c < classes - 1)
             count += images.shape[0]
             if progress is not None:
                 progress.update(images.shape[0])

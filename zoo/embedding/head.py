@@ -24,7 +24,7 @@ __all__ = ["HEAD_RECIPE", "fit_head"]
 #: the recipe, recorded in every embedding's params.
 HEAD_RECIPE: dict[str, Any] = {
     "kind": "l2-multinomial-logistic-regression",
-    "l2": 1e-2,
+    "l2": 10.0,
     "feature_scaling": "center per feature, divide by one global RMS std",
     "optimizer": "lbfgs",
     "max_iter": 100,

@@ -132,7 +132,7 @@ def fisher_prior(probe: Probe, beta: float = BETA) -> np.ndarray:
     """
     parts = []
     for _, module in probe.layers:
-        weight = module.weight.detach().double()
+        weight = module.weight.detach().double().cpu()
         lam2 = float((weight ** 2).mean().clamp_min(1e-12))
         parts.append(np.full(weight.shape[0], 2.0 * beta / lam2))
     return np.concatenate(parts).astype(np.float32)

@@ -83,12 +83,14 @@ class _ImageSource:
 
 def embed(dataset, probe="bundled", *, method: str = "montecarlo", max_samples: int | None = None,
           seed: int = 0, progress: bool = True, arch: str | None = None, allow_random: bool = False,
-          batch_size: int = 32, variational_options: dict | None = None) -> Embedding:
+          batch_size: int = 32, variational_options: dict | None = None,
+          device: str | None = None) -> Embedding:
     """Embed ``dataset`` (folder, manifest, Dataset or :class:`zoo.data.LabelledImages`) with ``probe``.
 
     ``probe``: a spec (``bundled``, ``timm:NAME``, ``file:PATH`` with ``arch``), a
     loaded :class:`zoo.embedding.probe.Probe`, or a timm ``nn.Module``.
-    Deterministic for a given ``seed`` (subsample, sampled labels, variational noise).
+    Deterministic for a given ``seed`` (subsample, sampled labels, variational noise) on
+    one device. ``device``: a torch device; None picks CUDA when available, else the CPU.
     """
     import torch
     from tqdm.auto import tqdm
@@ -109,16 +111,19 @@ def embed(dataset, probe="bundled", *, method: str = "montecarlo", max_samples: 
     if method == "expected" and data.num_classes > 100:
         raise InvalidInput(f"method expected needs one backward pass per class ({data.num_classes}); "
                            "use --method montecarlo for many classes")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    probe.model.to(device)
     images = _ImageSource(data, probe.model, batch_size)
     labels = np.asarray(data.labels)
 
     feats = []
     with torch.no_grad(), tqdm(total=len(data), desc="features", unit="img", disable=not progress) as bar:
         for batch in images.batches():
-            feats.append(probe.features(batch).float().numpy())
+            feats.append(probe.features(batch.to(device)).float().cpu().numpy())
             bar.update(batch.shape[0])
     features = np.concatenate(feats)
     head, head_stats = fit_head(features, labels, data.num_classes, progress=progress)
+    head = head.to(device)
 
     params: dict[str, Any] = {
         "head": {**HEAD_RECIPE, **head_stats},
@@ -129,6 +134,7 @@ def embed(dataset, probe="bundled", *, method: str = "montecarlo", max_samples: 
         "num_classes": data.num_classes,
         "data_source": data.source,
         "skipped_images": data.skipped,
+        "device": device.type,
     }
     torch.manual_seed(seed)
     with tqdm(total=len(data), desc=f"fisher ({method})", unit="img", disable=not progress) as bar:

@@ -65,7 +65,7 @@ class _NoisyLayers:
                     x = pad_same(x, module.kernel_size, module.stride, module.dilation)
                     padding = 0
                 spread = F.conv2d(x * x, var, None, module.stride, padding, module.dilation, module.groups)
-            eps = torch.randn(spread.shape, generator=self.generator, dtype=spread.dtype)
+            eps = torch.randn(spread.shape, generator=self.generator, dtype=spread.dtype, device=spread.device)
             return output + spread.clamp_min(1e-30).sqrt() * eps
 
         return hook
@@ -83,15 +83,17 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
     import torch
     import torch.nn.functional as F
 
-    generator = torch.Generator().manual_seed(int(seed))
+    device = probe.layers[0][1].weight.device
+    generator = torch.Generator(device=device).manual_seed(int(seed))
     lam2 = [float((m.weight.detach().double() ** 2).mean().clamp_min(1e-12)) for _, m in probe.layers]
     # fp64 log-variances: Adam rescales gradients, so fp32 round-off at the prior
     # (a task without information has exactly zero gradient there) would drift.
-    logvars = [torch.full((m.weight.shape[0],), math.log(l2), dtype=torch.float64, requires_grad=True)
+    logvars = [torch.full((m.weight.shape[0],), math.log(l2), dtype=torch.float64, device=device,
+                          requires_grad=True)
                for (_, m), l2 in zip(probe.layers, lam2)]
     fan_in = [m.weight[0].numel() for _, m in probe.layers]
     optimizer = torch.optim.Adam(logvars, lr=lr)
-    targets = torch.as_tensor(labels, dtype=torch.long)
+    targets = torch.as_tensor(labels, dtype=torch.long, device=device)
     steps, epoch_count = 0, 0
     probe.model.eval()
     with _NoisyLayers(probe.layers, logvars, generator), torch.enable_grad():
@@ -100,7 +102,7 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
             for images in batches():
                 y = targets[start:start + images.shape[0]]
                 start += images.shape[0]
-                logits = head(probe.features(images.float()))
+                logits = head(probe.features(images.to(device).float()))
                 ce = F.cross_entropy(logits, y)
                 compression = sum(
                     k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(logvars, lam2, fan_in)
@@ -113,7 +115,7 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
                 if progress is not None and epoch_count == 0:
                     progress.update(images.shape[0])
             epoch_count += 1
-    vector = np.concatenate([(-lv.detach().double()).exp().numpy() for lv in logvars])
+    vector = np.concatenate([(-lv.detach().double()).exp().cpu().numpy() for lv in logvars])
     prior = np.concatenate([np.full(lv.shape[0], 1.0 / l2) for lv, l2 in zip(logvars, lam2)])
     params = {"estimator": "variational (robust Fisher, local reparameterisation)", "beta": beta, "lr": lr,
               "optimizer": "adam", "epochs": epoch_count, "steps": steps,
