@@ -39,8 +39,12 @@ class Registry:
     add_transfer: Callable[[str, str, dict], None]            # (model, task, result)
 
 
-def select_tasks(size: BenchSize, seed: int) -> dict[str, list]:
-    """The task specs a size builds, by set (probe / expert / heldout)."""
+def select_tasks(size: BenchSize, seed: int, *, train_probe: bool = False) -> dict[str, list]:
+    """The task specs a size builds, by set (probe / expert / heldout).
+
+    The probe pool is rendered for ``full`` (its tasks are embedded too) and
+    whenever a probe is to be trained.
+    """
     sets = catalogue(seed)
 
     def pick(specs: list, limits: dict) -> list:
@@ -55,7 +59,7 @@ def select_tasks(size: BenchSize, seed: int) -> dict[str, list]:
         return out
 
     return {
-        "probe": sets["probe"] if size.name == "full" or size.train_probe_steps else [],
+        "probe": sets["probe"] if size.name == "full" or train_probe else [],
         "expert": pick(sets["expert"], size.expert_tasks),
         "heldout": pick(sets["heldout"], size.heldout_tasks),
     }
@@ -72,7 +76,7 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
     started = time.time()
 
     # 1. render
-    chosen = select_tasks(size, seed)
+    chosen = select_tasks(size, seed, train_probe=train_probe)
     specs = chosen["probe"] + chosen["expert"] + chosen["heldout"]
     render_tasks(task_root, specs, train_per_class=size.train_per_class,
                  test_per_class=size.test_per_class, seed=seed, progress=progress)
@@ -142,7 +146,7 @@ def _probe(size: BenchSize, workdir: Path, task_root: Path, probe_specs: list, *
     out = workdir / "probe"
     weights = out / "probe.safetensors"
     if not weights.exists() or not (out / "probe.json").exists():
-        steps = size.train_probe_steps or 300
+        steps = size.train_probe_steps
         log(f"training the probe on {len(probe_specs)} probe-pool tasks ({steps} steps)")
         train_probe([task_root / s.name for s in probe_specs], out, steps=steps, seed=seed, progress=progress,
                     command=f"zoo bench build --size {size.name} --train-probe --workdir {workdir}")

@@ -31,7 +31,7 @@ class BenchSize:
     #: the probe-pool tasks (full only) are embedded with these; they are not measured
     probe_pool_methods: tuple[str, ...] = ("montecarlo",)
     embed_max_samples: int | None = 600
-    train_probe_steps: int | None = None    # None: reuse the shipped probe
+    train_probe_steps: int = 300            # probe training steps with --train-probe
 
 
 SIZES: dict[str, BenchSize] = {
@@ -41,7 +41,7 @@ SIZES: dict[str, BenchSize] = {
         heldout_tasks={"scripts": 1, "emoji": 1, "fashion": 1},
         smallest_first=True, train_per_class=8, test_per_class=6,
         single_experts=2, single_steps=12, group_steps=12, generalist_steps=16, batch_size=32,
-        embed_max_samples=64, embed_methods=("montecarlo",),  # variational costs ~13 s a task
+        train_probe_steps=30, embed_max_samples=64, embed_methods=("montecarlo",),  # variational costs ~13 s a task
     ),
     "small": BenchSize(
         name="small",

@@ -81,7 +81,9 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
         echo_json(summary)
         return
     seconds = summary["seconds"]
-    click.echo(f"bench {summary['size']} in {summary['workdir']}: {summary['tasks']} tasks, "
+    tasks = summary["tasks"]
+    click.echo(f"bench {summary['size']} in {summary['workdir']}: {tasks['expert']} expert + "
+               f"{tasks['heldout']} held-out + {tasks['probe']} probe-pool tasks, "
                f"{summary['unions']} union tasks, {summary['experts']} experts, "
                f"{summary['transfer_pairs']} transfer results; {seconds['total']:.0f} s "
                f"(render {seconds['render']:.0f}, experts {seconds['experts']:.0f}, "
