@@ -11,6 +11,13 @@ starts with b_i = 0) and transfer results for those 10. The first query
 builds and saves the index (reported separately); the table's query time is
 the median over ``--queries`` registered tasks of the full ``recommend`` call
 (run and revision checks, index search and exact re-rank, evidence look-ups).
+
+With ``--folder DIR`` (and ``--db URL`` of a filled registry, e.g. after
+``zoo bench build``) it instead times recommending for a new folder of images
+(one probe pass) beside LogME over every expert in the zoo (one forward pass
+per expert), the cost comparison of issue 5:
+
+    .venv/bin/python benchmarks/bench_recommend.py --folder ./images --db sqlite:///zoo.db
 """
 from __future__ import annotations
 
@@ -73,7 +80,12 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--folder", help="time a new folder against the registry --db instead")
+    parser.add_argument("--db", help="registry URL for --folder")
     args = parser.parse_args()
+    if args.folder:
+        folder_versus_logme(args.folder, args.db)
+        return
     print("| models | import s | first query (index build) s | recommend ms (median) | p90 ms |")
     print("|---|---|---|---|---|")
     base = None
@@ -103,6 +115,30 @@ def main() -> None:
             print(f"| {size:,} | {imported:.1f} | {first:.2f} | {median:.1f} ({median / base:.2f}x) | "
                   f"{1000 * float(np.percentile(times, 90)):.1f} |", flush=True)
             zoo.close()
+
+
+def folder_versus_logme(folder: str, url: str | None) -> None:
+    """Seconds for ``recommend(folder)`` (one probe pass) and for LogME over every expert."""
+    import zoo
+    from zoo.data import load_labelled
+    from zoo.networks import extract_features, load_network
+    from zoo.scorers import logme
+
+    z = zoo.connect(url)
+    images = load_labelled(folder)
+    start = time.perf_counter()
+    recs = z.recommend(folder, k=5, progress=False)
+    ours = time.perf_counter() - start
+    models = z.store.list_models()
+    start = time.perf_counter()
+    for model in models:
+        network = load_network(model.source, arch=model.arch)
+        logme(extract_features(network, images, progress=False), images.labels)
+    theirs = time.perf_counter() - start
+    print("| images | models | recommend (one probe pass) s | LogME over every expert s | ratio |")
+    print("|---|---|---|---|---|")
+    print(f"| {len(images)} | {len(models)} | {ours:.1f} | {theirs:.1f} | {theirs / ours:.1f}x |")
+    print("top pick:", recs[0].model if recs else None)
 
 
 if __name__ == "__main__":

@@ -217,9 +217,11 @@ class RecommendMixin:
         vectors = np.stack(vectors)
         alpha = float(run.hyperparams.get("alpha", 0.15))
         offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0]
-        meta = {"built_from": built_from, "alpha": alpha, "untrained": untrained,
+        meta = {"built_from": built_from, "alpha": alpha, "untrained": len(untrained),
                 "error_map": run.hyperparams.get("error_map", [0.0, 1.0])}
-        columns = {"source": [m.source for m in space.models], "arch": [m.arch or "" for m in space.models]}
+        cold = set(untrained)
+        columns = {"source": [m.source for m in space.models], "arch": [m.arch or "" for m in space.models],
+                   "trained": ["0" if m.name in cold else "1" for m in space.models]}
         index = EmbeddingIndex.build(names, vectors, offsets=offsets, factory=factory, meta=meta, columns=columns,
                                      progress=progress)
         index.save(path)
@@ -363,7 +365,6 @@ class RecommendMixin:
         near = (self.similar_tasks_indexed(vector, evidence + 1, probe=probe_name, method=method) if evidence else [])
         near = [(t, d) for t, d in near if t != task_name][:evidence]
         error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
-        untrained = set(index.meta.get("untrained", []))
         measured: dict[str, dict[str, float]] = {}  # task -> model -> error, for the evidence tasks only
         for t, _ in near:
             for r in self.store.list_transfer_results(task=t):
@@ -374,7 +375,7 @@ class RecommendMixin:
                 rank=rank, model=hit.name, expected_error=float(expected_error(np.array([hit.distance]), error_map)[0]),
                 distance=hit.distance,
                 evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(hit.name)) for t, d in near),
-                trained=hit.name not in untrained, source=str(index.columns["source"][hit.row]),
+                trained=str(index.columns["trained"][hit.row]) == "1", source=str(index.columns["source"][hit.row]),
                 arch=str(index.columns["arch"][hit.row]) or None))
         if verify:
             recs = self._verify(recs, data_or_name, verify, progress=progress)
