@@ -24,6 +24,8 @@ T = TypeVar("T")
 ENV_VAR = "ZOO_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 RETRY_ATTEMPTS = 12
+# Retries stop after this long in all: a lock held longer is a stuck writer, not contention.
+RETRY_DEADLINE_S = 45.0
 _RETRY_MARKERS = ("database is locked", "database is busy", "deadlock detected",
                   "could not serialize access")
 
@@ -164,15 +166,20 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool
     again from the start. Unreachable databases raise :class:`DatabaseUnavailable`.
     """
     bind = engine.execution_options(zoo_write=True) if write else engine
+    deadline = time.monotonic() + RETRY_DEADLINE_S
     for attempt in range(RETRY_ATTEMPTS):
         try:
             with Session(bind, expire_on_commit=False) as session:
                 with session.begin():
                     return work(session)
         except OperationalError as err:
-            if is_retryable(err) and attempt < RETRY_ATTEMPTS - 1:
+            if is_retryable(err) and attempt < RETRY_ATTEMPTS - 1 and time.monotonic() < deadline:
                 _backoff(attempt)
                 continue
+            if is_retryable(err):
+                raise DatabaseUnavailable(
+                    f"the database at {display_url(url)} stayed locked by another writer "
+                    f"({first_line(err)}); retry, or stop the process holding it") from None
             raise unavailable(url, err) from None
         except DBAPIError as err:
             if err.connection_invalidated:
