@@ -92,3 +92,33 @@ def test_a_half_written_task_is_redone(tmp_path, sets):
     next(folder.rglob("*.png")).write_bytes(b"broken")
     render_tasks(tmp_path, [spec], train_per_class=2, test_per_class=1, progress=False)
     assert _digest(folder) == digest
+
+
+def test_emoji_are_drawn_in_colour_and_glyphs_in_grey(sets, tmp_path):
+    import numpy as np
+
+    emoji = next(s for s in sets["heldout"] if s.collection == "emoji")
+    script = next(s for s in sets["heldout"] if s.collection == "scripts")
+    folders = render_tasks(tmp_path, [emoji, script], train_per_class=1, test_per_class=1, progress=False)
+
+    def chroma(folder):
+        pixels = np.stack([np.asarray(Image.open(p), dtype=float) for p in sorted(folder.rglob("*.png"))])
+        return float((pixels.max(-1) - pixels.min(-1)).mean())
+
+    # coloured bitmaps survive (embedded_color); glyphs are grey ink on grey paper,
+    # coloured only by the per-channel pixel noise
+    assert chroma(folders[0]) > 2 * chroma(folders[1])
+
+
+def test_a_missing_debian_package_is_named_in_a_one_line_error(monkeypatch, tmp_path):
+    from registry.errors import InvalidInput
+    from zoo.collections import fashion, scripts
+
+    monkeypatch.setattr(scripts, "FONT_DIR", tmp_path / "nope")
+    with pytest.raises(InvalidInput, match="fonts-noto-core"):
+        scripts.script_specs(0)
+    monkeypatch.setattr(fashion, "DATA_DIR", tmp_path / "nope")
+    fashion.load_split.cache_clear()
+    with pytest.raises(InvalidInput, match="dataset-fashion-mnist"):
+        fashion.load_split("train")
+    fashion.load_split.cache_clear()
