@@ -20,6 +20,11 @@ _PG_MIGRATION_LOCK = 0x7A6F6F
 config = context.config
 target_metadata = Base.metadata
 
+if config.config_file_name is not None:  # the alembic command with alembic.ini: log progress
+    from logging.config import fileConfig
+
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
 
 def _migrate(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
