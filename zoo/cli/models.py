@@ -90,7 +90,7 @@ def list_cmd(ctx: click.Context, pattern: str | None, tags: tuple[str, ...], as_
         return
     rows = [(m.name, m.source, m.arch or "-", m.trained_on or "-",
              ",".join(f"{k}={v}" for k, v in m.tags.items()) or "-") for m in found]
-    _echo_table(("NAME", "SOURCE", "ARCH", "TRAINED_ON", "TAGS"), rows)
+    echo_table(("NAME", "SOURCE", "ARCH", "TRAINED_ON", "TAGS"), rows)
 
 
 @models.command("show")
@@ -171,7 +171,8 @@ def describe_removed(removed: dict[str, int], main_kind: str) -> str:
     return f" with {', '.join(parts)}" if parts else ""
 
 
-def _echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Print rows as left-aligned columns under a header."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())

@@ -7,7 +7,7 @@ import click
 
 from zoo.cli import LazyGroup
 from zoo.cli.common import echo_json, handle_errors, open_zoo
-from zoo.cli.models import _echo_table, describe_removed
+from zoo.cli.models import echo_table, describe_removed
 
 
 class TasksGroup(LazyGroup):
@@ -62,7 +62,7 @@ def list_cmd(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     if not found:
         click.echo("No tasks. Embed one with `zoo embed-task PATH`.", err=True)
         return
-    _echo_table(("NAME", "CLASSES", "SAMPLES", "TAXONOMY", "DATA"),
+    echo_table(("NAME", "CLASSES", "SAMPLES", "TAXONOMY", "DATA"),
                 [(t.name, str(t.num_classes), str(t.num_samples), t.taxonomy or "-", t.data_uri)
                  for t in found])
 
