@@ -125,7 +125,7 @@ def import_jsonl(store: Any, path: Path) -> dict[str, int]:
         return counts
 
     try:
-        return store.run(work, write=True)
+        return store.transact(work, write=True)
     except IntegrityError as err:
         raise AlreadyExists(f"{path} clashes with rows already in the registry "
                             f"({str(err.orig).splitlines()[0]}); nothing was imported") from None

@@ -17,7 +17,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from registry.errors import DatabaseUnavailable, InvalidInput
+from registry.errors import (AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound,
+                             ZooError)
 
 T = TypeVar("T")
 
@@ -186,6 +187,16 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool
                 raise unavailable(url, err) from None
             raise
     raise AssertionError("unreachable")
+
+
+def integrity_error(err: BaseException) -> ZooError:
+    """A constraint violation that explicit checks did not catch (a concurrent change)."""
+    detail = first_line(err)
+    if "foreign key" in detail.lower():
+        return NotFound(f"a row this change refers to was removed meanwhile ({detail}); "
+                        "check the names and retry")
+    return AlreadyExists(f"a concurrent change took the same name ({detail}); "
+                         "choose another name or retry")
 
 
 def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
-from registry.engine import (default_sqlite_path, display_url, is_sqlite, make_engine,
-                             parse_url, run_transaction, sqlite_path, unavailable)
+from registry.engine import (default_sqlite_path, display_url, integrity_error, is_sqlite,
+                             make_engine, parse_url, run_transaction, sqlite_path, unavailable)
 from registry.errors import (AlreadyExists, DatabaseUnavailable, DependentRows, InvalidInput,
                              NotFound, ProbeMismatch, SchemaMismatch)
 from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelAliasRow, ModelEmbeddingRow,
@@ -103,13 +103,23 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, work: Callable[[Session], T], *, write: bool) -> T:
-        """Run ``work(session)`` in one transaction (internal to :mod:`registry`)."""
+    def transact(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """Run ``work(session)`` in one transaction; IntegrityError passes through.
+
+        Internal to :mod:`registry` (the backup module uses it too).
+        """
         return run_transaction(self._engine, work, write=write, url=self._url)
+
+    def run(self, work: Callable[[Session], T], *, write: bool) -> T:
+        """:meth:`transact`, with constraint violations (races) as one-line errors."""
+        try:
+            return self.transact(work, write=write)
+        except IntegrityError as err:
+            raise integrity_error(err) from None
 
     def _write(self, work: Callable[[Session], T], clash: Callable[[], Exception]) -> T:
         try:
-            return self.run(work, write=True)
+            return self.transact(work, write=True)
         except IntegrityError:
             raise clash() from None
 
@@ -303,7 +313,7 @@ class Store:
             return probe_record(row)
 
         try:
-            return self.run(work, write=True)
+            return self.transact(work, write=True)
         except IntegrityError:  # registered concurrently: compare with that one
             return self.run(work, write=True)
 
@@ -352,7 +362,7 @@ class Store:
             return task_embedding_record(row)
 
         try:
-            return self.run(work, write=True)
+            return self.transact(work, write=True)
         except IntegrityError:  # inserted concurrently: this one replaces it
             return self._write(work, lambda: AlreadyExists(
                 f"the {probe}/{method} embedding of {task!r} keeps being written concurrently; retry"))

@@ -86,3 +86,28 @@ def test_a_writer_waits_for_another_writer_instead_of_failing(sqlite_url):
         holder.close()
         assert waited >= 0.5
         assert [m.name for m in store.list_models()] == ["m"]
+
+
+def test_constraint_violations_from_races_become_one_line_errors(store):
+    from registry.errors import AlreadyExists as Taken
+    from registry.errors import NotFound
+    from registry.orm import ModelRow, TransferResultRow, utcnow
+
+    store.add_model("m", "timm:m")
+
+    def duplicate(session):  # what a concurrent writer could do between check and insert
+        session.add(ModelRow(name="m", source="timm:m", created_at=utcnow()))
+        session.flush()
+
+    with pytest.raises(Taken, match="concurrent"):
+        store.run(duplicate, write=True)
+
+    def dangling(session):
+        session.add(TransferResultRow(model_id=999, task_id=999, metric="e", value=0.0,
+                                      protocol="p", protocol_params={}, train_size=1, test_size=1,
+                                      created_at=utcnow()))
+        session.flush()
+
+    with pytest.raises(NotFound, match="removed meanwhile"):
+        store.run(dangling, write=True)
+    assert [m.name for m in store.list_models()] == ["m"]
