@@ -18,9 +18,10 @@ def _blobs(n_per_class: int, classes: int, dim: int, spread: float, seed: int):
     return x, y
 
 
-@pytest.mark.parametrize("l2", [0.05, 0.5])
-def test_lbfgs_matches_gradient_descent_reference(l2):
-    x, y = _blobs(6, 3, 4, 1.5, seed=1)
+@pytest.mark.parametrize("l2,dim", [(0.05, 4), (0.5, 4), (0.2, 30)], ids=["l2=0.05", "l2=0.5", "fewer-shots-than-dims"])
+def test_lbfgs_matches_gradient_descent_reference(l2, dim):
+    # dim 30 > 18 examples: fit_logistic solves in the row space of x (SVD), the twin in all 30 dims
+    x, y = _blobs(6, 3, dim, 1.5, seed=1)
     w_fast, b_fast = fit_logistic(x, y, 3, l2=l2)
     w_slow, b_slow = fit_logistic_reference(x, y, 3, l2=l2, steps=30000, lr=0.3)
     np.testing.assert_allclose(w_fast, w_slow, atol=WEIGHT_TOL)
