@@ -49,6 +49,7 @@ __all__ = [
 
 DEFAULT_SOURCE = "mean task embedding"
 OBJECTIVES = ("ce", "regression", "both")
+SOURCE_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,14 @@ def d_sym_torch(a, b):
     of :func:`zoo.embedding.distance.d_sym_matrix`, needed for gradients; the
     tests check the two agree.
     """
-    r = a[:, None, :] / (a[:, None, :] + b[None, :, :])
-    s = 1.0 - r
-    dot = (r * s).sum(-1)
-    return 1.0 - dot / ((r * r).sum(-1).sqrt() * (s * s).sum(-1).sqrt()).clamp_min(1e-30)
+    import torch
+
+    total = a[:, None, :] + b[None, :, :]
+    safe = torch.where(total > 1e-30, total, torch.ones_like(total))
+    u = a[:, None, :] / safe  # filters where both are 0 give u = v = 0: left out, as in the shared d_sym
+    v = b[None, :, :] / safe
+    dot = (u * v).sum(-1)
+    return 1.0 - dot / ((u * u).sum(-1) * (v * v).sum(-1)).clamp_min(1e-60).sqrt()
 
 
 def d_asym_torch(targets, sources, t0, alpha):
@@ -193,12 +198,14 @@ def _selection_metrics(distance: np.ndarray, errors: np.ndarray) -> dict[str, fl
     return {"relative_error": float(np.mean(rel)), "gap_points": float(np.mean(gap)), "top1": float(np.mean(hit)), "tasks": len(rel)}
 
 
-def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfig(), *, progress: bool = True) -> Model2VecResult:
+def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfig(), *,
+                    val_tasks: Sequence[str] | None = None, progress: bool = True) -> Model2VecResult:
     """Learn b_i, alpha (and tau, the error map) from recorded transfer errors (METHOD section 6).
 
     Full-batch Adam over the training tasks; the validation tasks (a seeded
     ``val_fraction`` of tasks with at least two measured models) drive early
-    stopping. Returns per-model vectors ``[M, D]`` and validation metrics,
+    stopping; ``val_tasks`` names them explicitly instead (e.g. a bench's
+    held-out tasks, so that they stay unseen for a later evaluation). Returns per-model vectors ``[M, D]`` and validation metrics,
     including the same metrics for the untrained embedding (b = 0) to show
     what training bought.
     """
@@ -211,7 +218,16 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
     if not usable:
         raise ValueError("Model2Vec needs tasks with transfer results for at least two models each")
     usable_names = [data.task_names[i] for i in usable]
-    train_names, val_names = split_tasks(usable_names, config.val_fraction, config.seed)
+    if val_tasks:
+        unknown = sorted(set(val_tasks) - set(usable_names))
+        if unknown:
+            raise ValueError(f"validation tasks without transfer results for two models: {', '.join(unknown)}")
+        val_names = sorted(set(val_tasks))
+        train_names = sorted(set(usable_names) - set(val_names))
+        if not train_names:
+            raise ValueError("every task is a validation task; leave some for training")
+    else:
+        train_names, val_names = split_tasks(usable_names, config.val_fraction, config.seed)
     index = {name: i for i, name in enumerate(data.task_names)}
     train_idx = [index[n] for n in train_names]
     val_idx = [index[n] for n in val_names]
@@ -220,7 +236,12 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
 
     dtype = torch.float64
     tasks = torch.tensor(np.asarray(data.task_vectors, dtype=np.float64), dtype=dtype)
-    sources = torch.tensor(np.asarray(data.source_vectors, dtype=np.float64), dtype=dtype)
+    raw_sources = np.asarray(data.source_vectors, dtype=np.float64)
+    # m_i = F_i * exp(beta_i) cannot move a filter where F_i is exactly 0; a floor of SOURCE_FLOOR x the
+    # vector's mean keeps every filter positive and learnable (the stored bias is m_i - F_i, F_i unfloored)
+    floored = np.maximum(raw_sources, SOURCE_FLOOR * raw_sources.mean(axis=1, keepdims=True))
+    sources = torch.tensor(floored, dtype=dtype)
+    raw = torch.tensor(raw_sources, dtype=dtype)
     t0 = torch.tensor(np.asarray(data.t0, dtype=np.float64), dtype=dtype)
     err = torch.tensor(np.nan_to_num(errors, nan=0.0), dtype=dtype)
     mask = torch.tensor(measured, dtype=torch.bool)
@@ -237,7 +258,8 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
     optimiser = torch.optim.Adam(params, lr=config.lr)
 
     def distances():
-        models = sources * torch.exp(beta * trainable)  # untrained models keep b = 0
+        # untrained models keep b = 0, i.e. m_i = F_i exactly
+        models = torch.where(trainable > 0, sources * torch.exp(beta), raw)
         alpha = torch.nn.functional.softplus(alpha_raw)
         return d_asym_torch(tasks, models, t0, alpha), models
 
@@ -267,6 +289,8 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
             val_loss = float(loss_on(val_idx or train_idx, d))
         history.append((epoch, train_loss.item(), val_loss))
         bar.set_postfix(train=f"{train_loss.item():.4f}", val=f"{val_loss:.4f}")
+        if not math.isfinite(val_loss):
+            raise ValueError(f"the loss became {val_loss} at epoch {epoch}; try a smaller learning rate")
         if val_loss < best_val - 1e-9:
             best_val, stale = val_loss, 0
             best_state = [p.detach().clone() for p in params]
@@ -276,12 +300,12 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
                 break
     bar.close()
     with torch.no_grad():
-        for p, saved in zip(params, best_state):
+        for p, saved in zip(params, best_state or []):
             p.copy_(saved)
         d, models = distances()
         alpha = float(torch.nn.functional.softplus(alpha_raw))
         slope = float(torch.nn.functional.softplus(slope_raw))
-        d_untrained = d_asym_torch(tasks, sources, t0, torch.tensor(config.alpha_init, dtype=dtype))
+        d_untrained = d_asym_torch(tasks, raw, t0, torch.tensor(config.alpha_init, dtype=dtype))
     d_np, d0_np = d.numpy(), d_untrained.numpy()
     vectors = models.numpy().astype(np.float32)
     error_map = (float(intercept.detach()), slope)
@@ -313,7 +337,7 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
     }
     return Model2VecResult(
         model_names=tuple(data.model_names),
-        bias=(vectors - np.asarray(data.source_vectors, dtype=np.float32)),
+        bias=np.where(trained_mask[:, None], vectors - raw_sources.astype(np.float32), 0.0).astype(np.float32),
         vectors=vectors,
         trained=trained_mask.copy(),
         alpha=alpha,

@@ -34,11 +34,11 @@ def test_recall_at_10_against_exact_scan(factory):
 
 def test_exact_search_is_d_asym_with_offsets():
     rng = np.random.default_rng(2)
-    models, t0, target = _embeddings(40, 6, seed=3), np.exp(rng.normal(size=6)), _embeddings(1, 6, seed=4)[0]
+    models, t0, target = _embeddings(300, 6, seed=3), np.exp(rng.normal(size=6)), _embeddings(1, 6, seed=4)[0]
     alpha = 0.15
     offsets = alpha * d_sym_matrix(models, t0[None, :])[:, 0]
-    index = EmbeddingIndex.build([f"m{i}" for i in range(40)], models, offsets=offsets, progress=False)
-    hits = index.exact_search(target, 40)
+    index = EmbeddingIndex.build([f"m{i}" for i in range(300)], models, offsets=offsets, progress=False)
+    hits = index.exact_search(target, 300)  # 300 rows: several re-rank blocks
     expected = d_asym_matrix(models, target[None, :], t0, alpha)[:, 0]
     assert [h.row for h in hits] == list(np.argsort(expected, kind="stable"))
     np.testing.assert_allclose([h.distance for h in hits], np.sort(expected), atol=EXACT_ATOL)

@@ -42,6 +42,7 @@ def hidden_rule_zoo(num_tasks=48, num_models=8, dim=6, seed=0, noise=0.002):
 def test_d_sym_torch_matches_shared_distance():
     rng = np.random.default_rng(1)
     a, b = np.exp(rng.normal(size=(3, 5))), np.exp(rng.normal(size=(4, 5)))
+    a[0, 1] = b[0, 1] = b[1, 1] = 0.0  # a filter where both are 0 is left out; one where one is 0 counts
     fast = m2v.d_sym_torch(torch.tensor(a), torch.tensor(b)).numpy()
     slow = np.array([[_d_sym_pair(x, y) for y in b] for x in a])
     np.testing.assert_allclose(fast, slow, atol=DISTANCE_ATOL)
@@ -78,6 +79,15 @@ def test_validation_tasks_are_held_out_and_seeded():
     np.testing.assert_array_equal(first.vectors, second.vectors)
 
 
+def test_sources_with_zero_filters_train_to_finite_positive_vectors():
+    data = hidden_rule_zoo(num_tasks=20)
+    sources = data.source_vectors.copy()
+    sources[:, 0] = 0.0
+    data = m2v.TrainingData(data.task_names, data.task_vectors, data.model_names, sources, data.errors, data.t0)
+    result = m2v.train_model2vec(data, m2v.Model2VecConfig(epochs=20), progress=False)
+    assert np.all(np.isfinite(result.vectors)) and np.all(result.vectors > 0)
+
+
 def test_model_without_results_keeps_zero_bias_and_is_flagged():
     data = hidden_rule_zoo(num_tasks=20)
     errors = data.errors.copy()
@@ -102,3 +112,11 @@ def test_error_matrix_averages_repeats_and_marks_missing():
 def test_split_rejects_bad_fraction():
     with pytest.raises(ValueError):
         m2v.split_tasks(["a", "b"], 1.5, 0)
+
+
+def test_named_validation_tasks_are_held_out():
+    data = hidden_rule_zoo(num_tasks=12)
+    result = m2v.train_model2vec(data, m2v.Model2VecConfig(epochs=3), val_tasks=["task03", "task07"], progress=False)
+    assert result.val_tasks == ("task03", "task07") and "task03" not in result.train_tasks
+    with pytest.raises(ValueError, match="nope"):
+        m2v.train_model2vec(data, m2v.Model2VecConfig(epochs=3), val_tasks=["nope"], progress=False)

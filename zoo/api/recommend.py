@@ -129,8 +129,12 @@ class RecommendMixin:
     # ------------------------------------------------------------------ training
     def train_model2vec(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str = "both",
                         epochs: int = 400, seed: int = 0, val_fraction: float = 0.2, lr: float = 0.05,
-                        metric: str | None = None, progress: bool = True) -> dict[str, Any]:
+                        metric: str | None = None, val_tasks: Sequence[str] | None = None,
+                        progress: bool = True) -> dict[str, Any]:
         """Train Model2Vec on the recorded transfer results and store the run (METHOD section 6).
+
+        ``val_tasks`` holds out these tasks (e.g. the bench's held-out tasks)
+        instead of a random ``val_fraction``.
 
         Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
         """
@@ -161,7 +165,7 @@ class RecommendMixin:
                                 errors, space.t0)
         config = m2v.Model2VecConfig(objective=objective, epochs=epochs, lr=lr, val_fraction=val_fraction, seed=seed)
         try:
-            result = m2v.train_model2vec(data, config, progress=progress)
+            result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}; record more transfer results") from err
         hyperparams = {**result.hyperparams, "metric": metric, "alpha": result.alpha, "tau": result.tau,

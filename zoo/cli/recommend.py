@@ -21,12 +21,14 @@ PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, fil
 @click.option("--epochs", type=int, default=400, show_default=True, help="Upper bound; stops early on validation.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split and the optimiser.")
 @click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Share of tasks held out.")
+@click.option("--val-task", "val_tasks", multiple=True, metavar="TASK",
+              help="Hold out this task instead of a random share; repeat for more.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
 def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str, epochs: int, seed: int,
-                    val_fraction: float, quiet: bool, as_json: bool) -> None:
+                    val_fraction: float, val_tasks: tuple[str, ...], quiet: bool, as_json: bool) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
@@ -36,10 +38,12 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
     Example:
         zoo train-model2vec --epochs 400 --val-fraction 0.2
         zoo train-model2vec --objective ce --seed 1 --json
+        zoo train-model2vec --val-task script-adlam --val-task emoji-faces
     """
     with open_zoo(ctx) as zoo:
         summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
-                                      val_fraction=val_fraction, progress=not quiet)
+                                      val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
+                                      progress=not quiet)
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
         echo_json(summary)
@@ -101,7 +105,7 @@ def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method
     for r in recs:
         line = f"{r.rank:>4}  {r.model[:32]:<32} {100 * r.expected_error:>9.1f}% {r.distance:>9.4f}"
         if verify:
-            line += f" {_fmt(r.logme) if r.logme is not None else '':>8} {r.verified_rank or '':>10}"
+            line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)
         click.echo(line + "  " + evidence + ("" if r.trained else "  [not trained on: retrain Model2Vec]"))
     if chart:
