@@ -14,7 +14,8 @@ from typing import Callable, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError,
+                            OperationalError)
 from sqlalchemy.orm import Session
 
 from registry.errors import (AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound,
@@ -182,10 +183,10 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool
                     f"the database at {display_url(url)} stayed locked by another writer "
                     f"({first_line(err)}); retry, or stop the process holding it") from None
             raise unavailable(url, err) from None
-        except DBAPIError as err:
-            if err.connection_invalidated:
-                raise unavailable(url, err) from None
+        except IntegrityError:
             raise
+        except DBAPIError as err:  # not a database, dropped connection, no permission...
+            raise unavailable(url, err) from None
     raise AssertionError("unreachable")
 
 
@@ -201,9 +202,13 @@ def integrity_error(err: BaseException) -> ZooError:
 
 def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:
     """The one-line error for a database that cannot be reached or opened."""
-    return DatabaseUnavailable(
-        f"cannot use the database at {display_url(url)} ({first_line(err)}); check the URL "
-        "given with --db or $ZOO_DATABASE_URL and that the server is running")
+    if is_sqlite(url):
+        hint = "check the SQLite path given with --db or $ZOO_DATABASE_URL"
+    else:
+        hint = ("check the URL given with --db or $ZOO_DATABASE_URL, that the server is running "
+                "and that the database exists (createdb)")
+    return DatabaseUnavailable(f"cannot use the database at {display_url(url)} "
+                               f"({first_line(err)}); {hint}")
 
 
 def first_line(err: BaseException) -> str:

@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from registry.engine import (display_url, is_sqlite, make_engine, parse_url, sqlite_path,
                              unavailable)
@@ -58,7 +58,7 @@ def _with_connection(url: str | None, action, *, write: bool):
             if write:
                 connection.execution_options(zoo_write=True)
             return action(connection)
-    except OperationalError as err:
+    except DBAPIError as err:  # unreachable, not a database, no permission...
         raise unavailable(parsed, err) from None
     finally:
         engine.dispose()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import numpy as np
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
@@ -70,7 +70,7 @@ class Store:
         try:
             with engine.connect() as connection:
                 current = check_schema(connection, url_text=shown)
-        except OperationalError as err:
+        except DBAPIError as err:  # unreachable, not a database, no permission...
             engine.dispose()
             raise unavailable(parsed, err) from None
         except BaseException:

@@ -133,6 +133,15 @@ def test_unreachable_or_bad_database_url_is_one_line(url, code, fragment):
     assert_one_line_error(result, code, fragment)
 
 
+@pytest.mark.parametrize("args", [("models", "list"), ("db", "upgrade"), ("db", "current")])
+def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path, args):
+    target = tmp_path / "notes.txt"
+    target.write_text("not a database\n")
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", *args])
+    assert_one_line_error(result, 1, "file is not a database", "SQLite path")
+    assert target.read_text() == "not a database\n"
+
+
 def test_sqlite_file_in_a_missing_directory_is_refused_and_not_created(tmp_path):
     target = tmp_path / "nowhere" / "zoo.db"
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "models", "list"])
