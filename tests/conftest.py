@@ -10,6 +10,9 @@
                  is set: there it fails, so CI never skips PostgreSQL.
 ``store_url``    parametrized over both backends (ids ``sqlite`` and ``postgresql``).
 ``store``        a :class:`registry.store.Store` opened (and created) on ``store_url``.
+
+Every test also runs without ``$ZOO_DATABASE_URL`` and with ``$XDG_DATA_HOME``
+in a temporary directory, so nothing reaches the user's real registry.
 """
 from __future__ import annotations
 
@@ -82,6 +85,13 @@ class _Cluster:
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_registry(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's registry: the default database moves to a temp dir."""
+    monkeypatch.delenv("ZOO_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
 
 
 @pytest.fixture(scope="session")
