@@ -40,9 +40,14 @@ def test_connect_register_list_alias_remove(store_url, tmp_path):
 
 
 def test_postgres_fixture_fails_instead_of_skipping_in_ci(monkeypatch):
-    import importlib
+    import importlib.util
+    from pathlib import Path
 
-    conftest = importlib.import_module("conftest")
+    # By path, so it works under any pytest import mode.
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("zoo_tests_conftest", path)
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
     monkeypatch.setenv("CI", "1")
     with pytest.raises(pytest.fail.Exception, match="required in CI"):
         conftest._unavailable("no server")
