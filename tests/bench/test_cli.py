@@ -77,3 +77,13 @@ def test_export_demo_writes_a_small_heldout_task(tmp_path):
     assert record["set"] == "heldout"
     pngs = list((tmp_path / record["name"]).rglob("*.png"))
     assert 100 <= len(pngs) <= 600
+
+
+def test_bench_build_in_an_unwritable_place_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = CliRunner().invoke(main, ["--db", url, "bench", "build", "--size", "ci", "--workdir",
+                                       str(blocker / "work"), "--quiet"])
+    assert result.exit_code != 0
+    assert result.output.startswith("Error:") and len(result.output.strip().splitlines()) == 1

@@ -72,7 +72,13 @@ class BenchMixin:
 
         spec = get_size(size)
         folder = Path(workdir) if workdir is not None else default_workdir(size)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            from registry.errors import InvalidInput
+
+            raise InvalidInput(f"cannot create the bench workdir {folder} ({err.strerror}); "
+                               f"pass --workdir DIR somewhere writable") from err
         return build(spec, folder, self._bench_registry(spec), seed=seed, train_probe=train_probe,
                      progress=progress, log=log)
 
