@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--naive-images", type=int, default=64, help="images timed for (c)")
     parser.add_argument("--memory-images", type=int, default=10000, help="0 skips the peak-memory check")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    parser.add_argument("--profile", action="store_true", help="profile (a) and (b) kernels, then stop")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -224,6 +225,9 @@ def main() -> None:
         return out, time.perf_counter() - start, peak
 
     fisher_diagonal(probe, head, batches[:1])  # warm-up (kernels, allocator)
+    if args.profile:
+        profile(probe, head, batches[:4], device)
+        return
     minibatch_squared(probe, head, batches[:1], 0)
     n = args.images
     exact, t_a, m_a = timed(lambda: fisher_diagonal(probe, head, batches, seed=1)[0])
@@ -258,6 +262,13 @@ def main() -> None:
     print(f"exact vs its own reference at full data: d_sym = {d_sym(exact, reference):.4f}; "
           f"minibatch full pass: {d_sym(mini, reference):.4f}")
 
+    if device.type == "cuda":  # the same estimate on the CPU, same labels: device consistency
+        on_gpu = fisher_diagonal(probe, head, batches[:1], seed=5)[0]
+        probe.model.cpu()
+        on_cpu = fisher_diagonal(probe, head.cpu(), [batches[0].cpu()], seed=5)[0]
+        rel = np.abs(on_gpu - on_cpu).max() / np.abs(on_cpu).max()
+        print(f"GPU vs CPU exact Fisher on one batch: max |diff| / max = {rel:.2e}, d_sym = {d_sym(on_gpu, on_cpu):.2e}")
+
     if args.memory_images:
         cmd = [sys.executable, __file__, "--memory-child", "--arch", args.arch, "--size", str(args.size),
                "--batch", str(args.batch), "--memory-images", str(args.memory_images), "--device", args.device]
@@ -266,6 +277,43 @@ def main() -> None:
             print(f"peak-memory child failed: {result.stderr.strip().splitlines()[-1:]}")
         else:
             print(f"\nend to end, {args.memory_images} images: {result.stdout.strip()}")
+
+
+def profile(probe, head, batches, device) -> None:
+    """Top kernels of (a) and (b), and (a)'s time split, on a few batches."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    from zoo.embedding.fisher import fisher_diagonal
+
+    def clock(label, fn, repeat=3):
+        fn()
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        sync(device)
+        n = sum(b.shape[0] for b in batches) * repeat
+        print(f"{label}: {n / (time.perf_counter() - start):.0f} images/s")
+
+    def plain_backward():
+        for images in batches:
+            x = images.requires_grad_(True)
+            logits = head(probe.features(x))
+            logits.backward(torch.ones_like(logits))
+
+    clock("(a) exact", lambda: fisher_diagonal(probe, head, batches))
+    clock("(b) minibatch", lambda: minibatch_squared(probe, head, batches, 0))
+    clock("forward+backward, no hooks", plain_backward)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    clock("(a) exact, TF32 matmuls", lambda: fisher_diagonal(probe, head, batches))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        fisher_diagonal(probe, head, batches)
+        sync(device)
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
 
 
 def _cuda() -> bool:

@@ -16,7 +16,8 @@ one layer at a time, never the whole model's per-example gradients:
     Gram:            ||g_n[o]||^2 = (Go_n (X_n^T X_n) Go_n^T)[o, o]     cost ~ L^2 * (O + Ik^2)
 
 whichever is cheaper for the layer (grouped convs split per group; Linear
-layers on [N, ..., I] inputs are the k = 1 case). The probe's weights need no
+layers on [N, ..., I] inputs are the k = 1 case). On GPUs the explicit form is
+computed as one grouped weight-gradient convolution with the batch as groups. The probe's weights need no
 gradient, so the backward pass computes only activation gradients. Squares are
 formed in fp32 and accumulated in fp64.
 """
@@ -53,37 +54,82 @@ def _unfolded(module, x):
     return cols.reshape(cols.shape[0], groups, cols.shape[1] // groups, cols.shape[2]), groups
 
 
-def per_example_square_sums(module, x, grad_out):
+def _grouped_square_sums(module, x, grad_out, step: int):
+    """Per-example weight gradients of a conv as one grouped weight-gradient conv (batch as groups).
+
+    x [N, C, H, W] -> [1, N*C, H, W], grad_out [N, O, Ho, Wo] -> [1, N*O, Ho, Wo]; the weight
+    gradient of a conv with N*G groups is every example's own gradient [N*O, C/G, k, k].
+    Uses the backend's convolution kernels instead of unfolding the input (cuDNN on GPUs).
+    """
+    import torch
+    from timm.layers import Conv2dSame, pad_same
+
+    padding = module.padding
+    if isinstance(module, Conv2dSame):
+        x = pad_same(x, module.kernel_size, module.stride, module.dilation)
+        padding = 0
+    elif isinstance(padding, str):
+        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    out_channels, in_per_group = module.weight.shape[:2]
+    result = []
+    for s in range(0, x.shape[0], step):
+        xs, gs = x[s:s + step], grad_out[s:s + step]
+        n = xs.shape[0]
+        grads = torch.nn.grad.conv2d_weight(
+            xs.reshape(1, n * xs.shape[1], *xs.shape[2:]), (n * out_channels, in_per_group, *module.kernel_size),
+            gs.reshape(1, n * out_channels, *gs.shape[2:]), module.stride, padding, module.dilation,
+            module.groups * n)
+        result.append(grads.reshape(n, out_channels, -1).pow(2).sum(-1))
+    return torch.cat(result)
+
+
+def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
     """Per-example, per-filter sums of squared weight gradients of one layer -> [N, O] fp32.
 
     ``x`` is the layer input, ``grad_out`` the gradient of its output, both with
-    batch dimension N (each example's loss summed, not averaged).
+    batch dimension N (each example's loss summed, not averaged). ``path`` forces
+    ``explicit`` (unfold + matmul), ``gram`` or ``grouped`` (conv only); by default
+    the cheaper of explicit and Gram, with the explicit form done as a grouped conv
+    on GPUs, where unfolding costs more memory traffic than the arithmetic.
     """
     import torch
     from torch import nn
 
-    cols, groups = _unfolded(module, x.float())                      # [N, G, K, L]
-    if isinstance(module, nn.Linear):
+    x, grad_out = x.float(), grad_out.float()
+    is_linear = isinstance(module, nn.Linear)
+    if not is_linear and path == "grouped":
+        per_example = module.weight.numel()
+        return _grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // per_example))
+    if is_linear:
         n = grad_out.shape[0]
-        go = grad_out.float().reshape(n, -1, grad_out.shape[-1]).transpose(1, 2)  # [N, O, L]
+        go = grad_out.reshape(n, -1, grad_out.shape[-1]).transpose(1, 2)  # [N, O, L]
+        length = go.shape[2]
+        k, groups = module.weight.shape[1], 1
     else:
-        go = grad_out.float().flatten(2)                              # [N, O, L]
-    n, _, k, length = cols.shape
-    go = go.reshape(n, groups, go.shape[1] // groups, length)        # [N, G, Og, L]
-    out_per_group = go.shape[2]
+        go = grad_out.flatten(2)                                          # [N, O, L]
+        length = go.shape[2]
+        groups = module.groups
+        k = module.weight[0].numel()
+    out_per_group = go.shape[1] // groups
     explicit_cost = out_per_group * k * length
     gram_cost = length * length * (k + out_per_group)
-    per_example = groups * (out_per_group * k if explicit_cost <= gram_cost else length * length)
+    use_gram = path == "gram" or (path is None and gram_cost < explicit_cost)
+    if not use_gram and not is_linear and path is None and x.is_cuda:
+        return _grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // module.weight.numel()))
+    cols, groups = _unfolded(module, x)                                   # [N, G, K, L]
+    n = cols.shape[0]
+    go = go.reshape(n, groups, out_per_group, length)                     # [N, G, Og, L]
+    per_example = groups * (length * length if use_gram else out_per_group * k)
     step = max(1, _BLOCK_ELEMENTS // max(1, per_example))
     result = []
     for s in range(0, n, step):
         c, g = cols[s:s + step], go[s:s + step]
-        if explicit_cost <= gram_cost:
-            grads = torch.matmul(g, c.transpose(-1, -2))              # [n, G, Og, K]
-            sums = (grads * grads).sum(-1)
+        if use_gram:
+            gram = torch.matmul(c.transpose(-1, -2), c)                   # [n, G, L, L]
+            sums = (torch.matmul(g, gram) * g).sum(-1)                    # [n, G, Og]
         else:
-            gram = torch.matmul(c.transpose(-1, -2), c)               # [n, G, L, L]
-            sums = (torch.matmul(g, gram) * g).sum(-1)                # [n, G, Og]
+            grads = torch.matmul(g, c.transpose(-1, -2))                  # [n, G, Og, K]
+            sums = (grads * grads).sum(-1)
         result.append(sums.reshape(sums.shape[0], -1))
     return torch.cat(result)
 
@@ -189,7 +235,8 @@ def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo"
     flags = [w.requires_grad for w in weights]
     for w in weights:
         w.requires_grad_(True)
-    totals = [torch.zeros(w.shape[0], dtype=torch.float64) for w in weights]
+    totals = [torch.zeros(w.shape[0], dtype=torch.float64, device=w.device) for w in weights]
+    images = images.to(weights[0].device)
     try:
         with torch.enable_grad():
             for n in range(images.shape[0]):
@@ -206,4 +253,4 @@ def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo"
     finally:
         for w, flag in zip(weights, flags):
             w.requires_grad_(flag)
-    return np.concatenate([(t / images.shape[0]).numpy() for t in totals])
+    return np.concatenate([(t / images.shape[0]).cpu().numpy() for t in totals])
