@@ -190,7 +190,7 @@ def _selection_metrics(distance: np.ndarray, errors: np.ndarray) -> dict[str, fl
         d_seen, e_seen = d_row[seen], e_row[seen]
         chosen = e_seen[int(np.argmin(d_seen))]
         best = float(e_seen.min())
-        rel.append(100.0 * (chosen - best) / max(best, 1e-12))
+        rel.append(100.0 * (chosen - best) / max(best, 0.01))  # floor: one point, as zoo.selection
         gap.append(100.0 * (chosen - best))
         hit.append(float(chosen == best))
     if not rel:

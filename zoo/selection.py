@@ -5,7 +5,9 @@ Every method produces, for each held-out task, a score per candidate model
 ground truth (measured transfer errors ``[T, M]``, NaN where unmeasured):
 
 - relative error to the oracle, 100 * (err_selected - err_best) / err_best
-  (the Task2Vec paper's metric), mean over tasks;
+  (the Task2Vec paper's metric), mean over tasks; the denominator is floored
+  at ``RELATIVE_FLOOR`` (one percentage point), since a task some expert
+  solves perfectly would otherwise make any miss infinitely bad;
 - absolute gap in percentage points, 100 * (err_selected - err_best);
 - top-1 / top-3 hit rates (the best model is the pick / among the first 3);
 - Kendall tau and weighted Kendall tau (scipy's hyperbolic weighting, which
@@ -23,7 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "markdown_table"]
+RELATIVE_FLOOR = 0.01
+
+__all__ = ["RELATIVE_FLOOR", "MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "markdown_table"]
 
 
 @dataclass
@@ -55,7 +59,7 @@ def selection_metrics(scores: np.ndarray, errors: np.ndarray) -> dict[str, float
         order = np.lexsort((np.arange(s.size), s))
         best = float(e.min())
         chosen = float(e[order[0]])
-        rel.append(100.0 * (chosen - best) / max(best, 1e-12))
+        rel.append(100.0 * (chosen - best) / max(best, RELATIVE_FLOOR))
         gap.append(100.0 * (chosen - best))
         top1.append(float(chosen <= best))
         top3.append(float(np.any(e[order[:3]] <= best)))
@@ -86,7 +90,7 @@ def chance_metrics(errors: np.ndarray) -> dict[str, float]:
         if e.size < 2:
             continue
         best = float(e.min())
-        rel.append(float(np.mean(100.0 * (e - best) / max(best, 1e-12))))
+        rel.append(float(np.mean(100.0 * (e - best) / max(best, RELATIVE_FLOOR))))
         gap.append(float(np.mean(100.0 * (e - best))))
         n_best = int(np.sum(e <= best))
         top1.append(n_best / e.size)

@@ -70,3 +70,10 @@ def test_evaluate_methods_rows_and_markdown():
 def test_tasks_with_fewer_than_two_measured_models_are_skipped():
     errors = np.array([[0.1, np.nan], [0.2, 0.3]])
     assert selection.selection_metrics(np.zeros_like(errors), errors)["tasks"] == 1
+
+
+def test_relative_error_denominator_is_floored_at_one_point():
+    errors = np.array([[0.0, 0.05]])
+    m = selection.selection_metrics(np.array([[1.0, 0.0]]), errors)  # picks 5% where 0% was possible
+    assert m["relative_error"] == pytest.approx(100 * 0.05 / selection.RELATIVE_FLOOR)
+    assert m["gap_points"] == pytest.approx(5.0)
