@@ -253,10 +253,12 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0) -> LabelledImages:
+def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0,
+                  progress: bool = False) -> LabelledImages:
     """Load labelled images from a folder, a manifest or a Dataset (see module doc).
 
-    ``max_samples`` keeps a class-balanced subset fixed by ``seed``.
+    ``max_samples`` keeps a class-balanced subset fixed by ``seed``. ``progress``
+    shows a bar while image files are checked for readability.
     """
     if max_samples is not None and max_samples < 2:
         raise InvalidInput(f"--max-samples {max_samples} is too small: give at least 2 (one per class)")
@@ -281,7 +283,10 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
     if len(classes) < 2:
         raise InvalidInput(f"{path} has a single class ({classes[0]!r}): a task needs at least two classes")
     keep = balanced_indices(labels, max_samples, seed)
-    good = [i for i in keep if _readable(paths[i])]
+    from tqdm.auto import tqdm
+
+    good = [i for i in tqdm(keep, desc="checking images", unit="img", disable=not progress)
+            if _readable(paths[i])]
     skipped = len(keep) - len(good)
     if skipped > MAX_UNREADABLE_FRACTION * len(keep):
         first = next(paths[i] for i in keep if i not in set(good))

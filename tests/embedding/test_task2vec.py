@@ -99,3 +99,16 @@ def test_random_probe_refused_unless_allowed(task):
     model = timm.create_model("resnet18", num_classes=2, layers=[1, 1, 1, 1], channels=[4, 4, 4, 4])
     with pytest.raises(InvalidInput, match="random"):
         embed(task, model, progress=False)
+
+
+NORM_SPREAD = 3.0  # draws of one task, 48 images each, on a random tiny probe (measured ~2.2x)
+
+
+def test_norms_of_similar_tasks_are_similar(tiny_probe, synthetic_task):
+    """METHOD section 1: the head recipe, not its training length, sets the scale."""
+    same = [embed(synthetic_task(seed=s, n_per_class=16), tiny_probe, method="expected", progress=False).norm
+            for s in range(3)]
+    noise = embed(synthetic_task(seed=0, n_per_class=16, random_labels=True), tiny_probe, method="expected",
+                  progress=False).norm
+    assert max(same) / min(same) < NORM_SPREAD
+    assert min(same) > 2 * noise  # a task without label information has a smaller Fisher

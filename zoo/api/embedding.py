@@ -126,7 +126,7 @@ class EmbeddingMixin:
                 existing = self.store.get_task(name)
             except NotFound:
                 existing = None
-        full = load_labelled(data)  # validates the data before anything is computed or written
+        full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
         loaded = self._load_probe(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed,
                                progress=progress)
