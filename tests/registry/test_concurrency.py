@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from registry.store import Store
 
 PROCESSES = 8
@@ -42,6 +44,7 @@ def _run_writers(url: str, tmp_path: Path) -> list[tuple[int, str]]:
     return [(p.wait(timeout=300), p.stdout.read()) for p in procs]
 
 
+@pytest.mark.slow
 def test_eight_processes_register_800_models_without_lock_errors(store_url, tmp_path):
     outcomes = _run_writers(store_url, tmp_path)
     for code, output in outcomes:
