@@ -35,7 +35,6 @@ from registry.validation import (check_json, check_name, check_source, check_tag
 T = TypeVar("T")
 
 
-
 class Store:
     """A connection to one registry database. Open it with :meth:`Store.open`."""
 

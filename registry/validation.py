@@ -69,5 +69,15 @@ def _json_scalar(obj: Any) -> Any:
 
 
 def describe_counts(counts: Mapping[str, int]) -> str:
-    """``{"transfer_results": 3}`` -> ``"3 transfer results"``."""
-    return ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+    """``{"transfer_results": 3, "model_aliases": 1}`` -> ``"3 transfer results, 1 model alias"``."""
+    return ", ".join(f"{n} {count_label(kind, n)}" for kind, n in counts.items())
+
+
+def count_label(kind: str, n: int) -> str:
+    """``("transfer_results", 1)`` -> ``"transfer result"``; plural otherwise."""
+    words = kind.replace("_", " ")
+    if n != 1:
+        return words
+    if words.endswith("aliases"):
+        return words[:-2]
+    return words[:-1] if words.endswith("s") else words

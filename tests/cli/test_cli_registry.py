@@ -181,7 +181,7 @@ def test_models_alias_then_show_by_alias(zoo):
 def test_models_remove_with_force_says_what_went(zoo):
     _seed(zoo.url)
     result = zoo("models", "remove", "resnet18.a1_in1k", "--force")
-    assert result.exit_code == 0 and "1 transfer results" in result.stdout
+    assert result.exit_code == 0 and "with 1 transfer result, 1 model tag" in result.stdout
     removed = json.loads(zoo("models", "remove", "vit_small.augreg", "--json").stdout)
     assert removed["models"] == 1
     assert json.loads(zoo("models", "list", "--json").stdout) == []
@@ -199,7 +199,7 @@ def test_tasks_list_show_with_embedding_vectors_and_remove(zoo):
     text = zoo("tasks", "show", "devanagari").stdout
     assert "bundled/montecarlo" in text and "[0.25, 1.5, 3e-05]" in text and "seed 7" in text
     result = zoo("tasks", "remove", "devanagari", "--force")
-    assert result.exit_code == 0 and "1 task embeddings" in result.stdout
+    assert result.exit_code == 0 and "with 1 task embedding" in result.stdout
     assert json.loads(zoo("tasks", "list", "--json").stdout) == []
 
 

@@ -94,7 +94,7 @@ def test_remove_model_with_results_needs_force_and_reports_what_went(store):
                               protocol_params={"C": 1.0}, train_size=100, test_size=50)
     store.add_model2vec_run("probe", "montecarlo", hyperparams={}, metrics={},
                             embeddings={"m": (np.zeros(4), np.ones(4))})
-    with pytest.raises(DependentRows, match="1 transfer results"):
+    with pytest.raises(DependentRows, match="1 transfer result, 1 model embedding;"):
         store.remove_model("m")
     assert store.get_model("m").tags == {"k": "v"}
     removed = store.remove_model("m", force=True)
@@ -109,7 +109,7 @@ def test_remove_task_with_embeddings_needs_force(store):
     _task(store)
     _probe(store)
     _embed(store)
-    with pytest.raises(DependentRows, match="task embeddings"):
+    with pytest.raises(DependentRows, match="1 task embedding;"):
         store.remove_task("digits")
     assert store.remove_task("digits", force=True) == {"tasks": 1, "task_embeddings": 1,
                                                        "transfer_results": 0}

@@ -7,7 +7,9 @@ from zoo.cli.common import echo_json, handle_errors, open_zoo
 
 
 def _summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items())
+    from registry.validation import describe_counts
+
+    return describe_counts({f"{kind}s": n for kind, n in counts.items()})
 
 
 @click.command("export")

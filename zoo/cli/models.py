@@ -166,9 +166,11 @@ def alias_cmd(ctx: click.Context, alias: str, name: str, as_json: bool) -> None:
 
 
 def describe_removed(removed: dict[str, int], main_kind: str) -> str:
-    """`` with 2 transfer results, 1 model tags`` for the non-zero dependents."""
-    parts = [f"{n} {kind.replace('_', ' ')}" for kind, n in removed.items() if kind != main_kind and n]
-    return f" with {', '.join(parts)}" if parts else ""
+    """`` with 2 transfer results, 1 model tag`` for the non-zero dependents."""
+    from registry.validation import describe_counts
+
+    parts = {kind: n for kind, n in removed.items() if kind != main_kind and n}
+    return f" with {describe_counts(parts)}" if parts else ""
 
 
 def echo_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
