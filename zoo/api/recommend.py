@@ -69,6 +69,7 @@ class _Space:
     t0: Any  # [D]
     models: list[Any] = field(default_factory=list)
     sources: Any = None  # [M, D]
+    t0_source: str = "prior"
 
 
 class RecommendMixin:
@@ -124,7 +125,8 @@ class RecommendMixin:
         by_name = dict(zip(names, vectors))
         models = self.store.list_models()
         sources = np.stack([by_name.get(m.trained_on, default) for m in models]) if models else np.zeros((0, vectors.shape[1]))
-        return _Space(probe, method, names, vectors, t0, models, sources)
+        return _Space(probe, method, names, vectors, t0, models, sources,
+                      "mean stored prior" if priors else "per-filter minimum of task embeddings")
 
     # ------------------------------------------------------------------ training
     def train_model2vec(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str = "both",
@@ -167,9 +169,10 @@ class RecommendMixin:
         try:
             result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
         except ValueError as err:
-            raise InvalidInput(f"cannot train Model2Vec: {err}; record more transfer results") from err
+            raise InvalidInput(f"cannot train Model2Vec: {err}") from err
         hyperparams = {**result.hyperparams, "metric": metric, "alpha": result.alpha, "tau": result.tau,
-                       "error_map": list(result.error_map), "t0": "stored prior" if space.t0 is not None else None}
+                       "error_map": list(result.error_map), "t0": space.t0_source,
+                       "val_tasks_given": bool(val_tasks)}
         embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]))
                       for i, name in enumerate(result.model_names)}
         run = self.store.add_model2vec_run(probe, method, hyperparams=hyperparams,
