@@ -105,7 +105,7 @@ def postgres_server() -> Iterator[str | None]:
     try:
         cluster = _Cluster()
         admin = cluster.start()
-    except (RuntimeError, OSError, KeyError, subprocess.TimeoutExpired) as err:
+    except (RuntimeError, OSError, LookupError, subprocess.TimeoutExpired) as err:
         if cluster is not None:
             cluster.stop()
         yield f"unavailable: {err}"
