@@ -224,7 +224,12 @@ def main() -> None:
         peak = torch.cuda.max_memory_allocated() / 1024 ** 3 if device.type == "cuda" else float("nan")
         return out, time.perf_counter() - start, peak
 
-    fisher_diagonal(probe, head, batches[:1])  # warm-up (kernels, allocator)
+    fisher_diagonal(probe, head, [batches[0], batches[-1]])  # warm-up (kernels, allocator, form timing on GPUs)
+    from zoo.embedding.fisher import _TUNED
+
+    if _TUNED:
+        chosen = [path for path in _TUNED.values()]
+        print("# per-example forms chosen on this GPU: " + ", ".join(f"{p} x{chosen.count(p)}" for p in sorted(set(chosen))))
     if args.profile:
         profile(probe, head, batches[:4], device)
         return
@@ -313,7 +318,7 @@ def profile(probe, head, batches, device) -> None:
         fisher_diagonal(probe, head, batches)
         sync(device)
     key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
+    print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=60))
 
 
 def _cuda() -> bool:

@@ -49,8 +49,18 @@ def _unfolded(module, x):
         padding = 0
     elif isinstance(padding, str):
         padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
-    cols = F.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)
     groups = module.groups
+    if tuple(module.dilation) == (1, 1):
+        # strided views and one copy: F.unfold launches one kernel per example on GPUs
+        pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        if any(pad):
+            x = F.pad(x, (pad[1], pad[1], pad[0], pad[0]))
+        (kh, kw), (sh, sw) = module.kernel_size, module.stride
+        patches = x.unfold(2, kh, sh).unfold(3, kw, sw)               # [N, C, Ho, Wo, kh, kw]
+        n, c, ho, wo = patches.shape[:4]
+        cols = patches.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, (c // groups) * kh * kw, ho * wo)
+        return cols, groups
+    cols = F.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)
     return cols.reshape(cols.shape[0], groups, cols.shape[1] // groups, cols.shape[2]), groups
 
 
@@ -88,15 +98,17 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
 
     ``x`` is the layer input, ``grad_out`` the gradient of its output, both with
     batch dimension N (each example's loss summed, not averaged). ``path`` forces
-    ``explicit`` (unfold + matmul), ``gram`` or ``grouped`` (conv only); by default
-    the cheaper of explicit and Gram, with the explicit form done as a grouped conv
-    on GPUs, where unfolding costs more memory traffic than the arithmetic.
+    ``explicit`` (unfold + matmul), ``gram`` or ``grouped`` (conv only). By default
+    the CPU takes the form with fewer multiply-adds; on a GPU each layer shape is
+    timed once with every form and the fastest is kept (like cudnn.benchmark).
     """
     import torch
     from torch import nn
 
     x, grad_out = x.float(), grad_out.float()
     is_linear = isinstance(module, nn.Linear)
+    if path is None and x.is_cuda:
+        path = _tuned_path(module, x, grad_out, is_linear)
     if not is_linear and path == "grouped":
         per_example = module.weight.numel()
         return _grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // per_example))
@@ -114,8 +126,6 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
     explicit_cost = out_per_group * k * length
     gram_cost = length * length * (k + out_per_group)
     use_gram = path == "gram" or (path is None and gram_cost < explicit_cost)
-    if not use_gram and not is_linear and path is None and x.is_cuda:
-        return _grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // module.weight.numel()))
     cols, groups = _unfolded(module, x)                                   # [N, G, K, L]
     n = cols.shape[0]
     go = go.reshape(n, groups, out_per_group, length)                     # [N, G, Og, L]
@@ -132,6 +142,33 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
             sums = (grads * grads).sum(-1)
         result.append(sums.reshape(sums.shape[0], -1))
     return torch.cat(result)
+
+
+_TUNED: dict[tuple, str] = {}
+
+
+def _tuned_path(module, x, grad_out, is_linear: bool) -> str:
+    """The fastest form for this layer shape on this GPU, timed on first use."""
+    import time
+
+    import torch
+
+    key = (type(module).__name__, tuple(module.weight.shape), getattr(module, "stride", None),
+           getattr(module, "groups", 1), tuple(x.shape), str(x.device))
+    if key not in _TUNED:
+        timings = {}
+        for candidate in (("explicit", "gram") if is_linear else ("explicit", "gram", "grouped")):
+            try:
+                per_example_square_sums(module, x, grad_out, path=candidate)  # warm-up
+                torch.cuda.synchronize(x.device)
+                start = time.perf_counter()
+                per_example_square_sums(module, x, grad_out, path=candidate)
+                torch.cuda.synchronize(x.device)
+                timings[candidate] = time.perf_counter() - start
+            except torch.OutOfMemoryError:
+                continue
+        _TUNED[key] = min(timings, key=timings.get)
+    return _TUNED[key]
 
 
 class _SquareSumHooks:
