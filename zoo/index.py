@@ -50,6 +50,8 @@ __all__ = [
 HNSW_THRESHOLD = 20_000
 #: graph quality of HNSW builds (faiss' default of 40 loses recall on clustered embeddings).
 HNSW_EF_CONSTRUCTION = 128
+#: HNSW efSearch as a multiple of the number of candidates fetched.
+EF_SEARCH_FACTOR = 1.0  # measured: recall is set by the candidate count, not by efSearch beyond it
 FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
 TRAIN_SAMPLE = 100_000  # rows used to train IVF/PQ indexes
 #: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
@@ -241,7 +243,7 @@ class EmbeddingIndex:
             return np.zeros(0, dtype=np.int64)
         q = np.hstack([log_space(query, self.floors), np.zeros((1, 1), np.float32)])
         if "HNSW" in self.factory:
-            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(64, 2 * count))
+            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(64, int(EF_SEARCH_FACTOR * count)))
         elif "IVF" in self.factory:
             faiss.ParameterSpace().set_index_parameter(self.faiss_index, "nprobe", 32)
         _, rows = self.faiss_index.search(q, count)
