@@ -204,13 +204,16 @@ def load_network(
     else:
         name = src.target if src.kind == "timm" else f"hf-hub:{src.target}"
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
+        online = _hub_reachable()
         try:
-            model = timm.create_model(name, pretrained=True, **kwargs)
+            with _hub_offline(not online):
+                model = timm.create_model(name, pretrained=True, **kwargs)
         except Exception as err:  # network errors surface as many types (OSError, HTTPError, ...)
-            message = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+            reason = "the Hugging Face hub is unreachable and the weights are not cached" if not online \
+                else (str(err).splitlines()[0].split(". ")[0][:120] or type(err).__name__)
             raise InvalidInput(
-                f"cannot load pretrained weights for {name} ({message}); without network access "
-                f"download the weights elsewhere and use file:PATH with --arch {src.target.split('.')[0]}"
+                f"cannot load pretrained weights for {name} ({reason}); download the weights "
+                f"elsewhere and use file:PATH with --arch {src.target.split('.')[0]}"
             ) from err
     model.eval()
     if not allow_random and looks_untrained(model):
@@ -219,6 +222,42 @@ def load_network(
             "use trained weights, or pass --allow-random-probe (allow_random=True) for tests"
         )
     return model
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (fails fast offline, no retries)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class _hub_offline:
+    """Put huggingface_hub in offline mode (cache only) for the block, when ``active``.
+
+    Without it, an unreachable hub costs about a minute of retries before failing.
+    """
+
+    def __init__(self, active: bool) -> None:
+        self.active, self.saved = active, None
+
+    def __enter__(self):
+        if self.active:
+            from huggingface_hub import constants
+
+            self.saved, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.active:
+            from huggingface_hub import constants
+
+            constants.HF_HUB_OFFLINE = self.saved
 
 
 def looks_untrained(model) -> bool:
