@@ -42,6 +42,15 @@ def test_embed_registered_task_from_its_data_uri(zoo, tmp_path, probe_file):
     assert len(zoo.store.list_task_embeddings(task="birds")) == 1  # replaced, not duplicated
 
 
+def test_registered_name_with_other_data_is_refused(zoo, tmp_path, probe_file):
+    zoo.embed_task(write_task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
+    before = zoo.task_embedding("birds").vector
+    with pytest.raises(InvalidInput, match="registered from"):
+        zoo.embed_task(write_task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}",
+                       progress=False)
+    np.testing.assert_array_equal(zoo.task_embedding("birds").vector, before)
+
+
 def test_bench_task_folder_name_and_taxonomy_from_task_json(zoo, tmp_path, probe_file):
     root = tmp_path / "latin"
     write_task_folder(root / "train")

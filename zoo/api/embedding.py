@@ -126,6 +126,11 @@ class EmbeddingMixin:
                 existing = self.store.get_task(name)
             except NotFound:
                 existing = None
+        if existing is not None and isinstance(data, (str, Path)):
+            given = str(Path(data).expanduser().resolve())
+            if given != existing.data_uri:
+                raise InvalidInput(f"task {name!r} is registered from {existing.data_uri}, not {given}: "
+                                   "embed it without --data, or choose another name")
         full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
         loaded = self._load_probe(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed,
