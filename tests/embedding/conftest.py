@@ -119,3 +119,9 @@ def random_probe_file(tmp_path):
     (tmp_path / "random.json").write_text(json.dumps(
         {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
     return path
+
+
+@pytest.fixture
+def task_folder():
+    """Factory: ``task_folder(root, seed=..., shift=...)`` writes an ImageFolder of PNGs and returns it."""
+    return write_task_folder

@@ -10,7 +10,6 @@ from registry.errors import InvalidInput, NotFound
 from zoo.api import Zoo
 from zoo.embedding.distance import d_sym
 
-from conftest import write_task_folder  # tests/embedding/conftest.py (pytest puts this folder on sys.path)
 
 
 @pytest.fixture
@@ -19,8 +18,8 @@ def zoo(sqlite_url):
         yield z
 
 
-def test_embed_task_registers_task_and_probe(zoo, tmp_path, probe_file):
-    folder = write_task_folder(tmp_path / "birds")
+def test_embed_task_registers_task_and_probe(zoo, tmp_path, probe_file, task_folder):
+    folder = task_folder(tmp_path / "birds")
     record = zoo.embed_task(folder, probe=f"file:{probe_file}", progress=False, taxonomy="animals/birds")
     task = zoo.store.get_task("birds")
     assert (task.num_classes, task.num_samples, task.taxonomy) == (3, 18, "animals/birds")
@@ -34,35 +33,35 @@ def test_embed_task_registers_task_and_probe(zoo, tmp_path, probe_file):
     assert str(zoo.resolve_probe(f"file:{probe_file}")) == record.probe
 
 
-def test_embed_registered_task_from_its_data_uri(zoo, tmp_path, probe_file):
-    folder = write_task_folder(tmp_path / "birds")
+def test_embed_registered_task_from_its_data_uri(zoo, tmp_path, probe_file, task_folder):
+    folder = task_folder(tmp_path / "birds")
     first = zoo.embed_task(folder, "birds", probe=f"file:{probe_file}", progress=False)
     again = zoo.embed_task(None, "birds", probe=f"file:{probe_file}", progress=False)
     np.testing.assert_array_equal(first.vector, again.vector)
     assert len(zoo.store.list_task_embeddings(task="birds")) == 1  # replaced, not duplicated
 
 
-def test_registered_name_with_other_data_is_refused(zoo, tmp_path, probe_file):
-    zoo.embed_task(write_task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
+def test_registered_name_with_other_data_is_refused(zoo, tmp_path, probe_file, task_folder):
+    zoo.embed_task(task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
     before = zoo.task_embedding("birds").vector
     with pytest.raises(InvalidInput, match="registered from"):
-        zoo.embed_task(write_task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}",
+        zoo.embed_task(task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}",
                        progress=False)
     np.testing.assert_array_equal(zoo.task_embedding("birds").vector, before)
 
 
-def test_bench_task_folder_name_and_taxonomy_from_task_json(zoo, tmp_path, probe_file):
+def test_bench_task_folder_name_and_taxonomy_from_task_json(zoo, tmp_path, probe_file, task_folder):
     root = tmp_path / "latin"
-    write_task_folder(root / "train")
+    task_folder(root / "train")
     (root / "task.json").write_text(json.dumps({"name": "latin-a", "collection": "scripts", "taxonomy": "latin"}))
     record = zoo.embed_task(root, probe=f"file:{probe_file}", progress=False)
     assert record.task == "latin-a" and zoo.store.get_task("latin-a").taxonomy == "scripts/latin"
 
 
-def test_similar_and_distance(zoo, tmp_path, probe_file):
+def test_similar_and_distance(zoo, tmp_path, probe_file, task_folder):
     spec = f"file:{probe_file}"
     for name, seed, shift in (("a", 0, 0), ("b", 1, 0), ("c", 2, 1)):
-        zoo.embed_task(write_task_folder(tmp_path / name, seed=seed, shift=shift), name, probe=spec,
+        zoo.embed_task(task_folder(tmp_path / name, seed=seed, shift=shift), name, probe=spec,
                        progress=False)
     vectors = {n: zoo.task_embedding(n).vector for n in "abc"}
     found = zoo.similar_tasks("a", k=5)
@@ -75,19 +74,19 @@ def test_similar_and_distance(zoo, tmp_path, probe_file):
     assert {r["task"] for r in asym} == {"b", "c"} and asym[0]["distance"] <= asym[1]["distance"]
 
 
-def test_errors_leave_registry_unchanged(zoo, tmp_path, probe_file, random_probe_file):
+def test_errors_leave_registry_unchanged(zoo, tmp_path, probe_file, random_probe_file, task_folder):
     spec = f"file:{probe_file}"
     with pytest.raises(InvalidInput):
         zoo.embed_task(tmp_path / "missing", "x", probe=spec, progress=False)
     single = tmp_path / "single"
     (single / "only").mkdir(parents=True)
-    write_task_folder(tmp_path / "tmp")
+    task_folder(tmp_path / "tmp")
     for f in (tmp_path / "tmp" / "class0").iterdir():
         f.rename(single / "only" / f.name)
     with pytest.raises(InvalidInput, match="single class"):
         zoo.embed_task(single, "x", probe=spec, progress=False)
     with pytest.raises(InvalidInput, match="allow-random-probe"):
-        zoo.embed_task(write_task_folder(tmp_path / "ok"), "x", probe=f"file:{random_probe_file}",
+        zoo.embed_task(task_folder(tmp_path / "ok"), "x", probe=f"file:{random_probe_file}",
                        progress=False)
     with pytest.raises(InvalidInput, match="unknown network source"):
         zoo.embed_task(tmp_path / "ok", "x", probe="nonsense", progress=False)
@@ -96,7 +95,7 @@ def test_errors_leave_registry_unchanged(zoo, tmp_path, probe_file, random_probe
         zoo.similar_tasks("x")
 
 
-def test_embed_does_not_store(zoo, tmp_path, probe_file):
-    e = zoo.embed(write_task_folder(tmp_path / "t"), probe=f"file:{probe_file}", progress=False)
+def test_embed_does_not_store(zoo, tmp_path, probe_file, task_folder):
+    e = zoo.embed(task_folder(tmp_path / "t"), probe=f"file:{probe_file}", progress=False)
     assert e.vector.shape[0] == e.probe.embedding_length
     assert zoo.store.list_tasks() == []

@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from zoo.cli import main
 
-from conftest import write_task_folder  # tests/embedding/conftest.py
 
 
 @pytest.fixture
@@ -21,10 +20,10 @@ def invoke(sqlite_url):
     return run
 
 
-def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file):
+def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file, task_folder):
     probe = ["--probe", f"file:{random_probe_file}", "--allow-random-probe", "--quiet"]
     for name, seed in (("a", 0), ("b", 1), ("c", 2)):
-        result = invoke("embed-task", name, "--data", write_task_folder(tmp_path / name, seed=seed), *probe, "--json")
+        result = invoke("embed-task", name, "--data", task_folder(tmp_path / name, seed=seed), *probe, "--json")
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["task"] == name and summary["length"] > 0 and summary["norm"] > 0
@@ -39,12 +38,12 @@ def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file):
     assert "d_sym(a, b)" in invoke("distance", "a", "b").output
 
 
-def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file):
+def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file, task_folder):
     result = invoke("embed-task", "x", "--data", tmp_path / "missing", "--probe", f"file:{random_probe_file}",
                     "--allow-random-probe")
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and result.output.startswith("Error:")
-    refused = invoke("embed-task", "x", "--data", write_task_folder(tmp_path / "t"),
+    refused = invoke("embed-task", "x", "--data", task_folder(tmp_path / "t"),
                      "--probe", f"file:{random_probe_file}")
     assert refused.exit_code == 2 and "--allow-random-probe" in refused.output
     assert invoke("distance", "x", "y").exit_code != 0
