@@ -15,11 +15,13 @@ one layer at a time, never the whole model's per-example gradients:
     explicit:        ||g_n[o]||^2 = sum_j (Go_n X_n^T)[o, j]^2         cost ~ O * Ik^2 * L
     Gram:            ||g_n[o]||^2 = (Go_n (X_n^T X_n) Go_n^T)[o, o]     cost ~ L^2 * (O + Ik^2)
 
-whichever is cheaper for the layer (grouped convs split per group; Linear
-layers on [N, ..., I] inputs are the k = 1 case). On GPUs the explicit form is
-computed as one grouped weight-gradient convolution with the batch as groups. The probe's weights need no
-gradient, so the backward pass computes only activation gradients. Squares are
-formed in fp32 and accumulated in fp64.
+or a third form, one grouped weight-gradient convolution with the batch as
+groups (cost ~ explicit, on the backend's conv kernels). Grouped convs split per
+group; Linear layers on [N, ..., I] inputs are the k = 1 case. The CPU takes the
+form with fewer multiply-adds; a GPU times every form once per layer shape and
+keeps the fastest. The probe's weights need no gradient, so the backward pass
+computes only activation gradients. Squares are formed in fp32 and accumulated
+in fp64.
 """
 from __future__ import annotations
 
