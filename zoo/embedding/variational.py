@@ -6,8 +6,9 @@ task tolerates:
     L = E_{w ~ N(w^, Sigma)} [ CE(y | x) ]
         + beta * sum_w [ (w^2 + sigma^2)/lambda^2 + log lambda^2 - log sigma^2 ]
 
-- one log-variance per filter, shared by its weights; initialised at the prior
-  (sigma_f^2 = lambda_l^2), so a task that carries no information stays there;
+- one log-variance per filter, shared by its weights; initialised where the
+  second-order expansion puts the optimum, from one exact Fisher pass (or at the
+  prior, ``init="prior"``); a task that carries no information stays at the prior;
 - one prior variance per layer, lambda_l^2 = mean of w^2 over the layer, held
   fixed (learning it jointly has no finite optimum when the data says nothing:
   the compression term keeps decreasing as lambda^2 grows);
@@ -28,7 +29,7 @@ import numpy as np
 
 __all__ = ["VARIATIONAL_DEFAULTS", "variational_fisher"]
 
-VARIATIONAL_DEFAULTS = {"beta": 1e-7, "lr": 0.05, "epochs": 2, "min_steps": 100}
+VARIATIONAL_DEFAULTS = {"beta": 1e-7, "lr": 0.05, "epochs": 2, "min_steps": 100, "init": "fisher"}
 
 
 class _NoisyLayers:
@@ -74,11 +75,17 @@ class _NoisyLayers:
 def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.ndarray, *, seed: int = 0,
                        progress=None, beta: float = VARIATIONAL_DEFAULTS["beta"],
                        lr: float = VARIATIONAL_DEFAULTS["lr"], epochs: int = VARIATIONAL_DEFAULTS["epochs"],
-                       min_steps: int = VARIATIONAL_DEFAULTS["min_steps"]):
+                       min_steps: int = VARIATIONAL_DEFAULTS["min_steps"],
+                       init: str = VARIATIONAL_DEFAULTS["init"]):
     """Robust Fisher of ``probe`` on the task -> (Lambda [D], prior 1/lambda^2 [D], params).
 
     ``batches()`` yields image tensors [B, 3, H, W] in the order of ``labels`` [N].
     Runs ``epochs`` passes, or more until ``min_steps`` Adam steps are taken.
+    ``init="fisher"`` starts each filter at the optimum the second-order
+    expansion predicts from one exact Monte Carlo Fisher pass,
+    -log(mean_f(F) / (2 beta) + 1/lambda_l^2), so Adam refines rather than travels;
+    ``init="prior"`` starts at the prior. A task without information starts (and stays)
+    at the prior either way.
     """
     import torch
     import torch.nn.functional as F
@@ -88,9 +95,17 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
     lam2 = [float((m.weight.detach().double() ** 2).mean().clamp_min(1e-12)) for _, m in probe.layers]
     # fp64 log-variances: Adam rescales gradients, so fp32 round-off at the prior
     # (a task without information has exactly zero gradient there) would drift.
-    logvars = [torch.full((m.weight.shape[0],), math.log(l2), dtype=torch.float64, device=device,
-                          requires_grad=True)
-               for (_, m), l2 in zip(probe.layers, lam2)]
+    start = [np.full(m.weight.shape[0], math.log(l2)) for (_, m), l2 in zip(probe.layers, lam2)]
+    if init == "fisher":
+        from zoo.embedding.fisher import fisher_diagonal
+
+        fisher, _ = fisher_diagonal(probe, head, batches(), seed=seed)
+        offsets = np.cumsum([0] + [m.weight.shape[0] for _, m in probe.layers])
+        start = [-np.log(fisher[a:b] / (2 * beta) + 1.0 / l2)
+                 for a, b, l2 in zip(offsets[:-1], offsets[1:], lam2)]
+    elif init != "prior":
+        raise ValueError(f"unknown init {init!r}; use 'fisher' or 'prior'")
+    logvars = [torch.tensor(values, dtype=torch.float64, device=device, requires_grad=True) for values in start]
     fan_in = [m.weight[0].numel() for _, m in probe.layers]
     optimizer = torch.optim.Adam(logvars, lr=lr)
     targets = torch.as_tensor(labels, dtype=torch.long, device=device)
@@ -119,6 +134,6 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
     prior = np.concatenate([np.full(lv.shape[0], 1.0 / l2) for lv, l2 in zip(logvars, lam2)])
     params = {"estimator": "variational (robust Fisher, local reparameterisation)", "beta": beta, "lr": lr,
               "optimizer": "adam", "epochs": epoch_count, "steps": steps,
-              "init": "logvar = log lambda^2", "lambda2": "fixed, mean w^2 per layer",
+              "init": init, "lambda2": "fixed, mean w^2 per layer",
               "trained": "log-variances only", "t0": "prior precision 1/lambda_l^2"}
     return vector, prior, params
