@@ -195,7 +195,7 @@ def load_network(
         if not weights.is_file() or not desc.is_file():
             raise InvalidInput(
                 f"the bundled probe is not built ({folder} has no probe.safetensors/probe.json): "
-                "build it with `zoo bench build`, or pass --probe timm:NAME or --probe file:PATH --arch ARCH"
+                "build it with `zoo bench train-probe`, or pass --probe timm:NAME or --probe file:PATH --arch ARCH"
             )
         info = json.loads(desc.read_text())
         model = _build_from_file(weights, arch or info.get("arch"), num_classes, info)
