@@ -72,3 +72,11 @@ def test_bad_input_is_one_line_nonzero_and_leaves_registry_unchanged(db, args, n
 def test_every_command_has_help_with_an_example(command):
     out = CliRunner().invoke(main, [*command, "--help"])
     assert out.exit_code == 0 and "Example:" in out.output
+
+
+def test_train_with_named_validation_tasks(db):
+    out = _zoo(db, "train-model2vec", "--epochs", "5", "--val-task", "task01", "--val-task", "task02", "--quiet", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["metrics"]["val_tasks"] == ["task01", "task02"]
+    bad = CliRunner().invoke(main, ["--db", db, "train-model2vec", "--val-task", "nope", "--quiet"])
+    assert bad.exit_code != 0 and "nope" in bad.output
