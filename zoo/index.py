@@ -8,13 +8,16 @@ delta = const it is
     d_sym(a, b) ~= ||c(log a) - c(log b)||^2 / (2 D),    c(x) = x - mean(x)
 
 (expand r = sigmoid(delta) in cos(r, 1 - r)). So candidates are retrieved with
-an L2 index over centred log vectors, and d_asym's per-model term
-alpha * d_sym(m, t0) is folded in with one extra coordinate
-sqrt(C - 2 D alpha d_sym(m, t0)) (query coordinate 0), which adds exactly that
-offset to the squared L2 distance. The index over-fetches candidates and
-re-ranks them with the exact distance from :mod:`zoo.embedding.distance`;
+an L2 index over centred log vectors (each filter floored at ``LOG_FLOOR`` x
+its median, so zeros stay finite and cannot dominate, as d_sym saturates),
+and d_asym's per-model term alpha * d_sym(m, t0) is folded in with one extra
+coordinate sqrt(C - s 2D alpha d_sym(m, t0)) (query coordinate 0), which adds
+exactly that offset to the squared L2 distance; s is measured on the
+collection (:func:`calibrate_offset_scale`), since real neighbours sit past
+the second-order regime. The index over-fetches candidates (512 by default)
+and re-ranks them with the exact distance from :mod:`zoo.embedding.distance`;
 :meth:`EmbeddingIndex.exact_search` is the brute-force twin used to measure
-recall.
+recall (benchmarks/bench_index.py).
 
 Small collections use an exact flat index; past ``HNSW_THRESHOLD`` vectors a
 faiss factory string (``"HNSW32,Flat"``) builds an approximate graph index.
@@ -52,6 +55,8 @@ HNSW_THRESHOLD = 20_000
 HNSW_EF_CONSTRUCTION = 128
 #: HNSW efSearch as a multiple of the number of candidates fetched.
 EF_SEARCH_FACTOR = 1.0  # measured: recall is set by the candidate count, not by efSearch beyond it
+#: IVF lists scanned per query.
+IVF_NPROBE = 32
 FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
 TRAIN_SAMPLE = 100_000  # rows used to train IVF/PQ indexes
 #: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
@@ -245,7 +250,7 @@ class EmbeddingIndex:
         if "HNSW" in self.factory:
             faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(64, int(EF_SEARCH_FACTOR * count)))
         elif "IVF" in self.factory:
-            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "nprobe", 32)
+            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "nprobe", IVF_NPROBE)
         _, rows = self.faiss_index.search(q, count)
         return rows[0][rows[0] >= 0]
 
