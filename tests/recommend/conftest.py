@@ -1,6 +1,8 @@
 """A synthetic registry whose transfer errors follow a hidden rule the trainer must recover."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -35,11 +37,28 @@ def fill_registry(store, *, num_tasks: int = 40, num_models: int = 6, seed: int 
     return {"tasks": tasks, "task_names": task_names, "model_names": model_names, "errors": errors, "t0": t0}
 
 
+@pytest.fixture(scope="session")
+def _template_zoo(tmp_path_factory):
+    """One filled registry file per session; each test gets a copy (filling costs ~2 s of small writes)."""
+    from registry.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "zoo.db"
+    store = Store.open(f"sqlite:///{path}")
+    truth = fill_registry(store)
+    store.close()
+    return path, truth
+
+
 @pytest.fixture
-def synthetic_zoo(sqlite_url):
+def synthetic_zoo(_template_zoo, tmp_path):
+    import shutil
+
     from zoo.api import Zoo
 
-    zoo = Zoo.open(sqlite_url)
-    truth = fill_registry(zoo.store)
+    template, truth = _template_zoo
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(template) + suffix).exists():
+            shutil.copy(str(template) + suffix, str(tmp_path / "zoo.db") + suffix)
+    zoo = Zoo.open(f"sqlite:///{tmp_path / 'zoo.db'}")
     yield zoo, truth
     zoo.close()
