@@ -45,7 +45,7 @@ def test_evaluate_json_matches_the_bench_measurement_and_is_stored(ci_bench, tmp
     result = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", task, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["protocol"] == "linear-probe-fewshot" and data["protocol_params"]["shots"] == 5
+    assert data["protocol"] == "linear-probe-3shot" and data["protocol_params"]["shots"] == 3
     # the same protocol measured by the build gives the same number
     assert data["value"] == pytest.approx(before[0].value, abs=1e-9)
     with Store.open(url) as store:

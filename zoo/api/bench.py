@@ -132,7 +132,8 @@ class BenchMixin:
                                   "classes": str(sidecar["num_classes"])})
 
         def has_transfer(model: str, task: str) -> bool:
-            return bool(store.list_transfer_results(model=model, task=task, protocol=PROTOCOL))
+            return any(r.protocol_params == params and r.metric == "error"
+                       for r in store.list_transfer_results(model=model, task=task, protocol=PROTOCOL))
 
         def add_transfer(model: str, task: str, result: dict) -> None:
             store.add_transfer_result(model, task, metric="error", value=result["error"], protocol=PROTOCOL,
@@ -155,11 +156,12 @@ class BenchMixin:
         from registry.errors import NotFound
         from zoo.bench.report import difficulty, error_summary, expert_error_table, family_of, taxonomy_agreement
         from zoo.embedding.distance import d_sym_matrix
-        from zoo.transfer import PROTOCOL
+        from zoo.transfer import PROTOCOL, ProtocolParams
 
+        params = ProtocolParams().as_dict()
         tasks = {t.name: t for t in self.store.list_tasks() if t.taxonomy and not t.taxonomy.startswith("union/")}
         results = [(r.model, r.task, r.value) for r in self.store.list_transfer_results(protocol=PROTOCOL)
-                   if r.metric == "error"]
+                   if r.metric == "error" and r.protocol_params == params]
         table = expert_error_table(results)
         best = {task: row["best"] for task, row in table.items()}
         out: dict[str, Any] = {"agreement": {}, "difficulty": {}, "errors": error_summary(table),
