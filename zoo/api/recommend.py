@@ -357,7 +357,7 @@ class RecommendMixin:
             raise InvalidInput(f"-k must be at least 1, got {k}")
         probe_name = self._probe_name(probe, method)
         try:
-            run, index = self._model_index(probe_name, method)
+            run, index = self._model_index(probe_name, method, progress=progress)  # a stale index is rebuilt here
         except NotFound:
             trained = self._probes_with_runs(method)
             if probe is None or not trained:
