@@ -112,3 +112,23 @@ def test_norms_of_similar_tasks_are_similar(tiny_probe, synthetic_task):
                   progress=False).norm
     assert max(same) / min(same) < NORM_SPREAD
     assert min(same) > 2 * noise  # a task without label information has a smaller Fisher
+
+
+def test_montecarlo_prior_is_two_beta_over_layer_weight_power(tiny_probe, task):
+    from zoo.embedding.probe import BETA
+
+    e = embed(task, tiny_probe, progress=False)
+    expected = np.concatenate([
+        np.full(m.weight.shape[0], 2 * BETA / float((m.weight.double() ** 2).mean()))
+        for _, m in tiny_probe.layers])
+    np.testing.assert_allclose(e.prior, expected, rtol=1e-6)
+
+
+def test_variational_prior_init_and_bad_init(tiny_probe, task):
+    from zoo.embedding.variational import variational_fisher
+
+    e = embed(task, tiny_probe, method="variational", progress=False,
+              variational_options={"min_steps": 5, "init": "prior"})
+    assert e.params["init"] == "prior" and np.all(e.vector > 0)
+    with pytest.raises(ValueError, match="unknown init"):
+        variational_fisher(tiny_probe, None, lambda: [], np.zeros(0), init="zeros")
