@@ -118,9 +118,9 @@ class BenchMixin:
                 return
             except NotFound:
                 pass
-            from zoo.networks import weights_checksum
-
             import json
+
+            from zoo.networks import weights_checksum
 
             sidecar = json.loads(Path(path).with_suffix(".json").read_text())
             store.add_model(expert.name, f"file:{Path(path).resolve()}", arch=expert.arch,
