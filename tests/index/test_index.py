@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from zoo.embedding.distance import d_asym_matrix, d_sym_matrix
-from zoo.index import EmbeddingIndex, calibrate_offset_scale, default_factory, index_directory, log_space, recall_at_k
+from zoo.index import EmbeddingIndex, calibrate_offset_scale, default_candidates, default_factory, index_directory, log_space, recall_at_k
 
 RECALL_TARGET = 0.99  # issue 5: recall@10 against an exact scan
 EXACT_ATOL = 1e-9
@@ -98,9 +98,11 @@ def test_corrupt_index_loads_as_missing(tmp_path):
     assert EmbeddingIndex.load(tmp_path / "absent.npz") is None
 
 
-def test_factory_switches_to_hnsw_past_the_threshold():
+def test_factory_switches_to_hnsw_then_compressed_past_the_thresholds():
     assert default_factory(100) == "Flat"
-    assert default_factory(10**6).startswith("HNSW")
+    assert default_factory(100_000).startswith("HNSW")
+    assert default_factory(10**6) == "IVF4096,SQ8"
+    assert default_candidates(1000) == 512 and default_candidates(10**6) == 2000
 
 
 def test_index_directory_beside_sqlite_file_and_in_cache_otherwise(tmp_path):
