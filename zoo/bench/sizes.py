@@ -52,7 +52,7 @@ SIZES: dict[str, BenchSize] = {
     "full": BenchSize(
         name="full",
         train_per_class=40, test_per_class=20,
-        single_experts=36, single_steps=150, group_steps=300, generalist_steps=800,
+        single_experts=30, single_steps=150, group_steps=300, generalist_steps=800,
         embed_max_samples=1000, train_probe_steps=1200,
     ),
 }
