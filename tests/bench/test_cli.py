@@ -87,3 +87,13 @@ def test_bench_build_in_an_unwritable_place_is_a_one_line_error(tmp_path):
                                        str(blocker / "work"), "--quiet"])
     assert result.exit_code != 0
     assert result.output.startswith("Error:") and len(result.output.strip().splitlines()) == 1
+
+
+def test_bench_report_on_an_empty_registry_says_what_to_run(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    from registry.store import Store
+
+    Store.open(url).close()
+    result = CliRunner().invoke(main, ["--db", url, "bench", "report", "--out-dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert len(result.output.strip().splitlines()) == 1 and "zoo bench build" in result.output
