@@ -23,7 +23,7 @@ def registry_snapshot(url: str) -> dict:
     store = Store.open(url, create=False)
     try:
         return {
-            "models": {m.name: (m.arch, m.checksum, m.trained_on, tuple(sorted(m.tags.items())))
+            "models": {m.name: (m.arch, m.checksum, m.trained_on, m.num_params, tuple(sorted(m.tags.items())))
                        for m in store.list_models()},
             "tasks": {t.name: (t.fingerprint, t.taxonomy, t.num_classes, t.num_samples) for t in store.list_tasks()},
             "embeddings": {(e.task, e.method): np.asarray(e.vector) for e in store.list_task_embeddings()},
@@ -42,6 +42,7 @@ def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_
     measured = sets["expert"] + sets["heldout"]
     assert len(snap["models"]) == summary["experts"] >= 3
     assert len({m[0] for m in snap["models"].values()}) >= 2
+    assert all(m[3] > 10_000 for m in snap["models"].values())  # parameter counts recorded
     assert set(measured) <= set(snap["tasks"])
     # every expert on every expert and held-out task, exactly once
     assert snap["transfer_rows"] == summary["experts"] * len(measured) == len(snap["transfer"])

@@ -124,7 +124,7 @@ class BenchMixin:
 
             sidecar = json.loads(Path(path).with_suffix(".json").read_text())
             store.add_model(expert.name, f"file:{Path(path).resolve()}", arch=expert.arch,
-                            num_params=None, checksum=weights_checksum(path), trained_on=expert.trained_on,
+                            num_params=sidecar.get("num_params"), checksum=weights_checksum(path), trained_on=expert.trained_on,
                             description=f"bench expert ({expert.tags.get('kind')}): {expert.arch} "
                                         f"{'fine-tuned from the probe' if expert.init == 'probe' else 'from scratch'}"
                                         f" on {len(expert.tasks)} task(s), {expert.steps} steps",

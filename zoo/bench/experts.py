@@ -170,7 +170,8 @@ def train_expert(spec: ExpertSpec, task_root: Path, out_dir: Path, *, probe_weig
     write_json_atomic(out_dir / f"{spec.name}.json", {
         "arch": spec.arch, "input_size": [3, IMAGE_SIZE, IMAGE_SIZE], "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD), "interpolation": "bilinear", "crop_pct": 1.0,
-        "num_classes": num_classes, "trained_on": spec.trained_on, "tasks": list(spec.tasks),
+        "num_classes": num_classes, "num_params": int(sum(p.numel() for p in model.parameters())),
+        "trained_on": spec.trained_on, "tasks": list(spec.tasks),
         "init": spec.init, "steps": spec.steps, "batch_size": batch_size, "seed": expert_seed})
     os.replace(tmp, path)
     return path
