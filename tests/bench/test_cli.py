@@ -97,3 +97,24 @@ def test_bench_report_on_an_empty_registry_says_what_to_run(tmp_path):
     result = CliRunner().invoke(main, ["--db", url, "bench", "report", "--out-dir", str(tmp_path)])
     assert result.exit_code != 0
     assert len(result.output.strip().splitlines()) == 1 and "zoo bench build" in result.output
+
+
+def test_evaluate_on_a_task_without_a_test_split_explains_the_layout(ci_bench, tmp_path):
+    import shutil
+
+    from registry.store import Store
+
+    shutil.copy(ci_bench["url"].removeprefix("sqlite:///"), tmp_path / "copy.db")
+    url = f"sqlite:///{tmp_path / 'copy.db'}"
+    flat = tmp_path / "flat"
+    for cls in ("a", "b"):
+        (flat / cls).mkdir(parents=True)
+    with Store.open(url) as store:
+        store.add_task("flat-task", data_uri=str(flat), num_classes=2, num_samples=0, fingerprint="x")
+        model = store.list_models()[0].name
+        rows = len(store.list_transfer_results())
+    result = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", "flat-task"])
+    assert result.exit_code != 0
+    assert len(result.output.strip().splitlines()) == 1 and "train/" in result.output and "test/" in result.output
+    with Store.open(url) as store:
+        assert len(store.list_transfer_results()) == rows
