@@ -29,6 +29,8 @@ index and a stale one is detected by comparing the sidecar with the registry.
 """
 from __future__ import annotations
 
+import warnings
+
 import hashlib
 import json
 import math
@@ -106,7 +108,8 @@ def column_floors(vectors: np.ndarray) -> np.ndarray:
     x = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
     x = x / np.maximum(x.mean(axis=1, keepdims=True), 1e-300)
     masked = np.where(x > 0, x, np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-zero filter: handled just below
         median = np.nanmedian(masked, axis=0) if x.shape[0] else np.ones(x.shape[1])
     median = np.where(np.isfinite(median), median, 1.0)
     return (LOG_FLOOR * median).astype(np.float64)

@@ -177,8 +177,10 @@ class EmbeddingMixin:
                       method: str = DEFAULT_METHOD, alpha: float | None = None) -> list[dict[str, Any]]:
         """The ``k`` stored tasks nearest to ``name`` (same probe and method), nearest first.
 
-        Symmetric: d_sym. Asymmetric: d_asym(source -> name), i.e. which stored
-        tasks would transfer best *to* ``name`` (METHOD section 5). An exact scan.
+        Symmetric: d_sym, through the FAISS task index (candidates in a
+        transformed space, re-ranked exactly; see :mod:`zoo.index`).
+        Asymmetric: d_asym(source -> name), i.e. which stored tasks would
+        transfer best *to* ``name`` (METHOD section 5), by an exact scan.
         """
         import numpy as np
 
@@ -187,6 +189,10 @@ class EmbeddingMixin:
         if k < 1:
             raise InvalidInput(f"-k must be at least 1, got {k}")
         target = self.task_embedding(name, probe=probe, method=method)
+        if not asymmetric:
+            hits = self.similar_tasks_indexed(name, k, probe=target.probe, method=method)
+            return [{"task": task, "distance": float(dist), "probe": target.probe, "method": method,
+                     "kind": "d_sym"} for task, dist in hits]
         others = [e for e in self.store.list_task_embeddings(probe=target.probe, method=method) if e.task != name]
         if not others:
             return []
