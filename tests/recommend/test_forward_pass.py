@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import METHOD, PROBE
+from .conftest import METHOD, PROBE
 
 GOOD = "expert3"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import METHOD, PROBE
+from .conftest import METHOD, PROBE
 from registry.errors import InvalidInput, NotFound, ProbeMismatch
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import METHOD, PROBE, fill_registry
+from .conftest import METHOD, PROBE, fill_registry
 from zoo.cli import main
 
 
