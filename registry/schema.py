@@ -139,6 +139,12 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
         tables = set(inspect(connection).get_table_names())
         if not tables:
             return None
+        # A concurrent first upgrade may have committed between the two reads
+        # above (READ COMMITTED): read the version again before refusing.
+        current = _current(connection)
+        if current == head:
+            return current
+    if current is None:
         raise SchemaMismatch(
             f"the database at {url_text} has tables but no zoo schema version; "
             "point --db at a zoo registry or an empty database")
