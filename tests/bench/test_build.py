@@ -30,6 +30,9 @@ def registry_snapshot(url: str) -> dict:
             "transfer": {(r.model, r.task): (r.value, r.protocol, r.train_size, r.test_size)
                          for r in store.list_transfer_results()},
             "transfer_rows": len(store.list_transfer_results()),
+            "model2vec_runs": (store.counts()["model2vec_runs"],
+                               [(run.probe, run.method, tuple(run.hyperparams["excluded_tasks"]))
+                                for run in _runs(store)]),
         }
     finally:
         store.close()
@@ -58,6 +61,35 @@ def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_
     assert not set(sets["heldout"]) & {m[2] for m in snap["models"].values()}
 
 
+def _runs(store) -> list:
+    from registry.errors import NotFound
+
+    runs = []
+    for probe in store.list_probes():
+        try:
+            runs.append(store.latest_model2vec_run(probe.name, "montecarlo"))
+        except NotFound:
+            pass
+    return runs
+
+
+def test_ci_build_trains_model2vec_without_the_heldout_tasks(ci_bench):
+    import json
+
+    from registry.store import Store
+
+    heldout = set(json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"])
+    store = Store.open(ci_bench["url"], create=False)
+    try:
+        (run,) = _runs(store)
+        excluded = set(run.hyperparams["excluded_tasks"])
+        assert excluded and excluded <= heldout
+        assert not excluded & set(run.metrics.get("val_tasks", []))
+        assert not excluded & set(run.metrics.get("train_tasks", []))
+    finally:
+        store.close()
+
+
 def test_rerunning_a_finished_build_changes_nothing(ci_bench):
     from zoo.api import Zoo
 
@@ -69,6 +101,7 @@ def test_rerunning_a_finished_build_changes_nothing(ci_bench):
     after = registry_snapshot(ci_bench["url"])
     assert after["transfer_rows"] == before["transfer_rows"]
     assert after["models"] == before["models"] and after["tasks"] == before["tasks"]
+    assert after["model2vec_runs"] == before["model2vec_runs"]
     assert set(after["embeddings"]) == set(before["embeddings"])
     # nothing was rendered or trained again
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -98,6 +131,7 @@ def test_sigkill_mid_build_then_rerun_ends_with_the_same_registry(ci_bench, tmp_
     assert got["models"] == want["models"]
     assert got["tasks"] == want["tasks"]
     assert got["transfer_rows"] == want["transfer_rows"]
+    assert got["model2vec_runs"] == want["model2vec_runs"]
     for key, value in want["transfer"].items():
         assert got["transfer"][key][1:] == value[1:]
         assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)

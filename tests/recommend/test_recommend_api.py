@@ -152,3 +152,27 @@ def test_folder_is_embedded_once_and_checked_against_the_run_probe(synthetic_zoo
     with pytest.raises(ProbeMismatch, match=PROBE):
         zoo.recommend(str(tmp_path), progress=False)
     assert zoo.store.counts() == before
+
+
+def test_excluded_tasks_take_no_part_in_training_and_are_judged_by_default(synthetic_zoo, monkeypatch):
+    zoo, _ = synthetic_zoo
+    names = sorted(t.name for t in zoo.store.list_tasks())
+    heldout = names[:6]
+    import zoo.model2vec as m2v
+
+    seen = {}
+    real = m2v.train_model2vec
+
+    def spy(data, config, **kw):
+        seen["tasks_with_results"] = {t for i, t in enumerate(data.task_names) if np.isfinite(data.errors[i]).any()}
+        return real(data, config, **kw)
+
+    monkeypatch.setattr(m2v, "train_model2vec", spy)
+    summary = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=20, exclude_tasks=heldout, progress=False)
+    assert seen["tasks_with_results"].isdisjoint(heldout)
+    assert summary["hyperparams"]["excluded_tasks"] == heldout
+    assert not set(heldout) & set(zoo.store.latest_model2vec_run(PROBE, METHOD).metrics.get("val_tasks", []))
+    report = zoo.evaluate_selection(probe=PROBE, method=METHOD, progress=False)
+    assert sorted(report["tasks"]) == heldout
+    with pytest.raises(InvalidInput, match="no-such-task"):
+        zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, exclude_tasks=["no-such-task"], progress=False)

@@ -79,8 +79,38 @@ class BenchMixin:
 
             raise InvalidInput(f"cannot create the bench workdir {folder} ({err.strerror}); "
                                f"pass --workdir DIR somewhere writable") from err
-        return build(spec, folder, self._bench_registry(spec), seed=seed, train_probe=train_probe,
-                     progress=progress, log=log)
+        summary = build(spec, folder, self._bench_registry(spec), seed=seed, train_probe=train_probe,
+                        progress=progress, log=log)
+        summary["model2vec"] = self._bench_model2vec(folder, progress=progress, log=log)
+        return summary
+
+    def _bench_model2vec(self, folder: Path, *, progress: bool, log) -> dict:
+        """The last stage: Model2Vec on the expert tasks' results, the held-out queries left out entirely.
+
+        Skipped when the latest run already saw exactly the results recorded
+        now (a rerun or a resumed build), so the registry ends the same.
+        """
+        import json
+
+        from registry.errors import NotFound
+
+        heldout = json.loads((folder / "sets.json").read_text())["heldout"]
+        probe = str(self.resolve_probe("bundled"))
+        embedded = {e.task for e in self.store.list_task_embeddings(probe=probe, method="montecarlo")}
+        excluded = sorted(t for t in heldout if t in embedded)
+        results = len(self.store.list_transfer_results())
+        try:
+            run = self.store.latest_model2vec_run(probe, "montecarlo")
+            if (run.hyperparams.get("results_recorded") == results
+                    and run.hyperparams.get("excluded_tasks") == excluded):
+                return {"run_id": run.id, "reused": True, "excluded_tasks": len(excluded)}
+        except NotFound:
+            pass
+        log(f"model2vec: training on the expert tasks, {len(excluded)} held-out tasks left out")
+        summary = self.train_model2vec(probe=probe, method="montecarlo", exclude_tasks=excluded,
+                                       results_recorded=results, progress=progress)
+        self.rebuild_index(probe=probe, method="montecarlo", progress=False)
+        return {"run_id": summary["run_id"], "reused": False, "excluded_tasks": len(excluded)}
 
     def _bench_registry(self, spec):
         from registry.errors import NotFound

@@ -132,11 +132,16 @@ class RecommendMixin:
     def train_model2vec(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str = "both",
                         epochs: int = 400, seed: int = 0, val_fraction: float = 0.2, lr: float = 0.05,
                         metric: str | None = None, val_tasks: Sequence[str] | None = None,
+                        exclude_tasks: Sequence[str] | None = None, results_recorded: int | None = None,
                         progress: bool = True) -> dict[str, Any]:
         """Train Model2Vec on the recorded transfer results and store the run (METHOD section 6).
 
-        ``val_tasks`` holds out these tasks (e.g. the bench's held-out tasks)
-        instead of a random ``val_fraction``.
+        ``val_tasks`` are the validation tasks (early stopping) instead of a
+        random ``val_fraction`` of the training tasks. ``exclude_tasks`` (e.g.
+        the bench's held-out query tasks) take no part at all: neither
+        training nor early stopping sees their results, so judging on them is
+        honest. The run records them (``hyperparams["excluded_tasks"]``) and
+        ``evaluate_selection`` judges on them by default.
 
         Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
         """
@@ -160,7 +165,14 @@ class RecommendMixin:
             for r in results:
                 counts[r.metric] = counts.get(r.metric, 0) + 1
             metric = max(counts, key=counts.get)
-        chosen = [r for r in results if r.metric == metric]
+        excluded = sorted(set(exclude_tasks or ()))
+        unknown = [t for t in excluded if t not in set(space.task_names)]
+        if unknown:
+            raise InvalidInput(f"cannot exclude {', '.join(unknown[:3])}: no {method} embedding with probe {probe}; "
+                               "check the task names")
+        if val_tasks and set(val_tasks) & set(excluded):
+            raise InvalidInput("a task cannot be both a validation task and excluded")
+        chosen = [r for r in results if r.metric == metric and r.task not in set(excluded)]
         model_names = [m.name for m in space.models]
         errors = m2v.error_matrix(((r.task, r.model, r.value) for r in chosen), space.task_names, model_names)
         data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(model_names), space.sources,
@@ -172,7 +184,8 @@ class RecommendMixin:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
         hyperparams = {**result.hyperparams, "metric": metric, "alpha": result.alpha, "tau": result.tau,
                        "error_map": list(result.error_map), "t0": space.t0_source,
-                       "val_tasks_given": bool(val_tasks)}
+                       "val_tasks_given": bool(val_tasks), "excluded_tasks": excluded,
+                       "results_recorded": len(results) if results_recorded is None else results_recorded}
         embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]))
                       for i, name in enumerate(result.model_names)}
         run = self.store.add_model2vec_run(probe, method, hyperparams=hyperparams,
@@ -435,7 +448,8 @@ class RecommendMixin:
                            max_samples: int | None = None, progress: bool = True) -> dict[str, Any]:
         """Every selection method of METHOD section 7 on held-out tasks: ``{"rows", "markdown", "tasks", ...}``.
 
-        ``tasks`` defaults to the latest Model2Vec run's validation tasks.
+        ``tasks`` defaults to the tasks the latest Model2Vec run excluded
+        (the bench's held-out queries), else to its validation tasks.
         ``scorers`` (from :data:`zoo.scorers.SCORERS`) run every expert on
         each task's images (``data_uri``), so they cost one forward pass per
         expert and task.
@@ -454,7 +468,9 @@ class RecommendMixin:
         results = [r for r in self.store.list_transfer_results() if r.metric == metric]
         errors = error_matrix(((r.task, r.model, r.value) for r in results), space.task_names, names)
         row_of = {t: i for i, t in enumerate(space.task_names)}
-        chosen = list(tasks) if tasks else list(run.metrics.get("val_tasks") or [])
+        excluded = [t for t in run.hyperparams.get("excluded_tasks") or []
+                    if t in row_of and np.isfinite(errors[row_of[t]]).any()]
+        chosen = list(tasks) if tasks else (excluded or list(run.metrics.get("val_tasks") or []))
         missing = [t for t in chosen if t not in row_of]
         if not chosen or missing:
             raise InvalidInput(f"no held-out tasks to evaluate ({', '.join(missing) or 'the run has none'} "

@@ -23,12 +23,17 @@ PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, fil
 @click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Share of tasks held out.")
 @click.option("--val-task", "val_tasks", multiple=True, metavar="TASK",
               help="Hold out this task instead of a random share; repeat for more.")
+@click.option("--exclude-task", "exclude_tasks", multiple=True, metavar="TASK",
+              help="Leave this task out entirely (a held-out query task); repeat for more.")
+@click.option("--exclude-from", "exclude_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
 def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str, epochs: int, seed: int,
-                    val_fraction: float, val_tasks: tuple[str, ...], quiet: bool, as_json: bool) -> None:
+                    val_fraction: float, val_tasks: tuple[str, ...], exclude_tasks: tuple[str, ...],
+                    exclude_file: str | None, quiet: bool, as_json: bool) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
@@ -39,11 +44,13 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
         zoo train-model2vec --epochs 400 --val-fraction 0.2
         zoo train-model2vec --objective ce --seed 1 --json
         zoo train-model2vec --val-task script-adlam --val-task emoji-faces
+        zoo train-model2vec --exclude-from .zoo-work/full/sets.json
     """
+    excluded = list(exclude_tasks) + (_task_list(exclude_file) if exclude_file else [])
     with open_zoo(ctx) as zoo:
         summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
                                       val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
-                                      progress=not quiet)
+                                      exclude_tasks=excluded or None, progress=not quiet)
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
         echo_json(summary)
@@ -57,6 +64,23 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
                    f"(untrained {val.get('untrained_top1', float('nan')):.2f}), relative error "
                    f"{_fmt(val.get('relative_error'))}% (untrained {_fmt(val.get('untrained_relative_error'))}%), "
                    f"expected-error MAE {_fmt(val.get('error_mae_points'))} points")
+
+
+def _task_list(path: str) -> list[str]:
+    """Task names from a bench sets.json (its "heldout" list) or a file of one name per line."""
+    import json
+
+    text = open(path, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if isinstance(data, dict) and isinstance(data.get("heldout"), list):
+        return [str(t) for t in data["heldout"]]
+    if isinstance(data, list):
+        return [str(t) for t in data]
+    raise click.BadParameter(f"{path} is JSON without a 'heldout' list; give a sets.json or one name per line",
+                             param_hint="--exclude-from")
 
 
 def _fmt(value) -> str:
