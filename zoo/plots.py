@@ -310,6 +310,45 @@ def recommendation_chart(rows: Sequence[Any], out: str | Path, *, oracle: float 
     return _save(fig, out)
 
 
+def selection_chart(rows: Sequence[Any], out: str | Path, *, title: str | None = None) -> Path:
+    """How well each selection method picks experts: two panels, one bar per method.
+
+    ``rows``: dicts with ``method``, ``relative_error`` (%), ``gap_points``
+    (percentage points) and ``top1`` (a fraction), as made by
+    :func:`zoo.selection.evaluate_methods`. Left: mean relative error to the
+    oracle; right: mean absolute gap, with the top-1 hit rate written on each bar.
+    """
+    rows = [r for r in rows if _field(r, "relative_error") is not None]
+    if not rows:
+        raise InvalidInput("no selection results to plot: run `zoo bench evaluate` on a registry with held-out tasks")
+    names = [str(_field(r, "method")) for r in rows]
+    rel = np.array([float(_field(r, "relative_error")) for r in rows])
+    gap = np.array([float(_field(r, "gap_points") or 0.0) for r in rows])
+    top1 = [_field(r, "top1") for r in rows]
+    n = len(rows)
+    fig = _new_figure(11.0, float(np.clip(1.6 + 0.45 * n, 3.2, 10.0)))
+    left, right = fig.subplots(1, 2, sharey=True)
+    ypos = np.arange(n)
+    colours = ["#c44e52" if name == "Model2Vec" else "#4c72b0" for name in names]
+    for ax, values, label in ((left, rel, "mean relative error to the oracle (%)"),
+                              (right, gap, "mean gap to the oracle (percentage points)")):
+        ax.barh(ypos, values, height=0.6, color=colours, zorder=2)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", color="0.9", zorder=0)
+        ax.set_xlim(0.0, max(float(np.nanmax(values)) * 1.25, 1.0))
+    for y, value, hit in zip(ypos, gap, top1):
+        text = f"{value:.1f} pts" + ("" if hit is None else f"  (top-1 {100 * float(hit):.0f}%)")
+        right.annotate(text, (value, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    for y, value in zip(ypos, rel):
+        left.annotate(f"{value:.1f}%", (value, y), xytext=(4, 0), textcoords="offset points", va="center",
+                      fontsize=8)
+    left.set_yticks(ypos, names, fontsize=9)
+    left.invert_yaxis()
+    left.set_ylabel("selection method")
+    fig.suptitle(title or "Choosing an expert for held-out tasks (lower is better)", fontsize=12)
+    return _save(fig, out)
+
+
 # --------------------------------------------------------------- 2-D layout
 
 

@@ -7,7 +7,7 @@ registry; ``bench_report`` computes what the bench shows and draws the heatmaps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 METHODS = ("montecarlo", "variational")
 
@@ -174,6 +174,47 @@ class BenchMixin:
                         has_transfer=has_transfer, add_transfer=add_transfer)
 
     # ------------------------------------------------------------------ report
+    def bench_evaluate(self, *, out_dir: str | Path = ".", tasks: Sequence[str] | None = None,
+                       scorers: Sequence[str] = ("logme", "leep"), max_samples: int | None = 200,
+                       plots: bool = True, progress: bool = True) -> dict:
+        """Judge every selection method on the held-out tasks (METHOD section 7); write the report.
+
+        Calls :meth:`evaluate_selection` (default tasks: those the latest
+        Model2Vec run left out), adds each task's spread of expert errors, and
+        writes ``selection.json``, ``selection.md`` and ``selection.png`` to
+        ``out_dir``. Returns the report dict with ``files``.
+        """
+        import json
+
+        import numpy as np
+
+        report = self.evaluate_selection(tasks=tasks, scorers=scorers, max_samples=max_samples, progress=progress)
+        spread = []
+        for task in report["tasks"]:
+            errors = np.array([r.value for r in self.store.list_transfer_results(task=task) if r.metric == "error"])
+            if errors.size:
+                spread.append({"task": task, "experts": int(errors.size), "best": float(errors.min()),
+                               "median": float(np.median(errors)), "worst": float(errors.max()),
+                               "spread_points": float(100 * (errors.max() - errors.min()))})
+        report["per_task"] = spread
+        lines = ["", "Spread of expert errors per held-out task:", "",
+                 "| task | experts | best (%) | median (%) | worst (%) | spread (points) |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['task']} | {r['experts']} | {100 * r['best']:.1f} | {100 * r['median']:.1f} | "
+                  f"{100 * r['worst']:.1f} | {r['spread_points']:.1f} |" for r in spread]
+        report["markdown"] += "\n".join(lines) + "\n"
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {"json": folder / "selection.json", "markdown": folder / "selection.md"}
+        files["json"].write_text(json.dumps(report, indent=2, default=float))
+        files["markdown"].write_text(report["markdown"])
+        if plots:
+            from zoo.plots import selection_chart
+
+            files["chart"] = selection_chart(report["rows"], folder / "selection.png")
+        report["files"] = {k: str(v) for k, v in files.items()}
+        return report
+
     def bench_report(self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = METHODS,
                      plots: bool = True) -> dict:
         """Taxonomy agreement, difficulty and expert-error spread over this registry; heatmap PNGs.

@@ -504,7 +504,7 @@ class RecommendMixin:
         for scorer in scorers:
             timed(scorer, lambda s=scorer: self._scorer_matrix(s, chosen, space.models, max_samples, progress),
                   len(names), "forward pass of every expert")
-        timed("oracle", lambda: truth.copy(), len(names), "measured transfer errors (full fine-tune protocol)")
+        timed("oracle", lambda: truth.copy(), len(names), "the measured transfer errors (the recorded protocol)")
         report_rows = selection.evaluate_methods(methods, truth)
         markdown = (f"Selection on {len(rows)} held-out tasks, probe {probe}, method {method}, "
                     f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n"

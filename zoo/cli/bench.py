@@ -92,6 +92,46 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
                f"embed {seconds['embed']:.0f}, transfer {seconds['transfer']:.0f})")
 
 
+@bench.command("evaluate")
+@click.option("--task", "tasks", multiple=True, metavar="TASK",
+              help="Judge on this task (repeat); default: the held-out tasks the Model2Vec run left out.")
+@click.option("--scorer", "scorers", multiple=True, type=click.Choice(["logme", "leep", "nce", "hscore"]),
+              help="Forward-pass scorers run on every expert (default: logme and leep).")
+@click.option("--no-scorers", is_flag=True, help="Skip the forward-pass scorers (Task2Vec methods only).")
+@click.option("--max-samples", type=int, default=200, show_default=True,
+              help="Images per task the scorers see.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where selection.json, selection.md and selection.png go.")
+@click.option("--no-plots", is_flag=True, help="Skip the chart.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@handle_errors
+def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str, ...], no_scorers: bool,
+                 max_samples: int, out_dir: str, no_plots: bool, quiet: bool, as_json: bool) -> None:
+    """Judge expert selection on held-out tasks: every method side by side.
+
+    Chance, generic (best on average), nearest source task (d_sym), d_asym,
+    Model2Vec, forward-pass scorers (LogME, LEEP, ...) and the oracle, each
+    with relative error to the oracle, gap in points, top-1/top-3 hit rates,
+    Kendall and weighted tau, and cost per task.
+
+    \b
+    Example:
+        zoo --db sqlite:///bench.db bench evaluate --out-dir figures
+        zoo bench evaluate --scorer logme --scorer nce --json
+    """
+    with open_zoo(ctx, create=False) as z:
+        report = z.bench_evaluate(out_dir=out_dir, tasks=list(tasks) or None,
+                                  scorers=() if no_scorers else (scorers or ("logme", "leep")),
+                                  max_samples=max_samples, plots=not no_plots, progress=not quiet)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(report["markdown"])
+    click.echo("Written: " + ", ".join(report["files"].values()))
+
+
 @bench.command("report")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where the heatmap PNGs go.")
