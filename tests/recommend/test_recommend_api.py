@@ -176,3 +176,24 @@ def test_excluded_tasks_take_no_part_in_training_and_are_judged_by_default(synth
     assert sorted(report["tasks"]) == heldout
     with pytest.raises(InvalidInput, match="no-such-task"):
         zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, exclude_tasks=["no-such-task"], progress=False)
+
+
+def test_results_of_another_protocol_are_not_mixed_in(synthetic_zoo, monkeypatch):
+    zoo, _ = synthetic_zoo
+    import zoo.model2vec as m2v
+
+    seen = []
+    real = m2v.train_model2vec
+
+    def spy(data, config, **kw):
+        seen.append(np.array(data.errors))
+        return real(data, config, **kw)
+
+    monkeypatch.setattr(m2v, "train_model2vec", spy)
+    first = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    task, model = zoo.store.list_tasks()[0].name, zoo.store.list_models()[0].name
+    zoo.store.add_transfer_result(model, task, metric="error", value=0.999, protocol="another-protocol",
+                                  protocol_params={}, train_size=1, test_size=1)
+    second = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    assert first["hyperparams"]["protocol"] == second["hyperparams"]["protocol"] != "another-protocol"
+    np.testing.assert_array_equal(seen[0], seen[1])

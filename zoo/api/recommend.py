@@ -172,7 +172,14 @@ class RecommendMixin:
                                "check the task names")
         if val_tasks and set(val_tasks) & set(excluded):
             raise InvalidInput("a task cannot be both a validation task and excluded")
-        chosen = [r for r in results if r.metric == metric and r.task not in set(excluded)]
+        # one protocol only: results measured under different protocols are not comparable
+        protocols: dict[str, int] = {}
+        for r in results:
+            if r.metric == metric:
+                protocols[r.protocol] = protocols.get(r.protocol, 0) + 1
+        protocol = max(protocols, key=protocols.get)
+        chosen = [r for r in results
+                  if r.metric == metric and r.protocol == protocol and r.task not in set(excluded)]
         model_names = [m.name for m in space.models]
         errors = m2v.error_matrix(((r.task, r.model, r.value) for r in chosen), space.task_names, model_names)
         data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(model_names), space.sources,
@@ -182,7 +189,7 @@ class RecommendMixin:
             result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
-        hyperparams = {**result.hyperparams, "metric": metric, "alpha": result.alpha, "tau": result.tau,
+        hyperparams = {**result.hyperparams, "metric": metric, "protocol": protocol, "alpha": result.alpha, "tau": result.tau,
                        "error_map": list(result.error_map), "t0": space.t0_source,
                        "val_tasks_given": bool(val_tasks), "excluded_tasks": excluded,
                        "results_recorded": len(results) if results_recorded is None else results_recorded}
@@ -465,7 +472,9 @@ class RecommendMixin:
         space = self._space(probe, method)
         names = [m.name for m in space.models]
         metric = run.hyperparams.get("metric", "error")
-        results = [r for r in self.store.list_transfer_results() if r.metric == metric]
+        protocol = run.hyperparams.get("protocol")
+        results = [r for r in self.store.list_transfer_results()
+                   if r.metric == metric and (protocol is None or r.protocol == protocol)]
         errors = error_matrix(((r.task, r.model, r.value) for r in results), space.task_names, names)
         row_of = {t: i for i, t in enumerate(space.task_names)}
         excluded = [t for t in run.hyperparams.get("excluded_tasks") or []
