@@ -191,13 +191,15 @@ class BenchMixin:
         report = self.evaluate_selection(tasks=tasks, scorers=scorers, max_samples=max_samples, progress=progress)
         spread = []
         for task in report["tasks"]:
-            errors = np.array([r.value for r in self.store.list_transfer_results(task=task) if r.metric == "error"])
+            errors = np.array([r.value for r in self.store.list_transfer_results(task=task)
+                               if r.metric == report["metric"]
+                               and (report["protocol"] is None or r.protocol == report["protocol"])])
             if errors.size:
                 spread.append({"task": task, "experts": int(errors.size), "best": float(errors.min()),
                                "median": float(np.median(errors)), "worst": float(errors.max()),
                                "spread_points": float(100 * (errors.max() - errors.min()))})
         report["per_task"] = spread
-        lines = ["", "Spread of expert errors per held-out task:", "",
+        lines = ["", "", f"Spread of expert errors per held-out task ({report['protocol']}):", "",
                  "| task | experts | best (%) | median (%) | worst (%) | spread (points) |",
                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['task']} | {r['experts']} | {100 * r['best']:.1f} | {100 * r['median']:.1f} | "

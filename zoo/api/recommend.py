@@ -518,7 +518,8 @@ class RecommendMixin:
         markdown = (f"Selection on {len(rows)} held-out tasks, probe {probe}, method {method}, "
                     f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n"
                     + selection.markdown_table(report_rows))
-        return {"probe": probe, "method": method, "run_id": run.id, "tasks": chosen, "models": names,
+        return {"probe": probe, "method": method, "run_id": run.id, "protocol": protocol, "metric": metric,
+                "tasks": chosen, "models": names,
                 "rows": _json_safe(report_rows), "markdown": markdown}
 
     def _scorer_matrix(self, scorer: str, tasks: Sequence[str], models: Sequence[Any], max_samples: int | None,
