@@ -392,10 +392,9 @@ class RecommendMixin:
         near = (self.similar_tasks_indexed(vector, evidence + 1, probe=probe_name, method=method) if evidence else [])
         near = [(t, d) for t, d in near if t != task_name][:evidence]
         error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
-        measured: dict[str, dict[str, float]] = {}  # task -> model -> error, for the evidence tasks only
-        for t, _ in near:
-            for r in self.store.list_transfer_results(task=t):
-                measured.setdefault(t, {}).setdefault(r.model, r.value)
+        # task -> model -> error, for the evidence tasks only, under the run's metric and protocol
+        measured = {t: self.measured_errors(t, protocol=run.hyperparams.get("protocol"),
+                                            metric=run.hyperparams.get("metric", "error")) for t, _ in near}
         recs = []
         for rank, hit in enumerate(hits, start=1):
             recs.append(Recommendation(
@@ -408,6 +407,20 @@ class RecommendMixin:
             recs = self._verify(recs, data_or_name, verify, progress=progress)
         return recs
 
+    def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:
+        """{model: measured transfer error} on a registered ``task`` under one protocol.
+
+        ``protocol`` None: the protocol with the most results on the task (a
+        registry may also hold superseded protocols; they are never mixed).
+        """
+        results = [r for r in self.store.list_transfer_results(task=task) if r.metric == metric]
+        if protocol is None and results:
+            counts: dict[str, int] = {}
+            for r in results:
+                counts[r.protocol] = counts.get(r.protocol, 0) + 1
+            protocol = max(counts, key=counts.get)
+        return {r.model: r.value for r in results if r.protocol == protocol}
+
     def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *,
                              task: str | None = None) -> Path:
         """A chart of the expected errors (and measured ones when ``task`` is registered) via zoo.plots."""
@@ -417,7 +430,7 @@ class RecommendMixin:
         if task is not None:
             try:
                 self.store.get_task(task)
-                measured = {r.model: r.value for r in self.store.list_transfer_results(task=task)}
+                measured = self.measured_errors(task)
             except NotFound:
                 pass
         rows = [{"model": r.model, "expected_error": r.expected_error, "measured_error": measured.get(r.model)}

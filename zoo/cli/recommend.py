@@ -122,6 +122,13 @@ def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method
     if as_json:
         echo_json({"task": target, "recommendations": recs, "plot": str(chart) if chart else None})
         return
+    echo_recommendations(recs, verify=bool(verify))
+    if chart:
+        click.echo(f"Chart saved to {chart}")
+
+
+def echo_recommendations(recs, *, verify: bool = False) -> None:
+    """The recommendation table: rank, model, expected error, distance, evidence."""
     header = f"{'rank':>4}  {'model':<32} {'exp. error':>10} {'distance':>9}"
     if verify:
         header += f" {'LogME':>8} {'LogME rank':>10}"
@@ -132,8 +139,6 @@ def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method
             line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)
         click.echo(line + "  " + evidence + ("" if r.trained else "  [not trained on: retrain Model2Vec]"))
-    if chart:
-        click.echo(f"Chart saved to {chart}")
 
 
 @click.group("index")

@@ -1,0 +1,36 @@
+"""`zoo demo` on the shipped zoo and demo task: the README's main job."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from PIL import Image
+
+from zoo.cli import main
+from zoo.demo import SHIPPED_ZOO, demo_task
+
+
+def test_demo_recommends_for_the_shipped_heldout_task_in_its_own_registry(tmp_path, monkeypatch):
+    user_db = tmp_path / "user.db"
+    monkeypatch.setenv("ZOO_DATABASE_URL", f"sqlite:///{user_db}")
+    work = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--workdir", str(work), "-k", "3", "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    folder, meta = demo_task()
+    assert out["task"] == meta["name"] and out["registry"] == f"sqlite:///{work / 'zoo.db'}"
+    picks = out["recommendations"]
+    assert [p["rank"] for p in picks] == [1, 2, 3]
+    assert all(0.0 <= p["expected_error"] <= 1.0 for p in picks)
+    assert picks[0]["distance"] <= picks[1]["distance"] <= picks[2]["distance"]
+    with Image.open(out["plot"]) as image:
+        assert image.width > 400 and image.height > 200
+    assert not user_db.exists()  # the user's registry is never touched
+    # a second run reuses the imported registry
+    again = CliRunner().invoke(main, ["demo", "--workdir", str(work), "-k", "3", "--quiet", "--json"])
+    assert again.exit_code == 0, again.output
+    assert [p["model"] for p in json.loads(again.output)["recommendations"]] == [p["model"] for p in picks]
+
+
+def test_shipped_zoo_is_small_enough_to_ship():
+    assert SHIPPED_ZOO.stat().st_size <= 10 * 1024 * 1024
