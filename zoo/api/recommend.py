@@ -166,11 +166,13 @@ class RecommendMixin:
                 counts[r.metric] = counts.get(r.metric, 0) + 1
             metric = max(counts, key=counts.get)
         excluded = sorted(set(exclude_tasks or ()))
-        unknown = [t for t in excluded if t not in set(space.task_names)]
+        known = set(space.task_names)
+        unknown = [t for t in excluded if t not in known]
         if unknown:
             raise InvalidInput(f"cannot exclude {', '.join(unknown[:3])}: no {method} embedding with probe {probe}; "
                                "check the task names")
-        if val_tasks and set(val_tasks) & set(excluded):
+        left_out = set(excluded)
+        if val_tasks and set(val_tasks) & left_out:
             raise InvalidInput("a task cannot be both a validation task and excluded")
         # one protocol only: results measured under different protocols are not comparable
         protocols: dict[str, int] = {}
@@ -179,7 +181,7 @@ class RecommendMixin:
                 protocols[r.protocol] = protocols.get(r.protocol, 0) + 1
         protocol = max(protocols, key=protocols.get)
         chosen = [r for r in results
-                  if r.metric == metric and r.protocol == protocol and r.task not in set(excluded)]
+                  if r.metric == metric and r.protocol == protocol and r.task not in left_out]
         model_names = [m.name for m in space.models]
         errors = m2v.error_matrix(((r.task, r.model, r.value) for r in chosen), space.task_names, model_names)
         data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(model_names), space.sources,

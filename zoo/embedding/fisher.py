@@ -35,22 +35,28 @@ METHODS = ("montecarlo", "expected")
 _BLOCK_ELEMENTS = 1 << 24  # max elements of one intermediate block (~64 MB fp32)
 
 
+def _explicit_padding(module, x):
+    """(input, padding) with timm's "same" padding applied to ``x`` and string paddings made numeric."""
+    from timm.layers import Conv2dSame, pad_same
+
+    padding = module.padding
+    if isinstance(module, Conv2dSame):
+        return pad_same(x, module.kernel_size, module.stride, module.dilation), 0
+    if isinstance(padding, str):
+        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    return x, padding
+
+
 def _unfolded(module, x):
     """Layer input as matmul operands: X [N, G, K, L] (K = fan-in per group), groups G."""
     import torch.nn.functional as F
-    from timm.layers import Conv2dSame, pad_same
     from torch import nn
 
     if isinstance(module, nn.Linear):
         n = x.shape[0]
         cols = x.reshape(n, -1, x.shape[-1]).transpose(1, 2)  # [N, I, L]
         return cols.unsqueeze(1), 1
-    padding = module.padding
-    if isinstance(module, Conv2dSame):
-        x = pad_same(x, module.kernel_size, module.stride, module.dilation)
-        padding = 0
-    elif isinstance(padding, str):
-        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    x, padding = _explicit_padding(module, x)
     groups = module.groups
     if tuple(module.dilation) == (1, 1):
         # strided views and one copy: F.unfold launches one kernel per example on GPUs
@@ -74,14 +80,8 @@ def _grouped_square_sums(module, x, grad_out, step: int):
     Uses the backend's convolution kernels instead of unfolding the input (cuDNN on GPUs).
     """
     import torch
-    from timm.layers import Conv2dSame, pad_same
 
-    padding = module.padding
-    if isinstance(module, Conv2dSame):
-        x = pad_same(x, module.kernel_size, module.stride, module.dilation)
-        padding = 0
-    elif isinstance(padding, str):
-        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+    x, padding = _explicit_padding(module, x)
     out_channels, in_per_group = module.weight.shape[:2]
     result = []
     for s in range(0, x.shape[0], step):
