@@ -95,7 +95,8 @@ def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
                "hyperparams": run.hyperparams, "metrics": run.metrics,
                "created_at": _iso(run.created_at),
                "embeddings": [{"model": me.model.name, "bias": _floats(me.bias, me.length),
-                               "vector": _floats(me.vector, me.length), "trained": bool(me.trained)}
+                               "vector": _floats(me.vector, me.length), "trained": bool(me.trained),
+                               "params": dict(me.params or {})}
                               for me in members]}
 
 
@@ -231,7 +232,8 @@ def _import_line(session: Session, line: dict[str, Any], rows: _RowCache) -> Non
             vector, _ = check_vector("vector", member["vector"])
             run.embeddings.append(ModelEmbeddingRow(
                 model=rows.get("model", member["model"]), length=length,
-                bias=bias, vector=vector, trained=bool(member["trained"])))
+                bias=bias, vector=vector, trained=bool(member["trained"]),
+                params=check_json("params", member.get("params", {}))))
         session.add(run)
     if kind in ("probe", "task", "model"):
         session.flush()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -209,6 +210,8 @@ class ModelEmbeddingRow(Base):
     bias: Mapped[bytes] = mapped_column(LargeBinary)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     trained: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: learned per-model scalars, e.g. {"shift": q} (migration 0003)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
     run: Mapped[Model2VecRunRow] = relationship(back_populates="embeddings")
     model: Mapped[ModelRow] = relationship()

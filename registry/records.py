@@ -107,6 +107,8 @@ class ModelEmbedding:
     """A model's learned bias ``[D]`` and final vector ``[D]`` from one Model2Vec run.
 
     ``trained`` is False for a model that joined after the run (cold start, bias 0).
+    ``params`` holds learned per-model scalars (``{"shift": q}``: the model's
+    distance shift; absent means 0).
     """
 
     run_id: int
@@ -114,6 +116,7 @@ class ModelEmbedding:
     bias: np.ndarray
     vector: np.ndarray
     trained: bool
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def vector_to_bytes(vector: Any) -> tuple[bytes, int]:

@@ -132,4 +132,4 @@ def model_embedding_record(row: ModelEmbeddingRow) -> rec.ModelEmbedding:
     return rec.ModelEmbedding(run_id=row.run_id, model=row.model.name,
                               bias=rec.vector_from_bytes(row.bias, row.length),
                               vector=rec.vector_from_bytes(row.vector, row.length),
-                              trained=bool(row.trained))
+                              trained=bool(row.trained), params=dict(row.params or {}))

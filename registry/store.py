@@ -446,34 +446,36 @@ class Store:
         """Record a Model2Vec run and each model's ``(bias [D], vector [D])``.
 
         A value may carry a third element, ``trained`` (default True); False
-        marks a cold-start model that joined after training.
+        marks a cold-start model that joined after training; and a fourth,
+        ``params``, a JSON object of learned per-model scalars.
         """
         check_name("method", method)
         hyper_json = check_json("hyperparams", hyperparams)
         metrics_json = check_json("metrics", metrics)
         prepared = []
         for model_name, value in embeddings.items():
-            if not isinstance(value, (tuple, list)) or len(value) not in (2, 3):
-                raise InvalidInput(f"embedding of {model_name!r} must be (bias, vector[, trained])")
+            if not isinstance(value, (tuple, list)) or len(value) not in (2, 3, 4):
+                raise InvalidInput(f"embedding of {model_name!r} must be (bias, vector[, trained[, params]])")
             bias, bias_len = check_vector(f"bias of {model_name!r}", value[0])
             vector, vec_len = check_vector(f"vector of {model_name!r}", value[1])
             if bias_len != vec_len:
                 raise InvalidInput(f"{model_name!r}: bias has {bias_len} values, vector {vec_len}")
-            trained = bool(value[2]) if len(value) == 3 else True
-            prepared.append((model_name, bias, vector, vec_len, trained))
+            trained = bool(value[2]) if len(value) >= 3 else True
+            params = check_json(f"params of {model_name!r}", value[3]) if len(value) == 4 else {}
+            prepared.append((model_name, bias, vector, vec_len, trained, params))
 
         def work(session: Session) -> rec.Model2VecRun:
             the_probe = probe_row(session, probe)
             run = Model2VecRunRow(probe=the_probe, method=method, hyperparams=hyper_json,
                                   metrics=metrics_json, created_at=utcnow())
             session.add(run)
-            for model_name, bias, vector, length, trained in prepared:
+            for model_name, bias, vector, length, trained, params in prepared:
                 if length != the_probe.embedding_length:
                     raise ProbeMismatch(f"model embedding of {model_name!r} has {length} values; "
                                         f"probe {probe!r} embeds to {the_probe.embedding_length}")
                 run.embeddings.append(ModelEmbeddingRow(
                     model=model_row(session, model_name), length=length, bias=bias,
-                    vector=vector, trained=trained))
+                    vector=vector, trained=trained, params=params))
             session.flush()
             bump(session, "model_embeddings")
             return run_record(run)

@@ -112,3 +112,36 @@ def test_named_validation_tasks_are_held_out():
     assert result.val_tasks == ("task03", "task07") and "task03" not in result.train_tasks
     with pytest.raises(ValueError, match="nope"):
         m2v.train_model2vec(data, m2v.Model2VecConfig(epochs=3), val_tasks=["nope"], progress=False)
+
+
+def test_calibration_matches_its_slow_twin():
+    rng = np.random.default_rng(3)
+    distance = rng.random((7, 4))
+    errors = 0.1 + 0.6 * distance + rng.normal(scale=0.05, size=distance.shape) + np.array([0.0, 0.1, -0.05, 0.2])
+    errors[rng.random(errors.shape) < 0.2] = np.nan  # not every pair is measured
+    fast = m2v.calibrate_errors(distance, errors, prior=2.0)
+    slow = m2v.calibrate_errors_reference(distance, errors, prior=2.0)
+    np.testing.assert_allclose(fast[0], slow[0], atol=1e-4)
+    np.testing.assert_allclose(fast[1], slow[1], atol=1e-4)
+    np.testing.assert_allclose(fast[2], slow[2], atol=1e-4)
+
+
+def test_calibration_keeps_the_map_rising_with_distance():
+    distance = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    errors = 0.9 - distance  # falls with distance: the fitted slope would be negative
+    a, s, offsets = m2v.calibrate_errors(distance, errors, prior=1.0, min_slope=1e-3)
+    assert s == pytest.approx(1e-3)
+    # with s fixed, (a, c) is still the ridge optimum: the residuals' gradient in a vanishes
+    residual = errors - (a + s * distance + offsets[None, :])
+    assert abs(residual.sum()) < 1e-9
+
+
+def test_calibration_fixes_the_cross_entropy_runs_expected_errors():
+    """The ce objective alone learns no error scale; the ridge refit after training supplies it."""
+    data = hidden_rule_zoo(num_tasks=160)
+    common = dict(objective="ce", epochs=300, lr=0.05, val_fraction=0.25, seed=0)
+    raw = m2v.train_model2vec(data, m2v.Model2VecConfig(calibrate=False, **common), progress=False)
+    fixed = m2v.train_model2vec(data, m2v.Model2VecConfig(calibrate=True, **common), progress=False)
+    assert fixed.metrics["validation"]["error_mae_points"] < 0.5 * raw.metrics["validation"]["error_mae_points"]
+    # the ranking comes from training; calibration only adds per-model offsets, shrunk towards 0
+    assert fixed.metrics["validation"]["top1"] >= raw.metrics["validation"]["top1"] - 0.1

@@ -38,7 +38,8 @@ def _fill(store: Store) -> None:
     for lr in (0.1, 0.01):
         store.add_model2vec_run("bundled", "variational", hyperparams={"lr": lr, "tau": 0.5},
                                 metrics={"top1": 0.5},
-                                embeddings={"resnet18.a1_in1k": (rng.random(5), rng.random(5)),
+                                embeddings={"resnet18.a1_in1k": (rng.random(5), rng.random(5), True,
+                                                                 {"shift": float(rng.random())}),
                                             "expert.devanagari": (np.zeros(5), rng.random(5), False)})
 
 
@@ -73,10 +74,30 @@ def test_round_trip_sqlite_postgres_sqlite_loses_nothing(tmp_path, postgres_url)
         run = target.latest_model2vec_run("bundled", "variational")
         assert run.hyperparams == {"lr": 0.01, "tau": 0.5}
         for a, b in zip(target.list_model_embeddings(run.id), model_embeddings):
-            assert (a.model, a.trained) == (b.model, b.trained)
+            assert (a.model, a.trained, a.params) == (b.model, b.trained, b.params)
             np.testing.assert_array_equal(a.bias, b.bias)
             np.testing.assert_array_equal(a.vector, b.vector)
     assert _rows(first) == _rows(second) == _rows(third)
+    assert model_embeddings[1].params["shift"] > 0 and model_embeddings[0].params == {}
+
+
+def test_exports_from_before_model_embedding_params_still_import(store, tmp_path):
+    """A file written before migration 0003 has no "params" per model embedding: they import as {}."""
+    _fill(store)
+    path = tmp_path / "old.jsonl"
+    store.export_jsonl(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    old = []
+    for line in lines:
+        row = json.loads(line)
+        for member in row.get("embeddings", []):
+            member.pop("params")
+        old.append(json.dumps(row))
+    path.write_text("\n".join(old) + "\n", encoding="utf-8")
+    with Store.open(f"sqlite:///{tmp_path / 'fresh.db'}") as fresh:
+        fresh.import_jsonl(path)
+        run = fresh.latest_model2vec_run("bundled", "variational")
+        assert all(e.params == {} for e in fresh.list_model_embeddings(run.id))
 
 
 def _strip_ids(records):

@@ -164,10 +164,10 @@ def test_model2vec_runs_latest_and_embeddings(store):
                             embeddings={"a": (np.zeros(4), np.ones(4))})
     second = store.add_model2vec_run(
         "probe", "montecarlo", hyperparams={"lr": 0.01}, metrics={"top1": 0.5},
-        embeddings={"b": (np.full(4, 0.5), np.arange(4.0), False), "a": (np.ones(4), np.ones(4))})
+        embeddings={"b": (np.full(4, 0.5), np.arange(4.0), False), "a": (np.ones(4), np.ones(4), True, {"shift": 0.25})})
     assert store.latest_model2vec_run("probe", "montecarlo") == second
     embeddings = store.list_model_embeddings(second.id)
-    assert [(e.model, e.trained) for e in embeddings] == [("a", True), ("b", False)]
+    assert [(e.model, e.trained, e.params) for e in embeddings] == [("a", True, {"shift": 0.25}), ("b", False, {})]
     np.testing.assert_array_equal(embeddings[1].vector, [0, 1, 2, 3])
     with pytest.raises(NotFound):
         store.add_model2vec_run("probe", "montecarlo", hyperparams={}, metrics={},

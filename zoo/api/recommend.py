@@ -29,8 +29,10 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended expert: rank, name, expected error, d_asym distance and the evidence behind it.
+    """One recommended expert: rank, name, expected error, Model2Vec distance and the evidence behind it.
 
+    ``distance`` is d_asym(m -> task) plus the model's learned shift (see
+    :mod:`zoo.model2vec`); ``expected_error`` is the run's calibrated map of it.
     ``trained`` is False for a model registered after the Model2Vec run (its
     bias is 0 until ``zoo train-model2vec`` runs again). ``logme`` and
     ``verified_rank`` are set by ``verify``.
@@ -195,7 +197,8 @@ class RecommendMixin:
                        "error_map": list(result.error_map), "t0": space.t0_source,
                        "val_tasks_given": bool(val_tasks), "excluded_tasks": excluded,
                        "results_recorded": len(results) if results_recorded is None else results_recorded}
-        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]))
+        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]),
+                             {"shift": float(result.shift[i]) if result.shift is not None else 0.0})
                       for i, name in enumerate(result.model_names)}
         run = self.store.add_model2vec_run(probe, method, hyperparams=hyperparams,
                                            metrics=_json_safe(result.metrics), embeddings=embeddings)
@@ -232,20 +235,23 @@ class RecommendMixin:
 
         space = self._space(probe, method)
         learned = {e.model: e for e in self.store.list_model_embeddings(run.id)}
-        names, vectors, untrained = [], [], []
+        names, vectors, untrained, shifts = [], [], [], []
         for model, source in zip(space.models, space.sources):
             emb = learned.get(model.name)
             names.append(model.name)
             if emb is not None and emb.trained:
                 vectors.append(np.asarray(emb.vector, dtype=np.float64))
-            else:  # cold start: b_i = 0
+                shifts.append(float(emb.params.get("shift", 0.0)))
+            else:  # cold start: b_i = 0, no shift
                 vectors.append(source)
                 untrained.append(model.name)
+                shifts.append(0.0)
         if not names:
             raise NotFound("the zoo has no models; register one with `zoo register-model`")
         vectors = np.stack(vectors)
         alpha = float(run.hyperparams.get("alpha", 0.15))
-        offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0]
+        # ranked by d_asym(m_i -> t) + shift_i, the Model2Vec distance (zoo.model2vec): fold both into the offset
+        offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0] - np.asarray(shifts)
         meta = {"built_from": built_from, "alpha": alpha, "untrained": len(untrained),
                 "error_map": run.hyperparams.get("error_map", [0.0, 1.0])}
         cold = set(untrained)
@@ -523,8 +529,11 @@ class RecommendMixin:
         learned = {e.model: e for e in self.store.list_model_embeddings(run.id)}
         vectors = np.stack([np.asarray(learned[n].vector, dtype=np.float64) if n in learned and learned[n].trained
                             else src for n, src in zip(names, space.sources)])
+        shifts = np.array([float(learned[n].params.get("shift", 0.0)) if n in learned and learned[n].trained else 0.0
+                           for n in names])
         alpha = float(run.hyperparams.get("alpha", ALPHA))
-        timed("Model2Vec", lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T, 1, f"run {run.id}")
+        timed("Model2Vec", lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :], 1,
+              f"run {run.id}")
         for scorer in scorers:
             timed(scorer, lambda s=scorer: self._scorer_matrix(s, chosen, space.models, max_samples, progress),
                   len(names), "forward pass of every expert")
