@@ -197,3 +197,32 @@ def test_results_of_another_protocol_are_not_mixed_in(synthetic_zoo, monkeypatch
     second = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     assert first["hyperparams"]["protocol"] == second["hyperparams"]["protocol"] != "another-protocol"
     np.testing.assert_array_equal(seen[0], seen[1])
+
+
+def test_a_models_learned_shift_moves_it_in_the_ranking_and_the_expected_error(synthetic_zoo):
+    """The index folds each model's params["shift"] into its distance: D = d_asym + shift, exactly."""
+    from zoo.embedding.distance import d_asym_matrix
+    from zoo.model2vec import expected_error
+
+    zoo, truth = synthetic_zoo
+    _train(zoo)
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    embeddings = zoo.store.list_model_embeddings(run.id)
+    task = truth["task_names"][0]
+    before = {r.model: r for r in zoo.recommend(task, k=len(embeddings), evidence=0, progress=False)}
+    last = max(before.values(), key=lambda r: r.rank).model
+    # the same run again, but the worst-ranked model's distance shifted down by 1 (d_asym spans well under 1)
+    zoo.store.add_model2vec_run(PROBE, METHOD, hyperparams=run.hyperparams, metrics=run.metrics, embeddings={
+        e.model: (e.bias, e.vector, e.trained, {"shift": e.params.get("shift", 0.0) - (1.0 if e.model == last else 0.0)})
+        for e in embeddings})
+    after = zoo.recommend(task, k=len(embeddings), evidence=0, progress=False)
+    assert after[0].model == last
+    vector = np.asarray(zoo.store.get_task_embedding(task, PROBE, METHOD).vector, dtype=np.float64)
+    t0 = np.asarray(zoo.store.get_task_embedding(task, PROBE, METHOD).prior, dtype=np.float64)
+    shifted = next(e for e in embeddings if e.model == last)
+    exact = d_asym_matrix(np.asarray(shifted.vector, np.float64)[None], vector[None], t0,
+                          run.hyperparams["alpha"])[0, 0] + shifted.params["shift"] - 1.0
+    assert after[0].distance == pytest.approx(exact, abs=1e-5)
+    assert after[0].expected_error == pytest.approx(
+        float(expected_error(np.array([exact]), tuple(run.hyperparams["error_map"]))[0]), abs=1e-5)
+    assert {r.model: r.distance for r in after[1:]} == pytest.approx({m: before[m].distance for m in before if m != last})
