@@ -1,16 +1,20 @@
 """The whole registry as JSON Lines: back it up, diff it, move it between databases.
 
-The first line is a header (``{"kind": "zoo-registry", "format": 1, ...}``);
+The first line is a header (``{"kind": "zoo-registry", "format": 2, ...}``);
 then one object per line, in dependency order: ``probe``, ``task``, ``model``
 (with its tags and aliases), ``task_embedding``, ``transfer_result`` and
 ``model2vec_run`` (with its model embeddings). Rows refer to each other by
 name, never by database id, so a file imports into any registry. Vectors are
-lists of numbers: every float32 value is exact as a JSON number, so a round
-trip loses nothing. Creation times are kept. A path ending in ``.gz`` is
+written as ``{"f32": "<base64 of little-endian float32>"}``: exactly the stored
+bytes, so a round trip loses nothing, at a quarter of the size of decimal
+lists (which format 1 wrote and the reader still accepts, as plain lists of
+numbers, in either format). Creation times are kept. A path ending in ``.gz`` is
 written gzipped; gzipped files are recognised on import.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import gzip
 import json
@@ -29,7 +33,9 @@ from registry.records import vector_from_bytes
 from registry.rows import bump, model_row, probe_row, task_row
 from registry.validation import check_json, check_name, check_source, check_vector
 
-FORMAT = 1
+FORMAT = 2
+#: formats this code reads: 1 wrote vectors as lists of numbers
+READABLE_FORMATS = (1, 2)
 HEADER_KIND = "zoo-registry"
 KINDS = ("probe", "task", "model", "task_embedding", "transfer_result", "model2vec_run")
 
@@ -80,8 +86,8 @@ def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
                   .order_by(TaskRow.name, ProbeRow.name, TaskEmbeddingRow.method))
     for e in session.scalars(embeddings):
         yield {"kind": "task_embedding", "task": e.task.name, "probe": e.probe.name,
-               "method": e.method, "vector": _floats(e.vector, e.length),
-               "prior": None if e.prior is None else _floats(e.prior, e.length),
+               "method": e.method, "vector": _vector_out(e.vector),
+               "prior": None if e.prior is None else _vector_out(e.prior),
                "sample_count": e.sample_count, "seed": e.seed, "params": e.params,
                "package_version": e.package_version, "created_at": _iso(e.created_at)}
     for r in session.scalars(select(TransferResultRow).order_by(TransferResultRow.id)):
@@ -94,8 +100,8 @@ def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
         yield {"kind": "model2vec_run", "probe": run.probe.name, "method": run.method,
                "hyperparams": run.hyperparams, "metrics": run.metrics,
                "created_at": _iso(run.created_at),
-               "embeddings": [{"model": me.model.name, "bias": _floats(me.bias, me.length),
-                               "vector": _floats(me.vector, me.length), "trained": bool(me.trained),
+               "embeddings": [{"model": me.model.name, "bias": _vector_out(me.bias),
+                               "vector": _vector_out(me.vector), "trained": bool(me.trained),
                                "params": dict(me.params or {})}
                               for me in members]}
 
@@ -156,9 +162,9 @@ def _read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if line.get("kind") != HEADER_KIND:
                     raise InvalidInput(f"{path} does not start with a zoo export header; "
                                        "make the file with `zoo export`")
-                if line.get("format") != FORMAT:
+                if line.get("format") not in READABLE_FORMATS:
                     raise InvalidInput(f"{path} has export format {line.get('format')!r}; this zoo "
-                                       f"reads format {FORMAT}: upgrade zoo")
+                                       f"reads formats {', '.join(map(str, READABLE_FORMATS))}: upgrade zoo")
                 header_seen = True
                 continue
             if line["kind"] not in KINDS:
@@ -209,8 +215,8 @@ def _import_line(session: Session, line: dict[str, Any], rows: _RowCache) -> Non
     elif kind == "model":
         _import_model(session, line, created)
     elif kind == "task_embedding":
-        vector, length = check_vector("vector", line["vector"])
-        prior = None if line.get("prior") is None else check_vector("prior", line["prior"])[0]
+        vector, length = _vector_in("vector", line["vector"])
+        prior = None if line.get("prior") is None else _vector_in("prior", line["prior"])[0]
         session.add(TaskEmbeddingRow(
             task=rows.get("task", line["task"]), probe=rows.get("probe", line["probe"]),
             method=line["method"], length=length, vector=vector, prior=prior,
@@ -228,8 +234,8 @@ def _import_line(session: Session, line: dict[str, Any], rows: _RowCache) -> Non
                               hyperparams=check_json("hyperparams", line["hyperparams"]),
                               metrics=check_json("metrics", line["metrics"]), created_at=created)
         for member in line["embeddings"]:
-            bias, length = check_vector("bias", member["bias"])
-            vector, _ = check_vector("vector", member["vector"])
+            bias, length = _vector_in("bias", member["bias"])
+            vector, _ = _vector_in("vector", member["vector"])
             run.embeddings.append(ModelEmbeddingRow(
                 model=rows.get("model", member["model"]), length=length,
                 bias=bias, vector=vector, trained=bool(member["trained"]),
@@ -262,8 +268,22 @@ def _open_for_writing(path: Path, *, gzipped: bool) -> IO[str]:
     return path.open("w", encoding="utf-8")
 
 
-def _floats(data: bytes, length: int) -> list[float]:
-    return [float(x) for x in vector_from_bytes(data, length)]
+def _vector_out(data: bytes) -> dict[str, str]:
+    """Stored float32 bytes (already little-endian, see records.vector_to_bytes) as base64."""
+    return {"f32": base64.b64encode(bytes(data)).decode("ascii")}
+
+
+def _vector_in(label: str, value: Any) -> tuple[bytes, int]:
+    """A vector from an export line: ``{"f32": base64}`` or a list of numbers; checked like any input."""
+    if isinstance(value, dict):
+        try:
+            raw = base64.b64decode(value["f32"], validate=True)
+        except (KeyError, TypeError, binascii.Error):
+            raise InvalidInput(f"{label} must be {{\"f32\": base64}} or a list of numbers") from None
+        if len(raw) % 4:
+            raise InvalidInput(f"{label} has {len(raw)} bytes, not a whole number of float32 values")
+        value = vector_from_bytes(raw, len(raw) // 4)
+    return check_vector(label, value)
 
 
 def _iso(value: dt.datetime) -> str:

@@ -166,3 +166,52 @@ def test_gzipped_export_round_trips(tmp_path):
         target.import_jsonl(tmp_path / "zoo.jsonl.gz")
         target.export_jsonl(tmp_path / "again.jsonl")
     assert _rows(tmp_path / "again.jsonl") == _rows(tmp_path / "zoo.jsonl")
+
+
+def test_format_1_files_with_vectors_as_lists_still_import(store, tmp_path):
+    """Format 2 writes vectors as base64 float32; a format-1 file (lists of numbers) reads the same."""
+    new = tmp_path / "new.jsonl"
+    with Store.open(f"sqlite:///{tmp_path / 'src.db'}") as source:
+        _fill(source)
+        source.export_jsonl(new)
+        expected = source.get_task_embedding("runic", "bundled", "variational")
+    rows = [json.loads(line) for line in new.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["format"] == 2 and set(rows[-1]["embeddings"][0]["vector"]) == {"f32"}
+
+    def as_lists(value):
+        if isinstance(value, dict) and set(value) == {"f32"}:
+            import base64
+            return np.frombuffer(base64.b64decode(value["f32"]), dtype="<f4").tolist()
+        if isinstance(value, dict):
+            return {k: as_lists(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [as_lists(v) for v in value]
+        return value
+
+    old = tmp_path / "old.jsonl"
+    old.write_text("".join(json.dumps({**as_lists(r), **({"format": 1} if i == 0 else {})}) + "\n"
+                           for i, r in enumerate(rows)), encoding="utf-8")
+    store.import_jsonl(old)
+    back = store.get_task_embedding("runic", "bundled", "variational")
+    np.testing.assert_array_equal(back.vector, expected.vector)
+
+
+@pytest.mark.parametrize("vector, message", [
+    ({"f32": "not base64!"}, "base64"),
+    ({"f32": "AAAAAAA="}, "whole number of float32"),
+    ({"f32": "AADAfw=="}, "NaN"),
+])
+def test_a_corrupt_base64_vector_is_refused_with_its_line(store, tmp_path, vector, message):
+    source_file = tmp_path / "export.jsonl"
+    with Store.open(f"sqlite:///{tmp_path / 'src.db'}") as source:
+        _fill(source)
+        source.export_jsonl(source_file)
+    rows = [json.loads(line) for line in source_file.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        if row["kind"] == "task_embedding":
+            row["vector"] = vector
+            break
+    source_file.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(InvalidInput, match=message):
+        store.import_jsonl(source_file)
+    assert store.counts() == dict.fromkeys(store.counts(), 0)
