@@ -42,9 +42,14 @@ def demo_task() -> tuple[Path, dict]:
 def prepare(workdir: Path) -> DemoSetup:
     """Create (or reuse) ``workdir/zoo.db`` holding the shipped zoo; return what to recommend for.
 
-    Idempotent: a registry that already holds the shipped zoo is reused, so a
-    second ``zoo demo`` costs one probe pass only.
+    Idempotent: a registry that already holds this shipped zoo (same file
+    digest) is reused, so a second ``zoo demo`` costs one probe pass only. A
+    registry made from another shipped zoo (an upgrade of zoo) belongs to the
+    demo alone, so it is deleted and imported again.
     """
+    import hashlib
+    import shutil
+
     from registry.store import Store
 
     if not SHIPPED_ZOO.is_file():
@@ -55,13 +60,19 @@ def prepare(workdir: Path) -> DemoSetup:
     db_path = workdir / "zoo.db"
     url = f"sqlite:///{db_path}"
     marker = workdir / "imported.json"
-    with Store.open(url, create=True) as store:
-        if marker.is_file():
-            imported = json.loads(marker.read_text())
-        else:
+    digest = hashlib.sha256(SHIPPED_ZOO.read_bytes()).hexdigest()
+    previous = json.loads(marker.read_text()) if marker.is_file() else None
+    if previous is not None and previous.get("sha256") == digest:
+        imported = previous["counts"]
+    else:
+        marker.unlink(missing_ok=True)
+        for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(Path(f"{db_path}.index"), ignore_errors=True)
+        with Store.open(url, create=True) as store:
             imported = store.import_jsonl(SHIPPED_ZOO)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps(imported))
-            tmp.replace(marker)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"sha256": digest, "counts": imported}))
+        tmp.replace(marker)
     return DemoSetup(db_url=url, task_dir=task_dir, task_name=meta.get("name", task_dir.name),
                      taxonomy=meta.get("taxonomy"), imported=imported)

@@ -34,3 +34,23 @@ def test_demo_recommends_for_the_shipped_heldout_task_in_its_own_registry(tmp_pa
 
 def test_shipped_zoo_is_small_enough_to_ship():
     assert SHIPPED_ZOO.stat().st_size <= 10 * 1024 * 1024
+
+
+def test_a_demo_registry_from_another_shipped_zoo_is_rebuilt(tmp_path):
+    """After an upgrade of zoo (a new shipped zoo, maybe a new schema) the demo re-imports instead of failing."""
+    import sqlite3
+
+    from zoo.demo import prepare
+
+    work = tmp_path / "demo"
+    first = prepare(work)
+    marker = json.loads((work / "imported.json").read_text())
+    # an older demo: another file digest, and a registry that lacks the newest schema change
+    (work / "imported.json").write_text(json.dumps({**marker, "sha256": "0" * 64}))
+    with sqlite3.connect(work / "zoo.db") as db:
+        db.execute("DELETE FROM transfer_results")
+    again = prepare(work)
+    assert again.imported == first.imported
+    with sqlite3.connect(work / "zoo.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM transfer_results").fetchone()[0] == first.imported["transfer_result"]
+    assert json.loads((work / "imported.json").read_text())["sha256"] == marker["sha256"]
