@@ -40,6 +40,17 @@ def test_d_sym_torch_matches_shared_distance():
     np.testing.assert_allclose(fast, slow, atol=DISTANCE_ATOL)
 
 
+def test_d_sym_torch_fast_form_for_positive_inputs_matches_shared_distance():
+    """With one side strictly positive d_sym_torch takes its single-tensor form; same values."""
+    rng = np.random.default_rng(4)
+    a, b = np.exp(rng.normal(size=(3, 5))), np.exp(rng.normal(size=(4, 5)))
+    a[0, 1] = a[2, 3] = 0.0  # zeros on one side only: still the fast form
+    fast = m2v.d_sym_torch(torch.tensor(a), torch.tensor(b)).numpy()
+    np.testing.assert_allclose(fast, d_sym_matrix(a, b), atol=DISTANCE_ATOL)
+    np.testing.assert_allclose(m2v.d_sym_torch(torch.tensor(b), torch.tensor(a)).numpy(), d_sym_matrix(b, a),
+                               atol=DISTANCE_ATOL)
+
+
 def test_d_sym_is_scale_invariant_and_zero_on_itself():
     a = torch.tensor(np.exp(np.random.default_rng(2).normal(size=(2, 7))))
     d = m2v.d_sym_torch(a, 3.0 * a)
