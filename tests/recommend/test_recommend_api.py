@@ -9,6 +9,9 @@ from registry.errors import InvalidInput, NotFound, ProbeMismatch
 
 
 def _train(zoo, **kw):
+    # the synthetic errors follow the hidden rule on every pair, a model's own task included, so those pairs
+    # are as informative as any here (on real benches they are not; see the own-task test below)
+    kw.setdefault("own_task_pairs", True)
     return zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=kw.pop("epochs", 250), val_fraction=0.25,
                                progress=False, **kw)
 
@@ -226,3 +229,21 @@ def test_a_models_learned_shift_moves_it_in_the_ranking_and_the_expected_error(s
     assert after[0].expected_error == pytest.approx(
         float(expected_error(np.array([exact]), tuple(run.hyperparams["error_map"]))[0]), abs=1e-5)
     assert {r.model: r.distance for r in after[1:]} == pytest.approx({m: before[m].distance for m in before if m != last})
+
+
+def test_results_on_a_models_own_training_task_are_left_out_unless_asked(synthetic_zoo):
+    """A query is never an expert's own training task: those pairs do not train Model2Vec by default."""
+    zoo, truth = synthetic_zoo
+    first = _train(zoo, epochs=60, own_task_pairs=False)
+    assert first["hyperparams"]["own_task_pairs_excluded"] == len(truth["model_names"])
+    # record an absurd extra result of one model on its own task: the default run does not move
+    model = zoo.store.get_model(truth["model_names"][0])
+    zoo.store.add_transfer_result(model.name, model.trained_on, metric="error", value=0.99, protocol="linear",
+                                  protocol_params={}, train_size=50, test_size=50)
+    again = _train(zoo, epochs=60, own_task_pairs=False)
+    kept = _train(zoo, epochs=60, own_task_pairs=True)
+    vectors = {s["run_id"]: {e.model: e.vector for e in zoo.store.list_model_embeddings(s["run_id"])}
+               for s in (first, again, kept)}
+    np.testing.assert_array_equal(vectors[again["run_id"]][model.name], vectors[first["run_id"]][model.name])
+    assert kept["hyperparams"]["own_task_pairs_excluded"] == 0
+    assert not np.array_equal(vectors[kept["run_id"]][model.name], vectors[first["run_id"]][model.name])

@@ -27,13 +27,15 @@ PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, fil
               help="Leave this task out entirely (a held-out query task); repeat for more.")
 @click.option("--exclude-from", "exclude_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.")
+@click.option("--keep-own-task", is_flag=True,
+              help="Also learn from each model's result on the task it was trained on (left out by default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
 def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str, epochs: int, seed: int,
                     val_fraction: float, val_tasks: tuple[str, ...], exclude_tasks: tuple[str, ...],
-                    exclude_file: str | None, quiet: bool, as_json: bool) -> None:
+                    exclude_file: str | None, keep_own_task: bool, quiet: bool, as_json: bool) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
@@ -50,7 +52,8 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
     with open_zoo(ctx) as zoo:
         summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
                                       val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
-                                      exclude_tasks=excluded or None, progress=not quiet)
+                                      exclude_tasks=excluded or None, own_task_pairs=keep_own_task,
+                                      progress=not quiet)
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
         echo_json(summary)
