@@ -66,6 +66,9 @@ __all__ = [
 
 DEFAULT_SOURCE = "mean task embedding"
 OBJECTIVES = ("ce", "regression", "both")
+LINKS = ("identity", "logit")
+#: errors are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before the logit (a measured 0% would be -inf)
+LOGIT_CLIP = 0.005
 SOURCE_FLOOR = 1e-3
 
 
@@ -91,10 +94,15 @@ class Model2VecConfig:
     calibrate: bool = True
     #: ridge strength on each model's calibration offset, in pairs' worth of evidence
     calibration_prior: float = 5.0
+    #: scale of the calibrated map: "logit" (errors live in (0, 1), a line in the distance predicts
+    #: logit(err), so no prediction leaves the range) or "identity" (err itself, clipped)
+    error_link: str = "logit"
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.error_link not in LINKS:
+            raise ValueError(f"error_link must be one of {LINKS}, got {self.error_link!r}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ class Model2VecResult:
     hyperparams: dict[str, Any] = field(default_factory=dict)
     #: [M] learned per-model distance shift q_i (0 for untrained models, or without ``model_shift``)
     shift: np.ndarray | None = None
+    #: the scale ``error_map`` predicts on (see :func:`expected_error`)
+    error_link: str = "identity"
 
 
 def error_matrix(
@@ -204,10 +214,25 @@ def d_asym_torch(targets, sources, t0, alpha):
     return d_sym_torch(targets, sources) - alpha * d_sym_torch(t0[None, :], sources)
 
 
-def expected_error(distance: np.ndarray, error_map: tuple[float, float]) -> np.ndarray:
-    """The learned monotone map from d_asym to transfer error, clipped to [0, 1]."""
+def expected_error(distance: np.ndarray, error_map: tuple[float, float], link: str = "identity") -> np.ndarray:
+    """The learned monotone map from the Model2Vec distance to transfer error.
+
+    ``link`` "identity": a + slope * d clipped to [0, 1]; "logit":
+    sigmoid(a + slope * d), the calibrated runs' map.
+    """
     a, slope = error_map
-    return np.clip(a + slope * np.asarray(distance, dtype=np.float64), 0.0, 1.0)
+    line = a + slope * np.asarray(distance, dtype=np.float64)
+    if link == "logit":
+        return 1.0 / (1.0 + np.exp(-line))
+    if link != "identity":
+        raise ValueError(f"unknown error link {link!r}; expected one of {LINKS}")
+    return np.clip(line, 0.0, 1.0)
+
+
+def error_logit(errors: np.ndarray) -> np.ndarray:
+    """logit of errors clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] (NaN stays NaN)."""
+    e = np.clip(np.asarray(errors, dtype=np.float64), LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+    return np.log(e / (1.0 - e))
 
 
 def calibrate_errors(distance: np.ndarray, errors: np.ndarray, *, prior: float = 5.0,
@@ -399,13 +424,15 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
     d_np, d0_np = d.numpy(), d_untrained.numpy()
     vectors = models.numpy().astype(np.float32)
     error_map = (float(intercept.detach()), slope)
+    link = config.error_link if config.calibrate else "identity"  # the joint objective's own map is a line
     shifts = shift.detach().numpy().copy() if config.model_shift else np.zeros(len(trained_mask))
     shifts[~trained_mask] = 0.0
     if config.calibrate:
         # the trained distance orders models; a ridge fit on the training pairs turns it into an error estimate,
         # and its per-model offset c_i (in distance units, c_i / s) joins the shift, so the ranking stays the
         # ranking by expected error
-        a_fit, s_fit, offsets = calibrate_errors(d_np[train_idx], errors[train_idx], prior=config.calibration_prior)
+        target = error_logit(errors[train_idx]) if config.error_link == "logit" else errors[train_idx]
+        a_fit, s_fit, offsets = calibrate_errors(d_np[train_idx], target, prior=config.calibration_prior)
         extra = np.where(trained_mask, offsets / s_fit, 0.0)
         shifts = shifts + extra
         d_np = d_np + extra[None, :]
@@ -416,7 +443,7 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
             return {}
         chosen = _selection_metrics(d_np[rows], errors[rows])
         untrained = _selection_metrics(d0_np[rows], errors[rows])
-        predicted = expected_error(d_np[rows], error_map)
+        predicted = expected_error(d_np[rows], error_map, link)
         seen = measured[rows]
         return {
             **chosen,
@@ -432,7 +459,7 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
         "best_validation_loss": best_val,
         "alpha": alpha,
         "tau": float(torch.exp(log_tau.detach())),
-        "error_map": {"intercept": error_map[0], "slope": error_map[1]},
+        "error_map": {"intercept": error_map[0], "slope": error_map[1], "link": link},
         "val_tasks": list(val_names),
         "train_tasks": list(train_names),
     }
@@ -444,6 +471,7 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
         alpha=alpha,
         tau=metrics["tau"],
         error_map=error_map,
+        error_link=link,
         train_tasks=tuple(train_names),
         val_tasks=tuple(val_names),
         metrics=metrics,

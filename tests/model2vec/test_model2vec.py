@@ -156,3 +156,28 @@ def test_calibration_fixes_the_cross_entropy_runs_expected_errors():
     assert fixed.metrics["validation"]["error_mae_points"] < 0.5 * raw.metrics["validation"]["error_mae_points"]
     # the ranking comes from training; calibration only adds per-model offsets, shrunk towards 0
     assert fixed.metrics["validation"]["top1"] >= raw.metrics["validation"]["top1"] - 0.1
+
+
+def test_logit_link_keeps_expected_errors_inside_zero_one_and_monotone():
+    d = np.linspace(-3.0, 3.0, 13)
+    e = m2v.expected_error(d, (0.5, 2.0), "logit")
+    assert np.all((e > 0) & (e < 1)) and np.all(np.diff(e) > 0)
+    middle = d[4:9]  # predictions well inside the clip range: error_logit inverts the map exactly
+    np.testing.assert_allclose(m2v.error_logit(m2v.expected_error(middle, (0.5, 2.0), "logit")), 0.5 + 2.0 * middle,
+                               rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="link"):
+        m2v.expected_error(d, (0.5, 2.0), "probit")
+
+
+def test_calibrated_errors_of_near_perfect_models_stay_positive():
+    """Errors near 0 are common (an expert that solves a task); the identity map predicted below 0 there."""
+    data = hidden_rule_zoo(num_tasks=48)
+    shifted = m2v.TrainingData(data.task_names, data.task_vectors, data.model_names, data.source_vectors,
+                               np.clip(data.errors - 0.25, 0.0, None), data.t0)  # many exact zeros
+    result = m2v.train_model2vec(shifted, m2v.Model2VecConfig(epochs=100, val_fraction=0.25), progress=False)
+    assert result.error_link == "logit"
+    d = m2v.d_asym_torch(torch.tensor(data.task_vectors), torch.tensor(result.vectors.astype(np.float64)),
+                         torch.tensor(data.t0), result.alpha).numpy() + result.shift[None, :]
+    predicted = m2v.expected_error(d, result.error_map, result.error_link)
+    assert np.all(predicted > 0) and np.all(predicted < 1)
+    assert result.metrics["validation"]["error_mae_points"] < 5.0

@@ -227,7 +227,8 @@ def test_a_models_learned_shift_moves_it_in_the_ranking_and_the_expected_error(s
                           run.hyperparams["alpha"])[0, 0] + shifted.params["shift"] - 1.0
     assert after[0].distance == pytest.approx(exact, abs=1e-5)
     assert after[0].expected_error == pytest.approx(
-        float(expected_error(np.array([exact]), tuple(run.hyperparams["error_map"]))[0]), abs=1e-5)
+        float(expected_error(np.array([exact]), tuple(run.hyperparams["error_map"]), run.hyperparams["error_link"])[0]),
+        abs=1e-5)
     assert {r.model: r.distance for r in after[1:]} == pytest.approx({m: before[m].distance for m in before if m != last})
 
 

@@ -205,7 +205,7 @@ class RecommendMixin:
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
         hyperparams = {**result.hyperparams, "metric": metric, "protocol": protocol, "alpha": result.alpha, "tau": result.tau,
-                       "error_map": list(result.error_map), "t0": space.t0_source,
+                       "error_map": list(result.error_map), "error_link": result.error_link, "t0": space.t0_source,
                        "val_tasks_given": bool(val_tasks), "excluded_tasks": excluded,
                        "own_task_pairs_excluded": 0 if own_task_pairs else len(own_pairs),
                        "results_recorded": len(results) if results_recorded is None else results_recorded}
@@ -265,7 +265,8 @@ class RecommendMixin:
         # ranked by d_asym(m_i -> t) + shift_i, the Model2Vec distance (zoo.model2vec): fold both into the offset
         offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0] - np.asarray(shifts)
         meta = {"built_from": built_from, "alpha": alpha, "untrained": len(untrained),
-                "error_map": run.hyperparams.get("error_map", [0.0, 1.0])}
+                "error_map": run.hyperparams.get("error_map", [0.0, 1.0]),
+                "error_link": run.hyperparams.get("error_link", "identity")}
         cold = set(untrained)
         columns = {"source": [m.source for m in space.models], "arch": [m.arch or "" for m in space.models],
                    "trained": ["0" if m.name in cold else "1" for m in space.models]}
@@ -409,16 +410,27 @@ class RecommendMixin:
             raise ProbeMismatch(f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
                                 f"{index.vectors.shape[1]}; embed it with --probe {probe_name}")
         hits = index.search(vector, k)
-        near = (self.similar_tasks_indexed(vector, evidence + 1, probe=probe_name, method=method) if evidence else [])
-        near = [(t, d) for t, d in near if t != task_name][:evidence]
+        # evidence: the nearest tasks with measured results (a task nobody measured shows nothing); fetch a few
+        # more neighbours than asked, since some tasks (a bench's probe pool) are embedded but never measured
+        near = (self.similar_tasks_indexed(vector, 4 * evidence + 1, probe=probe_name, method=method)
+                if evidence else [])
+        near = [(t, d) for t, d in near if t != task_name]
         error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
+        link = index.meta.get("error_link", "identity")
         # task -> model -> error, for the evidence tasks only, under the run's metric and protocol
-        measured = {t: self.measured_errors(t, protocol=run.hyperparams.get("protocol"),
-                                            metric=run.hyperparams.get("metric", "error")) for t, _ in near}
+        measured = {}
+        for t, _ in near:
+            if len(measured) == evidence:
+                break
+            found = self.measured_errors(t, protocol=run.hyperparams.get("protocol"),
+                                         metric=run.hyperparams.get("metric", "error"))
+            if found:
+                measured[t] = found
+        near = [(t, d) for t, d in near if t in measured] or near[:evidence]
         recs = []
         for rank, hit in enumerate(hits, start=1):
             recs.append(Recommendation(
-                rank=rank, model=hit.name, expected_error=float(expected_error(np.array([hit.distance]), error_map)[0]),
+                rank=rank, model=hit.name, expected_error=float(expected_error(np.array([hit.distance]), error_map, link)[0]),
                 distance=hit.distance,
                 evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(hit.name)) for t, d in near),
                 trained=str(index.columns["trained"][hit.row]) == "1", source=str(index.columns["source"][hit.row]),
