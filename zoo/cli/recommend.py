@@ -60,10 +60,14 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
         return
     val = summary["metrics"].get("validation") or {}
     click.echo(f"Model2Vec run {summary['run_id']} ({summary['probe']}/{summary['method']}): "
-               f"{summary['trained']}/{summary['models']} models trained on {summary['tasks']} tasks, "
-               f"{summary['metrics']['epochs_run']} epochs")
+               f"{summary['trained']}/{summary['models']} models trained on "
+               f"{len(summary['metrics'].get('train_tasks') or [])} tasks with results "
+               f"({summary['tasks']} embedded), {summary['metrics']['epochs_run']} epochs")
+    excluded = summary["hyperparams"].get("excluded_tasks") or []
+    if excluded:
+        click.echo(f"  left out entirely: {len(excluded)} tasks (--exclude-task/--exclude-from)")
     if val:
-        click.echo(f"  held-out tasks: {val.get('tasks')}, top-1 {val.get('top1', float('nan')):.2f} "
+        click.echo(f"  validation tasks: {val.get('tasks')}, top-1 {val.get('top1', float('nan')):.2f} "
                    f"(untrained {val.get('untrained_top1', float('nan')):.2f}), relative error "
                    f"{_fmt(val.get('relative_error'))}% (untrained {_fmt(val.get('untrained_relative_error'))}%), "
                    f"expected-error MAE {_fmt(val.get('error_mae_points'))} points")
