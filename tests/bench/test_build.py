@@ -138,3 +138,23 @@ def test_sigkill_mid_build_then_rerun_ends_with_the_same_registry(ci_bench, tmp_
     assert set(got["embeddings"]) == set(want["embeddings"])
     for key, vector in want["embeddings"].items():
         np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)
+
+
+def test_sequential_build_ends_with_the_registry_the_overlapped_one_made(ci_bench, tmp_path):
+    """Transfer runs in a thread beside the embedding by default; one after the other gives the same rows."""
+    from zoo.api import Zoo
+
+    work = tmp_path / "work"
+    shutil.copytree(ci_bench["workdir"], work, ignore=shutil.ignore_patterns("build-log.jsonl"))
+    url = f"sqlite:///{tmp_path / 'sequential.db'}"
+    with Zoo.open(url) as z:
+        summary = z.bench_build("ci", work, progress=False, log=lambda msg: None, overlap=False)
+    assert summary["overlap"] is False
+    got, want = registry_snapshot(url), registry_snapshot(ci_bench["url"])
+    assert got["models"] == want["models"] and got["tasks"] == want["tasks"]
+    assert got["transfer_rows"] == want["transfer_rows"] and set(got["transfer"]) == set(want["transfer"])
+    for key, value in want["transfer"].items():
+        assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
+    assert set(got["embeddings"]) == set(want["embeddings"])
+    for key, vector in want["embeddings"].items():
+        np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)

@@ -65,8 +65,11 @@ class BenchMixin:
 
     # ------------------------------------------------------------------ build
     def bench_build(self, size: str = "ci", workdir: str | Path | None = None, *, seed: int = 0,
-                    train_probe: bool = False, progress: bool = True, log=print) -> dict:
-        """Build (or resume) the bench of ``size`` in ``workdir`` into this registry."""
+                    train_probe: bool = False, progress: bool = True, log=print, overlap: bool = True) -> dict:
+        """Build (or resume) the bench of ``size`` in ``workdir`` into this registry.
+
+        ``overlap`` measures transfer in a thread while the tasks are embedded (see zoo.bench.build).
+        """
         from zoo.bench.build import build
         from zoo.bench.sizes import get_size
 
@@ -80,7 +83,7 @@ class BenchMixin:
             raise InvalidInput(f"cannot create the bench workdir {folder} ({err.strerror}); "
                                f"pass --workdir DIR somewhere writable") from err
         summary = build(spec, folder, self._bench_registry(spec), seed=seed, train_probe=train_probe,
-                        progress=progress, log=log)
+                        progress=progress, log=log, overlap=overlap)
         summary["model2vec"] = self._bench_model2vec(folder, progress=progress, log=log)
         return summary
 

@@ -57,12 +57,14 @@ def bench() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every rendering and training.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Torch CPU threads. More than the idle cores makes training slower, not faster.")
+@click.option("--sequential", is_flag=True,
+              help="Embed, then measure transfer (default: both at once, in two threads; for a single core).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.pass_context
 @handle_errors
 def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: bool, seed: int, threads: int,
-              quiet: bool, as_json: bool) -> None:
+              sequential: bool, quiet: bool, as_json: bool) -> None:
     """Render tasks, embed them, train experts, measure transfer; fill the registry.
 
     Every stage is cached in WORKDIR: run the same command again after an
@@ -78,6 +80,7 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
     torch.set_num_threads(threads)
     with open_zoo(ctx) as z:
         summary = z.bench_build(size, workdir, seed=seed, train_probe=train_probe, progress=not quiet,
+                                overlap=not sequential,
                                 log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
     if as_json:
         echo_json(summary)
