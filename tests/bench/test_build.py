@@ -158,3 +158,43 @@ def test_sequential_build_ends_with_the_registry_the_overlapped_one_made(ci_benc
     assert set(got["embeddings"]) == set(want["embeddings"])
     for key, vector in want["embeddings"].items():
         np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_sigkill_while_embedding_and_transfer_overlap_then_rerun_ends_with_the_same_registry(ci_bench, tmp_path):
+    """Killed while the transfer thread measures beside the embedding: the rerun finishes both, no duplicates."""
+    import sqlite3
+
+    work = tmp_path / "work"
+    # tasks and expert weights from the built bench, so the build goes straight to the overlapped stages
+    shutil.copytree(ci_bench["workdir"], work, ignore=shutil.ignore_patterns("build-log.jsonl"))
+    db = tmp_path / "killed.db"
+    url = f"sqlite:///{db}"
+    command = ZOO + ["--db", url, "bench", "build", "--size", "ci", "--workdir", str(work), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    want = registry_snapshot(ci_bench["url"])
+    deadline, seen = time.time() + 120, (0, 0)
+    while time.time() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(db, timeout=1) as con:
+                seen = (con.execute("SELECT COUNT(*) FROM transfer_results").fetchone()[0],
+                        con.execute("SELECT COUNT(*) FROM task_embeddings").fetchone()[0])
+        except sqlite3.Error:
+            seen = (0, 0)  # the schema is not there yet
+        if seen[0] >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read()[-500:]}"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # killed mid-transfer with the embedding unfinished: both stages were in flight
+    assert 1 <= seen[0] < want["transfer_rows"] and seen[1] < len(want["embeddings"]), seen
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-1000:]
+    got = registry_snapshot(url)
+    assert got["transfer_rows"] == want["transfer_rows"] and set(got["transfer"]) == set(want["transfer"])
+    for key, value in want["transfer"].items():
+        assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
+    assert set(got["embeddings"]) == set(want["embeddings"])
+    assert got["model2vec_runs"] == want["model2vec_runs"]
