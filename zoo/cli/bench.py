@@ -50,7 +50,7 @@ def bench() -> None:
 
 @bench.command("build")
 @click.option("--size", type=click.Choice(["ci", "small", "full"]), default="ci", show_default=True,
-              help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1.5 hours on 2 cores).")
+              help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1 h 15 min on 2 cores).")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="Where rendered tasks, expert weights and markers go (default: user cache dir).")
 @click.option("--train-probe", is_flag=True, help="Train a probe on the probe pool instead of the shipped one.")
