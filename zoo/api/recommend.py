@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from registry.errors import InvalidInput, NotFound, ProbeMismatch
 
@@ -170,10 +170,7 @@ class RecommendMixin:
         if not results:
             raise NotFound("no transfer results recorded; run `zoo bench build` (or record transfer results) first")
         if metric is None:
-            counts: dict[str, int] = {}
-            for r in results:
-                counts[r.metric] = counts.get(r.metric, 0) + 1
-            metric = max(counts, key=counts.get)
+            metric = _most_common(r.metric for r in results)
         excluded = sorted(set(exclude_tasks or ()))
         known = set(space.task_names)
         unknown = [t for t in excluded if t not in known]
@@ -184,11 +181,7 @@ class RecommendMixin:
         if val_tasks and set(val_tasks) & left_out:
             raise InvalidInput("a task cannot be both a validation task and excluded")
         # one protocol only: results measured under different protocols are not comparable
-        protocols: dict[str, int] = {}
-        for r in results:
-            if r.metric == metric:
-                protocols[r.protocol] = protocols.get(r.protocol, 0) + 1
-        protocol = max(protocols, key=protocols.get)
+        protocol = _most_common(r.protocol for r in results if r.metric == metric)
         chosen = [r for r in results
                   if r.metric == metric and r.protocol == protocol and r.task not in left_out]
         own = {m.name: m.trained_on for m in space.models}
@@ -446,11 +439,8 @@ class RecommendMixin:
         registry may also hold superseded protocols; they are never mixed).
         """
         results = [r for r in self.store.list_transfer_results(task=task) if r.metric == metric]
-        if protocol is None and results:
-            counts: dict[str, int] = {}
-            for r in results:
-                counts[r.protocol] = counts.get(r.protocol, 0) + 1
-            protocol = max(counts, key=counts.get)
+        if protocol is None:
+            protocol = _most_common(r.protocol for r in results)
         return {r.model: r.value for r in results if r.protocol == protocol}
 
     def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *,
@@ -597,6 +587,14 @@ class RecommendMixin:
                     feats = torch.softmax(logits.double(), dim=1).numpy()
                 out[i, j] = -function(feats, np.asarray(images.labels))
         return out
+
+
+def _most_common(values: Iterable[str]) -> str | None:
+    """The value seen most often (the first seen on a tie); None when there are none."""
+    from collections import Counter
+
+    ranked = Counter(values).most_common(1)
+    return ranked[0][0] if ranked else None
 
 
 def _json_safe(value: Any) -> Any:
