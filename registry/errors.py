@@ -1,15 +1,63 @@
 """Errors a user can cause, each with a message that says what to do next.
 
-Every layer raises these (or subclasses); the CLI turns them into one line on
-stderr and a non-zero exit.
+Every layer raises these (or subclasses); each interface words them. A message
+names the parameter to change with :func:`arg`, never a command-line flag:
+
+    raise InvalidInput(f"several probes have data; pass {arg('probe', 'NAME')}")
+
+``str(err)`` words it for a Python caller ("pass probe=NAME"); the CLI's
+``handle_errors`` words the same error for the command line ("pass --probe
+NAME"), from the options of the command that failed.
 """
 from __future__ import annotations
 
+import re
+from typing import Callable
+
+# {arg:NAME} or {arg:NAME=VALUE}: a parameter of the call that failed
+_ARG = re.compile(r"\{arg:([A-Za-z_][A-Za-z0-9_]*)(?:=([^{}]*))?\}")
+
+Speller = Callable[[str, "str | None"], str]
+
+
+def arg(name: str, value: str | None = None) -> str:
+    """A reference to the parameter ``name`` (with a placeholder ``value``) inside an error message."""
+    return "{arg:%s%s}" % (name, f"={value}" if value else "")
+
+
+def python_spelling(name: str, value: str | None) -> str:
+    """How a Python caller passes a parameter: ``probe=NAME``, or ``force=True`` for a switch."""
+    return f"{name}={value if value else 'True'}"
+
 
 class ZooError(Exception):
-    """Base of every error the user can act on. ``str(err)`` is one line."""
+    """Base of every error the user can act on. ``str(err)`` is one line.
+
+    ``param`` is the parameter at fault: given, or the first one the message
+    names with :func:`arg` (None when the error is about no parameter).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        found = _ARG.search(message)
+        self.param = param if param is not None else (found.group(1) if found else None)
+
+    def render(self, spell: Speller = python_spelling) -> str:
+        """The message with every parameter reference spelled by ``spell(name, value)``."""
+        return _ARG.sub(lambda m: spell(m.group(1), m.group(2)), self.message)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __reduce__(self):  # keeps ``param`` across pickling (worker processes)
+        return (_rebuild, (type(self), self.message, self.param))
+
+
+def _rebuild(cls: type, message: str, param: str | None) -> ZooError:
+    return cls(message, param=param)
 
 
 class NotFound(ZooError):

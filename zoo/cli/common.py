@@ -19,10 +19,26 @@ def handle_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except ZooError as err:
-            click.echo(f"Error: {err}", err=True)
+            click.echo(f"Error: {cli_message(err)}", err=True)
             sys.exit(err.exit_code)
 
     return wrapper
+
+
+def cli_message(err: ZooError, ctx: click.Context | None = None) -> str:
+    """``err`` worded for the command line: each parameter it names becomes the option that sets it."""
+    ctx = ctx or click.get_current_context(silent=True)
+    params = {p.name: p for p in (ctx.command.params if ctx is not None else [])}
+
+    def spell(name: str, value: str | None) -> str:
+        param = params.get(name)
+        if isinstance(param, click.Argument):
+            return value or name.upper()
+        flag = param.opts[0] if param is not None else "--" + name.replace("_", "-")
+        is_switch = param is not None and getattr(param, "is_flag", False)
+        return flag if is_switch or not value else f"{flag} {value}"
+
+    return err.render(spell)
 
 
 def open_zoo(ctx: click.Context, *, create: bool = True):

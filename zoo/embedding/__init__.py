@@ -10,7 +10,12 @@ Importing this package is cheap; torch is imported by the functions that use it.
 """
 from __future__ import annotations
 
-__all__ = ["embed"]
+__all__ = ["BENCH_METHODS", "DEFAULT_METHOD", "METHODS", "embed"]
+
+# Every Task2Vec method (zoo.embedding.task2vec dispatches on these), the default, and the two the bench builds.
+METHODS = ("montecarlo", "expected", "variational")
+DEFAULT_METHOD = "montecarlo"
+BENCH_METHODS = ("montecarlo", "variational")
 
 
 def embed(dataset, probe="bundled", **kwargs):
