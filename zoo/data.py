@@ -108,6 +108,14 @@ def _to_pil(image):
     return Image.fromarray(array).convert("RGB")
 
 
+def local_path(uri: str) -> Path:
+    """The local path a task's ``data_uri`` names: ``file://PATH``, ``file:PATH`` or a plain path."""
+    for prefix in ("file://", "file:"):
+        if uri.startswith(prefix):
+            return Path(uri[len(prefix):]).expanduser()
+    return Path(uri).expanduser()
+
+
 def task_description(path: str | Path) -> dict[str, Any] | None:
     """The ``task.json`` of a bench task folder (one with ``train/`` and ``task.json``), else None."""
     folder = Path(path)
