@@ -11,6 +11,15 @@
 ``store_url``    parametrized over both backends (ids ``sqlite`` and ``postgresql``).
 ``store``        a :class:`registry.store.Store` opened (and created) on ``store_url``.
 
+Shared checks of the command line (click ``Result``s), one definition each:
+
+``assert_one_line_error(result, code=None, *fragments)``  the command failed
+                 (exit ``code``, or any non-zero one) with exactly one line of
+                 output, on stderr, starting ``Error: `` and containing every
+                 fragment.
+``assert_help_has_example(*args)``  ``zoo ARGS --help`` exits 0 and has an
+                 ``Example:`` block that shows a ``zoo ...`` call.
+
 Every test also runs without ``$ZOO_DATABASE_URL`` and with ``$XDG_DATA_HOME``
 in a temporary directory, so nothing reaches the user's real registry.
 """
@@ -167,3 +176,40 @@ def store(store_url: str):
         yield opened
     finally:
         opened.close()
+
+
+def _assert_one_line_error(result, code: int | None = None, *fragments: str) -> None:
+    """A failed command: exit ``code`` (any non-zero one when None), one line on stderr, nothing else."""
+    if code is None:
+        assert result.exit_code != 0, result.output
+    else:
+        assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert result.output.strip() == lines[0], f"more than the error line was printed: {result.output!r}"
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def _assert_help_has_example(*args: str) -> None:
+    """``zoo ARGS --help`` exits 0 and shows an ``Example:`` block with a ``zoo ...`` call."""
+    from click.testing import CliRunner
+
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, (args, result.output)
+    assert "Example:" in result.output, f"`zoo {' '.join(args)} --help` has no Example block"
+    assert "zoo " in result.output.split("Example:", 1)[1], f"`zoo {' '.join(args)} --help`'s example shows no call"
+
+
+@pytest.fixture
+def assert_one_line_error():
+    """The check that a command failed with one line on stderr (see the module docstring)."""
+    return _assert_one_line_error
+
+
+@pytest.fixture
+def assert_help_has_example():
+    """The check that a command's --help has an example (see the module docstring)."""
+    return _assert_help_has_example

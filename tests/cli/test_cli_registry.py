@@ -43,14 +43,6 @@ def snapshot(url: str, tmp_path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()[1:] + tokens
 
 
-def assert_one_line_error(result, code: int, *fragments: str) -> None:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def _seed(url: str) -> None:
     with Store.open(url) as store:
         store.add_model("resnet18.a1_in1k", "timm:resnet18.a1_in1k", tags={"family": "resnet"})
@@ -107,16 +99,16 @@ BAD_INPUT_BOTH = [BAD_INPUT[0], BAD_INPUT[8], BAD_INPUT[10], BAD_INPUT[13]]
 
 @pytest.mark.parametrize("args, code, fragment", BAD_INPUT)
 def test_bad_input_gives_one_line_error_and_changes_nothing(sqlite_zoo, tmp_path, args, code,
-                                                            fragment):
-    _check_bad_input(sqlite_zoo, tmp_path, args, code, fragment)
+                                                            fragment, assert_one_line_error):
+    _check_bad_input(sqlite_zoo, tmp_path, args, code, fragment, assert_one_line_error)
 
 
 @pytest.mark.parametrize("args, code, fragment", BAD_INPUT_BOTH)
-def test_bad_input_on_both_backends(zoo, tmp_path, args, code, fragment):
-    _check_bad_input(zoo, tmp_path, args, code, fragment)
+def test_bad_input_on_both_backends(zoo, tmp_path, args, code, fragment, assert_one_line_error):
+    _check_bad_input(zoo, tmp_path, args, code, fragment, assert_one_line_error)
 
 
-def _check_bad_input(zoo, tmp_path, args, code, fragment) -> None:
+def _check_bad_input(zoo, tmp_path, args, code, fragment, assert_one_line_error) -> None:
     _seed(zoo.url)
     before = snapshot(zoo.url, tmp_path)
     assert_one_line_error(zoo(*args), code, fragment)
@@ -128,13 +120,13 @@ def _check_bad_input(zoo, tmp_path, args, code, fragment) -> None:
     ("foo:bar", 2, "bad database URL"),
     ("mysql://u@localhost/zoo", 2, "unsupported database"),
 ])
-def test_unreachable_or_bad_database_url_is_one_line(url, code, fragment):
+def test_unreachable_or_bad_database_url_is_one_line(url, code, fragment, assert_one_line_error):
     result = CliRunner().invoke(main, ["--db", url, "models", "list"])
     assert_one_line_error(result, code, fragment)
 
 
 @pytest.mark.parametrize("args", [("models", "list"), ("db", "upgrade"), ("db", "current")])
-def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path, args):
+def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path, args, assert_one_line_error):
     target = tmp_path / "notes.txt"
     target.write_text("not a database\n")
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", *args])
@@ -142,7 +134,7 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(tmp_path, args)
     assert target.read_text() == "not a database\n"
 
 
-def test_sqlite_file_in_a_missing_directory_is_refused_and_not_created(tmp_path):
+def test_sqlite_file_in_a_missing_directory_is_refused_and_not_created(tmp_path, assert_one_line_error):
     target = tmp_path / "nowhere" / "zoo.db"
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "models", "list"])
     assert_one_line_error(result, 1, "does not exist")
@@ -203,7 +195,7 @@ def test_tasks_list_show_with_embedding_vectors_and_remove(zoo):
     assert json.loads(zoo("tasks", "list", "--json").stdout) == []
 
 
-def test_export_then_import_into_another_registry_and_clash(zoo, tmp_path):
+def test_export_then_import_into_another_registry_and_clash(zoo, tmp_path, assert_one_line_error):
     _seed(zoo.url)
     backup = tmp_path / "backup.jsonl"
     exported = json.loads(zoo("export", str(backup), "--json").stdout)
@@ -230,7 +222,7 @@ def test_db_upgrade_and_current(tmp_path):
     assert current["revision"] == current["head"] and current["counts"]["models"] == 0
 
 
-def test_stale_schema_asks_for_db_upgrade_then_upgrade_fixes_it(tmp_path):
+def test_stale_schema_asks_for_db_upgrade_then_upgrade_fixes_it(tmp_path, assert_one_line_error):
     from registry.schema import upgrade
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -243,7 +235,7 @@ def test_stale_schema_asks_for_db_upgrade_then_upgrade_fixes_it(tmp_path):
     assert runner.invoke(main, ["--db", url, "models", "list", "--json"]).stdout.strip() == "[]"
 
 
-def test_db_current_of_a_missing_file_does_not_create_it(tmp_path):
+def test_db_current_of_a_missing_file_does_not_create_it(tmp_path, assert_one_line_error):
     target = tmp_path / "absent.db"
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "db", "current", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["revision"] is None
@@ -253,6 +245,6 @@ def test_db_current_of_a_missing_file_does_not_create_it(tmp_path):
     assert not target.exists()
 
 
-def test_in_memory_sqlite_is_refused():
+def test_in_memory_sqlite_is_refused(assert_one_line_error):
     assert_one_line_error(CliRunner().invoke(main, ["--db", "sqlite://", "models", "list"]), 2,
                           "sqlite:///PATH")
