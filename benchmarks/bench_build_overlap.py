@@ -36,7 +36,7 @@ def main() -> None:
     size, work = get_size(args.size), args.workdir
     with tempfile.TemporaryDirectory() as scratch:
         z = zoo.connect(f"sqlite:///{scratch}/overlap.db")
-        registry = z._bench_registry(size)
+        registry = z.bench._bench_registry(size)
         chosen = select_tasks(size, 0)
         plan = plan_experts([read_task(work / "tasks" / s.name) for s in chosen["expert"]], size)
         tasks = [s.name for s in chosen["expert"] + chosen["heldout"]]

@@ -1,4 +1,4 @@
-"""Fisher estimators: throughput, peak memory and quality at equal wall time (issue 3).
+"""Fisher estimators: throughput, peak memory and quality at equal wall time.
 
     python benchmarks/bench_fisher.py                          # ResNet-18, 224 px, 1,000 images
     python benchmarks/bench_fisher.py --size 64 --images 200   # a quick CPU run
@@ -8,7 +8,8 @@ head and image tensors:
 
   (a) exact     exact per-example squared gradients (zoo.embedding.fisher, hooks)
   (b) minibatch the reference code's squared gradient of a mean-reduced mini-batch loss
-  (c) naive     one example at a time through autograd (fisher_diagonal_reference)
+  (c) naive     one example at a time through autograd (the tests' slow twin,
+                tests/embedding/reference.py: run this script from a checkout)
   (d) variational the robust Fisher (zoo.embedding.variational), its default schedule
 
 Quality at equal wall time: each estimator runs for the wall time (a) needs for one
@@ -29,6 +30,7 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def synthetic(n: int, classes: int, size: int, seed: int = 0):
@@ -113,7 +115,6 @@ def minibatch_squared(probe, head, batches, seed: int, budget: float | None = No
 
 def exact_budgeted(probe, head, batches, seed: int, budget: float | None = None):
     """(a) for a wall-time budget: passes with fresh labels until the budget is spent."""
-    import numpy as np
 
     from zoo.embedding.fisher import fisher_diagonal
 
@@ -134,8 +135,12 @@ def exact_budgeted(probe, head, batches, seed: int, budget: float | None = None)
 
 
 def naive_budgeted(probe, head, images, labels, budget: float | None = None):
-    """(c): one example at a time, until the budget is spent (at least one example)."""
-    from zoo.embedding.fisher import fisher_diagonal_reference
+    """(c): one example at a time, until the budget is spent (at least one example).
+
+    The per-example loop is the tests' slow twin; it lives under tests/, so the checkout's root goes on the path.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.embedding.reference import fisher_diagonal_reference
 
     started, parts, n = time.perf_counter(), None, 0
     for i in range(images.shape[0]):
@@ -168,7 +173,7 @@ def peak_memory_child(args) -> dict:
     return out
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet18")
     parser.add_argument("--size", type=int, default=224, help="input size in pixels")
@@ -180,24 +185,16 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
     parser.add_argument("--profile", action="store_true", help="profile (a) and (b) kernels, then stop")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_child:
-        print(json.dumps(peak_memory_child(args)))
-        return
+    return parser.parse_args()
 
-    import numpy as np
+
+def _prepare(args, device):
+    """(probe, head, image batches on ``device``, labels [N]): synthetic images, a fitted head."""
     import torch
 
-    from zoo.data import tensor_batches
-    from zoo.embedding.distance import d_sym
-    from zoo.embedding.fisher import fisher_diagonal
+    from zoo.batches import tensor_batches
     from zoo.embedding.head import fit_head
-    from zoo.embedding.probe import BETA
-    from zoo.embedding.variational import variational_fisher
 
-    device = torch.device(args.device)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"# {args.arch}, {args.size} px, {args.images} images, {args.classes} classes, batch {args.batch}, {name}")
     probe = build_probe(args.arch, args.size, device)
     data = synthetic(args.images, args.classes, 64)
     t = time.perf_counter()
@@ -210,39 +207,44 @@ def main() -> None:
     with torch.no_grad():
         feats = torch.cat([probe.features(b) for b in batches]).float().cpu().numpy()
     head, stats = fit_head(feats, labels, args.classes)
-    head = head.to(device)
     print(f"# head: train accuracy {stats['train_accuracy']:.2f}, loss {stats['train_loss']:.3f}; "
           f"embedding length {probe.info.embedding_length}")
+    return probe, head.to(device), batches, labels
 
-    def timed(fn):
-        sync(device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        out = fn()
-        sync(device)
-        peak = torch.cuda.max_memory_allocated() / 1024 ** 3 if device.type == "cuda" else float("nan")
-        return out, time.perf_counter() - start, peak
 
-    fisher_diagonal(probe, head, [batches[0], batches[-1]])  # warm-up (kernels, allocator, form timing on GPUs)
-    from zoo.embedding.fisher import _TUNED
+def _timed(fn, device):
+    """(fn(), seconds, GPU peak GB or NaN)."""
+    import torch
 
-    if _TUNED:
-        chosen = [path for path in _TUNED.values()]
-        print("# per-example forms chosen on this GPU: " + ", ".join(f"{p} x{chosen.count(p)}" for p in sorted(set(chosen))))
-    if args.profile:
-        profile(probe, head, batches[:4], device)
-        return
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    peak = torch.cuda.max_memory_allocated() / 1024 ** 3 if device.type == "cuda" else float("nan")
+    return out, time.perf_counter() - start, peak
+
+
+def _compare(args, probe, head, batches, labels, device) -> None:
+    """Throughput and peak memory of (a)-(d), then their quality at (a)'s wall time; prints the table."""
+    import torch
+
+    from zoo.embedding.distance import d_sym
+    from zoo.embedding.fisher import fisher_diagonal
+    from zoo.embedding.probe import BETA
+    from zoo.embedding.variational import variational_fisher
+
     minibatch_squared(probe, head, batches[:1], 0)
     n = args.images
-    exact, t_a, m_a = timed(lambda: fisher_diagonal(probe, head, batches, seed=1)[0])
-    mini, t_b, m_b = timed(lambda: minibatch_squared(probe, head, batches, 1))
+    exact, t_a, m_a = _timed(lambda: fisher_diagonal(probe, head, batches, seed=1)[0], device)
+    mini, t_b, m_b = _timed(lambda: minibatch_squared(probe, head, batches, 1), device)
     all_images = torch.cat(batches)
     k = min(args.naive_images, n)
-    (naive, _), t_c, m_c = timed(lambda: naive_budgeted(probe, head, all_images[:k], labels[:k]))
-    (lam, prior, info), t_d, m_d = timed(lambda: variational_fisher(probe, head, lambda: batches, labels))
+    (naive, _), t_c, m_c = _timed(lambda: naive_budgeted(probe, head, all_images[:k], labels[:k]), device)
+    (lam, prior, info), t_d, m_d = _timed(lambda: variational_fisher(probe, head, lambda: batches, labels), device)
     d_images = info["steps"] * n / len(batches)  # image passes of its default schedule
-    reference, t_ref, _ = timed(lambda: fisher_diagonal(probe, head, batches, method="expected")[0])
+    reference, t_ref, _ = _timed(lambda: fisher_diagonal(probe, head, batches, method="expected")[0], device)
 
     budget = t_a
     q_a = exact_budgeted(probe, head, batches, 11, budget)
@@ -267,27 +269,64 @@ def main() -> None:
     print(f"exact vs its own reference at full data: d_sym = {d_sym(exact, reference):.4f}; "
           f"minibatch full pass: {d_sym(mini, reference):.4f}")
 
-    if device.type == "cuda":  # the same estimate on the CPU, same labels: device consistency
-        on_gpu = fisher_diagonal(probe, head, batches[:1], seed=5)[0]
-        probe.model.cpu()
-        on_cpu = fisher_diagonal(probe, head.cpu(), [batches[0].cpu()], seed=5)[0]
-        rel = np.abs(on_gpu - on_cpu).max() / np.abs(on_cpu).max()
-        print(f"GPU vs CPU exact Fisher on one batch: max |diff| / max = {rel:.2e}, d_sym = {d_sym(on_gpu, on_cpu):.2e}")
 
+def _device_consistency(probe, head, batches) -> None:
+    """The same estimate on the GPU and the CPU, same labels."""
+    import numpy as np
+
+    from zoo.embedding.distance import d_sym
+    from zoo.embedding.fisher import fisher_diagonal
+
+    on_gpu = fisher_diagonal(probe, head, batches[:1], seed=5)[0]
+    probe.model.cpu()
+    on_cpu = fisher_diagonal(probe, head.cpu(), [batches[0].cpu()], seed=5)[0]
+    rel = np.abs(on_gpu - on_cpu).max() / np.abs(on_cpu).max()
+    print(f"GPU vs CPU exact Fisher on one batch: max |diff| / max = {rel:.2e}, d_sym = {d_sym(on_gpu, on_cpu):.2e}")
+
+
+def _peak_memory(args) -> None:
+    """Embed ``--memory-images`` images end to end in a child process and print its peak memory."""
+    cmd = [sys.executable, __file__, "--memory-child", "--arch", args.arch, "--size", str(args.size),
+           "--batch", str(args.batch), "--memory-images", str(args.memory_images), "--device", args.device]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode:
+        print(f"peak-memory child failed: {result.stderr.strip().splitlines()[-1:]}")
+    else:
+        print(f"\nend to end, {args.memory_images} images: {result.stdout.strip()}")
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.memory_child:
+        print(json.dumps(peak_memory_child(args)))
+        return
+    import torch
+
+    from zoo.embedding.fisher import _TUNED, fisher_diagonal
+
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"# {args.arch}, {args.size} px, {args.images} images, {args.classes} classes, batch {args.batch}, {name}")
+    probe, head, batches, labels = _prepare(args, device)
+    fisher_diagonal(probe, head, [batches[0], batches[-1]])  # warm-up (kernels, allocator, form timing on GPUs)
+    if _TUNED:
+        chosen = list(_TUNED.values())
+        print("# per-example forms chosen on this GPU: " + ", ".join(f"{p} x{chosen.count(p)}" for p in sorted(set(chosen))))
+    if args.profile:
+        profile(probe, head, batches[:4], device)
+        return
+    _compare(args, probe, head, batches, labels, device)
+    if device.type == "cuda":
+        _device_consistency(probe, head, batches)
     if args.memory_images:
-        cmd = [sys.executable, __file__, "--memory-child", "--arch", args.arch, "--size", str(args.size),
-               "--batch", str(args.batch), "--memory-images", str(args.memory_images), "--device", args.device]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode:
-            print(f"peak-memory child failed: {result.stderr.strip().splitlines()[-1:]}")
-        else:
-            print(f"\nend to end, {args.memory_images} images: {result.stdout.strip()}")
+        _peak_memory(args)
 
 
 def profile(probe, head, batches, device) -> None:
     """Top kernels of (a) and (b), and (a)'s time split, on a few batches."""
     import torch
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     from zoo.embedding.fisher import fisher_diagonal
 

@@ -15,7 +15,7 @@ the median over ``--queries`` registered tasks of the full ``recommend`` call
 With ``--folder DIR`` (and ``--db URL`` of a filled registry, e.g. after
 ``zoo bench build``) it instead times recommending for a new folder of images
 (one probe pass) beside LogME over every expert in the zoo (one forward pass
-per expert), the cost comparison of issue 5:
+per expert), the cost comparison:
 
     .venv/bin/python benchmarks/bench_recommend.py --folder ./images --db sqlite:///zoo.db
 """

@@ -134,8 +134,26 @@ def test_extract_features_any_timm_cnn(arch, kwargs):
     feats = networks.extract_features(model, images, batch_size=2, progress=False)
     assert feats.shape == (5, getattr(model, "head_hidden_size", None) or model.num_features) and feats.dtype == np.float32
     with torch.no_grad():
-        from zoo.data import transform_for
+        from zoo.batches import transform_for
 
         x = transform_for(model)(images[3][0])[None]
         direct = model.forward_head(model.forward_features(x), pre_logits=True)
     assert np.allclose(feats[3], direct[0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("extra", [{"checkpoint_path": "other.pth"}, {"pretrained_cfg_overlay": {"file": "x"}}])
+def test_model_args_outside_the_allow_list_are_refused(tmp_path, extra):
+    """A sidecar's model_args go to timm.create_model only when they shape the architecture: a checkpoint_path
+    there would make timm read a second (pickled) file."""
+    model = _trained_like(timm.create_model("resnet18", num_classes=4, **TINY_RESNET))
+    path = _save(tmp_path, model)
+    pickled = tmp_path / "other.pth"
+    pickled.write_bytes(b"not to be read")
+    (tmp_path / "w.safetensors.json").write_text(json.dumps({"arch": "resnet18",
+                                                             "model_args": {**TINY_RESNET, **extra}}))
+    with pytest.raises(InvalidInput, match=next(iter(extra))) as caught:
+        networks.load_network(f"file:{path}")
+    assert "\n" not in str(caught.value)
+    meta_path = _save(tmp_path, model, name="m.safetensors", arch="resnet18", model_args={**TINY_RESNET, **extra})
+    with pytest.raises(InvalidInput, match=next(iter(extra))):
+        networks.load_network(f"file:{meta_path}")

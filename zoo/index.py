@@ -15,7 +15,9 @@ coordinate sqrt(C - s 2D alpha d_sym(m, t0)) (query coordinate 0), which adds
 exactly that offset to the squared L2 distance; s is measured on the
 collection (:func:`calibrate_offset_scale`), since real neighbours sit past
 the second-order regime. The index over-fetches candidates (512 by default)
-and re-ranks them with the exact distance from :mod:`zoo.embedding.distance`;
+and re-ranks them with the exact d_sym (:func:`d_sym_to`, the same arithmetic as
+:func:`zoo.embedding.distance.d_sym_matrix`, which the tests check; the index
+imports no sibling part);
 :meth:`EmbeddingIndex.exact_search` is the brute-force twin used to measure
 recall (benchmarks/bench_index.py).
 
@@ -29,16 +31,16 @@ index and a stale one is detected by comparing the sidecar with the registry.
 """
 from __future__ import annotations
 
-import warnings
-
 import hashlib
 import json
 import math
 import os
 import tempfile
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +70,7 @@ FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
 TRAIN_SAMPLE = 200_000  # rows used to train IVF/PQ indexes (faiss asks for 39 per centroid)
 #: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
 LOG_FLOOR = 0.2
+_TINY = 1e-30  # filters where both vectors sum below this are left out of d_sym
 FORMAT_VERSION = 1
 
 
@@ -140,8 +143,6 @@ def calibrate_offset_scale(vectors: np.ndarray, floors: np.ndarray, *, sample: i
     it wrongly against d_sym, so s is measured: the median ratio over each
     sampled row's ``neighbours`` nearest rows (by log distance) in a random pool.
     """
-    from zoo.embedding.distance import d_sym_matrix
-
     x = np.asarray(vectors)
     n, dim = x.shape
     if n < 3:
@@ -154,23 +155,38 @@ def calibrate_offset_scale(vectors: np.ndarray, floors: np.ndarray, *, sample: i
     ratios = []
     for i, row in enumerate(rows):
         order = [j for j in np.argsort(squared[i]) if candidates[j] != row][:neighbours]
-        d = d_sym_matrix(x[row][None, :], x[candidates[order]])[0]
+        d = d_sym_to(x[row], x[candidates[order]])
         ok = d > 1e-12
         ratios.extend(squared[i, order][ok] / (2 * dim * d[ok]))
     return float(np.median(ratios)) if ratios else 1.0
 
 
-def _exact(query: np.ndarray, rows: np.ndarray, *, block: int = 128) -> np.ndarray:
-    """Exact d_sym of each row ``[n, D]`` to ``query`` ``[D]`` -> ``[n]``, via the shared d_sym_matrix.
+def d_sym_to(query: np.ndarray, rows: np.ndarray, *, block: int = 128) -> np.ndarray:
+    """Exact d_sym of each row ``[n, D]`` to ``query`` ``[D]`` -> ``[n]`` float64, in [0, 1].
 
-    Called in blocks of ``block`` rows: the temporaries then stay in cache,
-    which measured ~10x faster than one call on 512 rows of 512 values.
+    u = r / (r + q), v = q / (r + q) element-wise (filters where both are 0 left
+    out), d_sym = 1 - cos(u, v); 0 for identical vectors, 1 for disjoint
+    supports. The same arithmetic as :func:`zoo.embedding.distance.d_sym_matrix`
+    (tests/index checks they agree exactly), in blocks of ``block`` rows so the
+    temporaries stay in cache.
     """
-    from zoo.embedding.distance import d_sym_matrix
-
-    q = query[None, :]
-    return np.concatenate([d_sym_matrix(rows[i:i + block], q)[:, 0] for i in range(0, rows.shape[0], block)]) \
-        if rows.shape[0] else np.zeros(0)
+    q = np.asarray(query, dtype=np.float64)[None, :]
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    for start in range(0, rows.shape[0], block):
+        r = rows[start:start + block]
+        total = r + q
+        live = total > _TINY
+        safe = np.where(live, total, 1.0)
+        u = np.where(live, r / safe, 0.0)
+        v = np.where(live, q / safe, 0.0)
+        dot = (u * v).sum(-1)
+        norm = np.sqrt((u * u).sum(-1) * (v * v).sum(-1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dist = 1.0 - dot / norm
+        same = np.all(r == q, axis=-1)
+        out[start:start + block] = np.clip(np.where(norm > 0, dist, np.where(same, 0.0, 1.0)), 0.0, 1.0)
+    return out
 
 
 @dataclass
@@ -203,7 +219,7 @@ class EmbeddingIndex:
         meta: dict[str, Any] | None = None,
         columns: dict[str, Sequence[str]] | None = None,
         progress: bool = True,
-    ) -> "EmbeddingIndex":
+    ) -> EmbeddingIndex:
         """Index ``vectors`` ``[N, D]`` (non-negative) under ``names``; ``offsets`` ``[N]`` default 0.
 
         ``columns``: extra per-row strings (e.g. each model's source) kept with
@@ -294,7 +310,7 @@ class EmbeddingIndex:
     def _rank(self, query: np.ndarray, rows: np.ndarray, k: int) -> list[Hit]:
         if rows.size == 0:
             return []
-        exact = _exact(query, self.vectors[rows]) - self.offsets[rows]
+        exact = d_sym_to(query, self.vectors[rows]) - self.offsets[rows]
         order = np.lexsort((rows, exact))[:k]  # ties broken by row for determinism
         return [Hit(self.names[rows[i]], float(exact[i]), int(rows[i])) for i in order]
 
@@ -323,7 +339,7 @@ class EmbeddingIndex:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "EmbeddingIndex | None":
+    def load(cls, path: str | Path) -> EmbeddingIndex | None:
         """The index at ``path``, or None when it is missing or unreadable (then rebuild it)."""
         import faiss
 

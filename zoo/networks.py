@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidInput
+from zoo.batches import data_config, tensor_batches
 
 __all__ = [
     "Source",
@@ -135,6 +136,27 @@ def _apply_data_overrides(model, info: dict[str, Any]) -> None:
     model.pretrained_cfg = cfg
 
 
+#: the timm constructor arguments a weights file's ``model_args`` (metadata or sidecar) may set: the
+#: architecture's shape only. Anything else (``checkpoint_path``, ``pretrained_cfg``, ``num_classes``,
+#: which the stored classifier decides) is refused, so a file cannot make timm read another file.
+MODEL_ARGS = ("layers", "channels", "stem_width", "stem_type", "depths", "dims", "widths", "embed_dim",
+              "num_heads", "mlp_ratio", "patch_size", "img_size", "in_chans", "channel_multiplier",
+              "depth_multiplier", "drop_rate", "drop_path_rate", "global_pool")
+
+
+def _checked_model_args(path: Path, model_args: Any) -> dict[str, Any]:
+    """``model_args`` as keyword arguments for ``timm.create_model``; InvalidInput for any not in MODEL_ARGS."""
+    if model_args is None:
+        return {}
+    if not isinstance(model_args, dict):
+        raise InvalidInput(f"model_args of {path} must be a JSON object of timm arguments; fix its metadata")
+    refused = sorted(str(key) for key in model_args if key not in MODEL_ARGS)
+    if refused:
+        raise InvalidInput(f"model_args of {path} sets {', '.join(refused)}, which zoo does not pass to timm; "
+                           f"keep to {', '.join(MODEL_ARGS)}")
+    return dict(model_args)
+
+
 def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extra: dict[str, Any]):
     import timm
 
@@ -147,7 +169,7 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
         raise InvalidInput(
             f"architecture of {path} unknown: pass --arch NAME (a timm architecture such as resnet18)"
         )
-    model_args = dict(info.get("model_args") or {})
+    model_args = _checked_model_args(path, info.get("model_args"))
     try:
         probe = timm.create_model(arch, pretrained=False, **model_args)
     except Exception as err:  # timm raises RuntimeError/TypeError/KeyError for unknown archs/args
@@ -315,25 +337,16 @@ def weights_checksum(module_or_path) -> str:
     return digest.hexdigest()
 
 
-def data_config(model) -> dict:
-    """timm's resolved data config of ``model`` (input_size, mean, std, interpolation, crop)."""
-    from timm.data import resolve_model_data_config
-
-    return dict(resolve_model_data_config(model))
-
-
 def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = True):
     """Pooled pre-logit features of every item of ``dataset`` -> ``np.ndarray`` [N, D] float32.
 
     ``dataset`` yields ``(image, label)``; PIL images go through the model's own
-    timm transforms (:func:`zoo.data.transform_for`), tensors are used as given.
+    timm transforms (:func:`zoo.batches.transform_for`), tensors are used as given.
     Computed as ``forward_head(forward_features(x), pre_logits=True)`` in eval mode.
     """
     import numpy as np
     import torch
     from tqdm.auto import tqdm
-
-    from zoo.data import tensor_batches
 
     model.eval()
     chunks = []

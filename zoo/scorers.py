@@ -23,25 +23,14 @@ forward pass over the target data, where Model2Vec needs one probe pass.
   Transferability in Task Transfer Learning", definition 2):
   tr(cov(f)^+ cov(E[f | y])).
 
-Every scorer has a slow, loop-based twin (``*_reference``) that the tests
-compare it with on tiny inputs.
+Every scorer has a slow, loop-based twin that the tests compare it with on
+tiny inputs (``tests/scorers/reference.py``).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = [
-    "SCORERS",
-    "logme",
-    "logme_evidence_reference",
-    "logme_reference",
-    "leep",
-    "leep_reference",
-    "nce",
-    "nce_reference",
-    "h_score",
-    "h_score_reference",
-]
+__all__ = ["SCORERS", "h_score", "leep", "logme", "nce"]
 
 
 def _check_labels(labels: np.ndarray, n: int) -> np.ndarray:
@@ -120,49 +109,6 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def logme_evidence_reference(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> float:
-    """Log evidence / N of targets ``y`` [N] given features [N, D], alpha and beta, computed directly.
-
-    Slow and obviously correct: y ~ N(0, F F^T / alpha + I / beta), evaluated
-    as a multivariate normal log density (no SVD, no fixed point).
-    """
-    from scipy.stats import multivariate_normal
-
-    f = np.asarray(features, dtype=np.float64)
-    n = f.shape[0]
-    cov = f @ f.T / alpha + np.eye(n) / beta
-    return float(multivariate_normal(mean=np.zeros(n), cov=cov).logpdf(np.asarray(y, dtype=np.float64)) / n)
-
-
-def logme_reference(features: np.ndarray, labels: np.ndarray) -> float:
-    """LogME by direct numerical maximisation of the evidence over (log alpha, log beta).
-
-    The slow twin of :func:`logme`: for each class, maximise
-    :func:`logme_evidence_reference` with Nelder-Mead from several starts.
-    Only for tiny problems (it forms the N x N covariance).
-    """
-    from scipy.optimize import minimize
-
-    f = np.asarray(features, dtype=np.float64)
-    labels = _check_labels(labels, f.shape[0])
-    scores = []
-    for c in np.unique(labels):
-        y = (labels == c).astype(np.float64)
-
-        def negative(log_ab: np.ndarray) -> float:
-            return -logme_evidence_reference(f, y, float(np.exp(log_ab[0])), float(np.exp(log_ab[1])))
-
-        best = min(
-            (
-                minimize(negative, np.array(start), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
-                for start in [(0.0, 0.0), (-3.0, 2.0), (3.0, 4.0), (-1.0, -1.0)]
-            ),
-            key=lambda r: r.fun,
-        )
-        scores.append(-best.fun)
-    return float(np.mean(scores))
-
-
 # --------------------------------------------------------------------------- LEEP / NCE
 
 
@@ -194,27 +140,6 @@ def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.log(np.maximum(eep[np.arange(n), labels], 1e-300))))
 
 
-def leep_reference(source_probs: np.ndarray, labels: np.ndarray) -> float:
-    """LEEP computed with explicit Python loops over examples, labels and source classes."""
-    p = np.asarray(source_probs, dtype=np.float64)
-    labels = [int(v) for v in labels]
-    n, num_source = p.shape
-    targets = sorted(set(labels))
-    joint = {(y, z): 0.0 for y in targets for z in range(num_source)}
-    for i in range(n):
-        for z in range(num_source):
-            joint[(labels[i], z)] += p[i, z] / n
-    marginal = {z: sum(joint[(y, z)] for y in targets) for z in range(num_source)}
-    total = 0.0
-    for i in range(n):
-        likelihood = 0.0
-        for z in range(num_source):
-            if marginal[z] > 0:
-                likelihood += joint[(labels[i], z)] / marginal[z] * p[i, z]
-        total += np.log(likelihood)
-    return float(total / n)
-
-
 def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
     """NCE (Tran et al. 2019): -H(Y | Z) for hard source labels ``Z`` [N] and target labels ``Y`` [N].
 
@@ -233,17 +158,6 @@ def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
     marginal_z = joint.sum(axis=0, keepdims=True)
     mask = joint > 0
     return float(np.sum(joint[mask] * np.log((joint / marginal_z)[mask])))
-
-
-def nce_reference(source_labels: np.ndarray, labels: np.ndarray) -> float:
-    """NCE from counts in Python dictionaries: sum_{y,z} P(y,z) log P(y|z)."""
-    pairs: dict[tuple[int, int], int] = {}
-    zs: dict[int, int] = {}
-    n = len(labels)
-    for z, y in zip(source_labels, labels):
-        pairs[(int(y), int(z))] = pairs.get((int(y), int(z)), 0) + 1
-        zs[int(z)] = zs.get(int(z), 0) + 1
-    return float(sum(c / n * np.log(c / zs[z]) for (y, z), c in pairs.items()))
 
 
 # --------------------------------------------------------------------------- H-score
@@ -268,22 +182,6 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     g = means[inverse]  # [N, D]: each example's class mean
     cov_g = g.T @ g / f.shape[0]
     return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10, hermitian=True) @ cov_g))
-
-
-def h_score_reference(features: np.ndarray, labels: np.ndarray) -> float:
-    """H-score with explicit loops: per-example outer products for both covariances."""
-    f = np.asarray(features, dtype=np.float64)
-    n, d = f.shape
-    mean = f.mean(axis=0)
-    cov_f = np.zeros((d, d))
-    for i in range(n):
-        cov_f += np.outer(f[i] - mean, f[i] - mean) / n
-    class_mean = {int(c): f[np.asarray(labels) == c].mean(axis=0) for c in set(int(v) for v in labels)}
-    cov_g = np.zeros((d, d))
-    for i in range(n):
-        g = class_mean[int(labels[i])] - mean
-        cov_g += np.outer(g, g) / n
-    return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10) @ cov_g))
 
 
 # name -> (what it needs: "features" or "probs", function)

@@ -8,14 +8,13 @@ Protocol ``PROTOCOL`` (docs/METHOD.md section 7), recorded with every result:
 2. Training split: ``shots`` (3) images per class drawn from the task's train split
    (seeded by the task name, so every model sees the same images). Few shots is
    the regime where the choice of expert matters (with 20+ per class any decent
-   extractor solves a glyph task and the ranking becomes noise; on the `small`
-   bench's 21 task experts, 5 shots put 56% of tasks' best error in [5%, 50%],
-   3 shots 72%).
+   extractor solves a glyph task and the ranking becomes noise; fewer shots put
+   more tasks' best error in the informative middle range).
 3. Classifier: features standardised with the training mean/std, then
    multinomial logistic regression, mean cross-entropy + ``l2``/2 ||W||^2
    (bias free), fitted to optimum by L-BFGS (convex: the optimum is unique, so
-   the result does not depend on the solver; :func:`fit_logistic_reference` is
-   the slow gradient-descent twin the tests compare against).
+   the result does not depend on the solver; the tests compare it
+   against a slow gradient-descent twin).
 4. Metric: top-1 error on the task's whole test split.
 """
 from __future__ import annotations
@@ -99,27 +98,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
     optimiser.step(closure)
     weights = w.detach().numpy()
     return (weights @ basis if basis is not None else weights), b.detach().numpy()
-
-
-def fit_logistic_reference(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
-                           steps: int = 20000, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """The slow twin of :func:`fit_logistic`: plain full-batch gradient descent, numpy.
-
-    Gradient of the mean cross-entropy written out: (softmax - onehot)^T x / N.
-    """
-    n, d = x.shape
-    w = np.zeros((num_classes, d))
-    b = np.zeros(num_classes)
-    onehot = np.eye(num_classes)[y]
-    for _ in range(steps):
-        logits = x @ w.T + b
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(1, keepdims=True)
-        residual = (p - onehot) / n
-        w -= lr * (residual.T @ x + l2 * w)
-        b -= lr * residual.sum(0)
-    return w, b
 
 
 def transfer_error(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,

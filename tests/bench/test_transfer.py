@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo.transfer import (ProtocolParams, fit_logistic, fit_logistic_reference, sample_shots,
-                          standardise, transfer_error)
+from zoo.transfer import ProtocolParams, fit_logistic, sample_shots, standardise, transfer_error
+
+from .reference import fit_logistic_reference
 
 WEIGHT_TOL = 1e-4  # both reach the unique optimum of a strongly convex problem
 

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.data import load_labelled, tensor_batches
-from zoo.embedding.fisher import fisher_diagonal, fisher_diagonal_reference, per_example_square_sums
+from zoo.batches import tensor_batches
+from zoo.data import load_labelled
+from zoo.embedding.fisher import fisher_diagonal, per_example_square_sums
 from zoo.embedding.head import fit_head
+
+from .reference import fisher_diagonal_reference
 
 
 RTOL = 1e-4  # fp32 forward/backward against an fp64-accumulated reference

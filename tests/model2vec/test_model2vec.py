@@ -8,6 +8,8 @@ import torch
 from zoo import model2vec as m2v
 from zoo.embedding.distance import d_sym_matrix
 
+from .reference import calibrate_errors_reference
+
 # d_sym in float64 torch vs the shared numpy form: only summation order differs.
 DISTANCE_ATOL = 1e-6
 
@@ -131,7 +133,7 @@ def test_calibration_matches_its_slow_twin():
     errors = 0.1 + 0.6 * distance + rng.normal(scale=0.05, size=distance.shape) + np.array([0.0, 0.1, -0.05, 0.2])
     errors[rng.random(errors.shape) < 0.2] = np.nan  # not every pair is measured
     fast = m2v.calibrate_errors(distance, errors, prior=2.0)
-    slow = m2v.calibrate_errors_reference(distance, errors, prior=2.0)
+    slow = calibrate_errors_reference(distance, errors, prior=2.0)
     np.testing.assert_allclose(fast[0], slow[0], atol=1e-4)
     np.testing.assert_allclose(fast[1], slow[1], atol=1e-4)
     np.testing.assert_allclose(fast[2], slow[2], atol=1e-4)

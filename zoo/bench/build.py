@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from zoo.bench.experts import ExpertSpec, plan_experts, train_expert, union_records, write_union_task
 from zoo.bench.sizes import BenchSize
@@ -71,52 +71,80 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
           progress: bool = True, log: Callable[[str], None] = print, overlap: bool = True) -> dict:
     """Run (or resume) every stage of the bench in ``workdir``; returns a summary.
 
-    ``overlap`` runs the transfer stage in a second thread while the tasks are
-    embedded: the two stages share nothing but the registry (every unit of
-    both is idempotent, and each writes its own rows), so on two cores they
-    take the time of the longer one (measured on the full bench, in two
-    processes: 57 min for both against 118 min one after the other). A kill
-    stops both threads together; a restart resumes both.
+    Stages: render the tasks, the probe, the experts, then the task embeddings
+    and the transfer results. ``overlap`` runs the transfer stage in a second
+    thread while the tasks are embedded: the two stages share nothing but the
+    registry (every unit of both is idempotent, and each writes its own rows),
+    so on two cores they take about the time of the longer one. A kill stops
+    both threads together; a restart resumes both.
     """
-    from tqdm import tqdm
-
     workdir = Path(workdir)
     task_root = workdir / "tasks"
     timings: dict[str, float] = {}
     started = time.time()
+    chosen = _render(size, workdir, task_root, seed=seed, train_probe=train_probe, progress=progress)
+    timings["render"] = time.time() - started
+    t0 = time.time()
+    probe_source, probe_weights = _probe(size, workdir, task_root, chosen["probe"], seed=seed,
+                                         train=train_probe, progress=progress, log=log)
+    timings["probe"] = time.time() - t0
+    t0 = time.time()
+    plan = _experts(size, chosen, task_root, workdir / "experts", registry, probe_weights=probe_weights,
+                    seed=seed, progress=progress)
+    timings["experts"] = time.time() - t0
+    stages = _embed_and_transfer(size, chosen, plan, task_root, workdir / "experts", registry, probe_source,
+                                 progress=progress, overlap=overlap)
+    timings.update(embed=stages["embed"], transfer=stages["transfer"], total=time.time() - started)
+    summary = {
+        "size": size.name, "workdir": str(workdir), "probe": probe_source,
+        "tasks": {k: len(v) for k, v in chosen.items()}, "unions": len(union_records(plan)),
+        "experts": len(plan), "transfer_pairs": stages["pairs"], "overlap": overlap,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+    _append_log(workdir, summary)
+    return summary
 
-    # 1. render
+
+def _render(size: BenchSize, workdir: Path, task_root: Path, *, seed: int, train_probe: bool,
+            progress: bool) -> dict[str, list]:
+    """Stage 1: choose the task sets, render them under ``task_root`` and record them in sets.json."""
     chosen = select_tasks(size, seed, train_probe=train_probe)
     specs = chosen["probe"] + chosen["expert"] + chosen["heldout"]
     render_tasks(task_root, specs, train_per_class=size.train_per_class,
                  test_per_class=size.test_per_class, seed=seed, progress=progress)
     write_json_atomic(workdir / "sets.json", {k: [s.name for s in v] for k, v in chosen.items()})
-    timings["render"] = time.time() - started
+    return chosen
 
-    # 2. probe
-    t0 = time.time()
-    probe_source, probe_weights = _probe(size, workdir, task_root, chosen["probe"], seed=seed,
-                                         train=train_probe, progress=progress, log=log)
-    timings["probe"] = time.time() - t0
 
-    # 3. experts (before embedding, so union tasks exist to embed)
-    t0 = time.time()
+def _experts(size: BenchSize, chosen: dict[str, list], task_root: Path, expert_dir: Path, registry: Registry, *,
+             probe_weights: Path, seed: int, progress: bool) -> list:
+    """Stage 3: plan the experts, write their union tasks, train and register each; returns the plan.
+
+    Runs before embedding, so that the union tasks exist to embed.
+    """
+    from tqdm import tqdm
+
     expert_records = [read_task(task_root / s.name) for s in chosen["expert"]]
     plan = plan_experts(expert_records, size)
     for union, members in union_records(plan).items():
         write_union_task(task_root, union, members)
-    expert_dir = workdir / "experts"
     for spec in tqdm(plan, desc="train experts", unit="expert", disable=not progress):
         path = train_expert(spec, task_root, expert_dir, probe_weights=probe_weights,
                             batch_size=size.batch_size, seed=seed, progress=progress)
         registry.ensure_model(spec, path)
-    timings["experts"] = time.time() - t0
+    return plan
 
-    # 4. register every task, then embed them (measured tasks, unions, probe pool) and, 5., measure every
-    # expert on every expert and held-out task: the two need only the registered tasks and models, so with
-    # ``overlap`` the transfer stage runs in a thread beside the embedding
+
+def _embed_and_transfer(size: BenchSize, chosen: dict[str, list], plan: list, task_root: Path, expert_dir: Path,
+                        registry: Registry, probe_source: str, *, progress: bool, overlap: bool) -> dict:
+    """Stages 4 and 5: register every task, embed them (measured tasks, unions, probe pool) and measure every
+    expert on every expert and held-out task; with ``overlap`` the transfer stage runs in a thread beside the
+    embedding (both need only the registered tasks and models). Returns {"embed": s, "transfer": s, "pairs": n}.
+    """
+    from tqdm import tqdm
+
     t0 = time.time()
-    names = [s.name for s in specs] + sorted(union_records(plan))
+    names = [s.name for s in chosen["probe"] + chosen["expert"] + chosen["heldout"]] + sorted(union_records(plan))
     for name in names:
         registry.ensure_task(task_root / name)
     pool = {s.name for s in chosen["probe"]}
@@ -124,7 +152,6 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
              for method in (size.probe_pool_methods if name in pool else size.embed_methods)]
     measured = [s.name for s in chosen["expert"] + chosen["heldout"]]
     pairs = [(spec, task) for spec in plan for task in measured]
-
     stop = threading.Event()
 
     def transfer_stage() -> float:
@@ -142,17 +169,9 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
         except BaseException:
             stop.set()  # do not let the transfer thread run on for an hour after an error or Ctrl-C
             raise
-        timings["embed"] = time.time() - t0
-        timings["transfer"] = transfer.result() if transfer is not None else transfer_stage()
-    timings["total"] = time.time() - started
-    summary = {
-        "size": size.name, "workdir": str(workdir), "probe": probe_source,
-        "tasks": {k: len(v) for k, v in chosen.items()}, "unions": len(union_records(plan)),
-        "experts": len(plan), "transfer_pairs": len(pairs), "overlap": overlap,
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
-    }
-    _append_log(workdir, summary)
-    return summary
+        embed_seconds = time.time() - t0
+        transfer_seconds = transfer.result() if transfer is not None else transfer_stage()
+    return {"embed": embed_seconds, "transfer": transfer_seconds, "pairs": len(pairs)}
 
 
 def _probe(size: BenchSize, workdir: Path, task_root: Path, probe_specs: list, *, seed: int, train: bool,
@@ -183,8 +202,9 @@ def _transfer(pairs: list[tuple[ExpertSpec, str]], task_root: Path, expert_dir: 
     """Measure every (expert, task) pair the registry lacks, one expert loaded at a time."""
     from tqdm import tqdm
 
+    from zoo.batches import data_config
     from zoo.bench.arrays import load_split
-    from zoo.networks import data_config, load_network
+    from zoo.networks import load_network
     from zoo.transfer import evaluate_arrays
 
     todo = [(spec, task) for spec, task in pairs if not registry.has_transfer(spec.name, task)]

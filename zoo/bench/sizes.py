@@ -27,7 +27,7 @@ class BenchSize:
     group_steps: int = 160
     generalist_steps: int = 300
     batch_size: int = 64
-    embed_methods: tuple[str, ...] = ("montecarlo", "variational")
+    embed_methods: tuple[str, ...] = ("montecarlo", "variational")  # zoo.embedding.BENCH_METHODS (no sibling import)
     #: the probe-pool tasks (full only) are embedded with these; they are not measured
     probe_pool_methods: tuple[str, ...] = ("montecarlo",)
     embed_max_samples: int | None = 600

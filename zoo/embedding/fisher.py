@@ -22,77 +22,21 @@ form with fewer multiply-adds; a GPU times every form once per layer shape and
 keeps the fastest. The probe's weights need no gradient, so the backward pass
 computes only activation gradients. Squares are formed in fp32 and accumulated
 in fp64.
+
+Each layer type (Linear, Conv2d, timm's Conv2dSame) has one handler,
+:mod:`zoo.embedding.layers`, shared with the robust Fisher.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["METHODS", "per_example_square_sums", "fisher_diagonal", "fisher_diagonal_reference"]
+__all__ = ["FISHER_METHODS", "fisher_diagonal", "per_example_square_sums"]
 
-METHODS = ("montecarlo", "expected")
+#: the methods this exact estimator computes (zoo.embedding.METHODS adds the variational one)
+FISHER_METHODS = ("montecarlo", "expected")
 _BLOCK_ELEMENTS = 1 << 24  # max elements of one intermediate block (~64 MB fp32)
-
-
-def _explicit_padding(module, x):
-    """(input, padding) with timm's "same" padding applied to ``x`` and string paddings made numeric."""
-    from timm.layers import Conv2dSame, pad_same
-
-    padding = module.padding
-    if isinstance(module, Conv2dSame):
-        return pad_same(x, module.kernel_size, module.stride, module.dilation), 0
-    if isinstance(padding, str):
-        padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
-    return x, padding
-
-
-def _unfolded(module, x):
-    """Layer input as matmul operands: X [N, G, K, L] (K = fan-in per group), groups G."""
-    import torch.nn.functional as F
-    from torch import nn
-
-    if isinstance(module, nn.Linear):
-        n = x.shape[0]
-        cols = x.reshape(n, -1, x.shape[-1]).transpose(1, 2)  # [N, I, L]
-        return cols.unsqueeze(1), 1
-    x, padding = _explicit_padding(module, x)
-    groups = module.groups
-    if tuple(module.dilation) == (1, 1):
-        # strided views and one copy: F.unfold launches one kernel per example on GPUs
-        pad = (padding, padding) if isinstance(padding, int) else tuple(padding)
-        if any(pad):
-            x = F.pad(x, (pad[1], pad[1], pad[0], pad[0]))
-        (kh, kw), (sh, sw) = module.kernel_size, module.stride
-        patches = x.unfold(2, kh, sh).unfold(3, kw, sw)               # [N, C, Ho, Wo, kh, kw]
-        n, c, ho, wo = patches.shape[:4]
-        cols = patches.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, (c // groups) * kh * kw, ho * wo)
-        return cols, groups
-    cols = F.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding, stride=module.stride)
-    return cols.reshape(cols.shape[0], groups, cols.shape[1] // groups, cols.shape[2]), groups
-
-
-def _grouped_square_sums(module, x, grad_out, step: int):
-    """Per-example weight gradients of a conv as one grouped weight-gradient conv (batch as groups).
-
-    x [N, C, H, W] -> [1, N*C, H, W], grad_out [N, O, Ho, Wo] -> [1, N*O, Ho, Wo]; the weight
-    gradient of a conv with N*G groups is every example's own gradient [N*O, C/G, k, k].
-    Uses the backend's convolution kernels instead of unfolding the input (cuDNN on GPUs).
-    """
-    import torch
-
-    x, padding = _explicit_padding(module, x)
-    out_channels, in_per_group = module.weight.shape[:2]
-    result = []
-    for s in range(0, x.shape[0], step):
-        xs, gs = x[s:s + step], grad_out[s:s + step]
-        n = xs.shape[0]
-        grads = torch.nn.grad.conv2d_weight(
-            xs.reshape(1, n * xs.shape[1], *xs.shape[2:]), (n * out_channels, in_per_group, *module.kernel_size),
-            gs.reshape(1, n * out_channels, *gs.shape[2:]), module.stride, padding, module.dilation,
-            module.groups * n)
-        result.append(grads.reshape(n, out_channels, -1).pow(2).sum(-1))
-    return torch.cat(result)
 
 
 def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
@@ -103,32 +47,27 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
     ``explicit`` (unfold + matmul), ``gram`` or ``grouped`` (conv only). By default
     the CPU takes the form with fewer multiply-adds; on a GPU each layer shape is
     timed once with every form and the fastest is kept (like cudnn.benchmark).
+    The layer's handler (:func:`zoo.embedding.layers.handler_for`) turns it into matmul operands.
     """
     import torch
-    from torch import nn
 
+    from zoo.embedding.layers import handler_for
+
+    handler = handler_for(module)
     x, grad_out = x.float(), grad_out.float()
-    is_linear = isinstance(module, nn.Linear)
     if path is None and x.is_cuda:
-        path = _tuned_path(module, x, grad_out, is_linear)
-    if not is_linear and path == "grouped":
+        path = _tuned_path(module, x, grad_out, handler.paths)
+    if path == "grouped" and "grouped" in handler.paths:
         per_example = module.weight.numel()
-        return _grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // per_example))
-    if is_linear:
-        n = grad_out.shape[0]
-        go = grad_out.reshape(n, -1, grad_out.shape[-1]).transpose(1, 2)  # [N, O, L]
-        length = go.shape[2]
-        k, groups = module.weight.shape[1], 1
-    else:
-        go = grad_out.flatten(2)                                          # [N, O, L]
-        length = go.shape[2]
-        groups = module.groups
-        k = module.weight[0].numel()
+        return handler.grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // per_example))
+    go, groups = handler.output_grads(module, grad_out)                    # [N, O, L]
+    length = go.shape[2]
+    k = module.weight[0].numel()
     out_per_group = go.shape[1] // groups
     explicit_cost = out_per_group * k * length
     gram_cost = length * length * (k + out_per_group)
     use_gram = path == "gram" or (path is None and gram_cost < explicit_cost)
-    cols, groups = _unfolded(module, x)                                   # [N, G, K, L]
+    cols, groups = handler.unfolded(module, x)                            # [N, G, K, L]
     n = cols.shape[0]
     go = go.reshape(n, groups, out_per_group, length)                     # [N, G, Og, L]
     per_example = groups * (length * length if use_gram else out_per_group * k)
@@ -149,7 +88,7 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
 _TUNED: dict[tuple, str] = {}
 
 
-def _tuned_path(module, x, grad_out, is_linear: bool) -> str:
+def _tuned_path(module, x, grad_out, paths: tuple[str, ...]) -> str:
     """The fastest form for this layer shape on this GPU, timed on first use."""
     import time
 
@@ -159,7 +98,7 @@ def _tuned_path(module, x, grad_out, is_linear: bool) -> str:
            getattr(module, "groups", 1), tuple(x.shape), str(x.device))
     if key not in _TUNED:
         timings = {}
-        for candidate in (("explicit", "gram") if is_linear else ("explicit", "gram", "grouped")):
+        for candidate in paths:
             try:
                 per_example_square_sums(module, x, grad_out, path=candidate)  # warm-up
                 torch.cuda.synchronize(x.device)
@@ -229,8 +168,8 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
     """
     import torch
 
-    if method not in METHODS:
-        raise ValueError(f"unknown Fisher method {method!r}; use one of {METHODS}")
+    if method not in FISHER_METHODS:
+        raise ValueError(f"unknown Fisher method {method!r}; use one of {FISHER_METHODS}")
     generator = torch.Generator().manual_seed(int(seed))  # on the CPU: same labels on every device
     probe.model.eval()
     device = probe.layers[0][1].weight.device
@@ -262,34 +201,3 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
     return fisher, (torch.cat(drawn) if drawn else None)
 
 
-def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo", labels=None):
-    """Slow, obviously correct twin of :func:`fisher_diagonal`: one autograd call per example (and class).
-
-    ``images`` [N, 3, H, W]; ``labels`` [N] the sampled labels for montecarlo.
-    Returns the filter-wise diagonal Fisher [D] float64.
-    """
-    import torch
-
-    weights = [module.weight for _, module in probe.layers]
-    flags = [w.requires_grad for w in weights]
-    for w in weights:
-        w.requires_grad_(True)
-    totals = [torch.zeros(w.shape[0], dtype=torch.float64, device=w.device) for w in weights]
-    images = images.to(weights[0].device)
-    try:
-        with torch.enable_grad():
-            for n in range(images.shape[0]):
-                logits = head(probe.features(images[n:n + 1].float()))[0]
-                log_p = torch.log_softmax(logits.double(), dim=0)
-                if method == "montecarlo":
-                    terms = [(int(labels[n]), 1.0)]
-                else:
-                    terms = [(c, float(log_p[c].detach().exp())) for c in range(log_p.shape[0])]
-                for c, weight in terms:
-                    grads = torch.autograd.grad(log_p[c], weights, retain_graph=True)
-                    for total, grad in zip(totals, grads):
-                        total += weight * (grad.double() ** 2).flatten(1).mean(1)
-    finally:
-        for w, flag in zip(weights, flags):
-            w.requires_grad_(flag)
-    return np.concatenate([(t / images.shape[0]).cpu().numpy() for t in totals])

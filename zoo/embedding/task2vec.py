@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, arg
+from zoo.embedding import DEFAULT_METHOD, METHODS
 
-__all__ = ["Embedding", "embed", "METHODS"]
+__all__ = ["Embedding", "embed"]
 
-METHODS = ("montecarlo", "expected", "variational")
 #: image tensors are cached between the feature and Fisher passes below this size.
 _CACHE_BYTES = 512 * 1024 * 1024
 
@@ -61,7 +61,7 @@ class _ImageSource:
     """Batches of transformed image tensors, cached in memory when small enough."""
 
     def __init__(self, data, model, batch_size: int) -> None:
-        from zoo.networks import data_config
+        from zoo.batches import data_config
 
         self.data, self.model, self.batch_size = data, model, batch_size
         channels, height, width = data_config(model)["input_size"]
@@ -69,7 +69,7 @@ class _ImageSource:
         self.filled = False
 
     def batches(self):
-        from zoo.data import tensor_batches
+        from zoo.batches import tensor_batches
 
         if self.filled:
             yield from self.cache
@@ -81,7 +81,7 @@ class _ImageSource:
         self.filled = self.cache is not None
 
 
-def embed(dataset, probe="bundled", *, method: str = "montecarlo", max_samples: int | None = None,
+def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples: int | None = None,
           seed: int = 0, progress: bool = True, arch: str | None = None, allow_random: bool = False,
           batch_size: int = 32, variational_options: dict | None = None,
           device: str | None = None) -> Embedding:
@@ -104,13 +104,13 @@ def embed(dataset, probe="bundled", *, method: str = "montecarlo", max_samples: 
     if method not in METHODS:
         raise InvalidInput(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if max_samples is not None and max_samples < 2:
-        raise InvalidInput(f"--max-samples {max_samples} is too small: give at least 2")
+        raise InvalidInput(f"{arg('max_samples', str(max_samples))} is too small: give at least 2")
     started = time.perf_counter()
     data = load_labelled(dataset, max_samples=max_samples, seed=seed)
     probe = resolve_probe(probe, arch=arch, allow_random=allow_random)
     if method == "expected" and data.num_classes > 100:
         raise InvalidInput(f"method expected needs one backward pass per class ({data.num_classes}); "
-                           "use --method montecarlo for many classes")
+                           f"use {arg('method', 'montecarlo')} for many classes")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     probe.model.to(device)
     images = _ImageSource(data, probe.model, batch_size)

@@ -23,7 +23,7 @@ is Lambda_f = exp(-logvar_f) and the trivial embedding t0 is the prior precision
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -50,22 +50,14 @@ class _NoisyLayers:
 
     def _hook(self, logvar):
         import torch
-        import torch.nn.functional as F
-        from timm.layers import Conv2dSame, pad_same
-        from torch import nn
+
+        from zoo.embedding.layers import handler_for
 
         def hook(module, inputs, output):
-            x = inputs[0]
             shape = (-1,) + (1,) * (module.weight.dim() - 1)
             var = logvar.exp().to(module.weight.dtype).reshape(shape).expand_as(module.weight)
-            if isinstance(module, nn.Linear):
-                spread = F.linear(x * x, var)
-            else:
-                padding = module.padding
-                if isinstance(module, Conv2dSame):
-                    x = pad_same(x, module.kernel_size, module.stride, module.dilation)
-                    padding = 0
-                spread = F.conv2d(x * x, var, None, module.stride, padding, module.dilation, module.groups)
+            x = inputs[0]
+            spread = handler_for(module).spread(module, x * x, var)
             eps = torch.randn(spread.shape, generator=self.generator, dtype=spread.dtype, device=spread.device)
             return output + spread.clamp_min(1e-30).sqrt() * eps
 
