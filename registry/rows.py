@@ -8,17 +8,19 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import event, func, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
 from registry.errors import AlreadyExists, NotFound
+from registry.validation import check_lengths, normalise_name, stored_length
 from registry.orm import (Model2VecRunRow, ModelAliasRow, ModelEmbeddingRow, ModelRow, ProbeRow,
                           RevisionRow, TaskEmbeddingRow, TaskRow, TransferResultRow)
 
 
 def refuse_taken_model_name(session: Session, name: str) -> None:
     """Raise AlreadyExists when ``name`` is a model name or an alias (one query)."""
+    name = normalise_name(name)
     taken = session.execute(
         select(ModelRow.id, literal("model")).where(ModelRow.name == name)
         .union_all(select(ModelAliasRow.id, literal("alias")).where(ModelAliasRow.alias == name))
@@ -31,6 +33,7 @@ def refuse_taken_model_name(session: Session, name: str) -> None:
 
 
 def model_row(session: Session, name: str, *, aliases: bool = True) -> ModelRow:
+    name = normalise_name(name)
     row = session.scalar(select(ModelRow).where(ModelRow.name == name))
     if row is None and aliases:
         row = session.scalar(select(ModelRow).join(ModelRow.aliases)
@@ -41,6 +44,7 @@ def model_row(session: Session, name: str, *, aliases: bool = True) -> ModelRow:
 
 
 def task_row(session: Session, name: str) -> TaskRow:
+    name = normalise_name(name)
     row = session.scalar(select(TaskRow).where(TaskRow.name == name))
     if row is None:
         raise NotFound(f"no task named {name!r}; see `zoo tasks list`")
@@ -48,6 +52,7 @@ def task_row(session: Session, name: str) -> TaskRow:
 
 
 def probe_row(session: Session, name: str) -> ProbeRow:
+    name = normalise_name(name)
     row = session.scalar(select(ProbeRow).where(ProbeRow.name == name))
     if row is None:
         raise NotFound(f"no probe named {name!r}; embed a task with it first")
@@ -133,3 +138,28 @@ def model_embedding_record(row: ModelEmbeddingRow) -> rec.ModelEmbedding:
                               bias=rec.vector_from_bytes(row.bias, row.length),
                               vector=rec.vector_from_bytes(row.vector, row.length),
                               trained=bool(row.trained), params=dict(row.params or {}))
+
+
+def check_stored_vectors(row: TaskEmbeddingRow | ModelEmbeddingRow) -> None:
+    """A task or model embedding row's vectors: one length, its ``length`` column and its probe's.
+
+    Runs before every flush (see :func:`_vectors_before_flush`), so no write
+    path (store, import, a future one) can store a vector its probe cannot read.
+    """
+    if isinstance(row, TaskEmbeddingRow):
+        probe = row.probe
+        what = f"task embedding of {getattr(row.task, 'name', '?')!r}"
+        others = {"prior": stored_length("prior", row.prior)}
+    else:
+        probe = row.run.probe if row.run is not None else None
+        what = f"model embedding of {getattr(row.model, 'name', '?')!r}"
+        others = {"bias": stored_length("bias", row.bias)}
+    check_lengths(what, getattr(probe, "name", "?"), getattr(probe, "embedding_length", None),
+                  vector=stored_length("vector", row.vector), **others, length=row.length)
+
+
+@event.listens_for(Session, "before_flush")
+def _vectors_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    for row in (*session.new, *session.dirty):
+        if isinstance(row, (TaskEmbeddingRow, ModelEmbeddingRow)):
+            check_stored_vectors(row)

@@ -95,9 +95,44 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
-        return _current(connection)
+        new = _current(connection)
+        if new == head_revision():
+            _refuse_missing_tables(connection, display_url(connection.engine.url), new)
+        return new
 
     return _with_connection(url, run, write=True)
+
+
+def revision_state(revision: str | None) -> str:
+    """Where ``revision`` stands against this code: "empty", "current", "behind" or "ahead".
+
+    "ahead" is a revision this code does not know (written by a newer zoo).
+    """
+    if revision is None:
+        return "empty"
+    if revision == head_revision():
+        return "current"
+    try:
+        known = script_directory().get_revision(revision) is not None
+    except Exception:  # alembic raises several types for an unknown or malformed id
+        known = False
+    return "behind" if known else "ahead"
+
+
+def missing_tables(connection: Connection) -> list[str]:
+    """The registry tables this code needs that the database lacks (a dropped table, say)."""
+    from registry.orm import Base
+
+    present = set(inspect(connection).get_table_names())
+    return sorted(set(Base.metadata.tables) - present)
+
+
+def _refuse_missing_tables(connection: Connection, url_text: str, current: str) -> None:
+    missing = missing_tables(connection)
+    if missing:
+        raise SchemaMismatch(
+            f"the database at {url_text} is at schema {current} but lacks the table(s) "
+            f"{', '.join(missing)}: it was damaged; restore it from a backup (`zoo import` into a new database)")
 
 
 def downgrade(url: str | None, revision: str) -> str | None:
@@ -134,6 +169,7 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
     current = _current(connection)
     head = head_revision()
     if current == head:
+        _refuse_missing_tables(connection, url_text, current)
         return current
     if current is None:
         tables = set(inspect(connection).get_table_names())
@@ -143,6 +179,7 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
         # above (READ COMMITTED): read the version again before refusing.
         current = _current(connection)
         if current == head:
+            _refuse_missing_tables(connection, url_text, current)
             return current
     if current is None:
         raise SchemaMismatch(

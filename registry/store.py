@@ -7,11 +7,9 @@ it was; database errors are translated into :mod:`registry.errors` here.
 from __future__ import annotations
 
 import fnmatch
-import math
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-import numpy as np
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -21,7 +19,7 @@ from registry import records as rec
 from registry.engine import (default_sqlite_path, display_url, integrity_error, is_sqlite,
                              make_engine, parse_url, run_transaction, sqlite_path, unavailable)
 from registry.errors import (AlreadyExists, DatabaseUnavailable, DependentRows, InvalidInput,
-                             NotFound, ProbeMismatch, SchemaMismatch)
+                             NotFound, SchemaMismatch)
 from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelAliasRow, ModelEmbeddingRow,
                           ModelRow, ModelTagRow, ProbeRow, RevisionRow, TaskEmbeddingRow,
                           TaskRow, TransferResultRow, utcnow)
@@ -29,7 +27,10 @@ from registry.rows import (bump, count_rows, embedding_query, model_embedding_re
                            model_record, model_row, probe_record, probe_row,
                            refuse_taken_model_name, run_record, task_embedding_record,
                            task_record, task_row, transfer_record)
-from registry.validation import (check_json, check_name, check_source, check_tags,
+from registry.task_writes import (EmbeddingSpec, NewTask, ProbeSpec, add_task_in, ensure_probe_in,
+                                  probe_spec, put_embedding_in)
+from registry.validation import (MAX_INT32, check_count, check_finite, check_json, check_lengths,
+                                 check_name, check_source, check_source_file, check_tags,
                                  check_vector, describe_counts)
 
 T = TypeVar("T")
@@ -126,19 +127,25 @@ class Store:
     def add_model(self, name: str, source: str, *, arch: str | None = None,
                   num_params: int | None = None, checksum: str | None = None,
                   trained_on: str | None = None, description: str | None = None,
-                  tags: Mapping[str, str] | None = None) -> rec.Model:
+                  tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+                  check: bool = True) -> rec.Model:
         """Register a model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``.
 
-        ``arch`` defaults to the architecture part of a ``timm:`` name.
+        ``arch`` defaults to the architecture part of a ``timm:`` name. ``tags``
+        is a mapping or a sequence of ``(key, value)`` pairs (a key twice is
+        refused). A ``file:`` source must name a regular file with a loadable
+        safetensors or PyTorch header, unless ``check`` is False.
         """
-        check_name("model", name)
+        name = check_name("model", name)
         source = check_source(source)
+        if check:
+            check_source_file(source)
         if arch is None and source.startswith("timm:"):
             arch = source[len("timm:"):].split(".")[0] or None
         if trained_on is not None:
-            check_name("task", trained_on)
-        if num_params is not None and (not isinstance(num_params, int) or num_params < 0):
-            raise InvalidInput(f"num_params must be a non-negative integer, got {num_params!r}")
+            trained_on = check_name("task", trained_on)
+        if num_params is not None:
+            num_params = check_count("num_params", num_params)
         clean_tags = check_tags(tags or {})
 
         def work(session: Session) -> rec.Model:
@@ -207,7 +214,7 @@ class Store:
 
     def set_alias(self, alias: str, model_name: str) -> rec.Model:
         """Point ``alias`` at a model (moving it if it pointed elsewhere)."""
-        check_name("alias", alias)
+        alias = check_name("alias", alias)
 
         def work(session: Session) -> rec.Model:
             target = model_row(session, model_name)
@@ -229,25 +236,9 @@ class Store:
     def add_task(self, name: str, *, data_uri: str, num_classes: int, num_samples: int,
                  fingerprint: str, taxonomy: str | None = None) -> rec.Task:
         """Register a task (a labelled data set)."""
-        check_name("task", name)
-        for label, value in (("num_classes", num_classes), ("num_samples", num_samples)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise InvalidInput(f"{label} must be a non-negative integer, got {value!r}")
-
-        def work(session: Session) -> rec.Task:
-            if session.scalar(select(TaskRow.id).where(TaskRow.name == name)) is not None:
-                raise AlreadyExists(f"task {name!r} already exists; choose another name "
-                                    f"or `zoo tasks remove {name}`")
-            row = TaskRow(name=name, data_uri=str(data_uri), num_classes=int(num_classes),
-                          num_samples=int(num_samples), fingerprint=fingerprint,
-                          taxonomy=taxonomy, created_at=utcnow())
-            session.add(row)
-            session.flush()
-            bump(session, "tasks")
-            return task_record(row)
-
-        return self._write(work, lambda: AlreadyExists(f"task {name!r} already exists; "
-                                                       "choose another name"))
+        task = NewTask(name, data_uri, num_classes, num_samples, fingerprint, taxonomy)
+        return self._write(lambda session: add_task_in(session, task), lambda: AlreadyExists(
+            f"task {task.name!r} already exists; choose another name"))
 
     def get_task(self, name: str) -> rec.Task:
         """The task with this name."""
@@ -289,32 +280,12 @@ class Store:
     def ensure_probe(self, name: str, *, arch: str, weights_checksum: str,
                      embedding_length: int, layers: Iterable[str]) -> rec.Probe:
         """The probe ``name``, registered now if new; a different probe of that name is refused."""
-        check_name("probe", name)
-        layer_list = [str(layer) for layer in layers]
-        if int(embedding_length) <= 0:
-            raise InvalidInput(f"embedding_length must be positive, got {embedding_length}")
-        wanted = (arch, weights_checksum, int(embedding_length), layer_list)
-
-        def work(session: Session) -> rec.Probe:
-            row = session.scalar(select(ProbeRow).where(ProbeRow.name == name))
-            if row is None:
-                row = ProbeRow(name=name, arch=arch, weights_checksum=weights_checksum,
-                               embedding_length=int(embedding_length), layers=layer_list,
-                               created_at=utcnow())
-                session.add(row)
-                session.flush()
-                bump(session, "probes")
-            elif (row.arch, row.weights_checksum, row.embedding_length, list(row.layers)) != wanted:
-                raise ProbeMismatch(
-                    f"a different probe named {name!r} is registered (arch {row.arch}, checksum "
-                    f"{row.weights_checksum[:12]}, {row.embedding_length} filters); "
-                    "give this probe another name")
-            return probe_record(row)
-
+        spec = probe_spec(name, arch=arch, weights_checksum=weights_checksum,
+                          embedding_length=embedding_length, layers=layers)
         try:
-            return self.transact(work, write=True)
+            return self.transact(lambda session: ensure_probe_in(session, spec), write=True)
         except IntegrityError:  # registered concurrently: compare with that one
-            return self.run(work, write=True)
+            return self.run(lambda session: ensure_probe_in(session, spec), write=True)
 
     def get_probe(self, name: str) -> rec.Probe:
         """The probe with this name."""
@@ -331,40 +302,33 @@ class Store:
                            prior: Any = None, sample_count: int, seed: int,
                            params: Mapping[str, Any], package_version: str) -> rec.TaskEmbedding:
         """Store the current ``[D]`` embedding of ``task`` by ``probe``/``method``, replacing any."""
-        check_name("method", method)
-        data, length = check_vector("vector", vector)
-        prior_data = None
-        if prior is not None:
-            prior_data, prior_length = check_vector("prior", prior)
-            if prior_length != length:
-                raise InvalidInput(f"prior has {prior_length} values but the vector has {length}")
-        params_json = check_json("params", params)
+        spec = EmbeddingSpec(method, vector, sample_count, seed, params, package_version, prior=prior)
 
         def work(session: Session) -> rec.TaskEmbedding:
-            the_task = task_row(session, task)
-            the_probe = probe_row(session, probe)
-            if the_probe.embedding_length != length:
-                raise ProbeMismatch(f"probe {probe!r} embeds to {the_probe.embedding_length} "
-                                    f"values, this vector has {length}")
-            row = session.scalar(select(TaskEmbeddingRow).where(
-                TaskEmbeddingRow.task_id == the_task.id, TaskEmbeddingRow.probe_id == the_probe.id,
-                TaskEmbeddingRow.method == method))
-            if row is None:
-                row = TaskEmbeddingRow(task=the_task, probe=the_probe, method=method)
-                session.add(row)
-            row.length, row.vector, row.prior = length, data, prior_data
-            row.sample_count, row.seed = int(sample_count), int(seed)
-            row.params, row.package_version = params_json, str(package_version)
-            row.created_at = utcnow()
-            session.flush()
-            bump(session, "task_embeddings")
-            return task_embedding_record(row)
+            return put_embedding_in(session, task, probe, spec)
 
         try:
             return self.transact(work, write=True)
         except IntegrityError:  # inserted concurrently: this one replaces it
             return self._write(work, lambda: AlreadyExists(
                 f"the {probe}/{method} embedding of {task!r} keeps being written concurrently; retry"))
+
+    def record_task_embedding(self, *, task: NewTask | str, probe: ProbeSpec,
+                              embedding: EmbeddingSpec) -> rec.TaskEmbedding:
+        """Add ``task`` (a :class:`NewTask`; a name for a registered one), ensure ``probe`` and
+        store ``embedding`` of the task by it: one transaction, all three or nothing.
+
+        A probe-name clash or a wrong vector length after a new task leaves no task behind.
+        """
+
+        def work(session: Session) -> rec.TaskEmbedding:
+            name = task if isinstance(task, str) else add_task_in(session, task).name
+            ensure_probe_in(session, probe)
+            return put_embedding_in(session, name, probe.name, embedding)
+
+        shown = task if isinstance(task, str) else task.name
+        return self._write(work, lambda: AlreadyExists(
+            f"task {shown!r} or probe {probe.name!r} was registered concurrently; retry"))
 
     def get_task_embedding(self, task: str, probe: str, method: str) -> rec.TaskEmbedding:
         """The current embedding of ``task`` by ``probe``/``method``."""
@@ -402,10 +366,10 @@ class Store:
                             protocol: str, protocol_params: Mapping[str, Any], train_size: int,
                             test_size: int) -> rec.TransferResult:
         """Record ``metric`` = ``value`` of ``model`` on ``task`` under ``protocol``."""
-        check_name("metric", metric)
-        check_name("protocol", protocol)
-        if not math.isfinite(float(value)):
-            raise InvalidInput(f"transfer result value must be finite, got {value!r}")
+        metric, protocol = check_name("metric", metric), check_name("protocol", protocol)
+        value = check_finite("transfer result value", value)
+        train_size = check_count("train_size", train_size, limit=MAX_INT32)
+        test_size = check_count("test_size", test_size, limit=MAX_INT32)
         params_json = check_json("protocol_params", protocol_params)
 
         def work(session: Session) -> rec.TransferResult:
@@ -449,7 +413,7 @@ class Store:
         marks a cold-start model that joined after training; and a fourth,
         ``params``, a JSON object of learned per-model scalars.
         """
-        check_name("method", method)
+        method = check_name("method", method)
         hyper_json = check_json("hyperparams", hyperparams)
         metrics_json = check_json("metrics", metrics)
         prepared = []
@@ -458,8 +422,7 @@ class Store:
                 raise InvalidInput(f"embedding of {model_name!r} must be (bias, vector[, trained[, params]])")
             bias, bias_len = check_vector(f"bias of {model_name!r}", value[0])
             vector, vec_len = check_vector(f"vector of {model_name!r}", value[1])
-            if bias_len != vec_len:
-                raise InvalidInput(f"{model_name!r}: bias has {bias_len} values, vector {vec_len}")
+            check_lengths(f"model embedding of {model_name!r}", probe, None, vector=vec_len, bias=bias_len)
             trained = bool(value[2]) if len(value) >= 3 else True
             params = check_json(f"params of {model_name!r}", value[3]) if len(value) == 4 else {}
             prepared.append((model_name, bias, vector, vec_len, trained, params))
@@ -470,9 +433,8 @@ class Store:
                                   metrics=metrics_json, created_at=utcnow())
             session.add(run)
             for model_name, bias, vector, length, trained, params in prepared:
-                if length != the_probe.embedding_length:
-                    raise ProbeMismatch(f"model embedding of {model_name!r} has {length} values; "
-                                        f"probe {probe!r} embeds to {the_probe.embedding_length}")
+                check_lengths(f"model embedding of {model_name!r}", probe, the_probe.embedding_length,
+                              vector=length)
                 run.embeddings.append(ModelEmbeddingRow(
                     model=model_row(session, model_name), length=length, bias=bias,
                     vector=vector, trained=trained, params=params))
@@ -531,11 +493,15 @@ class Store:
         return self.run(lambda s: {k: count_rows(s, t) for k, t in tables.items()}, write=False)
 
     # ------------------------------------------------------------------ backup
-    def export_jsonl(self, path: str | Path) -> dict[str, int]:
-        """Write the whole registry to ``path`` as JSON Lines; returns counts per kind."""
+    def export_jsonl(self, path: str | Path, *, force: bool = False) -> dict[str, int]:
+        """Write the whole registry to ``path`` as JSON Lines; returns counts per kind.
+
+        Never over the registry's own file; over an existing file that is not a
+        previous export only with ``force``. Written to a temporary file, then renamed.
+        """
         from registry.backup import export_jsonl
 
-        return export_jsonl(self, Path(path))
+        return export_jsonl(self, Path(path), force=force)
 
     def import_jsonl(self, path: str | Path) -> dict[str, int]:
         """Add everything in a JSON Lines export; all or nothing, clashing names refused."""

@@ -2,23 +2,73 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any, Mapping
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from registry import records as rec
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, ProbeMismatch, arg
 
 _NAME = re.compile(r"^[^\s\x00-\x1f]{1,255}$")
 SOURCE_SCHEMES = ("timm:", "hf-hub:", "file:")
+#: the largest whole number a registry column holds (a signed 64-bit integer)
+MAX_COUNT = 2**63 - 1
+#: the largest value of a 32-bit integer column (sample counts, sizes, seeds)
+MAX_INT32 = 2**31 - 1
+# Unicode categories refused in names: controls, format characters (bidi overrides such as
+# U+202E, zero-width characters), line and paragraph separators.
+_REFUSED_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
+def normalise_name(name: str) -> str:
+    """``name`` in Unicode NFC, so two spellings of "café" are one name (lookups use it too)."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
 def check_name(kind: str, name: Any) -> str:
-    """A name: 1-255 characters, no whitespace or control characters."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    """A name in NFC: 1-255 characters, no whitespace, control, format or bidi-override characters."""
+    if not isinstance(name, str):
+        raise InvalidInput(f"bad {kind} name {name!r}: use 1-255 characters without spaces")
+    name = refuse_invisible(f"{kind} name", normalise_name(name))
+    if not _NAME.match(name):
         raise InvalidInput(f"bad {kind} name {name!r}: use 1-255 characters without spaces")
     return name
+
+
+def refuse_invisible(label: str, text: str) -> str:
+    """``text`` unchanged, unless it holds a control, format (bidi override) or separator character."""
+    bad = next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if bad is not None:
+        raise InvalidInput(f"bad {label} {text!r}: it holds the invisible character U+{ord(bad):04X}; "
+                           "use visible characters only")
+    return text
+
+
+def check_count(label: str, value: Any, *, limit: int = MAX_COUNT, minimum: int = 0) -> int:
+    """A whole number in ``minimum..limit`` (a database integer column), as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise InvalidInput(f"{label} must be a whole number, got {value!r}")
+    if not minimum <= int(value) <= limit:
+        raise InvalidInput(f"{label} must be between {minimum} and {limit}, got {value}")
+    return int(value)
+
+
+def check_finite(label: str, value: Any) -> float:
+    """A finite number (NaN and infinities are refused)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{label} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or isinstance(value, bool):
+        raise InvalidInput(f"{label} must be a finite number, got {value!r}")
+    return number
 
 
 def check_source(source: Any) -> str:
@@ -29,12 +79,25 @@ def check_source(source: Any) -> str:
     return source
 
 
-def check_tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    """Tags as a ``{key: value}`` dict of strings with non-empty keys."""
-    clean = {}
-    for key, value in dict(tags).items():
+def check_tags(tags: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """Tags as a ``{key: value}`` dict of strings with non-empty keys.
+
+    ``tags`` is a mapping or a sequence of ``(key, value)`` pairs; a key given
+    twice in the pairs is refused (never last-wins). Keys are NFC-normalised.
+    """
+    pairs = tags.items() if isinstance(tags, Mapping) else tags
+    clean: dict[str, str] = {}
+    for pair in pairs:
+        try:
+            key, value = pair
+        except (TypeError, ValueError):
+            raise InvalidInput(f"bad tag {pair!r}: give KEY=VALUE pairs") from None
         if not isinstance(key, str) or not key.strip() or "=" in key:
             raise InvalidInput(f"bad tag key {key!r}: use a non-empty KEY without '='")
+        key = refuse_invisible("tag key", normalise_name(key))
+        if key in clean:
+            raise InvalidInput(f"tag {key!r} is given twice ({clean[key]!r} and {value!r}); "
+                               f"give each key once in {arg('tags')}")
         clean[key] = str(value)
     return clean
 
@@ -52,6 +115,33 @@ def check_vector(label: str, vector: Any) -> tuple[bytes, int]:
     return rec.vector_to_bytes(array)
 
 
+def check_lengths(what: str, probe: str, probe_length: int | None, **lengths: int | None) -> int:
+    """One length shared by every named vector (vector, prior, bias...) and by the probe.
+
+    ``lengths`` maps a vector's label to its number of values (None: absent).
+    Raises :class:`ProbeMismatch` naming the first vector that disagrees.
+    """
+    given = {label: n for label, n in lengths.items() if n is not None}
+    first_label, first = next(iter(given.items()))
+    for label, n in given.items():
+        if n != first:
+            raise InvalidInput(f"{what}: {label} has {n} values but {first_label} has {first}; "
+                               "give vectors of one length")
+    if probe_length is not None and first != probe_length:
+        raise ProbeMismatch(f"{what}: probe {probe!r} embeds to {probe_length} values, "
+                            f"the {first_label} has {first}")
+    return first
+
+
+def stored_length(label: str, data: bytes | None) -> int | None:
+    """How many float32 values the stored bytes ``data`` hold (None when absent)."""
+    if data is None:
+        return None
+    if len(data) % 4:
+        raise InvalidInput(f"{label} has {len(data)} bytes, not a whole number of float32 values")
+    return len(data) // 4
+
+
 def check_json(label: str, value: Any) -> dict[str, Any]:
     """A JSON-serialisable dict (numpy scalars become Python numbers)."""
     try:
@@ -66,6 +156,56 @@ def _json_scalar(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTOCOLS = {bytes([0x80, n]) for n in range(2, 6)}
+#: a safetensors header larger than this is refused unread
+MAX_SAFETENSORS_HEADER = 100 * 2**20
+
+
+def check_source_file(source: str) -> None:
+    """A ``file:PATH`` source names a regular weights file with a loadable header.
+
+    ``.safetensors``: an 8-byte little-endian header length, then that many
+    bytes of JSON. Any other suffix (``.pt``, ``.pth``, ``.bin``): a zip
+    container (``torch.save``) or a pickle (protocol 2-5). Reads a few bytes;
+    needs no torch. Other sources are not checked.
+    """
+    if not source.startswith("file:"):
+        return
+    text = source[len("file:"):]
+    path = Path(text[2:] if text.startswith("//") else text).expanduser()
+    if path.is_dir():
+        raise InvalidInput(f"source {source!r} is a directory; give the weights file inside it")
+    if not path.exists():
+        raise InvalidInput(f"source {source!r} does not exist; check the path after file:")
+    if not path.is_file():
+        raise InvalidInput(f"source {source!r} is not a regular file; give a weights file")
+    try:
+        with path.open("rb") as handle:
+            if path.suffix == ".safetensors":
+                _check_safetensors_header(source, handle)
+            else:
+                head = handle.read(4)
+                if head != _ZIP_MAGIC and head[:2] not in _PICKLE_PROTOCOLS:
+                    raise InvalidInput(f"source {source!r} is neither a safetensors file nor a PyTorch "
+                                       "checkpoint (zip or pickle); check the file")
+    except OSError as err:
+        raise InvalidInput(f"cannot read source {source!r}: {err.strerror}; check the file") from None
+
+
+def _check_safetensors_header(source: str, handle: Any) -> None:
+    head = handle.read(8)
+    size = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 < size <= MAX_SAFETENSORS_HEADER:
+        raise InvalidInput(f"source {source!r} has no safetensors header; check the file")
+    try:
+        header = json.loads(handle.read(size).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict):
+        raise InvalidInput(f"source {source!r} has a damaged safetensors header; check the file")
 
 
 def describe_counts(counts: Mapping[str, int]) -> str:

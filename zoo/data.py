@@ -10,23 +10,35 @@ Accepted inputs (:func:`load_labelled`):
 - from Python, any torch Dataset of ``(image, label)`` (PIL image, array or tensor).
 
 Every bad input raises a one-line :class:`registry.errors.InvalidInput` that says
-what to fix. Unreadable images are skipped with a counted warning, or refused
-when more than :data:`MAX_UNREADABLE_FRACTION` of the selection is unreadable.
+what to fix. Unreadable images are skipped with a warning that gives their count
+and the first one's path, or refused when more than
+:data:`MAX_UNREADABLE_FRACTION` of the selection is unreadable.
+
+Rules: only regular files are read (a FIFO or a device named by a manifest is
+skipped as unreadable, never opened); directory symlinks inside an image folder
+are never followed (a file symlink is read); manifests are UTF-8 (a leading BOM
+is accepted) and every row needs a non-empty label; an image over
+:data:`MAX_IMAGE_PIXELS` pixels is refused with its size.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Sequence
 
 from registry.errors import InvalidInput
+from zoo.batches import rgb_image as _to_pil
+from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_UNREADABLE_FRACTION",
+    "MAX_IMAGE_PIXELS",
+    "check_pixels",
     "LabelledImages",
     "load_labelled",
     "task_description",
@@ -39,6 +51,8 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 #: above this fraction of unreadable images in the selection, loading fails.
 MAX_UNREADABLE_FRACTION = 0.1
+#: images with more pixels than this are refused (decoding one takes width*height*3 bytes, and more)
+MAX_IMAGE_PIXELS = 64_000_000
 
 try:  # a real torch Dataset when torch is importable; plain object otherwise
     from torch.utils.data import Dataset as _DatasetBase
@@ -85,29 +99,6 @@ class LabelledImages(_DatasetBase):
         return _to_pil(self.base[item][0])
 
 
-def _to_pil(image):
-    """A PIL RGB image from a PIL image, HxW(xC) uint8 array, or [C, H, W] float/uint8 tensor."""
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    import numpy as np
-
-    if hasattr(image, "detach"):  # torch tensor [C, H, W] or [H, W]
-        array = image.detach().cpu().numpy()
-        if array.ndim == 3:
-            array = np.moveaxis(array, 0, -1)
-    else:
-        array = np.asarray(image)
-    if array.dtype != np.uint8:
-        array = np.clip(array * 255.0 if array.max() <= 1.0 else array, 0, 255).astype(np.uint8)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3):
-        raise InvalidInput(f"cannot read an image of shape {array.shape}; give HxW or HxWxC images")
-    return Image.fromarray(array).convert("RGB")
-
-
 def local_path(uri: str) -> Path:
     """The local path a task's ``data_uri`` names: ``file://PATH``, ``file:PATH`` or a plain path."""
     for prefix in ("file://", "file:"):
@@ -128,8 +119,18 @@ def task_description(path: str | Path) -> dict[str, Any] | None:
     return None
 
 
+def _image_files(folder: Path) -> list[Path]:
+    """Regular image files under ``folder``, sorted; directory symlinks are not followed."""
+    found = []
+    for root, _, names in os.walk(folder, followlinks=False):
+        found.extend(Path(root) / n for n in names
+                     if Path(n).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(os.path.join(root, n)))
+    return sorted(found)
+
+
 def _scan_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted(p for p in folder.iterdir()
+                        if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
     if not class_dirs:
         loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
@@ -140,7 +141,7 @@ def _scan_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
     paths: list[Path] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = _image_files(class_dir)
         if not files:
             raise InvalidInput(f"class folder {class_dir} has no images: add images or remove the folder")
         paths.extend(files)
@@ -152,23 +153,27 @@ def _read_manifest(path: Path) -> tuple[list[Path], list[Any]]:
     rows: list[tuple[str, Any]] = []
     try:
         if path.suffix.lower() == ".csv":
-            with open(path, newline="") as handle:
+            with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
                 reader = csv.DictReader(handle)
                 if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
                     raise InvalidInput(f"{path} needs a header line with columns path,label")
-                rows = [(r["path"], r["label"]) for r in reader]
+                for r in reader:
+                    rows.append(_manifest_row(path, reader.line_num, r.get("path"), r.get("label")))
         else:
-            with open(path) as handle:
+            with open(path, encoding="utf-8-sig") as handle:
                 for number, line in enumerate(handle, 1):
                     if not line.strip():
                         continue
                     try:
                         row = json.loads(line)
-                        rows.append((row["path"], row["label"]))
+                        pair = (row["path"], row["label"])
                     except (ValueError, KeyError, TypeError) as err:
                         raise InvalidInput(
                             f"{path} line {number} is not a JSON object with path and label"
                         ) from err
+                    rows.append(_manifest_row(path, number, *pair))
+    except UnicodeDecodeError as err:
+        raise InvalidInput(f"manifest {path} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
     except OSError as err:
         raise InvalidInput(f"cannot read manifest {path}: {err}") from err
     if not rows:
@@ -176,6 +181,17 @@ def _read_manifest(path: Path) -> tuple[list[Path], list[Any]]:
     base = path.parent
     paths = [Path(p) if Path(p).is_absolute() else base / p for p, _ in rows]
     return paths, [label for _, label in rows]
+
+
+def _manifest_row(path: Path, number: int, image: Any, label: Any) -> tuple[str, Any]:
+    """One manifest row, refused (with file and line) when its path or label is missing or empty."""
+    if not isinstance(image, str) or not image.strip():
+        raise InvalidInput(f"{path} line {number} has no image path: give every row a path")
+    if label is None or (isinstance(label, str) and not label.strip()):
+        raise InvalidInput(f"{path} line {number} has no label: give every row a label")
+    if not isinstance(label, (str, int, float)) or isinstance(label, bool):
+        raise InvalidInput(f"{path} line {number}: label {label!r} is not a class name or index")
+    return image, label
 
 
 def _index_labels(raw: Sequence[Any], source: str, classes: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
@@ -251,14 +267,33 @@ def balanced_indices(labels: Sequence[int], max_samples: int | None, seed: int) 
 
 
 def _readable(path: Path) -> bool:
+    """Whether ``path`` is a regular file PIL decodes; an image over :data:`MAX_IMAGE_PIXELS` is refused."""
     from PIL import Image
 
+    if not os.path.isfile(path):  # a FIFO would block in Image.open; a device never ends
+        return False
     try:
-        with Image.open(path) as img:
-            img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                check_pixels(path, img.size)
+                img.load()
         return True
+    except Image.DecompressionBombError:
+        check_pixels(path, None)
+        return False
+    except InvalidInput:
+        raise
     except Exception:  # PIL raises many types for truncated/corrupt/missing files
         return False
+
+
+def check_pixels(path: Path, size: tuple[int, int] | None) -> None:
+    """Refuse an image of ``size`` (width, height; None: too large to say) over :data:`MAX_IMAGE_PIXELS`."""
+    if size is None or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        shown = "too many" if size is None else f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} million"
+        raise InvalidInput(f"image {path} has {shown} pixels, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
+                           "million (zoo.data.MAX_IMAGE_PIXELS): downscale it or remove it")
 
 
 def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0,
@@ -283,6 +318,8 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
     if path.is_dir():
         folder = path / "train" if task_description(path) is not None else path
         paths, labels, classes = _scan_folder(folder)
+    elif not path.is_file():
+        raise InvalidInput(f"{path} is not a regular file: give an image folder or a CSV/JSONL manifest")
     elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
         paths, raw = _read_manifest(path)
         labels, classes = _index_labels(raw, str(path))
@@ -302,7 +339,9 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
             f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them"
         )
     if skipped:
-        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path}", stacklevel=2)
+        first = next(paths[i] for i in keep if i not in set(good))
+        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path} (first: {first})",
+                      stacklevel=2)
     counts = [0] * len(classes)
     for i in good:
         counts[labels[i]] += 1
@@ -345,44 +384,3 @@ def fingerprint(labelled: LabelledImages) -> str:
             digest.update(str(image.size).encode())
             digest.update(image.tobytes())
     return digest.hexdigest()
-
-
-def transform_for(model) -> Callable:
-    """timm's eval transform for ``model``'s data config; images are converted to RGB first."""
-    from timm.data import create_transform
-
-    from zoo.networks import data_config
-
-    cfg = data_config(model)
-    inner = create_transform(**cfg, is_training=False)
-
-    def transform(image):
-        return inner(_to_pil(image))
-
-    return transform
-
-
-def tensor_batches(dataset, model, *, batch_size: int = 64, indices: Sequence[int] | None = None
-                   ) -> Iterator[tuple[Any, Any]]:
-    """Batches ``(images [B, 3, H, W] float32, labels [B] int64)`` of ``dataset``.
-
-    PIL images (and arrays) go through :func:`transform_for`; tensors of shape
-    [3, H, W] are taken as already transformed.
-    """
-    import torch
-
-    transform = None
-    order = range(len(dataset)) if indices is None else indices
-    images, labels = [], []
-    for i in order:
-        image, label = dataset[i]
-        if not (torch.is_tensor(image) and image.dim() == 3 and image.shape[0] == 3):
-            transform = transform or transform_for(model)
-            image = transform(image)
-        images.append(image.float())
-        labels.append(int(label))
-        if len(images) == batch_size:
-            yield torch.stack(images), torch.tensor(labels, dtype=torch.long)
-            images, labels = [], []
-    if images:
-        yield torch.stack(images), torch.tensor(labels, dtype=torch.long)

@@ -28,7 +28,7 @@ def _fill(store: Store) -> None:
                     trained_on="imagenet-1k", num_params=11_689_512, checksum="cd" * 32,
                     description="ResNet-18 — ünïcode ok")
     store.add_model("expert.devanagari", "file:/experts/devanagari.safetensors", arch="resnet18",
-                    trained_on="devanagari")
+                    trained_on="devanagari", check=False)
     store.set_alias("generic", "resnet18.a1_in1k")
     for model in ("resnet18.a1_in1k", "expert.devanagari"):
         for task in ("latin", "runic"):
@@ -90,6 +90,7 @@ def test_exports_from_before_model_embedding_params_still_import(store, tmp_path
     old = []
     for line in lines:
         row = json.loads(line)
+        row.pop("sha256", None)  # files from before 0003 had no checksum in the header either
         for member in row.get("embeddings", []):
             member.pop("params")
         old.append(json.dumps(row))

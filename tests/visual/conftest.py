@@ -35,7 +35,7 @@ def fill_registry(store) -> dict:
     models = {"north_expert": "north_0", "latin_expert": "latin_0", ODD_MODEL: None, "generalist": None}
     for name, trained_on in models.items():
         store.add_model(name, f"file:/weights/{name}.safetensors", arch="resnet18", num_params=11_000_000,
-                        trained_on=trained_on, tags={"family": trained_on or "all"})
+                        trained_on=trained_on, tags={"family": trained_on or "all"}, check=False)
     store.set_alias("best", "latin_expert")
     for m, model in enumerate(models):
         for t, task in enumerate(tasks):

@@ -15,10 +15,15 @@ def _summary(counts: dict[str, int]) -> str:
 @click.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the row counts as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite FILE even if it is not a previous export.")
 @click.pass_context
 @handle_errors
-def export_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
+def export_cmd(ctx: click.Context, file: str, as_json: bool, force: bool) -> None:
     """Write the whole registry to FILE as JSON Lines (a backup you can diff).
+
+    Never over the registry's own database file; over an existing file that
+    is not a previous export only with --force. The header records the row
+    counts and a checksum, which `zoo import` verifies.
 
     \b
     Example:
@@ -26,7 +31,7 @@ def export_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
         zoo --db postgresql+psycopg://me@dbhost/zoo import backup.jsonl
     """
     with open_zoo(ctx, create=False) as zoo:
-        counts = zoo.export(file)
+        counts = zoo.store.export_jsonl(file, force=force)
     if as_json:
         echo_json({"file": file, "counts": counts})
     else:
@@ -41,7 +46,8 @@ def export_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
 def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
     """Add everything in FILE (made by `zoo export`) to the registry.
 
-    All or nothing: a name that already exists refuses the whole file.
+    All or nothing: a name that already exists, a vector of the wrong length,
+    or a file cut short or changed since export refuses the whole file.
 
     \b
     Example:

@@ -61,21 +61,27 @@ def current_cmd(ctx: click.Context, as_json: bool) -> None:
     """
     import registry
     from registry.engine import display_url, parse_url
+    from registry.schema import revision_state
     from zoo.cli.common import open_zoo
 
     url = _db_url(ctx)
     revision = registry.current_revision(url)
     head = registry.head_revision()
+    state = revision_state(revision)
     result: dict[str, object] = {"url": display_url(parse_url(url)), "revision": revision,
-                                 "head": head, "counts": None}
-    if revision == head:
-        with open_zoo(ctx, create=False) as zoo:
+                                 "head": head, "state": state, "counts": None}
+    if state == "current":
+        with open_zoo(ctx, create=False) as zoo:  # also checks that every table is there
             result["counts"] = zoo.store.counts()
     if as_json:
         echo_json(result)
-        return
-    state = "up to date" if revision == head else "behind: run `zoo db upgrade`"
-    click.echo(f"database: {result['url']}")
-    click.echo(f"schema:   {revision or '(empty)'} (head {head}, {state})")
-    if result["counts"]:
-        click.echo("rows:     " + ", ".join(f"{k} {v}" for k, v in result["counts"].items()))
+    else:
+        words = {"current": "up to date", "empty": "empty: run `zoo db upgrade`",
+                 "behind": "behind: run `zoo db upgrade`",
+                 "ahead": "ahead of this zoo, which cannot use it: upgrade zoo (pip install -U zoo)"}
+        click.echo(f"database: {result['url']}")
+        click.echo(f"schema:   {revision or '(empty)'} (head {head}, {words[state]})")
+        if result["counts"]:
+            click.echo("rows:     " + ", ".join(f"{k} {v}" for k, v in result["counts"].items()))
+    if state == "ahead":
+        ctx.exit(1)
