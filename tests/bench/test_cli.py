@@ -13,19 +13,16 @@ COMMANDS = [["evaluate"], ["bench"], ["bench", "build"], ["bench", "report"], ["
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
-def test_every_command_has_help_with_an_example(args):
-    result = CliRunner().invoke(main, args + ["--help"])
-    assert result.exit_code == 0
-    assert "Example:" in result.output
+def test_every_command_has_help_with_an_example(args, assert_help_has_example):
+    assert_help_has_example(*args)
 
 
-def test_evaluate_unknown_model_is_one_line_error_and_stores_nothing(ci_bench):
+def test_evaluate_unknown_model_is_one_line_error_and_stores_nothing(ci_bench, assert_one_line_error):
     from registry.store import Store
 
     task = json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"][0]
     result = CliRunner().invoke(main, ["--db", ci_bench["url"], "evaluate", "-m", "no-such-model", "-t", task])
-    assert result.exit_code != 0
-    assert len(result.output.strip().splitlines()) == 1 and "no-such-model" in result.output
+    assert_one_line_error(result, None, "no-such-model")
     with Store.open(ci_bench["url"]) as store:
         assert all(r.model != "no-such-model" for r in store.list_transfer_results())
 
@@ -79,27 +76,25 @@ def test_export_demo_writes_a_small_heldout_task(tmp_path):
     assert 100 <= len(pngs) <= 600
 
 
-def test_bench_build_in_an_unwritable_place_is_a_one_line_error(tmp_path):
+def test_bench_build_in_an_unwritable_place_is_a_one_line_error(tmp_path, assert_one_line_error):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = CliRunner().invoke(main, ["--db", url, "bench", "build", "--size", "ci", "--workdir",
                                        str(blocker / "work"), "--quiet"])
-    assert result.exit_code != 0
-    assert result.output.startswith("Error:") and len(result.output.strip().splitlines()) == 1
+    assert_one_line_error(result)
 
 
-def test_bench_report_on_an_empty_registry_says_what_to_run(tmp_path):
+def test_bench_report_on_an_empty_registry_says_what_to_run(tmp_path, assert_one_line_error):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     from registry.store import Store
 
     Store.open(url).close()
     result = CliRunner().invoke(main, ["--db", url, "bench", "report", "--out-dir", str(tmp_path)])
-    assert result.exit_code != 0
-    assert len(result.output.strip().splitlines()) == 1 and "zoo bench build" in result.output
+    assert_one_line_error(result, None, "zoo bench build")
 
 
-def test_evaluate_on_a_task_without_a_test_split_explains_the_layout(ci_bench, tmp_path):
+def test_evaluate_on_a_task_without_a_test_split_explains_the_layout(ci_bench, tmp_path, assert_one_line_error):
     import shutil
 
     from registry.store import Store
@@ -114,7 +109,6 @@ def test_evaluate_on_a_task_without_a_test_split_explains_the_layout(ci_bench, t
         model = store.list_models()[0].name
         rows = len(store.list_transfer_results())
     result = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", "flat-task"])
-    assert result.exit_code != 0
-    assert len(result.output.strip().splitlines()) == 1 and "train/" in result.output and "test/" in result.output
+    assert_one_line_error(result, None, "train/", "test/")
     with Store.open(url) as store:
         assert len(store.list_transfer_results()) == rows

@@ -11,7 +11,6 @@ from zoo.api import Zoo
 from zoo.embedding.distance import d_sym
 
 
-
 @pytest.fixture
 def zoo(sqlite_url):
     with Zoo.open(sqlite_url) as z:

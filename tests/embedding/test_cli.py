@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from zoo.cli import main
 
 
-
 @pytest.fixture
 def invoke(sqlite_url):
     runner = CliRunner()
@@ -38,11 +37,10 @@ def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file, task_f
     assert "d_sym(a, b)" in invoke("distance", "a", "b").output
 
 
-def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file, task_folder):
+def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file, task_folder, assert_one_line_error):
     result = invoke("embed-task", "x", "--data", tmp_path / "missing", "--probe", f"file:{random_probe_file}",
                     "--allow-random-probe")
-    assert result.exit_code == 2
-    assert result.output.strip().count("\n") == 0 and result.output.startswith("Error:")
+    assert_one_line_error(result, 2)
     refused = invoke("embed-task", "x", "--data", task_folder(tmp_path / "t"),
                      "--probe", f"file:{random_probe_file}")
     assert refused.exit_code == 2 and "--allow-random-probe" in refused.output
@@ -51,6 +49,5 @@ def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file, 
 
 
 @pytest.mark.parametrize("args", [["embed-task"], ["distance"], ["tasks", "similar"]])
-def test_help_has_example(args):
-    result = CliRunner().invoke(main, [*args, "--help"])
-    assert result.exit_code == 0 and "Example:" in result.output
+def test_help_has_example(args, assert_help_has_example):
+    assert_help_has_example(*args)

@@ -60,7 +60,7 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     vector = truth["tasks"][0]
     monkey_embed = type("E", (), {"vector": vector, "method": METHOD, "probe": type("P", (), {"name": PROBE})()})
-    zoo.embed = lambda data, **kw: monkey_embed
+    zoo.embeddings.embed = lambda data, **kw: monkey_embed
     recs = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), verify=len(truth["model_names"]), progress=False)
     assert len(stubbed) == len(truth["model_names"])  # one forward pass per verified expert
     verified = {r.model: r.verified_rank for r in recs}

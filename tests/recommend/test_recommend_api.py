@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import METHOD, PROBE
 from registry.errors import InvalidInput, NotFound, ProbeMismatch
+
+from .conftest import METHOD, PROBE
 
 
 def _train(zoo, **kw):
@@ -69,7 +70,7 @@ def test_index_is_rebuilt_when_the_registry_changes(synthetic_zoo):
     zoo, _ = synthetic_zoo
     _train(zoo, epochs=20)
     zoo.recommend("task01", k=1, progress=False)
-    path = zoo._index_path("models", PROBE, METHOD)
+    path = zoo.indexes.path("models", PROBE, METHOD)
     first = path.stat().st_mtime_ns
     zoo.recommend("task01", k=1, progress=False)
     assert path.stat().st_mtime_ns == first  # fresh: reused
@@ -126,8 +127,9 @@ def test_probe_without_a_run_names_the_probe_to_use(synthetic_zoo):
     zoo, _ = synthetic_zoo
     _train(zoo, epochs=5)
     zoo.store.ensure_probe("otherprobe", arch="x", weights_checksum="e" * 64, embedding_length=6, layers=("a",))
-    with pytest.raises(ProbeMismatch, match=f"--probe {PROBE}"):
+    with pytest.raises(ProbeMismatch, match=f"pass probe={PROBE}") as raised:  # a Python caller's spelling
         zoo.recommend("task01", probe="otherprobe", progress=False)
+    assert raised.value.param == "probe"
 
 
 class _FakeEmbedding:
@@ -145,13 +147,14 @@ def test_folder_is_embedded_once_and_checked_against_the_run_probe(synthetic_zoo
         calls.append((data, probe, method))
         return _FakeEmbedding(truth["tasks"][4], PROBE)
 
-    monkeypatch.setattr(zoo, "embed", fake_embed, raising=False)
+    monkeypatch.setattr(zoo.embeddings, "embed", fake_embed, raising=False)
     by_folder = zoo.recommend(str(tmp_path), k=3, progress=False)
     by_name = zoo.recommend("task04", k=3, progress=False)
     assert len(calls) == 1 and calls[0][1:] == (PROBE, METHOD)
     assert [r.model for r in by_folder] == [r.model for r in by_name]
     before = zoo.store.counts()
-    monkeypatch.setattr(zoo, "embed", lambda data, **kw: _FakeEmbedding(truth["tasks"][4], "stranger"), raising=False)
+    monkeypatch.setattr(zoo.embeddings, "embed", lambda data, **kw: _FakeEmbedding(truth["tasks"][4], "stranger"),
+                        raising=False)
     with pytest.raises(ProbeMismatch, match=PROBE):
         zoo.recommend(str(tmp_path), progress=False)
     assert zoo.store.counts() == before

@@ -6,8 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from .conftest import METHOD, PROBE, fill_registry
 from zoo.cli import main
+
+from .conftest import METHOD, PROBE, fill_registry
 
 
 @pytest.fixture
@@ -57,25 +58,24 @@ def test_index_rebuild_json(db):
     (["train-model2vec", "--val-fraction", "1.5", "--quiet"], "--val-fraction"),
     (["index", "rebuild", "--factory", "Nonsense99", "--quiet"], "--factory"),
 ])
-def test_bad_input_is_one_line_nonzero_and_leaves_registry_unchanged(db, args, needle):
+def test_bad_input_is_one_line_nonzero_and_leaves_registry_unchanged(db, args, needle, assert_one_line_error):
     from registry.store import Store
 
-    before = Store.open(db).counts()
-    out = CliRunner().invoke(main, ["--db", db, *args])
-    assert out.exit_code != 0
-    lines = [l for l in out.output.strip().splitlines() if l]
-    assert len(lines) == 1 and lines[0].startswith("Error:") and needle in lines[0]
-    assert Store.open(db).counts() == before
+    with Store.open(db) as store:
+        before = store.counts()
+    assert_one_line_error(CliRunner().invoke(main, ["--db", db, *args]), None, needle)
+    with Store.open(db) as store:
+        assert store.counts() == before
 
 
 @pytest.mark.parametrize("command", [["train-model2vec"], ["recommend"], ["index"], ["index", "rebuild"]])
-def test_every_command_has_help_with_an_example(command):
-    out = CliRunner().invoke(main, [*command, "--help"])
-    assert out.exit_code == 0 and "Example:" in out.output
+def test_every_command_has_help_with_an_example(command, assert_help_has_example):
+    assert_help_has_example(*command)
 
 
 def test_train_with_named_validation_tasks(db):
-    out = _zoo(db, "train-model2vec", "--epochs", "5", "--val-task", "task01", "--val-task", "task02", "--quiet", "--json")
+    out = _zoo(db, "train-model2vec", "--epochs", "5", "--val-task", "task01", "--val-task", "task02", "--quiet",
+               "--json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["metrics"]["val_tasks"] == ["task01", "task02"]
     bad = CliRunner().invoke(main, ["--db", db, "train-model2vec", "--val-task", "nope", "--quiet"])

@@ -15,10 +15,8 @@ def invoke(args, url=None):
 
 
 @pytest.mark.parametrize("args", [["plot"], ["plot", "distances"], ["plot", "map"], ["report"]])
-def test_every_command_has_help_with_an_example(args):
-    result = invoke(args + ["--help"])
-    assert result.exit_code == 0
-    assert "Example:" in result.output and "zoo " in result.output.split("Example:")[1]
+def test_every_command_has_help_with_an_example(args, assert_help_has_example):
+    assert_help_has_example(*args)
 
 
 def test_plot_distances_and_map_print_the_files_written(registry_url, tmp_path):
@@ -47,12 +45,10 @@ def test_report_json_lists_pages_and_figures(registry_url, tmp_path):
     (["plot", "distances", "--method", "variational"], 1, "zoo embed-task"),
     (["report", "--out", "site", "--selection", "missing.json"], 1, "bench evaluate"),
 ])
-def test_bad_input_is_one_line_with_what_to_do(registry_url, tmp_path, monkeypatch, args, code, words):
+def test_bad_input_is_one_line_with_what_to_do(registry_url, tmp_path, monkeypatch, args, code, words,
+                                               assert_one_line_error):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["--db", registry_url] + args)
-    assert result.exit_code == code
-    message = result.output.strip()
-    assert message.startswith("Error: ") and "\n" not in message and words in message
+    assert_one_line_error(CliRunner().invoke(main, ["--db", registry_url] + args), code, words)
 
 
 def test_missing_registry_is_not_created(tmp_path):

@@ -1,39 +1,41 @@
-"""Zoo methods for the catalog: models, tasks, the database, backups.
+"""The catalogue: models, tasks, the database, backups.
 
-Thin wrappers over :class:`registry.store.Store` (``self.store``) that return
-its frozen records (see docs/ARCHITECTURE.md).
+Thin wrappers over :class:`registry.store.Store` that return its frozen
+records (see docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from registry.records import Model, Task, TaskEmbedding
     from registry.store import Store
 
 
-class CatalogMixin:
+class Catalog:
     """Register, list, show and remove models and tasks; back the registry up."""
 
-    store: "Store"
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     # models
     def register_model(self, name: str, source: str, *, arch: str | None = None,
                        trained_on: str | None = None, tags: Mapping[str, str] | None = None,
                        description: str | None = None, num_params: int | None = None,
-                       checksum: str | None = None) -> "Model":
+                       checksum: str | None = None) -> Model:
         """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``."""
         return self.store.add_model(name, source, arch=arch, num_params=num_params,
                                     checksum=checksum, trained_on=trained_on,
                                     description=description, tags=tags)
 
     def models(self, pattern: str | None = None, *,
-               tags: Mapping[str, str] | None = None) -> list["Model"]:
+               tags: Mapping[str, str] | None = None) -> list[Model]:
         """Models ordered by name; ``pattern`` is a glob on the name, ``tags`` must all match."""
         return self.store.list_models(pattern=pattern, tags=tags)
 
-    def get_model(self, name: str) -> "Model":
+    def get_model(self, name: str) -> Model:
         """The model with this name or alias."""
         return self.store.get_model(name)
 
@@ -41,20 +43,20 @@ class CatalogMixin:
         """Delete a model (``force`` to take its results along); returns what went."""
         return self.store.remove_model(name, force=force)
 
-    def alias(self, alias: str, name: str) -> "Model":
+    def alias(self, alias: str, name: str) -> Model:
         """Point ``alias`` at the model ``name`` (moving it if it existed)."""
         return self.store.set_alias(alias, name)
 
     # tasks
-    def tasks(self, pattern: str | None = None) -> list["Task"]:
+    def tasks(self, pattern: str | None = None) -> list[Task]:
         """Tasks ordered by name; ``pattern`` is a glob on the name."""
         return self.store.list_tasks(pattern=pattern)
 
-    def get_task(self, name: str) -> "Task":
+    def get_task(self, name: str) -> Task:
         """The task with this name."""
         return self.store.get_task(name)
 
-    def task_embeddings(self, name: str) -> list["TaskEmbedding"]:
+    def task_embeddings(self, name: str) -> list[TaskEmbedding]:
         """Every current embedding of the task ``name`` (all probes and methods)."""
         self.store.get_task(name)
         return self.store.list_task_embeddings(task=name)

@@ -1,6 +1,6 @@
-"""Zoo methods for pictures: the distance heatmap, the task map and the HTML report.
+"""Pictures: the distance heatmap, the task map and the HTML report.
 
-These read the registry (``self.store``), compute d_sym with
+These read the registry, compute d_sym with
 :mod:`zoo.embedding.distance`, and hand plain arrays to :mod:`zoo.plots` and
 plain dataclasses to :mod:`zoo.report`.
 """
@@ -9,12 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, NotFound, ZooError
+from registry.errors import InvalidInput, NotFound, ZooError, arg
+
+if TYPE_CHECKING:
+    from registry.store import Store
+    from zoo.api.probes import Probes
+    from zoo.api.recommend import Recommender
 
 
 @dataclass(frozen=True)
@@ -47,22 +52,24 @@ def taxonomy_group(taxonomy: str | None, depth: int) -> str | None:
     return "/".join(parts[:depth]) or None
 
 
-class VisualMixin:
-    store: Any
+class Visuals:
+    """Figures and the static HTML report of one registry."""
+
+    def __init__(self, store: Store, probes: Probes, recommender: Recommender) -> None:
+        self.store = store
+        self.probes = probes
+        self.recommender = recommender
 
     # ------------------------------------------------------------ data
     def current_embedding_set(self, probe: str | None = None, method: str | None = None) -> EmbeddingSet:
-        """Current task embeddings for ``probe``/``method``; by default the pair with the most tasks."""
-        found = self.store.list_task_embeddings(probe=probe, method=method)
+        """Current task embeddings for ``probe``/``method``; what is left out follows
+        :meth:`zoo.api.probes.Probes.choose` (with both left out: the pair with the most tasks)."""
+        probe, method = self.probes.choose(probe, method)
+        found = sorted(self.store.list_task_embeddings(probe=probe, method=method), key=lambda e: e.task)
         if not found:
-            wanted = " ".join(f"--{k} {v}" for k, v in (("probe", probe), ("method", method)) if v)
-            raise NotFound(f"no task embeddings{' for ' + wanted if wanted else ''}; "
+            raise NotFound(f"no task embeddings for probe {probe!r} and method {method!r}; "
                            "embed tasks first with `zoo embed-task NAME --data DIR`")
-        counts = Counter((e.probe, e.method) for e in found)
-        (best_probe, best_method), _ = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-        chosen = sorted((e for e in found if (e.probe, e.method) == (best_probe, best_method)),
-                        key=lambda e: e.task)
-        return EmbeddingSet(best_probe, best_method, tuple(chosen))
+        return EmbeddingSet(probe, method, tuple(found))
 
     def _visual_dsym(self, rows: Sequence[Any], columns: Sequence[Any] | None = None):
         import numpy as np
@@ -155,7 +162,7 @@ class VisualMixin:
 
         root = Path(out_dir)
         if root.exists() and not root.is_dir():
-            raise InvalidInput(f"{root} is a file; give --out a directory (it is created if missing)")
+            raise InvalidInput(f"{root} is a file; give {arg('out_dir', 'DIR')} a directory (it is created if missing)")
         selection_data = _read_selection(selection)
         tasks = sorted(self.store.list_tasks(), key=lambda t: t.name)
         try:
@@ -210,8 +217,7 @@ class VisualMixin:
 
     def _visual_recommended(self, chosen: EmbeddingSet | None, k: int) -> tuple[dict[str, tuple], list[str]]:
         """Top ``k`` recommendations per embedded task from the latest Model2Vec run, and notes."""
-        recommend = getattr(self, "recommend", None)
-        if chosen is None or recommend is None or k < 1:
+        if chosen is None or k < 1:
             return {}, []
         try:
             self.store.latest_model2vec_run(chosen.probe, chosen.method)
@@ -221,7 +227,8 @@ class VisualMixin:
         found: dict[str, tuple] = {}
         for name in chosen.names:
             try:
-                picks = recommend(name, k, probe=chosen.probe, method=chosen.method, evidence=0, progress=False)
+                picks = self.recommender.recommend(name, k, probe=chosen.probe, method=chosen.method, evidence=0,
+                                                   progress=False)
             except ZooError as err:
                 return found, [f"Recommended models left out: {err}"]
             found[name] = tuple({"model": r.model, "expected_error": r.expected_error, "distance": r.distance}
@@ -248,7 +255,7 @@ def _read_selection(selection: str | Path | None) -> Any:
     path = Path(selection)
     if not path.is_file():
         raise NotFound(f"no selection report at {path}; write one with `zoo bench evaluate --json` "
-                       "or leave out --selection")
+                       f"or leave out {arg('selection')}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import click
 
+from zoo.api.bench import DEFAULT_SCORERS
+from zoo.api.choices import scorer_names
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.options import LazyChoice
+from zoo.embedding import BENCH_METHODS
 
 
 @click.command("evaluate")
@@ -98,8 +102,8 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
 @bench.command("evaluate")
 @click.option("--task", "tasks", multiple=True, metavar="TASK",
               help="Judge on this task (repeat); default: the held-out tasks the Model2Vec run left out.")
-@click.option("--scorer", "scorers", multiple=True, type=click.Choice(["logme", "leep", "nce", "hscore"]),
-              help="Forward-pass scorers run on every expert (default: logme and leep).")
+@click.option("--scorer", "scorers", multiple=True, type=LazyChoice(scorer_names),
+              help=f"Forward-pass scorers run on every expert (default: {' and '.join(DEFAULT_SCORERS)}).")
 @click.option("--no-scorers", is_flag=True, help="Skip the forward-pass scorers (Task2Vec methods only).")
 @click.option("--max-samples", type=int, default=200, show_default=True,
               help="Images per task the scorers see.")
@@ -126,7 +130,7 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
     """
     with open_zoo(ctx, create=False) as z:
         report = z.bench_evaluate(out_dir=out_dir, tasks=list(tasks) or None,
-                                  scorers=() if no_scorers else (scorers or ("logme", "leep")),
+                                  scorers=() if no_scorers else (scorers or DEFAULT_SCORERS),
                                   max_samples=max_samples, plots=not no_plots, progress=not quiet)
     if as_json:
         echo_json(report)
@@ -138,7 +142,7 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
 @bench.command("report")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where the heatmap PNGs go.")
-@click.option("--method", "methods", multiple=True, type=click.Choice(["montecarlo", "variational"]),
+@click.option("--method", "methods", multiple=True, type=click.Choice(BENCH_METHODS),
               help="Embedding methods to report (default: both).")
 @click.option("--no-plots", is_flag=True, help="Skip the heatmaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
@@ -153,7 +157,7 @@ def report_cmd(ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_pl
         zoo bench report --method montecarlo --json
     """
     with open_zoo(ctx, create=False) as z:
-        result = z.bench_report(out_dir=out_dir, methods=methods or ("montecarlo", "variational"),
+        result = z.bench_report(out_dir=out_dir, methods=methods or BENCH_METHODS,
                                 plots=not no_plots)
     if as_json:
         echo_json(result)
@@ -210,15 +214,10 @@ def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet:
     """
     import torch
 
-    from zoo.bench.probe import BUNDLED_DIR, train_probe
-    from zoo.collections import catalogue, render_tasks
+    from zoo.api import Zoo
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    specs = catalogue(seed)["probe"]
-    folders = render_tasks(f"{workdir}/tasks", specs, train_per_class=40, test_per_class=20, seed=seed,
-                           progress=not quiet)
-    command = f"zoo bench train-probe --workdir {workdir} --steps {steps}" + (f" --seed {seed}" if seed else "")
-    record = train_probe(folders, out or BUNDLED_DIR, steps=steps, seed=seed, progress=not quiet, command=command)
+    record = Zoo.bench_train_probe(workdir, steps=steps, out=out, seed=seed, progress=not quiet)
     if as_json:
         echo_json(record)
         return
@@ -229,36 +228,20 @@ def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet:
 
 @bench.command("export-demo")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to write the task into.")
-@click.option("--task", "task_name", default=None, help="A held-out task name (default: the first held-out script).")
+@click.option("--task", "task", default=None, help="A held-out task name (default: the first held-out script).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the task record as JSON.")
 @handle_errors
-def export_demo(out: str, task_name: str | None, seed: int, as_json: bool) -> None:
+def export_demo(out: str, task: str | None, seed: int, as_json: bool) -> None:
     """Write one small held-out task (a few hundred 32 px PNGs) for `zoo demo`.
 
     \b
     Example:
         zoo bench export-demo --out zoo/assets/demo
     """
-    from pathlib import Path
+    from zoo.api import Zoo
 
-    from registry.errors import InvalidInput
-    from zoo.collections import catalogue, read_task, renderer_for
-    from zoo.collections.tasks import write_task
-
-    heldout = catalogue(seed)["heldout"]
-    if task_name is None:
-        spec = next(s for s in heldout if s.collection == "scripts")
-    else:
-        matches = [s for s in heldout if s.name == task_name]
-        if not matches:
-            raise InvalidInput(f"{task_name!r} is not a held-out task; pick one of "
-                               f"{', '.join(s.name for s in heldout[:5])}, ...")
-        spec = matches[0]
-    root = Path(out)
-    folder = write_task(root, spec, renderer_for(spec.collection), train_per_class=10, test_per_class=10,
-                        seed=seed, set_name="heldout")
-    record = read_task(folder)
+    folder, record = Zoo.bench_export_demo(out, task=task, seed=seed)
     if as_json:
         echo_json(record)
         return

@@ -33,13 +33,9 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
     """
     from zoo.api import Zoo
     from zoo.cli.recommend import echo_recommendations
-    from zoo.demo import prepare
 
-    setup = prepare(workdir)
-    with Zoo.open(setup.db_url) as zoo:
-        recs = zoo.recommend(str(setup.task_dir), k=k, progress=not quiet)
-        chart = zoo.plot_recommendations(recs, workdir / "demo.png", task=setup.task_name)
-        measured = zoo.measured_errors(setup.task_name)
+    result = Zoo.run_demo(workdir, k=k, progress=not quiet)
+    setup, recs, chart, measured = result.setup, result.recommendations, result.chart, result.measured
     if as_json:
         echo_json({"registry": setup.db_url, "task": setup.task_name, "taxonomy": setup.taxonomy,
                    "recommendations": recs, "plot": str(chart)})

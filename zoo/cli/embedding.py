@@ -4,8 +4,9 @@ from __future__ import annotations
 import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.embedding import DEFAULT_METHOD, METHODS
 
-_METHODS = click.Choice(["montecarlo", "expected", "variational"])
+_METHODS = click.Choice(METHODS)
 
 
 def _probe_option(func):
@@ -16,26 +17,27 @@ def _probe_option(func):
 
 @click.command("embed-task")
 @click.argument("name")
-@click.option("--data", "data_path", metavar="PATH",
+@click.option("--data", "data", metavar="PATH",
               help="Image folder (one subfolder per class), bench task folder, or CSV/JSONL manifest "
                    "(path,label). Needed when NAME is not registered yet.")
 @click.option("--probe", default="bundled", show_default=True, metavar="SPEC",
               help="Probe network: bundled, timm:NAME (e.g. timm:resnet34.a1_in1k) or file:PATH.")
 @click.option("--arch", metavar="ARCH", help="timm architecture of a file:PATH probe (e.g. resnet18).")
-@click.option("--method", type=_METHODS, default="montecarlo", show_default=True,
+@click.option("--method", type=_METHODS, default=DEFAULT_METHOD, show_default=True,
               help="Fisher estimator: exact per-example Monte Carlo, exact expectation over classes, "
                    "or the robust (variational) Fisher.")
 @click.option("--max-samples", type=int, metavar="N", help="Class-balanced subsample of at most N images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and sampled labels.")
 @click.option("--taxonomy", metavar="PATH", help="Taxonomy of a new task, e.g. scripts/latin (default: task.json).")
-@click.option("--allow-random-probe", is_flag=True, help="Accept a probe with untrained weights (tests only).")
+@click.option("--allow-random-probe", "allow_random", is_flag=True,
+              help="Accept a probe with untrained weights (tests only).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored embedding's summary as JSON.")
 @click.pass_context
 @handle_errors
-def embed_task(ctx: click.Context, name: str, data_path: str | None, probe: str, arch: str | None,
+def embed_task(ctx: click.Context, name: str, data: str | None, probe: str, arch: str | None,
                method: str, max_samples: int | None, seed: int, taxonomy: str | None,
-               allow_random_probe: bool, quiet: bool, as_json: bool) -> None:
+               allow_random: bool, quiet: bool, as_json: bool) -> None:
     """Compute and store the Task2Vec embedding of task NAME.
 
     With --data, a new NAME is registered first (data path, classes, samples,
@@ -52,9 +54,9 @@ def embed_task(ctx: click.Context, name: str, data_path: str | None, probe: str,
 
     started = time.perf_counter()
     with open_zoo(ctx) as zoo:
-        record = zoo.embed_task(data_path, name, probe=probe, method=method, max_samples=max_samples,
+        record = zoo.embed_task(data, name, probe=probe, method=method, max_samples=max_samples,
                                 seed=seed, taxonomy=taxonomy, progress=not quiet, arch=arch,
-                                allow_random=allow_random_probe)
+                                allow_random=allow_random)
     import numpy as np
 
     summary = {"task": record.task, "probe": record.probe, "method": record.method,
@@ -73,7 +75,7 @@ def embed_task(ctx: click.Context, name: str, data_path: str | None, probe: str,
 @click.argument("a")
 @click.argument("b")
 @_probe_option
-@click.option("--method", type=_METHODS, default="montecarlo", show_default=True, help="Embedding method.")
+@click.option("--method", type=_METHODS, default=DEFAULT_METHOD, show_default=True, help="Embedding method.")
 @click.option("--json", "as_json", is_flag=True, help="Print the distances as JSON.")
 @click.pass_context
 @handle_errors
@@ -100,7 +102,7 @@ def distance(ctx: click.Context, a: str, b: str, probe: str | None, method: str,
 @click.option("--asymmetric", is_flag=True,
               help="Rank by d_asym(source -> NAME): which tasks transfer best to NAME.")
 @_probe_option
-@click.option("--method", type=_METHODS, default="montecarlo", show_default=True, help="Embedding method.")
+@click.option("--method", type=_METHODS, default=DEFAULT_METHOD, show_default=True, help="Embedding method.")
 @click.option("--json", "as_json", is_flag=True, help="Print the neighbours as JSON.")
 @click.pass_context
 @handle_errors

@@ -1,11 +1,11 @@
 """``zoo register-model`` and ``zoo models``: the expert models in the registry."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import click
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, arg
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 
 
@@ -15,7 +15,7 @@ def parse_tags(values: Iterable[str]) -> dict[str, str]:
     for value in values:
         key, sep, tag_value = value.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"malformed --tag {value!r}: use --tag KEY=VALUE")
+            raise InvalidInput(f"malformed tag {value!r}: use {arg('tags', 'KEY=VALUE')}")
         tags[key.strip()] = tag_value
     return tags
 

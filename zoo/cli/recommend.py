@@ -1,13 +1,19 @@
 """``zoo train-model2vec``, ``zoo recommend`` and ``zoo index``: choosing an expert for new data.
 
-Thin commands over :class:`zoo.api.Zoo` (see :mod:`zoo.api.recommend`);
+Thin commands over :class:`zoo.api.Zoo` (see :mod:`zoo.api.recommend`, :mod:`zoo.api.training`);
 nothing heavy is imported at module level.
 """
 from __future__ import annotations
 
 import click
 
+from zoo.api.choices import model2vec_default, model2vec_objectives
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.options import LazyChoice, LibraryDefault
+from zoo.embedding import DEFAULT_METHOD, METHODS
+
+# the trainer's settings: None on the command line means Model2VecConfig's default
+_TRAINER = {"cls": LibraryDefault, "default_of": model2vec_default}
 
 PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, file:PATH). "
               "Default: the probe of the only Model2Vec run.")
@@ -15,27 +21,29 @@ PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, fil
 
 @click.command("train-model2vec")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
-@click.option("--objective", type=click.Choice(["ce", "regression", "both"]), default="both", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
+              help="Task2Vec method.")
+@click.option("--objective", type=LazyChoice(model2vec_objectives), **_TRAINER,
               help="ce: the paper's k-way cross-entropy; regression: distance predicts the error; both: their sum.")
-@click.option("--epochs", type=int, default=400, show_default=True, help="Upper bound; stops early on validation.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the task split and the optimiser.")
-@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Share of tasks held out.")
+@click.option("--epochs", **_TRAINER, type=int, help="Upper bound; stops early on validation.")
+@click.option("--seed", **_TRAINER, type=int, help="Seed of the task split and the optimiser.")
+@click.option("--val-fraction", **_TRAINER, type=float, help="Share of tasks held out.")
 @click.option("--val-task", "val_tasks", multiple=True, metavar="TASK",
               help="Hold out this task instead of a random share; repeat for more.")
 @click.option("--exclude-task", "exclude_tasks", multiple=True, metavar="TASK",
               help="Leave this task out entirely (a held-out query task); repeat for more.")
 @click.option("--exclude-from", "exclude_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.")
-@click.option("--keep-own-task", is_flag=True,
+@click.option("--keep-own-task", "own_task_pairs", is_flag=True,
               help="Also learn from each model's result on the task it was trained on (left out by default).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
-def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str, epochs: int, seed: int,
-                    val_fraction: float, val_tasks: tuple[str, ...], exclude_tasks: tuple[str, ...],
-                    exclude_file: str | None, keep_own_task: bool, quiet: bool, as_json: bool) -> None:
+def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str | None, epochs: int | None,
+                    seed: int | None, val_fraction: float | None, val_tasks: tuple[str, ...],
+                    exclude_tasks: tuple[str, ...], exclude_file: str | None, own_task_pairs: bool, quiet: bool,
+                    as_json: bool) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
@@ -52,7 +60,7 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
     with open_zoo(ctx) as zoo:
         summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
                                       val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
-                                      exclude_tasks=excluded or None, own_task_pairs=keep_own_task,
+                                      exclude_tasks=excluded or None, own_task_pairs=own_task_pairs,
                                       progress=not quiet)
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
@@ -76,8 +84,9 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
 def _task_list(path: str) -> list[str]:
     """Task names from a bench sets.json (its "heldout" list) or a file of one name per line."""
     import json
+    from pathlib import Path
 
-    text = open(path, encoding="utf-8").read()
+    text = Path(path).read_text(encoding="utf-8")
     try:
         data = json.loads(text)
     except ValueError:
@@ -99,7 +108,8 @@ def _fmt(value) -> str:
               help="A folder of labelled images (class subfolders) or a registered task name.")
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many experts.")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
+              help="Task2Vec method.")
 @click.option("--save", metavar="NAME", help="Also register the folder as task NAME with its embedding.")
 @click.option("--verify", type=int, default=0, metavar="K", help="Re-rank the top K by LogME on their features.")
 @click.option("--plot", "plot_path", metavar="FILE", help="Save a chart of the expected errors (PNG/SVG).")
@@ -161,8 +171,10 @@ def index() -> None:
 
 @index.command("rebuild")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", default="montecarlo", show_default=True, metavar="M", help="Task2Vec method.")
-@click.option("--factory", metavar="STRING", help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000).")
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
+              help="Task2Vec method.")
+@click.option("--factory", metavar="STRING",
+              help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
 @click.pass_context

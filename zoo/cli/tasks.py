@@ -7,7 +7,7 @@ import click
 
 from zoo.cli import LazyGroup
 from zoo.cli.common import echo_json, handle_errors, open_zoo
-from zoo.cli.models import echo_table, describe_removed
+from zoo.cli.models import describe_removed, echo_table
 
 
 class TasksGroup(LazyGroup):

@@ -1,0 +1,145 @@
+"""Judging expert selection on held-out tasks: every method of METHOD section 7 side by side.
+
+Task2Vec baselines, Model2Vec and the forward-pass scorers (:data:`zoo.scorers.SCORERS`)
+are each turned into a ``[T, M]`` score matrix (lower = better) and compared
+with the measured errors by :mod:`zoo.selection`.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import InvalidInput, arg
+from zoo.api.results import json_safe
+from zoo.api.space import EmbeddingSpace, learned_vectors, load_space
+from zoo.embedding import DEFAULT_METHOD
+
+if TYPE_CHECKING:
+    from registry.records import Model, Model2VecRun
+    from registry.store import Store
+    from zoo.api.probes import Probes
+
+
+class SelectionJudge:
+    """Score every selection method on held-out tasks against the measured transfer errors."""
+
+    def __init__(self, store: Store, probes: Probes) -> None:
+        self.store = store
+        self.probes = probes
+
+    def evaluate_selection(self, *, probe: str | None = None, method: str = DEFAULT_METHOD,
+                           tasks: Sequence[str] | None = None, scorers: Sequence[str] = (),
+                           max_samples: int | None = None, progress: bool = True) -> dict[str, Any]:
+        """Every selection method of METHOD section 7 on held-out tasks: ``{"rows", "markdown", "tasks", ...}``.
+
+        ``tasks`` defaults to the tasks the latest Model2Vec run excluded
+        (the bench's held-out queries), else to its validation tasks.
+        ``scorers`` (from :data:`zoo.scorers.SCORERS`) run every expert on
+        each task's images (``data_uri``), so they cost one forward pass per
+        expert and task.
+        """
+        from zoo import selection
+        from zoo.model2vec import error_matrix
+
+        probe = self.probes.default(probe, method)
+        run = self.store.latest_model2vec_run(probe, method)
+        space = load_space(self.store, probe, method)
+        names = [m.name for m in space.models]
+        metric = run.hyperparams.get("metric", "error")
+        protocol = run.hyperparams.get("protocol")
+        results = [r for r in self.store.list_transfer_results()
+                   if r.metric == metric and (protocol is None or r.protocol == protocol)]
+        errors = error_matrix(((r.task, r.model, r.value) for r in results), space.task_names, names)
+        chosen = _held_out(run, space, errors, tasks)
+        methods = self._methods(run, space, errors, chosen, scorers, max_samples, progress)
+        report_rows = selection.evaluate_methods(methods, errors[[space.task_names.index(t) for t in chosen]])
+        markdown = (f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
+                    f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n"
+                    + selection.markdown_table(report_rows))
+        return {"probe": probe, "method": method, "run_id": run.id, "protocol": protocol, "metric": metric,
+                "tasks": chosen, "models": names, "rows": json_safe(report_rows), "markdown": markdown}
+
+    def _methods(self, run: Model2VecRun, space: EmbeddingSpace, errors: Any, chosen: list[str],
+                 scorers: Sequence[str], max_samples: int | None, progress: bool) -> list[Any]:
+        """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task."""
+        import numpy as np
+
+        from zoo import selection
+        from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
+
+        row_of = {t: i for i, t in enumerate(space.task_names)}
+        rows = [row_of[t] for t in chosen]
+        train = [row_of[t] for t in run.metrics.get("train_tasks", []) if t in row_of and row_of[t] not in rows]
+        truth, targets = errors[rows], space.task_vectors[rows]
+        probe_seconds = [float((e.params or {}).get("seconds") or 0.0)
+                         for e in self.store.list_task_embeddings(probe=space.probe, method=space.method)
+                         if e.task in chosen]
+        embed_cost = float(np.mean(probe_seconds)) if probe_seconds else 0.0
+        methods: list[Any] = []
+
+        def timed(name: str, compute: Callable[[], Any], passes: int, note: str = "") -> None:
+            start = time.perf_counter()
+            scores = compute()
+            seconds = (time.perf_counter() - start) / len(rows)
+            # the Task2Vec methods also pay the probe pass that embedded the task
+            methods.append(selection.MethodScores(name, scores, seconds + (embed_cost if passes == 1 else 0.0),
+                                                  passes, note))
+
+        models = len(space.models)
+        generic = np.nanmean(errors[train], axis=0) if train else np.full(models, np.nan)
+        timed("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
+        timed("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
+        timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
+        vectors, shifts, _ = learned_vectors(self.store, run.id, space)
+        alpha = float(run.hyperparams.get("alpha", ALPHA))
+        timed("Model2Vec", lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :], 1,
+              f"run {run.id}")
+        for scorer in scorers:
+            timed(scorer, lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
+                  models, "forward pass of every expert")
+        timed("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
+        return methods
+
+    def scorer_matrix(self, scorer: str, tasks: Sequence[str], models: Sequence[Model], max_samples: int | None,
+                      progress: bool = False) -> Any:
+        """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images."""
+        import numpy as np
+        import torch
+
+        from zoo.data import load_labelled, local_path
+        from zoo.networks import extract_features, load_network
+        from zoo.scorers import SCORERS
+
+        if scorer not in SCORERS:
+            raise InvalidInput(f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of "
+                               f"{', '.join(SCORERS)}")
+        needs, function = SCORERS[scorer]
+        out = np.full((len(tasks), len(models)), np.nan)
+        for j, model in enumerate(models):
+            network = load_network(model.source, arch=model.arch)
+            for i, task in enumerate(tasks):
+                images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=max_samples)
+                feats = extract_features(network, images, progress=False)
+                if needs == "probs":
+                    with torch.no_grad():
+                        logits = network.get_classifier()(torch.from_numpy(feats))
+                    feats = torch.softmax(logits.double(), dim=1).numpy()
+                out[i, j] = -function(feats, np.asarray(images.labels))
+        return out
+
+
+def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequence[str] | None) -> list[str]:
+    """The tasks to judge on: those given, else the run's excluded tasks with results, else its validation tasks."""
+    import numpy as np
+
+    row_of = {t: i for i, t in enumerate(space.task_names)}
+    excluded = [t for t in run.hyperparams.get("excluded_tasks") or []
+                if t in row_of and np.isfinite(errors[row_of[t]]).any()]
+    chosen = list(tasks) if tasks else (excluded or list(run.metrics.get("val_tasks") or []))
+    missing = [t for t in chosen if t not in row_of]
+    if not chosen or missing:
+        raise InvalidInput(f"no held-out tasks to evaluate ({', '.join(missing) or 'the run has none'} "
+                           f"not embedded with {space.probe}/{space.method}); pass {arg('tasks', 'TASK')} "
+                           f"or retrain with {arg('val_fraction', 'F')} above 0")
+    return chosen

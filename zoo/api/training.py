@@ -1,0 +1,135 @@
+"""Model2Vec training over the registry: gather transfer results, train (:mod:`zoo.model2vec`), store the run."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import InvalidInput, NotFound, arg
+from zoo.api.results import json_safe, most_common
+from zoo.api.space import EmbeddingSpace, load_space
+from zoo.embedding import DEFAULT_METHOD
+
+if TYPE_CHECKING:
+    from registry.records import TransferResult
+    from registry.store import Store
+    from zoo.api.probes import Probes
+    from zoo.model2vec import Model2VecConfig
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """The transfer results one run learns from, and how they were chosen."""
+
+    results: list[TransferResult]
+    metric: str | None
+    protocol: str | None
+    excluded: list[str]
+    own_pairs: int
+
+
+class Model2VecTraining:
+    """Train Model2Vec on the recorded transfer results of one probe/method and store the run."""
+
+    def __init__(self, store: Store, probes: Probes) -> None:
+        self.store = store
+        self.probes = probes
+
+    def train(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
+              epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
+              lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
+              exclude_tasks: Sequence[str] | None = None, results_recorded: int | None = None,
+              own_task_pairs: bool = False, progress: bool = True) -> dict[str, Any]:
+        """Train Model2Vec on the recorded transfer results and store the run (METHOD section 6).
+
+        ``objective``, ``epochs``, ``seed``, ``val_fraction`` and ``lr`` left
+        None take :class:`zoo.model2vec.Model2VecConfig`'s defaults.
+        ``val_tasks`` are the validation tasks (early stopping) instead of a
+        random ``val_fraction`` of the training tasks. ``exclude_tasks`` (e.g.
+        the bench's held-out query tasks) take no part at all: neither
+        training nor early stopping sees their results, so judging on them is
+        honest. The run records them (``hyperparams["excluded_tasks"]``) and
+        ``evaluate_selection`` judges on them by default.
+
+        ``own_task_pairs`` False (default) leaves out each model's result on
+        its own ``trained_on`` task: a query is a new data set, never an
+        expert's training task, and those pairs (the expert nearly always
+        best) teach the ranking the wrong lesson. The number left out is
+        recorded (``own_task_pairs_excluded``).
+
+        Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
+        """
+        import numpy as np
+
+        from zoo import model2vec as m2v
+
+        config = _config(objective=objective, epochs=epochs, seed=seed, val_fraction=val_fraction, lr=lr)
+        probe = self.probes.default(probe, method)
+        space = load_space(self.store, probe, method)
+        recorded = self.store.list_transfer_results()
+        selected = _select(recorded, space, metric=metric, exclude_tasks=exclude_tasks, val_tasks=val_tasks,
+                           own_task_pairs=own_task_pairs)
+        model_names = [m.name for m in space.models]
+        errors = m2v.error_matrix(((r.task, r.model, r.value) for r in selected.results), space.task_names,
+                                  model_names)
+        data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(model_names), space.sources,
+                                errors, space.t0)
+        try:
+            result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
+        except ValueError as err:
+            raise InvalidInput(f"cannot train Model2Vec: {err}") from err
+        hyperparams = {**result.hyperparams, "metric": selected.metric, "protocol": selected.protocol,
+                       "alpha": result.alpha, "tau": result.tau, "error_map": list(result.error_map),
+                       "error_link": result.error_link, "t0": space.t0_source, "val_tasks_given": bool(val_tasks),
+                       "excluded_tasks": selected.excluded, "own_task_pairs_excluded": selected.own_pairs,
+                       "results_recorded": len(recorded) if results_recorded is None else results_recorded}
+        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]),
+                             {"shift": float(result.shift[i]) if result.shift is not None else 0.0})
+                      for i, name in enumerate(result.model_names)}
+        run = self.store.add_model2vec_run(probe, method, hyperparams=hyperparams,
+                                           metrics=json_safe(result.metrics), embeddings=embeddings)
+        return {"run_id": run.id, "probe": probe, "method": method, "models": len(model_names),
+                "trained": int(np.sum(result.trained)), "tasks": len(space.task_names),
+                "metrics": json_safe(result.metrics), "hyperparams": hyperparams}
+
+
+def _config(**given: Any) -> Model2VecConfig:
+    """The run's :class:`zoo.model2vec.Model2VecConfig`: the given values over its defaults, checked."""
+    from zoo.model2vec import OBJECTIVES, Model2VecConfig
+
+    chosen = {k: v for k, v in given.items() if v is not None}
+    val_fraction = chosen.get("val_fraction", Model2VecConfig.val_fraction)
+    if not 0.0 <= val_fraction < 1.0:
+        raise InvalidInput(f"{arg('val_fraction', 'F')} must be in [0, 1), got {val_fraction}")
+    if chosen.get("epochs", Model2VecConfig.epochs) < 1:
+        raise InvalidInput(f"{arg('epochs', 'N')} must be at least 1, got {chosen['epochs']}")
+    if chosen.get("objective", Model2VecConfig.objective) not in OBJECTIVES:
+        raise InvalidInput(f"{arg('objective', 'NAME')} must be one of {', '.join(OBJECTIVES)}")
+    return Model2VecConfig(**chosen)
+
+
+def _select(recorded: list[TransferResult], space: EmbeddingSpace, *, metric: str | None,
+            exclude_tasks: Sequence[str] | None, val_tasks: Sequence[str] | None,
+            own_task_pairs: bool) -> _Selected:
+    """The results to learn from: one metric, one protocol, no excluded task, no own-task pair unless asked."""
+    if not recorded:
+        raise NotFound("no transfer results recorded; run `zoo bench build` (or record transfer results) first")
+    if metric is None:
+        metric = most_common(r.metric for r in recorded)
+    excluded = sorted(set(exclude_tasks or ()))
+    known = set(space.task_names)
+    unknown = [t for t in excluded if t not in known]
+    if unknown:
+        raise InvalidInput(f"cannot exclude {', '.join(unknown[:3])}: no {space.method} embedding with probe "
+                           f"{space.probe}; check the task names")
+    left_out = set(excluded)
+    if val_tasks and set(val_tasks) & left_out:
+        raise InvalidInput("a task cannot be both a validation task and excluded")
+    # one protocol only: results measured under different protocols are not comparable
+    protocol = most_common(r.protocol for r in recorded if r.metric == metric)
+    chosen = [r for r in recorded if r.metric == metric and r.protocol == protocol and r.task not in left_out]
+    own = {m.name: m.trained_on for m in space.models}
+    own_pairs = [r for r in chosen if own.get(r.model) == r.task]
+    if not own_task_pairs:
+        chosen = [r for r in chosen if own.get(r.model) != r.task]
+    return _Selected(chosen, metric, protocol, excluded, 0 if own_task_pairs else len(own_pairs))
