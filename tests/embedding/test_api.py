@@ -98,3 +98,18 @@ def test_embed_does_not_store(zoo, tmp_path, probe_file, task_folder):
     e = zoo.embed(task_folder(tmp_path / "t"), probe=f"file:{probe_file}", progress=False)
     assert e.vector.shape[0] == e.probe.embedding_length
     assert zoo.store.list_tasks() == []
+
+
+def test_a_probe_clash_leaves_no_new_task_behind(zoo, tmp_path, probe_file, task_folder):
+    """The task, the probe and the embedding are written in one transaction: a clash on the probe adds nothing."""
+    from registry.errors import ProbeMismatch
+
+    name = str(zoo.resolve_probe(f"file:{probe_file}"))
+    info = zoo.resolve_probe(f"file:{probe_file}").info
+    zoo.store.ensure_probe(name, arch=info.arch, weights_checksum="0" * 64, embedding_length=info.embedding_length,
+                           layers=info.layers)
+    with pytest.raises(ProbeMismatch):
+        zoo.embed_task(task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
+    with pytest.raises(NotFound):
+        zoo.store.get_task("birds")
+    assert zoo.store.list_task_embeddings() == []

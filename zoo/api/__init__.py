@@ -20,7 +20,7 @@ what it needs and usable alone (every one holds the same store):
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,12 +82,14 @@ class Zoo:
 
     # ------------------------------------------------------------------ catalogue
     def register_model(self, name: str, source: str, *, arch: str | None = None,
-                       trained_on: str | None = None, tags: Mapping[str, str] | None = None,
+                       trained_on: str | None = None,
+                       tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
                        description: str | None = None, num_params: int | None = None,
-                       checksum: str | None = None) -> Model:
+                       checksum: str | None = None, check: bool = True) -> Model:
         """See :meth:`Catalog.register_model`."""
         return self.catalog.register_model(name, source, arch=arch, trained_on=trained_on, tags=tags,
-                                           description=description, num_params=num_params, checksum=checksum)
+                                           description=description, num_params=num_params, checksum=checksum,
+                                           check=check)
 
     def models(self, pattern: str | None = None, *, tags: Mapping[str, str] | None = None) -> list[Model]:
         """See :meth:`Catalog.models`."""
@@ -121,9 +123,9 @@ class Zoo:
         """See :meth:`Catalog.remove_task`."""
         return self.catalog.remove_task(name, force=force)
 
-    def export(self, path: str | Path) -> dict[str, int]:
+    def export(self, path: str | Path, *, force: bool = False) -> dict[str, int]:
         """See :meth:`Catalog.export`."""
-        return self.catalog.export(path)
+        return self.catalog.export(path, force=force)
 
     def import_(self, path: str | Path) -> dict[str, int]:
         """See :meth:`Catalog.import_`."""

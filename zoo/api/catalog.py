@@ -5,7 +5,7 @@ records (see docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,13 +22,18 @@ class Catalog:
 
     # models
     def register_model(self, name: str, source: str, *, arch: str | None = None,
-                       trained_on: str | None = None, tags: Mapping[str, str] | None = None,
+                       trained_on: str | None = None,
+                       tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
                        description: str | None = None, num_params: int | None = None,
-                       checksum: str | None = None) -> Model:
-        """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``."""
+                       checksum: str | None = None, check: bool = True) -> Model:
+        """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``.
+
+        ``tags``: a mapping or ``(key, value)`` pairs (a key given twice is an error). ``check``
+        verifies a ``file:`` source at registration (exists, regular file, readable weights header).
+        """
         return self.store.add_model(name, source, arch=arch, num_params=num_params,
                                     checksum=checksum, trained_on=trained_on,
-                                    description=description, tags=tags)
+                                    description=description, tags=tags, check=check)
 
     def models(self, pattern: str | None = None, *,
                tags: Mapping[str, str] | None = None) -> list[Model]:
@@ -66,9 +71,12 @@ class Catalog:
         return self.store.remove_task(name, force=force)
 
     # backup
-    def export(self, path: str | Path) -> dict[str, int]:
-        """Write the whole registry to ``path`` as JSON Lines; returns counts per kind."""
-        return self.store.export_jsonl(path)
+    def export(self, path: str | Path, *, force: bool = False) -> dict[str, int]:
+        """Write the whole registry to ``path`` as JSON Lines; returns counts per kind.
+
+        Refuses the registry's own file, and an existing file that is not a previous export unless ``force``.
+        """
+        return self.store.export_jsonl(path, force=force)
 
     def import_(self, path: str | Path) -> dict[str, int]:
         """Add a ``zoo export`` file to this registry, all or nothing."""

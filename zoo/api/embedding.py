@@ -72,15 +72,17 @@ class Embeddings:
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed,
                                progress=progress)
-        if existing is None:
-            self._register_task(name, data, full, taxonomy, description)
+        from registry.task_writes import EmbeddingSpec, probe_spec
+
+        task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
         info = embedding.probe
-        self.store.ensure_probe(info.name, arch=info.arch, weights_checksum=info.checksum,
-                                embedding_length=info.embedding_length, layers=info.layers)
-        return self.store.put_task_embedding(
-            name, info.name, embedding.method, embedding.vector, prior=embedding.prior,
-            sample_count=embedding.sample_count, seed=embedding.seed, params=embedding.params,
-            package_version=embedding.package_version)
+        # the task (when new), the probe and the embedding: one transaction, all or nothing
+        return self.store.record_task_embedding(
+            task=task,
+            probe=probe_spec(info.name, arch=info.arch, weights_checksum=info.checksum,
+                             embedding_length=info.embedding_length, layers=info.layers),
+            embedding=EmbeddingSpec(embedding.method, embedding.vector, embedding.sample_count, embedding.seed,
+                                    embedding.params, embedding.package_version, prior=embedding.prior))
 
     def _task_and_data(self, data: Any, name: str | None) -> tuple[Any, str | None, Any]:
         """(data, name, registered task or None): a missing ``data`` is the registered task's folder."""
@@ -103,17 +105,16 @@ class Embeddings:
         except NotFound:
             return None
 
-    def _register_task(self, name: str, data: Any, full: Any, taxonomy: str | None,
-                       description: dict | None) -> None:
-        """Register a new task: data URI, classes, samples, content fingerprint and taxonomy."""
+    def _new_task(self, name: str, data: Any, full: Any, taxonomy: str | None, description: dict | None) -> Any:
+        """A new task to register: data URI, classes, samples, content fingerprint and taxonomy."""
+        from registry.task_writes import NewTask
         from zoo.data import fingerprint
 
         if taxonomy is None and description:
             parts = [description.get("collection"), description.get("taxonomy")]
             taxonomy = "/".join(str(p) for p in parts if p) or None
         uri = str(Path(data).expanduser().resolve()) if isinstance(data, (str, Path)) else full.source
-        self.store.add_task(name, data_uri=uri, num_classes=full.num_classes, num_samples=len(full),
-                            fingerprint=fingerprint(full), taxonomy=taxonomy)
+        return NewTask(name, uri, full.num_classes, len(full), fingerprint(full), taxonomy)
 
     # ------------------------------------------------------------------ lookups
     def task_embedding(self, name: str, *, probe: Any = None, method: str = DEFAULT_METHOD) -> TaskEmbedding:

@@ -31,7 +31,7 @@ def export_cmd(ctx: click.Context, file: str, as_json: bool, force: bool) -> Non
         zoo --db postgresql+psycopg://me@dbhost/zoo import backup.jsonl
     """
     with open_zoo(ctx, create=False) as zoo:
-        counts = zoo.store.export_jsonl(file, force=force)
+        counts = zoo.export(file, force=force)
     if as_json:
         echo_json({"file": file, "counts": counts})
     else:

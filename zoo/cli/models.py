@@ -9,14 +9,15 @@ from registry.errors import InvalidInput, arg
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 
 
-def parse_tags(values: Iterable[str]) -> dict[str, str]:
-    """``("k=v", ...)`` -> ``{"k": "v"}``; a value without ``=`` or key is InvalidInput."""
-    tags: dict[str, str] = {}
+def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
+    """``("k=v", ...)`` -> ``[("k", "v"), ...]`` in order (the store refuses a key given twice);
+    a value without ``=`` or key is InvalidInput."""
+    tags: list[tuple[str, str]] = []
     for value in values:
         key, sep, tag_value = value.partition("=")
         if not sep or not key.strip():
             raise InvalidInput(f"malformed tag {value!r}: use {arg('tags', 'KEY=VALUE')}")
-        tags[key.strip()] = tag_value
+        tags.append((key.strip(), tag_value))
     return tags
 
 
@@ -30,12 +31,14 @@ def parse_tags(values: Iterable[str]) -> dict[str, str]:
 @click.option("--description", metavar="TEXT", help="Free text.")
 @click.option("--num-params", type=int, metavar="N", help="Parameter count, when known.")
 @click.option("--checksum", metavar="SHA256", help="Checksum of the weights, when known.")
+@click.option("--check/--no-check", "check", default=True, show_default=True,
+              help="Check a file: source now (exists, regular file, readable weights header).")
 @click.option("--json", "as_json", is_flag=True, help="Print the registered model as JSON.")
 @click.pass_context
 @handle_errors
 def register_model(ctx: click.Context, name: str, source: str, arch: str | None,
                    trained_on: str | None, tags: tuple[str, ...], description: str | None,
-                   num_params: int | None, checksum: str | None, as_json: bool) -> None:
+                   num_params: int | None, checksum: str | None, check: bool, as_json: bool) -> None:
     """Add an expert model NAME to the registry.
 
     \b
@@ -47,7 +50,7 @@ def register_model(ctx: click.Context, name: str, source: str, arch: str | None,
     with open_zoo(ctx) as zoo:
         model = zoo.register_model(name, source, arch=arch, trained_on=trained_on, tags=parsed,
                                    description=description, num_params=num_params,
-                                   checksum=checksum)
+                                   checksum=checksum, check=check)
     if as_json:
         echo_json(model)
     else:
