@@ -75,7 +75,7 @@ class _Unsafe:
 def test_random_weights_refused_unless_allowed(tmp_path):
     model = timm.create_model("resnet18", num_classes=5, **TINY_RESNET)
     path = _save(tmp_path, model, arch="resnet18", model_args=TINY_RESNET)
-    with pytest.raises(InvalidInput, match="allow-random-probe"):
+    with pytest.raises(InvalidInput, match="pass allow_random=True"):
         networks.load_network(f"file:{path}")
     assert networks.load_network(f"file:{path}", allow_random=True) is not None
 
@@ -83,7 +83,7 @@ def test_random_weights_refused_unless_allowed(tmp_path):
 def test_missing_arch_and_wrong_arch(tmp_path):
     model = _trained_like(timm.create_model("resnet18", num_classes=5, **TINY_RESNET))
     path = _save(tmp_path, model)
-    with pytest.raises(InvalidInput, match="--arch"):
+    with pytest.raises(InvalidInput, match="pass arch=ARCH"):
         networks.load_network(f"file:{path}")
     with pytest.raises(InvalidInput, match="do not fit"):
         networks.load_network(f"file:{path}", arch="resnet18")
@@ -103,8 +103,10 @@ def test_hub_unreachable_says_how_to_use_a_local_file(monkeypatch):
 
 def test_bundled_missing_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.setattr(networks, "bundled_probe_dir", lambda: tmp_path)
-    with pytest.raises(InvalidInput, match="bundled probe is not built"):
+    with pytest.raises(InvalidInput, match="bundled probe is not built") as err:
         networks.load_network("bundled")
+    assert "probe=timm:NAME" in str(err.value) and "arch=ARCH" in str(err.value)
+    assert " --" not in str(err.value)  # a Python caller is told parameters, not command-line flags
 
 
 def test_bundled_reads_probe_json(monkeypatch, tmp_path):
@@ -132,7 +134,8 @@ def test_extract_features_any_timm_cnn(arch, kwargs):
     model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, 32, 32), "crop_pct": 1.0}
     images = [(Image.fromarray(np.full((12, 10), i * 20, np.uint8)), i % 2) for i in range(5)]
     feats = networks.extract_features(model, images, batch_size=2, progress=False)
-    assert feats.shape == (5, getattr(model, "head_hidden_size", None) or model.num_features) and feats.dtype == np.float32
+    assert feats.shape == (5, getattr(model, "head_hidden_size", None) or model.num_features)
+    assert feats.dtype == np.float32
     with torch.no_grad():
         from zoo.batches import transform_for
 

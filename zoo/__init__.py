@@ -5,7 +5,7 @@ parts are imported by the functions that need them.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from zoo.version import __version__
 
 __all__ = ["__version__", "connect"]
 

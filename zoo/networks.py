@@ -10,7 +10,10 @@ A *source* says where a network's weights come from:
   ``"arch"`` entry in the safetensors metadata or in a sidecar ``PATH.json`` /
   ``<stem>.json``);
 - ``bundled`` - the project's probe in ``zoo/assets/probe/`` (probe.safetensors +
-  probe.json).
+  probe.json);
+- ``bench:REL`` - a file under the bench data root (``$ZOO_BENCH_ROOT``, see
+  :mod:`registry.locations`), read like ``file:``; the shipped zoo's experts are
+  ``bench:experts/NAME.safetensors``.
 
 Every network comes back as a timm model in eval mode, so callers rely on timm's
 uniform interface (``forward_features``, ``forward_head``, ``reset_classifier``,
@@ -28,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, arg
 from zoo.batches import data_config, tensor_batches
 
 __all__ = [
@@ -38,12 +41,13 @@ __all__ = [
     "load_network",
     "weights_checksum",
     "file_checksum",
+    "local_weights",
     "data_config",
     "looks_untrained",
     "extract_features",
 ]
 
-_KINDS = ("timm", "hf-hub", "file", "bundled")
+_KINDS = ("timm", "hf-hub", "file", "bundled", "bench")
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
@@ -60,7 +64,7 @@ class Source:
 
 
 def parse_source(uri: str) -> Source:
-    """Parse ``timm:NAME``, ``hf-hub:REPO``, ``file:PATH`` or ``bundled``."""
+    """Parse ``timm:NAME``, ``hf-hub:REPO``, ``file:PATH``, ``bench:REL`` or ``bundled``."""
     text = (uri or "").strip()
     if text == "bundled":
         return Source("bundled", "")
@@ -68,7 +72,7 @@ def parse_source(uri: str) -> Source:
     if not sep or kind not in _KINDS or kind == "bundled" or not target.strip():
         raise InvalidInput(
             f"unknown network source {uri!r}: use timm:NAME (e.g. timm:resnet34.a1_in1k), "
-            "hf-hub:REPO, file:PATH (with --arch) or bundled"
+            f"hf-hub:REPO, file:PATH (with {arg('arch', 'ARCH')}) or bundled"
         )
     return Source(kind, target.strip())
 
@@ -167,13 +171,14 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     arch = arch or info.get("arch") or meta.get("arch")
     if not arch:
         raise InvalidInput(
-            f"architecture of {path} unknown: pass --arch NAME (a timm architecture such as resnet18)"
+            f"architecture of {path} unknown: pass {arg('arch', 'ARCH')} (a timm architecture such as resnet18)"
         )
     model_args = _checked_model_args(path, info.get("model_args"))
     try:
         probe = timm.create_model(arch, pretrained=False, **model_args)
     except Exception as err:  # timm raises RuntimeError/TypeError/KeyError for unknown archs/args
-        raise InvalidInput(f"timm cannot build architecture {arch!r} ({err}); check --arch") from err
+        raise InvalidInput(f"timm cannot build architecture {arch!r} ({err}); "
+                           f"pass a timm architecture as {arg('arch', 'ARCH')}") from err
     classifier_keys = [f"{name}.weight" for name, mod in probe.named_modules() if mod is probe.get_classifier()]
     stored_classes = None
     if classifier_keys and classifier_keys[0] in state:
@@ -183,11 +188,13 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise InvalidInput(f"weights in {path} do not fit {arch!r} (tensor shapes differ); check --arch") from err
+        raise InvalidInput(f"weights in {path} do not fit {arch!r} (tensor shapes differ); "
+                           f"pass the architecture they were saved from as {arg('arch', 'ARCH')}") from err
     if missing or unexpected:
         raise InvalidInput(
             f"weights in {path} do not fit {arch!r} ({len(missing)} missing, {len(unexpected)} "
-            f"unexpected tensors, e.g. {(list(missing) + list(unexpected))[0]}); check --arch"
+            f"unexpected tensors, e.g. {(list(missing) + list(unexpected))[0]}); "
+            f"pass the architecture they were saved from as {arg('arch', 'ARCH')}"
         )
     _apply_data_overrides(model, info)
     if num_classes is not None and num_classes != head_classes:
@@ -217,12 +224,13 @@ def load_network(
         if not weights.is_file() or not desc.is_file():
             raise InvalidInput(
                 f"the bundled probe is not built ({folder} has no probe.safetensors/probe.json): "
-                "build it with `zoo bench train-probe`, or pass --probe timm:NAME or --probe file:PATH --arch ARCH"
+                f"build it with `zoo bench train-probe`, or pass {arg('probe', 'timm:NAME')}, "
+                f"or {arg('probe', 'file:PATH')} with {arg('arch', 'ARCH')}"
             )
         info = json.loads(desc.read_text())
         model = _build_from_file(weights, arch or info.get("arch"), num_classes, info)
-    elif src.kind == "file":
-        model = _build_from_file(Path(os.path.expanduser(src.target)), arch, num_classes, {})
+    elif src.kind in ("file", "bench"):
+        model = _build_from_file(_local_file(src), arch, num_classes, {})
     else:
         name = src.target if src.kind == "timm" else f"hf-hub:{src.target}"
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
@@ -235,15 +243,38 @@ def load_network(
                 else (str(err).splitlines()[0].split(". ")[0][:120] or type(err).__name__)
             raise InvalidInput(
                 f"cannot load pretrained weights for {name} ({reason}); download the weights "
-                f"elsewhere and use file:PATH with --arch {src.target.split('.')[0]}"
+                f"elsewhere and use file:PATH with {arg('arch', src.target.split('.')[0])}"
             ) from err
     model.eval()
     if not allow_random and looks_untrained(model):
         raise InvalidInput(
             f"network {source} has untrained (random) weights, so its features mean nothing; "
-            "use trained weights, or pass --allow-random-probe (allow_random=True) for tests"
+            f"use trained weights, or pass {arg('allow_random')} for tests"
         )
     return model
+
+
+def local_weights(source: str) -> Path | None:
+    """The local weights file a ``file:`` or ``bench:`` source names (it may not exist); None for the others."""
+    src = parse_source(source)
+    if src.kind == "file":
+        return Path(os.path.expanduser(src.target))
+    if src.kind == "bench":
+        from registry.locations import resolve_bench_uri
+
+        return resolve_bench_uri(src.uri)
+    return None
+
+
+def _local_file(src: Source) -> Path:
+    """The file of a ``file:``/``bench:`` source; a missing bench file names the command that brings it."""
+    path = local_weights(src.uri)
+    if src.kind == "bench" and not path.is_file():
+        from registry.locations import ROOT_VARIABLE
+
+        raise InvalidInput(f"weights file {path} ({src.uri}) is missing: run `zoo bench rebuild-experts`, "
+                           f"or set ${ROOT_VARIABLE} to the folder that holds experts/")
+    return path
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -262,7 +293,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 class _hub_offline:
     """Put huggingface_hub in offline mode (cache only) for the block, when ``active``.
 
-    Without it, an unreachable hub costs about a minute of retries before failing.
+    Without it, an unreachable hub costs a long series of retries before failing.
     """
 
     def __init__(self, active: bool) -> None:

@@ -84,7 +84,7 @@ def test_errors_leave_registry_unchanged(zoo, tmp_path, probe_file, random_probe
         f.rename(single / "only" / f.name)
     with pytest.raises(InvalidInput, match="single class"):
         zoo.embed_task(single, "x", probe=spec, progress=False)
-    with pytest.raises(InvalidInput, match="allow-random-probe"):
+    with pytest.raises(InvalidInput, match="allow_random=True"):
         zoo.embed_task(task_folder(tmp_path / "ok"), "x", probe=f"file:{random_probe_file}",
                        progress=False)
     with pytest.raises(InvalidInput, match="unknown network source"):

@@ -12,7 +12,6 @@ from zoo.embedding.head import fit_head
 
 from .reference import fisher_diagonal_reference
 
-
 RTOL = 1e-4  # fp32 forward/backward against an fp64-accumulated reference
 ATOL_REL = 1e-7  # absolute floor, relative to the largest entry
 SQUARES_RTOL = 1e-4  # one layer's per-example square sums, fp32

@@ -133,7 +133,8 @@ def test_offset_scale_is_one_in_the_second_order_regime():
 
 def test_columns_travel_with_the_index(tmp_path):
     data = _embeddings(5, 4, seed=12)
-    index = EmbeddingIndex.build(list("abcde"), data, columns={"source": ["s1", "s2", "s3", "s4", "s5"]}, progress=False)
+    index = EmbeddingIndex.build(list("abcde"), data, columns={"source": ["s1", "s2", "s3", "s4", "s5"]},
+                                 progress=False)
     loaded = EmbeddingIndex.load(index.save(tmp_path / "i.npz"))
     hit = loaded.search(data[2], 1)[0]
     assert hit.name == "c" and loaded.columns["source"][hit.row] == "s3"

@@ -7,7 +7,6 @@ advises for a probe. Saved as fp16 safetensors (under 10 MB) with probe.json.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -42,9 +41,8 @@ def train_probe(folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0
     """
     import timm
     import torch
-    from safetensors.torch import save_file
 
-    from zoo.bench.training import accuracy, train_classifier
+    from zoo.bench.training import train_classifier
 
     folders = [Path(f) for f in folders]
     x, y, _, names = union_dataset(folders, "train")
@@ -52,20 +50,25 @@ def train_probe(folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0
     model = timm.create_model(PROBE_ARCH, num_classes=len(names))
     started = time.time()
     stats = train_classifier(model, x, y, steps=steps, seed=seed, progress=progress, desc="train probe")
-    xt, yt, tt, _ = union_dataset(folders, "test")
-    offsets = np.cumsum([0] + [len(read_task(f)["classes"]) for f in folders])
-    allowed = np.zeros((len(yt), len(names)), dtype=bool)
-    for i, t in enumerate(tt):
-        allowed[i, offsets[t]:offsets[t + 1]] = True
-    within = accuracy(model, xt, yt, allowed=allowed)
-    overall = accuracy(model, xt, yt)
+    within, overall = _test_accuracy(model, folders, len(names))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
-    tmp = out_dir / ".probe.safetensors.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(out_dir / "probe.safetensors")
+    _save_weights(model, out_dir)
     collections = sorted({read_task(f)["collection"] for f in folders})
+    made = {
+        "data": f"train splits of the {len(folders)} probe-pool tasks ({', '.join(collections)}), "
+                f"{len(y)} images, union label space of {len(names)} classes",
+        "tasks": [read_task(f)["name"] for f in folders],
+        "steps": steps,
+        "batch_size": 128,
+        "epochs": round(steps * 128 / len(y), 2),
+        "optimiser": "AdamW lr 2e-3 wd 5e-4, cosine, label smoothing 0.1, random shift 3 px",
+        "seed": seed,
+        "final_train_loss": stats["final_loss"],
+        "test_accuracy_within_task": round(within, 4),
+        "test_accuracy_union": round(overall, 4),
+        "train_seconds": round(time.time() - started, 1),
+        "command": command,
+    }
     record = {
         "arch": PROBE_ARCH,
         "num_classes": len(names),
@@ -76,21 +79,33 @@ def train_probe(folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0
         "crop_pct": 1.0,
         "dtype": "float16",
         "num_params": int(sum(p.numel() for p in model.parameters())),
-        "made": {
-            "data": f"train splits of the {len(folders)} probe-pool tasks ({', '.join(collections)}), "
-                    f"{len(y)} images, union label space of {len(names)} classes",
-            "tasks": [read_task(f)["name"] for f in folders],
-            "steps": steps,
-            "batch_size": 128,
-            "epochs": round(steps * 128 / len(y), 2),
-            "optimiser": "AdamW lr 2e-3 wd 5e-4, cosine, label smoothing 0.1, random shift 3 px",
-            "seed": seed,
-            "final_train_loss": stats["final_loss"],
-            "test_accuracy_within_task": round(within, 4),
-            "test_accuracy_union": round(overall, 4),
-            "train_seconds": round(time.time() - started, 1),
-            "command": command,
-        },
+        "made": made,
     }
     write_json_atomic(out_dir / "probe.json", record)
     return record
+
+
+def _test_accuracy(model, folders: list[Path], num_classes: int) -> tuple[float, float]:
+    """Test-split accuracy of ``model`` over the union of ``folders``: (within each task, over all classes).
+
+    Within a task the logits [N, num_classes] are restricted to that task's own classes.
+    """
+    from zoo.bench.training import accuracy
+
+    xt, yt, tt, _ = union_dataset(folders, "test")
+    offsets = np.cumsum([0] + [len(read_task(f)["classes"]) for f in folders])
+    allowed = np.zeros((len(yt), num_classes), dtype=bool)
+    for i, t in enumerate(tt):
+        allowed[i, offsets[t]:offsets[t + 1]] = True
+    return accuracy(model, xt, yt, allowed=allowed), accuracy(model, xt, yt)
+
+
+def _save_weights(model, out_dir: Path) -> None:
+    """``out_dir``/probe.safetensors: the state dict in fp16, written to a temporary name and renamed."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    tmp = out_dir / ".probe.safetensors.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(out_dir / "probe.safetensors")

@@ -26,7 +26,7 @@ __all__ = ["ALPHA", "d_sym", "d_asym", "d_sym_matrix", "d_asym_matrix", "trivial
 #: the paper's weight of the "richness" term in d_asym.
 ALPHA = 0.15
 _TINY = 1e-30
-_CHUNK_ELEMENTS = 1 << 16  # elements of one [n, M, D] block: small blocks stay in cache (512x512 in 1.1 ms vs 11 ms at 1<<23)
+_CHUNK_ELEMENTS = 1 << 16  # elements of one [n, M, D] block: small blocks stay in cache, which is faster
 
 
 def _as_vector(x) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 
 from registry.errors import InvalidInput, arg
 from zoo.embedding import DEFAULT_METHOD, METHODS
+from zoo.version import __version__
 
 __all__ = ["Embedding", "embed"]
 
@@ -74,7 +75,7 @@ class _ImageSource:
         if self.filled:
             yield from self.cache
             return
-        for images, labels in tensor_batches(self.data, self.model, batch_size=self.batch_size):
+        for images, _labels in tensor_batches(self.data, self.model, batch_size=self.batch_size):
             if self.cache is not None:
                 self.cache.append(images)
             yield images
@@ -93,13 +94,10 @@ def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples
     one device. ``device``: a torch device; None picks CUDA when available, else the CPU.
     """
     import torch
-    from tqdm.auto import tqdm
 
-    from zoo import __version__
     from zoo.data import load_labelled
-    from zoo.embedding.fisher import fisher_diagonal
     from zoo.embedding.head import HEAD_RECIPE, fit_head
-    from zoo.embedding.probe import BETA, fisher_prior, resolve_probe
+    from zoo.embedding.probe import resolve_probe
 
     if method not in METHODS:
         raise InvalidInput(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
@@ -115,16 +113,8 @@ def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples
     probe.model.to(device)
     images = _ImageSource(data, probe.model, batch_size)
     labels = np.asarray(data.labels)
-
-    feats = []
-    with torch.no_grad(), tqdm(total=len(data), desc="features", unit="img", disable=not progress) as bar:
-        for batch in images.batches():
-            feats.append(probe.features(batch.to(device)).float().cpu().numpy())
-            bar.update(batch.shape[0])
-    features = np.concatenate(feats)
+    features = _features(probe, images, len(data), device, progress)
     head, head_stats = fit_head(features, labels, data.num_classes, progress=progress)
-    head = head.to(device)
-
     params: dict[str, Any] = {
         "head": {**HEAD_RECIPE, **head_stats},
         "layers": "every Conv2d/Linear outside the classifier",
@@ -136,21 +126,46 @@ def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples
         "skipped_images": data.skipped,
         "device": device.type,
     }
-    torch.manual_seed(seed)
-    with tqdm(total=len(data), desc=f"fisher ({method})", unit="img", disable=not progress) as bar:
-        if method == "variational":
-            from zoo.embedding.variational import variational_fisher
-
-            vector, prior, info = variational_fisher(probe, head, images.batches, labels, seed=seed,
-                                                     progress=bar, **(variational_options or {}))
-            params.update(info)
-        else:
-            vector, _ = fisher_diagonal(probe, head, images.batches(), method=method, seed=seed, progress=bar)
-            prior = fisher_prior(probe, BETA)
-            params.update({"estimator": "exact per-example squared gradients (hooks)",
-                           "samples_per_example": 1 if method == "montecarlo" else "all classes",
-                           "t0": "2*beta/lambda_l^2, lambda_l^2 = mean w^2 of layer l", "beta": BETA})
+    vector, prior, info = _fisher(method, probe, head.to(device), images, labels, seed=seed, progress=progress,
+                                  variational_options=variational_options)
+    params.update(info)
     params["seconds"] = round(time.perf_counter() - started, 3)
     return Embedding(vector=np.asarray(vector, dtype=np.float32), prior=np.asarray(prior, dtype=np.float32),
                      method=method, probe=probe.info, sample_count=len(data), seed=int(seed), params=params,
                      package_version=__version__)
+
+
+def _features(probe, images: _ImageSource, count: int, device, progress: bool) -> np.ndarray:
+    """The probe's pre-logit features of every image -> [N, F] float32 (the head is fitted on them)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    feats = []
+    with torch.no_grad(), tqdm(total=count, desc="features", unit="img", disable=not progress) as bar:
+        for batch in images.batches():
+            feats.append(probe.features(batch.to(device)).float().cpu().numpy())
+            bar.update(batch.shape[0])
+    return np.concatenate(feats)
+
+
+def _fisher(method: str, probe, head, images: _ImageSource, labels: np.ndarray, *, seed: int, progress: bool,
+            variational_options: dict | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """One pass of the Fisher estimator ``method`` -> (embedding [D], trivial embedding t0 [D], its params)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from zoo.embedding.fisher import fisher_diagonal
+    from zoo.embedding.probe import BETA, fisher_prior
+
+    torch.manual_seed(seed)
+    with tqdm(total=len(labels), desc=f"fisher ({method})", unit="img", disable=not progress) as bar:
+        if method == "variational":
+            from zoo.embedding.variational import variational_fisher
+
+            return variational_fisher(probe, head, images.batches, labels, seed=seed, progress=bar,
+                                      **(variational_options or {}))
+        vector, _ = fisher_diagonal(probe, head, images.batches(), method=method, seed=seed, progress=bar)
+    info = {"estimator": "exact per-example squared gradients (hooks)",
+            "samples_per_example": 1 if method == "montecarlo" else "all classes",
+            "t0": "2*beta/lambda_l^2, lambda_l^2 = mean w^2 of layer l", "beta": BETA}
+    return vector, fisher_prior(probe, BETA), info

@@ -80,48 +80,16 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
     at the prior either way.
     """
     import torch
-    import torch.nn.functional as F
 
     device = probe.layers[0][1].weight.device
     generator = torch.Generator(device=device).manual_seed(int(seed))
     lam2 = [float((m.weight.detach().double() ** 2).mean().clamp_min(1e-12)) for _, m in probe.layers]
-    # fp64 log-variances: Adam rescales gradients, so fp32 round-off at the prior
-    # (a task without information has exactly zero gradient there) would drift.
-    start = [np.full(m.weight.shape[0], math.log(l2)) for (_, m), l2 in zip(probe.layers, lam2)]
-    if init == "fisher":
-        from zoo.embedding.fisher import fisher_diagonal
-
-        fisher, _ = fisher_diagonal(probe, head, batches(), seed=seed)
-        offsets = np.cumsum([0] + [m.weight.shape[0] for _, m in probe.layers])
-        start = [-np.log(fisher[a:b] / (2 * beta) + 1.0 / l2)
-                 for a, b, l2 in zip(offsets[:-1], offsets[1:], lam2)]
-    elif init != "prior":
-        raise ValueError(f"unknown init {init!r}; use 'fisher' or 'prior'")
+    start = _initial_logvars(probe, head, batches, lam2, beta=beta, seed=seed, init=init)
     logvars = [torch.tensor(values, dtype=torch.float64, device=device, requires_grad=True) for values in start]
-    fan_in = [m.weight[0].numel() for _, m in probe.layers]
-    optimizer = torch.optim.Adam(logvars, lr=lr)
     targets = torch.as_tensor(labels, dtype=torch.long, device=device)
-    steps, epoch_count = 0, 0
-    probe.model.eval()
-    with _NoisyLayers(probe.layers, logvars, generator), torch.enable_grad():
-        while epoch_count < epochs or steps < min_steps:
-            start = 0
-            for images in batches():
-                y = targets[start:start + images.shape[0]]
-                start += images.shape[0]
-                logits = head(probe.features(images.to(device).float()))
-                ce = F.cross_entropy(logits, y)
-                compression = sum(
-                    k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(logvars, lam2, fan_in)
-                )
-                loss = ce + beta * compression
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                steps += 1
-                if progress is not None and epoch_count == 0:
-                    progress.update(images.shape[0])
-            epoch_count += 1
+    loss = _VariationalLoss(probe, head, logvars, lam2, beta)
+    steps, epoch_count = _fit_logvars(loss, batches, targets, generator, lr=lr, epochs=epochs, min_steps=min_steps,
+                                      progress=progress)
     vector = np.concatenate([(-lv.detach().double()).exp().cpu().numpy() for lv in logvars])
     prior = np.concatenate([np.full(lv.shape[0], 1.0 / l2) for lv, l2 in zip(logvars, lam2)])
     params = {"estimator": "variational (robust Fisher, local reparameterisation)", "beta": beta, "lr": lr,
@@ -129,3 +97,66 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
               "init": init, "lambda2": "fixed, mean w^2 per layer",
               "trained": "log-variances only", "t0": "prior precision 1/lambda_l^2"}
     return vector, prior, params
+
+
+def _initial_logvars(probe, head, batches: Callable[[], Iterable], lam2: list[float], *, beta: float, seed: int,
+                     init: str) -> list[np.ndarray]:
+    """Starting log-variances, one [C_l] float64 array per filter layer (see :func:`variational_fisher`).
+
+    fp64: Adam rescales gradients, so fp32 round-off at the prior (a task
+    without information has exactly zero gradient there) would drift.
+    """
+    if init == "prior":
+        return [np.full(m.weight.shape[0], math.log(l2)) for (_, m), l2 in zip(probe.layers, lam2)]
+    if init != "fisher":
+        raise ValueError(f"unknown init {init!r}; use 'fisher' or 'prior'")
+    from zoo.embedding.fisher import fisher_diagonal
+
+    fisher, _ = fisher_diagonal(probe, head, batches(), seed=seed)
+    offsets = np.cumsum([0] + [m.weight.shape[0] for _, m in probe.layers])
+    return [-np.log(fisher[a:b] / (2 * beta) + 1.0 / l2) for a, b, l2 in zip(offsets[:-1], offsets[1:], lam2)]
+
+
+class _VariationalLoss:
+    """L = CE of the noisy network + beta * sum_l fan_in_l * sum_f (sigma_f^2 / lambda_l^2 - log sigma_f^2)."""
+
+    def __init__(self, probe, head, logvars, lam2: list[float], beta: float) -> None:
+        self.probe, self.head, self.logvars, self.lam2, self.beta = probe, head, logvars, lam2, beta
+        self.fan_in = [m.weight[0].numel() for _, m in probe.layers]
+        self.device = probe.layers[0][1].weight.device
+
+    def __call__(self, images, targets):
+        """The loss (a scalar tensor) of one batch of images [B, 3, H, W] with labels [B]."""
+        import torch.nn.functional as F
+
+        logits = self.head(self.probe.features(images.to(self.device).float()))
+        ce = F.cross_entropy(logits, targets)
+        compression = sum(
+            k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(self.logvars, self.lam2, self.fan_in)
+        )
+        return ce + self.beta * compression
+
+
+def _fit_logvars(loss: _VariationalLoss, batches: Callable[[], Iterable], targets, generator, *, lr: float,
+                 epochs: int, min_steps: int, progress=None) -> tuple[int, int]:
+    """Adam on the log-variances only, under the noise hooks -> (steps taken, epochs run)."""
+    import torch
+
+    optimizer = torch.optim.Adam(loss.logvars, lr=lr)
+    steps, epoch_count = 0, 0
+    loss.probe.model.eval()
+    with _NoisyLayers(loss.probe.layers, loss.logvars, generator), torch.enable_grad():
+        while epoch_count < epochs or steps < min_steps:
+            start = 0
+            for images in batches():
+                y = targets[start:start + images.shape[0]]
+                start += images.shape[0]
+                value = loss(images, y)
+                optimizer.zero_grad()
+                value.backward()
+                optimizer.step()
+                steps += 1
+                if progress is not None and epoch_count == 0:
+                    progress.update(images.shape[0])
+            epoch_count += 1
+    return steps, epoch_count

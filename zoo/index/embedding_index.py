@@ -1,25 +1,12 @@
-"""A FAISS index over model (or task) embeddings, re-ranked exactly by d_sym / d_asym.
+"""The FAISS index over embeddings and its files: candidates in the retrieval space, re-ranked exactly.
 
-d_sym (METHOD.md section 5) is not a vector metric FAISS computes: the
-element-wise normalisation a / (a + b) couples the two vectors. It depends only
-on the per-filter log ratios delta = log a - log b, and to second order around
-delta = const it is
-
-    d_sym(a, b) ~= ||c(log a) - c(log b)||^2 / (2 D),    c(x) = x - mean(x)
-
-(expand r = sigmoid(delta) in cos(r, 1 - r)). So candidates are retrieved with
-an L2 index over centred log vectors (each filter floored at ``LOG_FLOOR`` x
-its median, so zeros stay finite and cannot dominate, as d_sym saturates),
-and d_asym's per-model term alpha * d_sym(m, t0) is folded in with one extra
+A d_asym query folds each model's term alpha * d_sym(m, t0) in with one extra
 coordinate sqrt(C - s 2D alpha d_sym(m, t0)) (query coordinate 0), which adds
-exactly that offset to the squared L2 distance; s is measured on the
-collection (:func:`calibrate_offset_scale`), since real neighbours sit past
-the second-order regime. The index over-fetches candidates (512 by default)
-and re-ranks them with the exact d_sym (:func:`d_sym_to`, the same arithmetic as
-:func:`zoo.embedding.distance.d_sym_matrix`, which the tests check; the index
-imports no sibling part);
-:meth:`EmbeddingIndex.exact_search` is the brute-force twin used to measure
-recall (benchmarks/bench_index.py).
+exactly that offset to the squared L2 distance (s from
+:func:`zoo.index.space.calibrate_offset_scale`). The index over-fetches
+candidates (:func:`default_candidates`) and re-ranks them with the exact
+distance; :meth:`EmbeddingIndex.exact_search` is the brute-force twin used to
+measure recall (benchmarks/bench_index.py).
 
 Small collections use an exact flat index; past ``HNSW_THRESHOLD`` vectors a
 faiss factory string (``"HNSW32,Flat"``) builds an approximate graph index, and
@@ -36,7 +23,6 @@ import json
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,16 +30,16 @@ from typing import Any
 
 import numpy as np
 
+from zoo.index.space import calibrate_offset_scale, column_floors, d_sym_to, log_space
+
 __all__ = [
+    "COMPRESSED_THRESHOLD",
     "HNSW_THRESHOLD",
     "EmbeddingIndex",
     "Hit",
-    "calibrate_offset_scale",
     "default_candidates",
     "default_factory",
     "index_directory",
-    "column_floors",
-    "log_space",
     "recall_at_k",
 ]
 
@@ -68,9 +54,6 @@ EF_SEARCH_FACTOR = 1.0  # measured: recall is set by the candidate count, not by
 IVF_NPROBE = 64
 FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
 TRAIN_SAMPLE = 200_000  # rows used to train IVF/PQ indexes (faiss asks for 39 per centroid)
-#: values below this fraction of a filter's median (rows scaled to mean 1) are clipped before the log.
-LOG_FLOOR = 0.2
-_TINY = 1e-30  # filters where both vectors sum below this are left out of d_sym
 FORMAT_VERSION = 1
 
 
@@ -93,100 +76,12 @@ def default_factory(count: int) -> str:
 def default_candidates(count: int) -> int:
     """How many candidates to re-rank exactly: 512, growing as 2 sqrt(N) past 65,536 vectors.
 
-    Measured (benchmarks/bench_index.py, clustered 512-filter embeddings):
-    recall@10 0.99 at 100,000 with 512; at 1,000,000, 0.94 with 512, 0.99
-    with 1,024, 1.0 with 2,048. The re-rank stays a few milliseconds.
+    An approximate index's recall at a fixed candidate count falls as the
+    collection grows, and the exact re-rank is cheap next to the search, so the
+    count grows with N (benchmarks/bench_index.py measures the recall; its
+    tables are in docs/figures/recommend.md).
     """
     return max(MIN_CANDIDATES, 2 * math.isqrt(max(count, 0)))
-
-
-def column_floors(vectors: np.ndarray) -> np.ndarray:
-    """Per-filter floors ``[D]`` for :func:`log_space`: ``LOG_FLOOR`` times the column's median positive value.
-
-    Rows are first divided by their mean (d_sym's retrieval space is centred
-    per row anyway). A floor keeps zeros finite and caps how far one filter
-    can pull the squared distance, which d_sym itself saturates (a filter
-    where one vector is 0 contributes at most what a huge ratio does).
-    """
-    x = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-    x = x / np.maximum(x.mean(axis=1, keepdims=True), 1e-300)
-    masked = np.where(x > 0, x, np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-zero filter: handled just below
-        median = np.nanmedian(masked, axis=0) if x.shape[0] else np.ones(x.shape[1])
-    median = np.where(np.isfinite(median), median, 1.0)
-    return (LOG_FLOOR * median).astype(np.float64)
-
-
-def log_space(vectors: np.ndarray, floors: np.ndarray | None = None) -> np.ndarray:
-    """Centred log of non-negative rows ``[N, D]`` -> float32 ``[N, D]`` (the retrieval space).
-
-    Each row is divided by its mean and floored per filter at ``floors`` ``[D]``
-    (default :func:`column_floors` of the rows themselves) before the log.
-    """
-    x = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-    if np.any(x < 0) or not np.all(np.isfinite(x)):
-        raise ValueError("embeddings must be finite and non-negative")
-    floors = column_floors(x) if floors is None else np.asarray(floors, dtype=np.float64)
-    x = x / np.maximum(x.mean(axis=1, keepdims=True), 1e-300)
-    logs = np.log(np.maximum(x, floors[None, :]))
-    return (logs - logs.mean(axis=1, keepdims=True)).astype(np.float32)
-
-
-def calibrate_offset_scale(vectors: np.ndarray, floors: np.ndarray, *, sample: int = 32, pool: int = 4000,
-                           neighbours: int = 32, seed: int = 0) -> float:
-    """s such that squared log-space distance ~= s * 2 D * d_sym among near neighbours.
-
-    The second-order expansion gives s = 1 at small distances; real
-    neighbours sit further out, where d_sym grows more slowly than the squared
-    log distance. Folding d_asym's offset in with the wrong scale would weigh
-    it wrongly against d_sym, so s is measured: the median ratio over each
-    sampled row's ``neighbours`` nearest rows (by log distance) in a random pool.
-    """
-    x = np.asarray(vectors)
-    n, dim = x.shape
-    if n < 3:
-        return 1.0
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(n, size=min(sample, n), replace=False)
-    candidates = rng.choice(n, size=min(pool, n), replace=False)
-    a, b = log_space(x[rows], floors).astype(np.float64), log_space(x[candidates], floors).astype(np.float64)
-    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
-    ratios = []
-    for i, row in enumerate(rows):
-        order = [j for j in np.argsort(squared[i]) if candidates[j] != row][:neighbours]
-        d = d_sym_to(x[row], x[candidates[order]])
-        ok = d > 1e-12
-        ratios.extend(squared[i, order][ok] / (2 * dim * d[ok]))
-    return float(np.median(ratios)) if ratios else 1.0
-
-
-def d_sym_to(query: np.ndarray, rows: np.ndarray, *, block: int = 128) -> np.ndarray:
-    """Exact d_sym of each row ``[n, D]`` to ``query`` ``[D]`` -> ``[n]`` float64, in [0, 1].
-
-    u = r / (r + q), v = q / (r + q) element-wise (filters where both are 0 left
-    out), d_sym = 1 - cos(u, v); 0 for identical vectors, 1 for disjoint
-    supports. The same arithmetic as :func:`zoo.embedding.distance.d_sym_matrix`
-    (tests/index checks they agree exactly), in blocks of ``block`` rows so the
-    temporaries stay in cache.
-    """
-    q = np.asarray(query, dtype=np.float64)[None, :]
-    rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
-    out = np.empty(rows.shape[0], dtype=np.float64)
-    for start in range(0, rows.shape[0], block):
-        r = rows[start:start + block]
-        total = r + q
-        live = total > _TINY
-        safe = np.where(live, total, 1.0)
-        u = np.where(live, r / safe, 0.0)
-        v = np.where(live, q / safe, 0.0)
-        dot = (u * v).sum(-1)
-        norm = np.sqrt((u * u).sum(-1) * (v * v).sum(-1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dist = 1.0 - dot / norm
-        same = np.all(r == q, axis=-1)
-        out[start:start + block] = np.clip(np.where(norm > 0, dist, np.where(same, 0.0, 1.0)), 0.0, 1.0)
-    return out
 
 
 @dataclass
@@ -284,7 +179,8 @@ class EmbeddingIndex:
             return np.zeros(0, dtype=np.int64)
         q = np.hstack([log_space(query, self.floors), np.zeros((1, 1), np.float32)])
         if "HNSW" in self.factory:
-            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", max(64, int(EF_SEARCH_FACTOR * count)))
+            ef_search = max(64, int(EF_SEARCH_FACTOR * count))
+            faiss.ParameterSpace().set_index_parameter(self.faiss_index, "efSearch", ef_search)
         elif "IVF" in self.factory:
             faiss.ParameterSpace().set_index_parameter(self.faiss_index, "nprobe", IVF_NPROBE)
         _, rows = self.faiss_index.search(q, count)
@@ -299,7 +195,8 @@ class EmbeddingIndex:
             min_candidates = default_candidates(len(self))
         query = np.asarray(query, dtype=np.float64)
         if query.shape != (self.vectors.shape[1],):
-            raise ValueError(f"query has shape {query.shape}, the index holds vectors of length {self.vectors.shape[1]}")
+            raise ValueError(f"query has shape {query.shape}, "
+                             f"the index holds vectors of length {self.vectors.shape[1]}")
         rows = self.candidates(query, max(k * over_fetch, min_candidates))
         return self._rank(query, rows, k)
 
@@ -334,7 +231,8 @@ class EmbeddingIndex:
             "meta": np.array(json.dumps(meta, sort_keys=True)),
         }
         _atomic_write(path, lambda f: np.savez(f, **payload))
-        _atomic_write(path.with_suffix(path.suffix + ".json"), lambda f: f.write(json.dumps(meta, indent=2, sort_keys=True).encode()))
+        sidecar = json.dumps(meta, indent=2, sort_keys=True).encode()
+        _atomic_write(path.with_suffix(path.suffix + ".json"), lambda f: f.write(sidecar))
         self.meta = meta
         return path
 
@@ -390,7 +288,8 @@ def index_directory(url: str) -> Path:
 
     parsed = make_url(url)
     database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file::memory"):
+    in_memory = database in (None, "", ":memory:") or database.startswith("file::memory")
+    if parsed.get_backend_name() == "sqlite" and not in_memory:
         db_path = Path(database).expanduser().resolve()
         return db_path.parent / (db_path.name + ".index")
     import platformdirs
