@@ -27,7 +27,8 @@ import numpy as np
 
 RELATIVE_FLOOR = 0.01
 
-__all__ = ["RELATIVE_FLOOR", "MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "markdown_table"]
+__all__ = ["RELATIVE_FLOOR", "MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "hybrid_scores",
+           "markdown_table"]
 
 
 @dataclass
@@ -80,6 +81,27 @@ def selection_metrics(scores: np.ndarray, errors: np.ndarray) -> dict[str, float
         "weighted_tau": float(np.mean(wtau)) if wtau else float("nan"),
         "spread_points": float(np.mean(spread)),
     }
+
+
+def hybrid_scores(scores: np.ndarray, transferability: np.ndarray, k: int) -> np.ndarray:
+    """Shortlist ``k`` models per task by ``scores`` ``[T, M]`` (lower = better), re-rank them by
+    ``transferability`` ``[T, M]`` (higher = better, e.g. LogME; only the shortlist's values are read).
+
+    Returns new scores ``[T, M]``: the shortlist first, in descending transferability, then every other
+    model in its original order; NaN scores stay NaN. The cost is ``k`` forward passes per task.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    transferability = np.asarray(transferability, dtype=np.float64)
+    out = np.full_like(scores, np.nan)
+    for t in range(scores.shape[0]):
+        valid = np.flatnonzero(~np.isnan(scores[t]))
+        order = valid[np.lexsort((valid, scores[t, valid]))]
+        short, rest = order[:k], order[k:]
+        value = np.where(np.isnan(transferability[t, short]), -np.inf, transferability[t, short])
+        short = short[np.lexsort((np.arange(short.size), -value))]
+        out[t, short] = np.arange(short.size)
+        out[t, rest] = short.size + np.arange(rest.size)
+    return out
 
 
 def chance_metrics(errors: np.ndarray) -> dict[str, float]:

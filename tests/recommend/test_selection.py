@@ -77,3 +77,31 @@ def test_relative_error_denominator_is_floored_at_one_point():
     m = selection.selection_metrics(np.array([[1.0, 0.0]]), errors)  # picks 5% where 0% was possible
     assert m["relative_error"] == pytest.approx(100 * 0.05 / selection.RELATIVE_FLOOR)
     assert m["gap_points"] == pytest.approx(5.0)
+
+
+def hybrid_reference(scores, transferability, k):
+    """Per task: sort by score, take k, sort those by transferability (descending), append the rest."""
+    out = np.full_like(scores, np.nan)
+    for t in range(scores.shape[0]):
+        ranked = sorted((j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])),
+                        key=lambda j: (scores[t, j], j))
+        short = sorted(ranked[:k], key=lambda j: (-(transferability[t, j] if not np.isnan(transferability[t, j])
+                                                     else -np.inf), ranked.index(j)))
+        for position, j in enumerate(short + ranked[k:]):
+            out[t, j] = position
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 9])
+def test_hybrid_scores_match_the_shortlist_then_rerank_loop(k):
+    rng = np.random.default_rng(k)
+    scores = rng.normal(size=(6, 8))
+    scores[0, 2] = np.nan
+    transferability = rng.normal(size=(6, 8))
+    transferability[1, :] = np.nan  # no scorer values: the shortlist keeps its order
+    np.testing.assert_array_equal(selection.hybrid_scores(scores, transferability, k),
+                                  hybrid_reference(scores, transferability, k))
+    picks = np.nanargmin(selection.hybrid_scores(scores, transferability, k), axis=1)
+    for t in range(2, 6):  # the pick is the most transferable model of the shortlist
+        short = np.argsort(scores[t], kind="stable")[:k]
+        assert picks[t] == short[np.argmax(transferability[t, short])]

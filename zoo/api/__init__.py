@@ -63,8 +63,13 @@ class Zoo:
 
     @classmethod
     def open(cls, url: str | None = None, *, create: bool = True) -> Zoo:
+        """The registry at ``url``; the default one (``url`` None) starts as the shipped zoo (zoo.api.seed)."""
         from registry.store import Store
 
+        if url is None:
+            from zoo.api.seed import seed_default_registry
+
+            seed_default_registry()
         return cls(Store.open(url, create=create))
 
     @property
@@ -106,6 +111,23 @@ class Zoo:
     def alias(self, alias: str, name: str) -> Model:
         """See :meth:`Catalog.alias`."""
         return self.catalog.alias(alias, name)
+
+    def set_model_source(self, name: str, uri: str, *, check: bool = True) -> Model:
+        """See :meth:`Catalog.set_model_source`."""
+        return self.catalog.set_model_source(name, uri, check=check)
+
+    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *, check: bool = True) -> list[Model]:
+        """See :meth:`Catalog.relocate_sources`."""
+        return self.catalog.relocate_sources(old_folder, new_folder, check=check)
+
+    def rebuild_experts(self, *, size: str = "full", workdir: str | Path | None = None, seed: int = 0,
+                        accept_different: bool = False, progress: bool = True,
+                        log: Callable[[str], None] = print) -> dict:
+        """See :func:`zoo.api.rebuild.rebuild_experts`."""
+        from zoo.api.rebuild import rebuild_experts
+
+        return rebuild_experts(self.store, size=size, workdir=workdir, seed=seed, accept_different=accept_different,
+                               progress=progress, log=log)
 
     def tasks(self, pattern: str | None = None) -> list[Task]:
         """See :meth:`Catalog.tasks`."""
@@ -180,12 +202,12 @@ class Zoo:
                         val_fraction: float | None = None, lr: float | None = None, metric: str | None = None,
                         val_tasks: Sequence[str] | None = None, exclude_tasks: Sequence[str] | None = None,
                         results_recorded: int | None = None, own_task_pairs: bool = False,
-                        progress: bool = True) -> dict[str, Any]:
+                        progress: bool = True, shrinkage: bool = True) -> dict[str, Any]:
         """See :meth:`Model2VecTraining.train` (None: :class:`zoo.model2vec.Model2VecConfig`'s default)."""
         return self.training.train(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
                                    val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
                                    exclude_tasks=exclude_tasks, results_recorded=results_recorded,
-                                   own_task_pairs=own_task_pairs, progress=progress)
+                                   own_task_pairs=own_task_pairs, progress=progress, shrinkage=shrinkage)
 
     def rebuild_index(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, factory: str | None = None,
                       progress: bool = True) -> list[dict[str, Any]]:
@@ -199,11 +221,14 @@ class Zoo:
         return self.recommender.similar_tasks_indexed(task_or_vector, k, probe=probe, method=method)
 
     def recommend(self, data_or_name: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                  save: str | None = None, verify: int = 0, evidence: int = EVIDENCE_TASKS,
-                  progress: bool = True) -> list[Recommendation]:
-        """See :meth:`Recommender.recommend`."""
+                  save: str | None = None, verify: int | str = 0, evidence: int = EVIDENCE_TASKS,
+                  progress: bool = True, pattern: str | None = None,
+                  tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None, max_params: int | None = None,
+                  arch: str | None = None) -> list[Recommendation]:
+        """See :meth:`Recommender.recommend` (``pattern``, ``tags``, ``max_params``, ``arch``: constraints)."""
         return self.recommender.recommend(data_or_name, k, probe=probe, method=method, save=save, verify=verify,
-                                          evidence=evidence, progress=progress)
+                                          evidence=evidence, progress=progress, pattern=pattern, tags=tags,
+                                          max_params=max_params, arch=arch)
 
     def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:
         """See :meth:`Recommender.measured_errors`."""

@@ -6,7 +6,7 @@ Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from zoo.index import EmbeddingIndex
 
 EVIDENCE_TASKS = 3
+#: below this share of Model2Vec's task-dependent term kept, a recommendation extrapolates (see zoo.shrinkage)
+EXTRAPOLATION_TRUST = 0.5
+#: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates
+AUTO_VERIFY = 5
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,16 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended expert: rank, name, expected error, Model2Vec distance and the evidence behind it.
+    """One recommended expert: rank, name, expected error with its interval, and the evidence behind it.
 
-    ``distance`` is d_asym(m -> task) plus the model's learned shift (see
-    :mod:`zoo.model2vec`); ``expected_error`` is the run's calibrated map of it.
-    ``trained`` is False for a model registered after the Model2Vec run (its
-    bias is 0 until ``zoo train-model2vec`` runs again). ``logme`` and
-    ``verified_rank`` are set by ``verify``.
+    ``model2vec_error`` is the run's calibrated map of ``distance`` (d_asym(m -> task) plus the model's
+    learned shift, see :mod:`zoo.model2vec`); ``expected_error`` is that figure shrunk toward the
+    model's mean measured error as the query moves away from the tasks the run learned from
+    (:mod:`zoo.shrinkage`), and is what the ranking sorts by; ``low``/``high`` bound it (the run's
+    calibrated interval, nominally 80%; None for a run without one). ``novelty`` says how far the
+    query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
+    ``trained`` is False for a model registered after the run (cold start). ``logme``,
+    ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist.
     """
 
     rank: int
@@ -56,11 +63,32 @@ class Recommendation:
     arch: str | None = None
     logme: float | None = None
     verified_rank: int | None = None
+    model2vec_error: float | None = None
+    low: float | None = None
+    high: float | None = None
+    novelty: Any = None  # zoo.shrinkage.Novelty
+    trust: float = 1.0
+    model2vec_rank: int | None = None
+
+    @property
+    def extrapolates(self) -> bool:
+        """True when the query is far enough from the evidence that the ranking leans on the prior."""
+        return self.trust < EXTRAPOLATION_TRUST
 
     def load(self, num_classes: int | None = None):
-        """The expert as a timm network with its weights and a fresh ``num_classes`` head (eval mode)."""
-        from zoo.networks import load_network
+        """The expert as a timm network with its weights and a fresh ``num_classes`` head (eval mode).
 
+        Weights that are not on this machine raise NotFound naming the command that brings them.
+        """
+        from registry.errors import NotFound
+        from zoo.networks import load_network, local_weights
+
+        path = local_weights(self.source)
+        if path is not None and not path.is_file():
+            remedy = ("run `zoo bench rebuild-experts` to rebuild the bench's experts here, or"
+                      if self.source.startswith("bench:") else "copy the file there, or")
+            raise NotFound(f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "
+                           f"point the model at its file with `zoo models set-source {self.model} file:PATH`")
         return load_network(self.source, arch=self.arch, num_classes=num_classes)
 
 
@@ -74,17 +102,27 @@ class Recommender:
         self.indexes = indexes
 
     def recommend(self, data_or_name: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                  save: str | None = None, verify: int = 0, evidence: int = EVIDENCE_TASKS,
-                  progress: bool = True) -> list[Recommendation]:
+                  save: str | None = None, verify: int | str = 0, evidence: int = EVIDENCE_TASKS,
+                  progress: bool = True, pattern: str | None = None,
+                  tags: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+                  max_params: int | None = None, arch: str | None = None) -> list[Recommendation]:
         """The ``k`` experts most likely to transfer well to a folder, a registered task or a vector [D].
 
-        One probe pass for a folder (none for a registered task); a search in
-        the model index (cost independent of the zoo size); ``verify`` re-ranks
-        the top ``verify`` by LogME on their own features (one forward pass
-        each) and sets ``logme`` / ``verified_rank``.
+        One probe pass for a folder (none for a registered task); every model
+        scored exactly from the model index, its Model2Vec error shrunk toward
+        its prior by the query's novelty. ``pattern`` (name glob), ``tags``,
+        ``max_params`` and ``arch`` (glob) restrict the candidates first: the
+        result is the best ``k`` of the allowed set. ``verify`` K re-ranks the
+        top K by LogME on their own features (K forward passes: the hybrid of
+        :func:`zoo.selection.hybrid_scores`); ``"auto"`` does so with K =
+        :data:`AUTO_VERIFY` only when the query extrapolates.
         """
+        from zoo.api.ranking import Constraints, RunTrust, score_models
+
         if k < 1:
             raise InvalidInput(f"{arg('k', 'K')} must be at least 1, got {k}")
+        constraints = Constraints(pattern, tags, max_params, arch)
+        allowed = constraints.allowed(self.store) if constraints.active else None
         probe_name = self.probes.default(probe, method)
         run, index = self._run_index(probe, probe_name, method, progress=progress)
         vector, task_name = self._target_vector(data_or_name, probe_name, method, spec=probe, save=save,
@@ -92,11 +130,13 @@ class Recommender:
         if vector.shape[0] != index.vectors.shape[1]:
             raise ProbeMismatch(f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
                                 f"{index.vectors.shape[1]}; embed it with {arg('probe', probe_name)}")
+        scored = score_models(index, vector, RunTrust.load(self.store, run, probe_name, method))
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
-        recs = [self._recommendation(rank, hit, index, near, measured)
-                for rank, hit in enumerate(index.search(vector, k), start=1)]
-        if verify:
-            recs = self.verify(recs, data_or_name, verify, progress=progress)
+        recs = [self._recommendation(rank, scored, i, index, near, measured)
+                for rank, i in enumerate(scored.order(allowed)[:k], start=1)]
+        top = _verify_count(verify, recs)
+        if top:
+            recs = self.verify(recs, data_or_name, top, progress=progress)
         return recs
 
     def _run_index(self, probe: str | None, probe_name: str, method: str, *,
@@ -131,20 +171,22 @@ class Recommender:
         return [(t, d) for t, d in near if t in measured] or near[:evidence], measured
 
     @staticmethod
-    def _recommendation(rank: int, hit: Any, index: EmbeddingIndex, near: list[tuple[str, float]],
+    def _recommendation(rank: int, scored: Any, i: int, index: EmbeddingIndex, near: list[tuple[str, float]],
                         measured: dict[str, dict[str, float]]) -> Recommendation:
-        import numpy as np
+        import math
 
-        from zoo.model2vec import expected_error
+        row, name = int(scored.rows[i]), scored.names[i]
 
-        error_map = tuple(index.meta.get("error_map", (0.0, 1.0)))
-        link = index.meta.get("error_link", "identity")
+        def number(value: float) -> float | None:
+            return None if math.isnan(value) else float(value)
+
         return Recommendation(
-            rank=rank, model=hit.name, distance=hit.distance,
-            expected_error=float(expected_error(np.array([hit.distance]), error_map, link)[0]),
-            evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(hit.name)) for t, d in near),
-            trained=str(index.columns["trained"][hit.row]) == "1", source=str(index.columns["source"][hit.row]),
-            arch=str(index.columns["arch"][hit.row]) or None)
+            rank=rank, model=name, distance=float(scored.distance[i]),
+            expected_error=float(scored.expected_error[i]), model2vec_error=float(scored.model2vec_error[i]),
+            low=number(scored.low[i]), high=number(scored.high[i]), novelty=scored.novelty, trust=scored.weight,
+            evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(name)) for t, d in near),
+            trained=str(index.columns["trained"][row]) == "1", source=str(index.columns["source"][row]),
+            arch=str(index.columns["arch"][row]) or None)
 
     def _target_vector(self, target: Any, probe: str, method: str, *, spec: str | None = None,
                        save: str | None = None, progress: bool = False) -> tuple[Any, str | None]:
@@ -215,12 +257,30 @@ class Recommender:
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
 
     def verify(self, recs: list[Recommendation], data: Any, top: int, *, progress: bool) -> list[Recommendation]:
-        """LogME on each of the first ``top`` experts' features of ``data``; keeps the Model2Vec order."""
+        """LogME on each of the first ``top`` experts' features of ``data``, and the shortlist re-ranked by it.
+
+        The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate`` judges as
+        "Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order.
+        ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
+        """
         import dataclasses
 
+        import numpy as np
+
+        from zoo.selection import hybrid_scores
+
+        images = self._verify_images(data)
+        scores = {rec.model: self._logme(rec, images, progress) for rec in recs[:top]}
+        logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
+        before = np.arange(len(recs), dtype=np.float64)[None, :]
+        order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
+        ranked = sorted(scores, key=lambda m: -scores[m])
+        return [dataclasses.replace(recs[j], rank=rank, model2vec_rank=recs[j].rank, logme=scores.get(recs[j].model),
+                                    verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None)
+                for rank, j in enumerate(order, start=1)]
+
+    def _verify_images(self, data: Any) -> Any:
         from zoo.data import load_labelled, local_path
-        from zoo.networks import extract_features, load_network
-        from zoo.scorers import logme
 
         path = Path(data) if isinstance(data, (str, Path)) and Path(data).exists() else None
         if path is None and isinstance(data, str):
@@ -228,12 +288,25 @@ class Recommender:
         if path is None or not path.exists():
             raise InvalidInput(f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri "
                                "is a local folder")
-        images = load_labelled(path)
-        scores = {}
-        for rec in recs[:top]:
-            network = load_network(rec.source, arch=rec.arch)
-            scores[rec.model] = logme(extract_features(network, images, progress=progress), images.labels)
-        order = sorted(scores, key=lambda m: -scores[m])
-        return [dataclasses.replace(r, logme=scores.get(r.model),
-                                    verified_rank=(order.index(r.model) + 1) if r.model in scores else None)
-                for r in recs]
+        return load_labelled(path)
+
+    @staticmethod
+    def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
+        from zoo.networks import extract_features
+        from zoo.scorers import logme
+
+        network = rec.load()
+        return float(logme(extract_features(network, images, progress=progress), images.labels))
+
+
+def _verify_count(verify: int | str, recs: list[Recommendation]) -> int:
+    """How many experts to verify: a number, or ``"auto"`` (AUTO_VERIFY when the query extrapolates, else 0)."""
+    if verify == "auto":
+        return AUTO_VERIFY if recs and recs[0].extrapolates else 0
+    try:
+        count = int(verify)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{arg('verify', 'K')} must be a whole number or 'auto', got {verify!r}") from None
+    if count < 0:
+        raise InvalidInput(f"{arg('verify', 'K')} must be at least 0, got {count}")
+    return count

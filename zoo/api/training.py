@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, arg
 from zoo.api.results import json_safe, most_common
+from zoo.api.folds import fit_run_shrinkage
 from zoo.api.space import EmbeddingSpace, load_space
 from zoo.embedding import DEFAULT_METHOD
 
@@ -26,6 +27,48 @@ class _Selected:
     protocol: str | None
     excluded: list[str]
     own_pairs: int
+    recorded: list[TransferResult]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained (not stored) Model2Vec result with the space, results and errors ``[T, M]`` it learned from."""
+
+    result: Any  # zoo.model2vec.Model2VecResult
+    space: EmbeddingSpace
+    selected: _Selected
+    errors: Any  # [T, M] the chosen results (NaN: unmeasured or excluded)
+    config: Model2VecConfig
+    own_task_pairs: bool
+
+    @property
+    def seen_tasks(self) -> list[str]:
+        """The tasks whose results trained the run or stopped it early."""
+        return list(self.result.train_tasks) + list(self.result.val_tasks)
+
+    def prior_errors(self) -> Any:
+        """``[M]`` each model's mean measured error over the seen tasks (the generic ranking; NaN if none)."""
+        import numpy as np
+
+        rows = [self.space.task_names.index(t) for t in self.seen_tasks]
+        block = self.errors[rows] if rows else np.full((1, self.errors.shape[1]), np.nan)
+        with np.errstate(all="ignore"):
+            counts = np.sum(np.isfinite(block), axis=0)
+            return np.where(counts > 0, np.nansum(block, axis=0) / np.maximum(counts, 1), np.nan)
+
+    def expected_errors(self) -> Any:
+        """``[T, M]`` the run's calibrated expected error of every model on every task of the space."""
+        from zoo.embedding.distance import d_asym_matrix
+        from zoo.model2vec import expected_error
+
+        result, space = self.result, self.space
+        vectors = [v if ok else src for v, ok, src in zip(result.vectors, result.trained, space.sources)]
+        import numpy as np
+
+        shift = result.shift if result.shift is not None else np.zeros(len(vectors))
+        shift = np.where(result.trained, shift, 0.0)
+        distance = d_asym_matrix(np.stack(vectors), space.task_vectors, space.t0, result.alpha).T + shift[None, :]
+        return expected_error(distance, tuple(result.error_map), result.error_link)
 
 
 class Model2VecTraining:
@@ -39,7 +82,7 @@ class Model2VecTraining:
               epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
               lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
               exclude_tasks: Sequence[str] | None = None, results_recorded: int | None = None,
-              own_task_pairs: bool = False, progress: bool = True) -> dict[str, Any]:
+              own_task_pairs: bool = False, progress: bool = True, shrinkage: bool = True) -> dict[str, Any]:
         """Train Model2Vec on the recorded transfer results and store the run (METHOD section 6).
 
         ``objective``, ``epochs``, ``seed``, ``val_fraction`` and ``lr`` left
@@ -57,10 +100,46 @@ class Model2VecTraining:
         best) teach the ranking the wrong lesson. The number left out is
         recorded (``own_task_pairs_excluded``).
 
+        ``shrinkage`` (default) also trains one run per task collection with
+        that collection left out, and fits on their predictions how far to
+        trust the task-dependent term as a query moves away from the training
+        tasks (:mod:`zoo.shrinkage`; stored in ``hyperparams["shrinkage"]``,
+        with each model's mean training error as ``params["prior_error"]``).
+
         Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
         """
         import numpy as np
 
+        fitted = self.fit(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
+                          val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
+                          exclude_tasks=exclude_tasks, own_task_pairs=own_task_pairs, progress=progress)
+        result, space, selected = fitted.result, fitted.space, fitted.selected
+        shrink = fit_run_shrinkage(self, fitted, progress=progress) if shrinkage else None
+        hyperparams = {**result.hyperparams, "metric": selected.metric, "protocol": selected.protocol,
+                       "alpha": result.alpha, "tau": result.tau, "error_map": list(result.error_map),
+                       "error_link": result.error_link, "t0": space.t0_source, "val_tasks_given": bool(val_tasks),
+                       "excluded_tasks": selected.excluded, "own_task_pairs_excluded": selected.own_pairs,
+                       "results_recorded": len(selected.recorded) if results_recorded is None else results_recorded}
+        if shrink is not None:
+            hyperparams["shrinkage"] = shrink.shrinkage.as_dict()
+            hyperparams["novelty_reference"] = [float(x) for x in shrink.reference]
+        prior = fitted.prior_errors()
+        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]),
+                             {"shift": float(result.shift[i]) if result.shift is not None else 0.0,
+                              **({"prior_error": float(prior[i])} if np.isfinite(prior[i]) else {})})
+                      for i, name in enumerate(result.model_names)}
+        run = self.store.add_model2vec_run(fitted.space.probe, method, hyperparams=hyperparams,
+                                           metrics=json_safe(result.metrics), embeddings=embeddings)
+        return {"run_id": run.id, "probe": fitted.space.probe, "method": method, "models": len(result.model_names),
+                "trained": int(np.sum(result.trained)), "tasks": len(space.task_names),
+                "metrics": json_safe(result.metrics), "hyperparams": hyperparams}
+
+    def fit(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
+            epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
+            lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
+            exclude_tasks: Sequence[str] | None = None, own_task_pairs: bool = False,
+            progress: bool = True) -> Fitted:
+        """Train Model2Vec as :meth:`train` does, without storing anything: the result and what it saw."""
         from zoo import model2vec as m2v
 
         config = _config(objective=objective, epochs=epochs, seed=seed, val_fraction=val_fraction, lr=lr)
@@ -78,19 +157,7 @@ class Model2VecTraining:
             result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
-        hyperparams = {**result.hyperparams, "metric": selected.metric, "protocol": selected.protocol,
-                       "alpha": result.alpha, "tau": result.tau, "error_map": list(result.error_map),
-                       "error_link": result.error_link, "t0": space.t0_source, "val_tasks_given": bool(val_tasks),
-                       "excluded_tasks": selected.excluded, "own_task_pairs_excluded": selected.own_pairs,
-                       "results_recorded": len(recorded) if results_recorded is None else results_recorded}
-        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]),
-                             {"shift": float(result.shift[i]) if result.shift is not None else 0.0})
-                      for i, name in enumerate(result.model_names)}
-        run = self.store.add_model2vec_run(probe, method, hyperparams=hyperparams,
-                                           metrics=json_safe(result.metrics), embeddings=embeddings)
-        return {"run_id": run.id, "probe": probe, "method": method, "models": len(model_names),
-                "trained": int(np.sum(result.trained)), "tasks": len(space.task_names),
-                "metrics": json_safe(result.metrics), "hyperparams": hyperparams}
+        return Fitted(result, space, selected, errors, config, own_task_pairs)
 
 
 def _config(**given: Any) -> Model2VecConfig:
@@ -132,4 +199,4 @@ def _select(recorded: list[TransferResult], space: EmbeddingSpace, *, metric: st
     own_pairs = [r for r in chosen if own.get(r.model) == r.task]
     if not own_task_pairs:
         chosen = [r for r in chosen if own.get(r.model) != r.task]
-    return _Selected(chosen, metric, protocol, excluded, 0 if own_task_pairs else len(own_pairs))
+    return _Selected(chosen, metric, protocol, excluded, 0 if own_task_pairs else len(own_pairs), recorded)

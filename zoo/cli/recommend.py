@@ -103,55 +103,102 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
+class VerifyCount(click.ParamType):
+    """``--verify``: a whole number K >= 0, or ``auto``."""
+
+    name = "K|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            count = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a whole number nor 'auto'", param, ctx)
+        if count < 0:
+            self.fail(f"{count} is below 0", param, ctx)
+        return count
+
+
 @click.command("recommend")
 @click.option("--task", "target", required=True, metavar="DIR|NAME",
-              help="A folder of labelled images (class subfolders) or a registered task name.")
+              help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task.")
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many experts.")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
 @click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
               help="Task2Vec method.")
 @click.option("--save", metavar="NAME", help="Also register the folder as task NAME with its embedding.")
-@click.option("--verify", type=int, default=0, metavar="K", help="Re-rank the top K by LogME on their features.")
+@click.option("--verify", type=VerifyCount(), default=0, metavar="K|auto",
+              help="Re-rank the top K by LogME on their features (K forward passes); auto: K=5 when the "
+                   "folder is far from the evidence.")
+@click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag; repeat for more.")
+@click.option("--max-params", "max_params", type=int, metavar="N", help="Only models with at most N parameters.")
+@click.option("--arch", metavar="NAME", help="Only models of this architecture (a glob).")
 @click.option("--plot", "plot_path", metavar="FILE", help="Save a chart of the expected errors (PNG/SVG).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
 @handle_errors
 def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method: str, save: str | None,
-              verify: int, plot_path: str | None, quiet: bool, as_json: bool) -> None:
+              verify: int | str, pattern: str | None, tags: tuple[str, ...], max_params: int | None,
+              arch: str | None, plot_path: str | None, quiet: bool, as_json: bool) -> None:
     """Recommend the experts most likely to transfer well to a task.
 
-    A folder is embedded once with the probe (stored only with --save); the
-    nearest model embeddings are found in the index. Prints rank, model,
-    expected error, distance and the evidence: the nearest known tasks and the
-    model's measured errors on them.
+    A folder is embedded once with the probe (stored only with --save). Every
+    expert gets an expected error with an interval: Model2Vec's prediction,
+    shrunk toward the expert's overall quality as the folder moves away from
+    the tasks Model2Vec learned from. Prints how far the folder is from that
+    evidence, then rank, model, expected error, distance and the nearest known
+    tasks with the model's measured errors on them. Constraints (--filter,
+    --tag, --max-params, --arch) narrow the candidates before ranking.
 
     \b
     Example:
         zoo recommend --task ./my_images -k 5
         zoo recommend --task emoji-faces --json
-        zoo recommend --task ./my_images --verify 3 --plot picks.png
+        zoo recommend --task ./my_images --verify auto --max-params 5000000 --plot picks.png
     """
+    from zoo.cli.models import parse_tags
+
     with open_zoo(ctx) as zoo:
         recs = zoo.recommend(target, k=k, probe=probe, method=method, save=save, verify=verify,
-                             progress=not quiet)
+                             progress=not quiet, pattern=pattern, tags=parse_tags(tags) or None,
+                             max_params=max_params, arch=arch)
         chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
     if as_json:
-        echo_json({"task": target, "recommendations": recs, "plot": str(chart) if chart else None})
+        echo_json({"task": target, "novelty": recs[0].novelty if recs else None,
+                   "extrapolates": bool(recs and recs[0].extrapolates), "recommendations": recs,
+                   "plot": str(chart) if chart else None})
         return
-    echo_recommendations(recs, verify=bool(verify))
+    echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if chart:
         click.echo(f"Chart saved to {chart}")
 
 
+def echo_novelty(recs) -> None:
+    """One line on how far the query is from the evidence; a warning on stderr when the answer extrapolates."""
+    if not recs or recs[0].novelty is None:
+        return
+    n, first = recs[0].novelty, recs[0]
+    click.echo(f"Nearest task the ranking learned from: {n.nearest} (d_sym {n.distance:.3f}, "
+               f"{n.percentile:.0f}th percentile of the zoo's own nearest-neighbour distances); "
+               f"Model2Vec's task term kept at {100 * first.trust:.0f}%.")
+    if first.extrapolates and first.logme is None:
+        click.echo("Warning: this task is far from every task the ranking learned from, so it leans on each "
+                   "expert's overall quality; check the shortlist with --verify 5 (or --verify auto).", err=True)
+
+
 def echo_recommendations(recs, *, verify: bool = False) -> None:
-    """The recommendation table: rank, model, expected error, distance, evidence."""
-    header = f"{'rank':>4}  {'model':<32} {'exp. error':>10} {'distance':>9}"
+    """The recommendation table: rank, model, expected error [interval], distance, evidence."""
+    echo_novelty(recs)
+    header = f"{'rank':>4}  {'model':<32} {'exp. error':>10} {'80% interval':>13} {'distance':>9}"
     if verify:
         header += f" {'LogME':>8} {'LogME rank':>10}"
     click.echo(header + "  evidence (task: measured error)")
     for r in recs:
-        line = f"{r.rank:>4}  {r.model[:32]:<32} {100 * r.expected_error:>9.1f}% {r.distance:>9.4f}"
+        interval = "" if r.low is None else f"{100 * r.low:.0f}-{100 * r.high:.0f}%"
+        line = f"{r.rank:>4}  {r.model[:32]:<32} {100 * r.expected_error:>9.1f}% {interval:>13} {r.distance:>9.4f}"
         if verify:
             line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)

@@ -1,0 +1,131 @@
+"""Leave-one-collection-out: Model2Vec runs that never saw a whole collection of tasks, and what they teach.
+
+A collection is the first segment of a task's taxonomy (``scripts/...``,
+``emoji/...``; a bench union task ``union/<group>/<collection>`` belongs to
+its last segment). A fold run is trained with every task of its left-out
+collections excluded (training and early stopping) on top of the base run's
+own exclusions, so its predictions on those tasks are predictions on a source
+it never saw. :func:`fit_run_shrinkage` fits :mod:`zoo.shrinkage` on them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoo.api.training import Fitted, Model2VecTraining
+    from zoo.shrinkage import FoldExample, Shrinkage
+
+
+def collection_of(taxonomy: str | None) -> str | None:
+    """The collection a taxonomy path belongs to (None without a taxonomy)."""
+    if not taxonomy:
+        return None
+    parts = taxonomy.split("/")
+    return parts[-1] if parts[0] == "union" and len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True)
+class FoldRun:
+    """One run with ``left_out`` collections unseen: expected errors ``[T, M]``, priors ``[M]``, novelty reference."""
+
+    left_out: tuple[str, ...]
+    fitted: Fitted
+    expected: Any  # [T, M]
+    prior: Any  # [M]
+    reference: Any  # [S] each seen task's d_sym to its nearest other seen task
+    seen: tuple[int, ...]  # rows of the seen tasks in the space
+
+
+@dataclass(frozen=True)
+class RunShrinkage:
+    """What a stored run carries about trust: the fitted shrinkage and its novelty reference distances."""
+
+    shrinkage: Shrinkage
+    reference: Any  # [S]
+
+
+class FoldContext:
+    """Everything fold runs share for one base run: collections, d_sym between tasks, the truth ``[T, M]``."""
+
+    def __init__(self, training: Model2VecTraining, base: Fitted) -> None:
+        import numpy as np
+
+        from zoo.embedding.distance import d_sym_matrix
+        from zoo.model2vec import error_matrix
+
+        self.training, self.base = training, base
+        space = base.space
+        tasks = {t.name: t for t in training.store.list_tasks()}
+        self.collection = {name: collection_of(tasks[name].taxonomy if name in tasks else None)
+                           for name in space.task_names}
+        matrix = d_sym_matrix(space.task_vectors, space.task_vectors)
+        self.dsym = (matrix + matrix.T) / 2.0
+        chosen = [r for r in base.selected.recorded
+                  if r.metric == base.selected.metric and r.protocol == base.selected.protocol]
+        self.truth = error_matrix(((r.task, r.model, r.value) for r in chosen), space.task_names,
+                                  [m.name for m in space.models])
+        self.measured = [t for i, t in enumerate(space.task_names) if np.isfinite(self.truth[i]).any()]
+        self.row = {t: i for i, t in enumerate(space.task_names)}
+
+    def collections(self) -> list[str]:
+        """The collections of the measured tasks the base run saw (only they can be left out)."""
+        seen = set(self.base.seen_tasks)
+        return sorted({c for t in self.measured if t in seen and (c := self.collection[t]) is not None})
+
+    def run(self, left_out: Iterable[str], *, progress: bool = False) -> FoldRun:
+        """Train (without storing) a run that never sees the tasks of ``left_out``."""
+        from zoo.shrinkage import nn_distances
+
+        left = tuple(sorted(set(left_out)))
+        base = self.base
+        exclude = set(base.selected.excluded) | {t for t, c in self.collection.items() if c in left}
+        fitted = self.training.fit(probe=base.space.probe, method=base.space.method, objective=base.config.objective,
+                                   epochs=base.config.epochs, seed=base.config.seed,
+                                   val_fraction=base.config.val_fraction, lr=base.config.lr,
+                                   metric=base.selected.metric, exclude_tasks=sorted(exclude),
+                                   own_task_pairs=base.own_task_pairs, progress=progress)
+        seen = tuple(self.row[t] for t in fitted.seen_tasks)
+        reference = nn_distances(self.dsym[seen][:, seen]) if len(seen) > 1 else self.dsym[seen][:, seen].ravel()
+        return FoldRun(left, fitted, fitted.expected_errors(), fitted.prior_errors(), reference, seen)
+
+    def examples(self, fold: FoldRun, tasks: Sequence[str]) -> list[FoldExample]:
+        """One :class:`zoo.shrinkage.FoldExample` per measured task of ``tasks`` the fold run never saw."""
+        from zoo.shrinkage import FoldExample, novelty
+
+        seen_names = set(fold.fitted.seen_tasks)
+        unseen = [t for t in tasks if t in self.row and t not in seen_names and t in set(self.measured)]
+        if not unseen:
+            return []
+        rows = [self.row[t] for t in unseen]
+        near = novelty(self.dsym[rows][:, list(fold.seen)], fold.reference)
+        return [FoldExample(t, fold.expected[r], fold.prior, self.truth[r], n.ratio,
+                            self.collection[t] in fold.left_out) for t, r, n in zip(unseen, rows, near)]
+
+    def fit_examples(self, fold: FoldRun, skip: Callable[[str], bool] = lambda t: False) -> list[FoldExample]:
+        """A fold run's fitting examples: its left-out collections' measured tasks (novel) and the base
+        run's excluded tasks of other collections (familiar), minus any task ``skip`` names."""
+        novel = [t for t in self.measured if self.collection[t] in fold.left_out]
+        familiar = [t for t in self.base.selected.excluded if self.collection.get(t) not in fold.left_out]
+        return [e for e in self.examples(fold, novel + familiar) if not skip(e.task)]
+
+
+def fit_run_shrinkage(training: Model2VecTraining, base: Fitted, *, progress: bool = False,
+                      log: Callable[[str], None] | None = None) -> RunShrinkage:
+    """The shrinkage of a run to be stored: fitted on one fold run per collection (the default
+    when there are fewer than two collections), with the base run's own novelty reference."""
+    from zoo.shrinkage import Shrinkage, fit_shrinkage, nn_distances
+
+    context = FoldContext(training, base)
+    seen = [context.row[t] for t in base.seen_tasks]
+    reference = nn_distances(context.dsym[seen][:, seen]) if len(seen) > 1 else []
+    folds = context.collections()
+    if len(folds) < 2:
+        return RunShrinkage(Shrinkage(), reference)
+    examples = []
+    for collection in folds:
+        if log is not None:
+            log(f"model2vec: fold run without {collection} (fits the shrinkage)")
+        examples += context.fit_examples(context.run([collection], progress=progress))
+    return RunShrinkage(fit_shrinkage(examples, folds), reference)

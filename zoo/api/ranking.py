@@ -1,0 +1,151 @@
+"""Scoring every expert for one query: Model2Vec's expected error, shrunk toward each expert's prior by the
+query's novelty (:mod:`zoo.shrinkage`), with an interval; and the constraints that narrow the candidates."""
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import InvalidInput, arg
+
+if TYPE_CHECKING:
+    from registry.records import Model2VecRun
+    from registry.store import Store
+    from zoo.index import EmbeddingIndex
+    from zoo.shrinkage import Novelty, Shrinkage
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a candidate must satisfy: a name glob, tags, at most ``max_params`` parameters, an architecture glob."""
+
+    pattern: str | None = None
+    tags: Mapping[str, str] | Sequence[tuple[str, str]] | None = None
+    max_params: int | None = None
+    arch: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v not in (None, {}, ()) for v in (self.pattern, self.tags, self.max_params, self.arch))
+
+    def allowed(self, store: Store) -> set[str]:
+        """Names of the registered models that satisfy every constraint; InvalidInput when none does."""
+        if self.max_params is not None and self.max_params < 1:
+            raise InvalidInput(f"{arg('max_params', 'N')} must be at least 1, got {self.max_params}")
+        models = store.list_models(pattern=self.pattern, tags=self.tags or None)
+        if self.max_params is not None:
+            models = [m for m in models if m.num_params is not None and m.num_params <= self.max_params]
+        if self.arch is not None:
+            models = [m for m in models if m.arch and fnmatch.fnmatchcase(m.arch, self.arch)]
+        if not models:
+            raise InvalidInput(f"no registered model satisfies the constraints ({self.describe()}); "
+                               "loosen them or list the models with `zoo models list`")
+        return {m.name for m in models}
+
+    def describe(self) -> str:
+        parts = [f"name {self.pattern}" if self.pattern else "",
+                 ", ".join(f"tag {k}={v}" for k, v in dict(self.tags or {}).items()),
+                 f"at most {self.max_params:,} parameters" if self.max_params is not None else "",
+                 f"arch {self.arch}" if self.arch else ""]
+        return ", ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class RunTrust:
+    """What a Model2Vec run says about trusting it: its shrinkage, novelty reference, seen tasks, model priors."""
+
+    shrinkage: Shrinkage
+    reference: Any  # [S] nearest-neighbour d_sym among the seen tasks
+    seen_names: tuple[str, ...]
+    seen_vectors: Any  # [S, D]
+    prior: dict[str, float]  # model -> mean measured error over the seen tasks
+    fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
+
+    @classmethod
+    def load(cls, store: Store, run: Model2VecRun, probe: str, method: str) -> RunTrust:
+        import numpy as np
+
+        from zoo.shrinkage import Shrinkage, nn_distances
+
+        seen = [*(run.metrics.get("train_tasks") or []), *(run.metrics.get("val_tasks") or [])]
+        vectors = {e.task: e.vector for e in store.list_task_embeddings(probe=probe, method=method)}
+        names = tuple(t for t in seen if t in vectors)
+        width = len(next(iter(vectors.values()))) if vectors else 0
+        stacked = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in names]) if names else np.zeros((0, width))
+        reference = run.hyperparams.get("novelty_reference")
+        if reference is None and len(names) > 1:
+            from zoo.embedding.distance import d_sym_matrix
+
+            matrix = d_sym_matrix(stacked, stacked)
+            reference = nn_distances((matrix + matrix.T) / 2.0)
+        prior = {e.model: float(e.params["prior_error"]) for e in store.list_model_embeddings(run.id)
+                 if e.trained and "prior_error" in (e.params or {})}
+        fitted = "shrinkage" in run.hyperparams
+        return cls(Shrinkage.from_dict(run.hyperparams.get("shrinkage")), np.asarray([] if reference is None else reference, dtype=float),
+                   names, stacked, prior, fitted)
+
+    def novelty(self, vector: Any) -> Novelty | None:
+        """The query's distance to its nearest seen task, as a ratio and percentile of the seen tasks' own."""
+        from zoo.embedding.distance import d_sym_matrix
+        from zoo.shrinkage import novelty
+
+        if not self.seen_names:
+            return None
+        row = d_sym_matrix(vector[None, :], self.seen_vectors)
+        return novelty(row, self.reference, self.seen_names)[0]
+
+    def weight(self, novelty: Novelty | None) -> float:
+        """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
+        import math
+
+        if not self.fitted or novelty is None:
+            return 1.0
+        a, b = self.shrinkage.weight
+        return 1.0 / (1.0 + math.exp(-(a - b * math.log(max(novelty.ratio, 1e-12)))))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every model of the index scored for one query (arrays ``[M]`` in index row order)."""
+
+    names: tuple[str, ...]
+    rows: Any  # [M] index rows
+    distance: Any  # Model2Vec distance d_asym + shift
+    model2vec_error: Any  # the run's calibrated expected error
+    expected_error: Any  # shrunk toward the prior by novelty: what the ranking sorts by
+    low: Any
+    high: Any
+    novelty: Novelty | None
+    weight: float
+
+    def order(self, allowed: set[str] | None = None) -> list[int]:
+        """Positions sorted by expected error (ties: by distance, then name), allowed names only."""
+        keep = [i for i, n in enumerate(self.names) if allowed is None or n in allowed]
+        return sorted(keep, key=lambda i: (self.expected_error[i], self.distance[i], self.names[i]))
+
+
+def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
+    """Exact Model2Vec distances of every model, expected errors, the shrunk ranking errors and intervals."""
+    import numpy as np
+
+    from zoo.model2vec import expected_error
+    from zoo.shrinkage import blend
+
+    hits = index.search(vector, len(index), min_candidates=len(index))
+    names = tuple(h.name for h in hits)
+    distance = np.array([h.distance for h in hits], dtype=np.float64)
+    raw = expected_error(distance, tuple(index.meta.get("error_map", (0.0, 1.0))),
+                         index.meta.get("error_link", "identity"))
+    novelty = trust.novelty(vector)
+    weight = trust.weight(novelty)
+    prior = np.array([trust.prior.get(n, np.nan) for n in names])
+    prior = np.where(np.isfinite(prior), prior, raw)  # a model without a prior keeps Model2Vec's own figure
+    ratio = np.array([novelty.ratio if novelty is not None else 1.0])
+    if trust.fitted:
+        shrunk = blend(raw[None, :], prior, ratio, trust.shrinkage.weight)[0]
+        low, high = trust.shrinkage.interval.bounds(shrunk[None, :], ratio)
+        low, high = low[0], high[0]
+    else:
+        shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)
+    return Scored(names, np.array([h.row for h in hits]), distance, raw, shrunk, low, high, novelty, weight)

@@ -1,0 +1,258 @@
+"""How far a query is from the evidence, and how much of Model2Vec's answer to trust there.
+
+Model2Vec predicts a transfer error for every expert from the query's task
+embedding. Near the tasks it was trained on that prediction carries real
+information; far from them (a new source of data) it extrapolates, and a
+ranking that follows it blindly picks whichever expert happens to sit nearest
+to far-away tasks. So the ranking error of expert i on query t is
+
+    y_i(t) = sigmoid( logit(p_i) + w(r_t) * (logit(e_i(t)) - logit(p_i)) )
+
+with p_i the expert's mean measured error over the training tasks (its prior
+quality: the argmin of p is the "generic" choice), e_i(t) Model2Vec's
+calibrated expected error, and w(r) = sigmoid(a - b * log r) a weight that
+falls with the query's novelty r. At w = 0 the ranking is exactly the generic
+one; at w = 1 it is Model2Vec's.
+
+Novelty: r = d_nn(t) / median_s d_nn(s), the d_sym distance from the query to
+its nearest training task, over the median of the same distance among the
+training tasks themselves (r ~ 1: as close to the evidence as a typical
+training task is to its neighbour). The percentile of d_nn(t) among the
+training tasks' nearest-neighbour distances is the figure shown to users.
+
+(a, b) are fitted on left-out folds (whole collections of tasks Model2Vec
+never saw, plus held-out tasks of the collections it did see), by the mean
+gap in points of the top pick, on a fixed grid (:func:`fit_weight`). The
+interval around each expected error is a pair of linear quantile fits of the
+residual (measured - predicted, in error units) against log r on the same
+left-out examples (:func:`fit_interval`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_WEIGHT",
+    "FoldExample",
+    "Interval",
+    "Novelty",
+    "Shrinkage",
+    "blend",
+    "fit_interval",
+    "fit_shrinkage",
+    "fit_weight",
+    "novelty",
+    "top_pick_gap",
+]
+
+#: the grid (a, b) of w(r) = sigmoid(a - b log r) searched by fit_weight
+A_GRID = tuple(float(a) for a in np.linspace(-6.0, 6.0, 25))
+B_GRID = tuple(float(b) for b in np.linspace(0.0, 12.0, 25))
+#: used when no left-out folds could be formed (fewer than two collections): full weight near the
+#: evidence (r <= 1), half at r = 2, a tenth at r = 4.6
+DEFAULT_WEIGHT = (2.2, 3.2)
+#: gaps (points) this close to the best count as ties, which go to the smaller weight
+GAP_TOLERANCE = 0.1
+#: the nominal coverage of the interval (quantiles (1 - c) / 2 and (1 + c) / 2 of the residuals)
+NOMINAL_COVERAGE = 0.8
+_CLIP = 0.005
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _CLIP, 1.0 - _CLIP)
+    return np.log(p / (1.0 - p))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+# ---------------------------------------------------------------------- novelty
+@dataclass(frozen=True)
+class Novelty:
+    """A query's distance to its nearest training task, as a ratio and a percentile of the zoo's own."""
+
+    distance: float
+    ratio: float
+    percentile: float
+    nearest: str | None = None
+
+
+def nn_distances(train_dsym: np.ndarray) -> np.ndarray:
+    """``[S]`` each training task's d_sym to its nearest other training task, from ``[S, S]`` d_sym."""
+    matrix = np.array(train_dsym, dtype=np.float64)
+    np.fill_diagonal(matrix, np.inf)
+    return matrix.min(axis=1)
+
+
+def novelty(query_dsym: np.ndarray, reference: np.ndarray, names: Sequence[str] | None = None) -> list[Novelty]:
+    """Novelty of each query from ``[Q, S]`` d_sym to the training tasks and their own NN distances ``[S]``."""
+    query_dsym = np.atleast_2d(np.asarray(query_dsym, dtype=np.float64))
+    reference = np.sort(np.asarray(reference, dtype=np.float64))
+    median = float(np.median(reference)) if reference.size else 1.0
+    out = []
+    for row in query_dsym:
+        j = int(np.argmin(row))
+        d = float(row[j])
+        pct = 100.0 * np.searchsorted(reference, d, side="right") / max(reference.size, 1)
+        out.append(Novelty(d, d / median if median > 0 else math.inf, float(pct), names[j] if names else None))
+    return out
+
+
+# ---------------------------------------------------------------------- the blend
+def blend(expected: np.ndarray, prior: np.ndarray, ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
+    """``[T, M]`` ranking errors y from expected errors ``[T, M]``, priors ``[M]`` and novelty ratios ``[T]``."""
+    a, b = weight
+    ratio = np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)
+    w = _sigmoid(a - b * np.log(ratio))[:, None]
+    base = _logit(prior)[None, :]
+    return _sigmoid(base + w * (_logit(expected) - base))
+
+
+@dataclass(frozen=True)
+class FoldExample:
+    """One query task of a left-out fold: what the fold's run predicted, the prior, the truth, the novelty."""
+
+    task: str
+    expected: np.ndarray  # [M] Model2Vec's expected errors
+    prior: np.ndarray  # [M] mean measured error over the fold's training tasks
+    truth: np.ndarray  # [M] measured errors (NaN: unmeasured)
+    ratio: float
+    novel: bool  # the task's collection was left out of the fold's training
+
+
+def top_pick_gap(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Points between the measured error of argmin(scores) and the best measured error (measured models only)."""
+    ok = np.isfinite(truth) & np.isfinite(scores)
+    if ok.sum() < 2:
+        return math.nan
+    s, e = scores[ok], truth[ok]
+    return 100.0 * float(e[int(np.argmin(s))] - e.min())
+
+
+def _mean_gap(examples: Sequence[FoldExample], weight: tuple[float, float]) -> float:
+    gaps = []
+    for ex in examples:
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
+        gaps.append(top_pick_gap(y, ex.truth))
+    gaps = [g for g in gaps if not math.isnan(g)]
+    return float(np.mean(gaps)) if gaps else math.nan
+
+
+def fit_weight(examples: Sequence[FoldExample], tolerance: float = GAP_TOLERANCE) -> tuple[float, float]:
+    """(a, b) on the grid with the lowest mean top-pick gap over ``examples``, preferring the prior.
+
+    Every grid point whose gap is within ``tolerance`` points of the best counts as a tie, and the tie
+    with the least mean weight over the examples wins: Model2Vec's task term is trusted only where it
+    measurably beats the prior on left-out data.
+    """
+    if not examples:
+        return DEFAULT_WEIGHT
+    ratios = np.array([max(ex.ratio, 1e-12) for ex in examples])
+    scored = []
+    for a in A_GRID:
+        for b in B_GRID:
+            weight = float(np.mean(_sigmoid(a - b * np.log(ratios))))
+            scored.append((_mean_gap(examples, (a, b)), weight, a, b))
+    best = min(gap for gap, _, _, _ in scored)
+    ties = [(weight, -b, a) for gap, weight, a, b in scored if gap <= best + tolerance]
+    _, minus_b, a = min(ties)
+    return (a, -minus_b)
+
+
+# ---------------------------------------------------------------------- intervals
+@dataclass(frozen=True)
+class Interval:
+    """Residual quantiles ``q(r) = c0 + c1 * log r`` (error units) for the low and high ends."""
+
+    low: tuple[float, float]
+    high: tuple[float, float]
+    nominal: float = NOMINAL_COVERAGE
+
+    def bounds(self, expected: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) ``[T, M]`` around expected errors ``[T, M]`` at novelty ratios ``[T]``, within [0, 1]."""
+        x = np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))[:, None]
+        lo = expected + self.low[0] + self.low[1] * x
+        hi = expected + self.high[0] + self.high[1] * x
+        return np.clip(np.minimum(lo, expected), 0.0, 1.0), np.clip(np.maximum(hi, expected), 0.0, 1.0)
+
+
+def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float]:
+    """Linear quantile regression of y on x (pinball loss), by scipy's LP solver."""
+    from scipy.optimize import linprog
+
+    n = x.size
+    # variables: c0, c1 (free), u+ [n], u- [n] >= 0; y - c0 - c1 x = u+ - u-
+    cost = np.concatenate([[0.0, 0.0], np.full(n, q), np.full(n, 1.0 - q)])
+    a_eq = np.hstack([np.ones((n, 1)), x[:, None], np.eye(n), -np.eye(n)])
+    bounds = [(None, None), (None, None)] + [(0, None)] * (2 * n)
+    res = linprog(cost, A_eq=a_eq, b_eq=y, bounds=bounds, method="highs")
+    if not res.success:
+        return float(np.quantile(y, q)), 0.0
+    return float(res.x[0]), float(res.x[1])
+
+
+def fit_interval(examples: Sequence[FoldExample], weight: tuple[float, float],
+                 nominal: float = NOMINAL_COVERAGE, max_points: int = 2000, seed: int = 0) -> Interval:
+    """Quantiles of (measured - blended expected error) against log r over every measured pair of ``examples``."""
+    xs, ys = [], []
+    for ex in examples:
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
+        ok = np.isfinite(ex.truth)
+        xs.append(np.full(int(ok.sum()), math.log(max(ex.ratio, 1e-12))))
+        ys.append(ex.truth[ok] - y[ok])
+    if not xs or sum(len(v) for v in xs) < 10:
+        return Interval((-0.2, 0.0), (0.2, 0.0), nominal)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if x.size > max_points:  # the LP grows with the points; a random subset estimates the same quantiles
+        keep = np.random.default_rng(seed).choice(x.size, max_points, replace=False)
+        x, y = x[keep], y[keep]
+    tail = (1.0 - nominal) / 2.0
+    return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
+
+
+def coverage(examples: Sequence[FoldExample], weight: tuple[float, float], interval: Interval) -> float:
+    """Fraction of measured pairs of ``examples`` whose measured error lies inside the interval."""
+    hits, total = 0, 0
+    for ex in examples:
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)
+        lo, hi = interval.bounds(y, np.array([ex.ratio]))
+        ok = np.isfinite(ex.truth)
+        hits += int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok])))
+        total += int(ok.sum())
+    return hits / total if total else math.nan
+
+
+# ---------------------------------------------------------------------- fitted together
+@dataclass(frozen=True)
+class Shrinkage:
+    """The fitted weight and interval, stored with a Model2Vec run (``as_dict`` / ``from_dict``)."""
+
+    weight: tuple[float, float] = DEFAULT_WEIGHT
+    interval: Interval = field(default_factory=lambda: Interval((-0.2, 0.0), (0.2, 0.0)))
+    fitted_on: tuple[str, ...] = ()  # the left-out folds it was fitted on (empty: the default)
+    examples: int = 0
+
+    def as_dict(self) -> dict:
+        return {"weight": list(self.weight), "interval": asdict(self.interval), "fitted_on": list(self.fitted_on),
+                "examples": self.examples}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Shrinkage":
+        if not data:
+            return cls()
+        iv = data.get("interval") or {}
+        interval = Interval(tuple(iv.get("low", (-0.2, 0.0))), tuple(iv.get("high", (0.2, 0.0))),
+                            float(iv.get("nominal", NOMINAL_COVERAGE)))
+        return cls(tuple(data.get("weight", DEFAULT_WEIGHT)), interval, tuple(data.get("fitted_on", ())),
+                   int(data.get("examples", 0)))
+
+
+def fit_shrinkage(examples: Sequence[FoldExample], folds: Sequence[str]) -> Shrinkage:
+    """Weight and interval fitted on the examples of left-out ``folds``."""
+    weight = fit_weight(examples)
+    return Shrinkage(weight, fit_interval(examples, weight), tuple(folds), len(examples))
