@@ -29,6 +29,7 @@ from zoo.api.catalog import Catalog
 from zoo.api.embedding import Embeddings
 from zoo.api.indexes import Indexes
 from zoo.api.judge import SelectionJudge
+from zoo.api.leaveout import LeaveOutJudge
 from zoo.api.probes import ProbeName, Probes
 from zoo.api.recommend import EVIDENCE_TASKS, Evidence, Recommendation, Recommender
 from zoo.api.training import Model2VecTraining
@@ -59,6 +60,7 @@ class Zoo:
         self.recommender = Recommender(store, self.probes, self.embeddings, self.indexes)
         self.judge = SelectionJudge(store, self.probes)
         self.bench = Bench(store, self.probes, self.embeddings, self.training, self.indexes, self.judge)
+        self.leave_out = LeaveOutJudge(self.training, self.judge)
         self.visuals = Visuals(store, self.probes, self.recommender)
 
     @classmethod
@@ -260,8 +262,13 @@ class Zoo:
 
     def bench_evaluate(self, *, out_dir: str | Path = ".", tasks: Sequence[str] | None = None,
                        scorers: Sequence[str] = DEFAULT_SCORERS, max_samples: int | None = 200,
-                       plots: bool = True, progress: bool = True) -> dict:
-        """See :meth:`Bench.selection_report`."""
+                       plots: bool = True, progress: bool = True, leave_out: Sequence[str] = (),
+                       log: Callable[[str], None] = print) -> dict:
+        """See :meth:`Bench.selection_report`; with ``leave_out`` (collections, or ``["all"]``),
+        :meth:`zoo.api.leaveout.LeaveOutJudge.report` instead."""
+        if leave_out:
+            return self.leave_out.report(leave_out, out_dir=out_dir, scorers=scorers, max_samples=max_samples,
+                                         progress=progress, log=log)
         return self.bench.selection_report(out_dir=out_dir, tasks=tasks, scorers=scorers, max_samples=max_samples,
                                            plots=plots, progress=progress)
 

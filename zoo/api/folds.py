@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from zoo.api.training import Fitted, Model2VecTraining
+    from zoo.api.training import Fitted, Model2VecTraining, Prepared
     from zoo.shrinkage import FoldExample, Shrinkage
 
 
@@ -49,7 +49,7 @@ class RunShrinkage:
 class FoldContext:
     """Everything fold runs share for one base run: collections, d_sym between tasks, the truth ``[T, M]``."""
 
-    def __init__(self, training: Model2VecTraining, base: Fitted) -> None:
+    def __init__(self, training: Model2VecTraining, base: Prepared) -> None:
         import numpy as np
 
         from zoo.embedding.distance import d_sym_matrix
@@ -70,9 +70,9 @@ class FoldContext:
         self.row = {t: i for i, t in enumerate(space.task_names)}
 
     def collections(self) -> list[str]:
-        """The collections of the measured tasks the base run saw (only they can be left out)."""
-        seen = set(self.base.seen_tasks)
-        return sorted({c for t in self.measured if t in seen and (c := self.collection[t]) is not None})
+        """The collections of the measured tasks the base run may learn from (only they can be left out)."""
+        held = set(self.base.selected.excluded)
+        return sorted({c for t in self.measured if t not in held and (c := self.collection[t]) is not None})
 
     def run(self, left_out: Iterable[str], *, progress: bool = False) -> FoldRun:
         """Train (without storing) a run that never sees the tasks of ``left_out``."""
@@ -87,7 +87,8 @@ class FoldContext:
                                    metric=base.selected.metric, exclude_tasks=sorted(exclude),
                                    own_task_pairs=base.own_task_pairs, progress=progress)
         seen = tuple(self.row[t] for t in fitted.seen_tasks)
-        reference = nn_distances(self.dsym[seen][:, seen]) if len(seen) > 1 else self.dsym[seen][:, seen].ravel()
+        rows = list(seen)
+        reference = nn_distances(self.dsym[rows][:, rows]) if len(rows) > 1 else self.dsym[rows][:, rows].ravel()
         return FoldRun(left, fitted, fitted.expected_errors(), fitted.prior_errors(), reference, seen)
 
     def examples(self, fold: FoldRun, tasks: Sequence[str]) -> list[FoldExample]:

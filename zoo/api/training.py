@@ -31,6 +31,17 @@ class _Selected:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """What a run would learn from: the space, the chosen results, their errors ``[T, M]`` and the config."""
+
+    space: EmbeddingSpace
+    selected: _Selected
+    errors: Any
+    config: Model2VecConfig
+    own_task_pairs: bool
+
+
+@dataclass(frozen=True)
 class Fitted:
     """A trained (not stored) Model2Vec result with the space, results and errors ``[T, M]`` it learned from."""
 
@@ -142,22 +153,33 @@ class Model2VecTraining:
         """Train Model2Vec as :meth:`train` does, without storing anything: the result and what it saw."""
         from zoo import model2vec as m2v
 
+        prepared = self.prepare(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
+                                val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
+                                exclude_tasks=exclude_tasks, own_task_pairs=own_task_pairs)
+        space = prepared.space
+        data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(m.name for m in space.models),
+                                space.sources, prepared.errors, space.t0)
+        try:
+            result = m2v.train_model2vec(data, prepared.config, val_tasks=val_tasks, progress=progress)
+        except ValueError as err:
+            raise InvalidInput(f"cannot train Model2Vec: {err}") from err
+        return Fitted(result, space, prepared.selected, prepared.errors, prepared.config, own_task_pairs)
+
+    def prepare(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
+                epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
+                lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
+                exclude_tasks: Sequence[str] | None = None, own_task_pairs: bool = False) -> Prepared:
+        """The space, results and configuration a run with these settings learns from (nothing trained)."""
+        from zoo import model2vec as m2v
+
         config = _config(objective=objective, epochs=epochs, seed=seed, val_fraction=val_fraction, lr=lr)
         probe = self.probes.default(probe, method)
         space = load_space(self.store, probe, method)
-        recorded = self.store.list_transfer_results()
-        selected = _select(recorded, space, metric=metric, exclude_tasks=exclude_tasks, val_tasks=val_tasks,
-                           own_task_pairs=own_task_pairs)
-        model_names = [m.name for m in space.models]
+        selected = _select(self.store.list_transfer_results(), space, metric=metric, exclude_tasks=exclude_tasks,
+                           val_tasks=val_tasks, own_task_pairs=own_task_pairs)
         errors = m2v.error_matrix(((r.task, r.model, r.value) for r in selected.results), space.task_names,
-                                  model_names)
-        data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(model_names), space.sources,
-                                errors, space.t0)
-        try:
-            result = m2v.train_model2vec(data, config, val_tasks=val_tasks, progress=progress)
-        except ValueError as err:
-            raise InvalidInput(f"cannot train Model2Vec: {err}") from err
-        return Fitted(result, space, selected, errors, config, own_task_pairs)
+                                  [m.name for m in space.models])
+        return Prepared(space, selected, errors, config, own_task_pairs)
 
 
 def _config(**given: Any) -> Model2VecConfig:

@@ -1,4 +1,4 @@
-"""`zoo evaluate` and `zoo bench build|report|train-probe|export-demo`."""
+"""`zoo evaluate` and `zoo bench build|report|train-probe|export-demo|rebuild-experts`."""
 from __future__ import annotations
 
 import click
@@ -7,6 +7,7 @@ from zoo.api.bench import DEFAULT_SCORERS
 from zoo.api.choices import scorer_names
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.options import LazyChoice
+from zoo.cli.rebuild import rebuild_experts
 from zoo.embedding import BENCH_METHODS
 
 
@@ -47,7 +48,7 @@ def bench() -> None:
 
     \b
     Example:
-        zoo bench build --size ci --workdir /tmp/zoo-ci
+        zoo bench build --size ci --workdir .zoo-work/ci
         zoo bench report --out-dir figures
     """
 
@@ -109,29 +110,38 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
               help="Images per task the scorers see.")
 @click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where selection.json, selection.md and selection.png go.")
+@click.option("--leave-out", "leave_out", multiple=True, metavar="COLLECTION",
+              help="Judge on a collection Model2Vec never saw (repeat; 'all': each in turn). Writes leave-out.json "
+                   "and leave-out.md.")
 @click.option("--no-plots", is_flag=True, help="Skip the chart.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @handle_errors
 def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str, ...], no_scorers: bool,
-                 max_samples: int, out_dir: str, no_plots: bool, quiet: bool, as_json: bool) -> None:
+                 max_samples: int, out_dir: str, leave_out: tuple[str, ...], no_plots: bool, quiet: bool,
+                 as_json: bool) -> None:
     """Judge expert selection on held-out tasks: every method side by side.
 
     Chance, generic (best on average), nearest source task (d_sym), d_asym,
     Model2Vec, forward-pass scorers (LogME, LEEP, ...) and the oracle, each
     with relative error to the oracle, gap in points, top-1/top-3 hit rates,
-    Kendall and weighted tau, and cost per task.
+    Kendall and weighted tau, and cost per task. With --leave-out, each named
+    collection is left out of Model2Vec entirely and judged on its held-out
+    tasks (plus the shrunk default ranking, the hybrid with LogME top-3/5 when
+    LogME runs, and the interval's coverage), fold by fold and on average.
 
     \b
     Example:
         zoo --db sqlite:///bench.db bench evaluate --out-dir figures
         zoo bench evaluate --scorer logme --scorer nce --json
+        zoo bench evaluate --leave-out all --no-scorers --out-dir figures
     """
     with open_zoo(ctx, create=False) as z:
         report = z.bench_evaluate(out_dir=out_dir, tasks=list(tasks) or None,
                                   scorers=() if no_scorers else (scorers or DEFAULT_SCORERS),
-                                  max_samples=max_samples, plots=not no_plots, progress=not quiet)
+                                  max_samples=max_samples, plots=not no_plots, progress=not quiet,
+                                  leave_out=leave_out, log=lambda line: click.echo(line, err=True))
     if as_json:
         echo_json(report)
         return
@@ -247,3 +257,5 @@ def export_demo(out: str, task: str | None, seed: int, as_json: bool) -> None:
         return
     click.echo(f"wrote {folder} ({record['counts']['train']} train + {record['counts']['test']} test images, "
                f"{len(record['classes'])} classes)")
+
+bench.add_command(rebuild_experts)

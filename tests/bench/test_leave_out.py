@@ -1,0 +1,65 @@
+"""bench evaluate --leave-out on the ci bench: the report's structure, and no left-out task ever trains."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture
+def bench_copy(ci_bench, tmp_path):
+    """A private copy of the session's ci registry (the leave-out runs are not stored, but keep it clean)."""
+    source = ci_bench["url"][len("sqlite:///"):]
+    shutil.copy(source, tmp_path / "bench.db")
+    return f"sqlite:///{tmp_path / 'bench.db'}"
+
+
+def test_a_fold_run_never_sees_a_task_of_its_left_out_collection(bench_copy):
+    from zoo.api import Zoo
+    from zoo.api.folds import FoldContext
+
+    with Zoo.open(bench_copy) as z:
+        base = z.leave_out._base(None)
+        context = FoldContext(z.training, base)
+        collections = context.collections()
+        assert len(collections) >= 2
+        for collection in collections:
+            run = context.run([collection])
+            seen = set(run.fitted.seen_tasks)
+            assert seen and not {t for t in seen if context.collection[t] == collection}
+            assert not seen & set(base.selected.excluded)  # the bench's held-out tasks stay out too
+            assert run.expected.shape == (len(base.space.task_names), len(base.space.models))
+
+
+def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, tmp_path):
+    from zoo.api import Zoo
+
+    with Zoo.open(bench_copy) as z:
+        report = z.bench_evaluate(leave_out=["all"], scorers=("logme",), max_samples=24, out_dir=tmp_path,
+                                  progress=False, log=lambda line: None)
+        collections = sorted({f["collection"] for f in report["folds"]})
+    assert collections == ["emoji", "fashion", "scripts"]
+    methods = {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec (no shrinkage)", "Model2Vec",
+               "logme", "Model2Vec + LogME top-3", "Model2Vec + LogME top-5", "oracle"}
+    for fold in report["folds"]:
+        assert {row["method"] for row in fold["rows"]} == methods
+        assert fold["tasks"] and 0.0 <= fold["coverage"] <= 1.0
+        assert set(fold["shrinkage"]["fitted_on"]) == set(collections) - {fold["collection"]}
+        rows = {row["method"]: row for row in fold["rows"]}
+        assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3
+        assert rows["oracle"]["gap_points"] == 0
+        assert [p["task"] for p in fold["per_task"]] == fold["tasks"]
+    assert {row["method"] for row in report["mean"]} == methods
+    written = json.loads((tmp_path / "leave-out.json").read_text())
+    assert written["coverage"] == report["coverage"]
+    assert "Mean over folds" in (tmp_path / "leave-out.md").read_text()
+
+
+def test_an_unknown_collection_is_a_one_line_error(bench_copy, assert_one_line_error):
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, ["--db", bench_copy, "bench", "evaluate", "--leave-out", "klingon",
+                                       "--no-scorers"])
+    assert_one_line_error(result, 2, "--leave-out COLLECTION")

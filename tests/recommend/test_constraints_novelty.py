@@ -1,0 +1,94 @@
+"""Recommend: constraints pick the best k of the allowed set exactly; every pick says how far the evidence is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from registry.errors import InvalidInput
+
+from .conftest import METHOD, PROBE
+
+
+@pytest.fixture
+def trained(synthetic_zoo):
+    zoo, truth = synthetic_zoo
+    zoo.store.add_model("tiny-expert", "timm:resnet18.tiny", arch="resnet18", num_params=1000,
+                        trained_on=truth["task_names"][0], tags={"size": "small"})
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    return zoo, truth
+
+
+def _brute_force(zoo, vector, allowed, k):
+    """Every model's expected error from the full ranking, filtered, sorted: the exact answer."""
+    everything = zoo.recommend(vector, k=len(zoo.models()), probe=PROBE, method=METHOD, progress=False)
+    ranked = sorted((r for r in everything if r.model in allowed), key=lambda r: (r.expected_error, r.distance,
+                                                                                   r.model))
+    return [r.model for r in ranked[:k]]
+
+
+@pytest.mark.parametrize("constraints", [
+    {"pattern": "expert[0-2]"},
+    {"tags": {"size": "small"}},
+    {"max_params": 5000},
+    {"arch": "resnet*", "pattern": "*[135]"},
+])
+def test_constraints_give_the_best_k_of_the_allowed_set(trained, constraints):
+    zoo, truth = trained
+    models = {m.name: m for m in zoo.models()}
+    allowed = {n for n, m in models.items()
+               if ("pattern" not in constraints or __import__("fnmatch").fnmatchcase(n, constraints["pattern"]))
+               and ("tags" not in constraints or m.tags.get("size") == "small")
+               and ("max_params" not in constraints or (m.num_params or 10**12) <= constraints["max_params"])
+               and ("arch" not in constraints or __import__("fnmatch").fnmatchcase(m.arch or "", constraints["arch"]))}
+    for vector in truth["tasks"][:4]:
+        got = zoo.recommend(vector, k=2, probe=PROBE, method=METHOD, progress=False, **constraints)
+        assert [r.model for r in got] == _brute_force(zoo, vector, allowed, 2)
+        assert [r.rank for r in got] == list(range(1, len(got) + 1))
+
+
+def test_a_constraint_that_leaves_no_model_is_a_one_line_error(trained, assert_one_line_error):
+    zoo, truth = trained
+    with pytest.raises(InvalidInput, match="no registered model satisfies") as err:
+        zoo.recommend(truth["tasks"][0], k=2, probe=PROBE, method=METHOD, progress=False, pattern="nothing*")
+    assert "\n" not in str(err.value)
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, ["--db", zoo.url, "recommend", "--task", "task01", "--arch", "vit*"])
+    assert_one_line_error(result, 2, "no registered model satisfies")
+
+
+def test_every_recommendation_reports_its_novelty_and_interval(trained):
+    zoo, truth = trained
+    recs = zoo.recommend("task03", k=3, probe=PROBE, method=METHOD, progress=False)
+    n = recs[0].novelty
+    assert n is not None and n.distance >= 0 and 0 <= n.percentile <= 100 and n.nearest in truth["task_names"]
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    seen = set(run.metrics["train_tasks"]) | set(run.metrics["val_tasks"])
+    assert n.nearest in seen
+    for r in recs:
+        assert r.low <= r.expected_error <= r.high and 0 <= r.trust <= 1 and r.model2vec_error is not None
+
+
+def test_a_far_away_query_extrapolates_and_says_so(trained, tmp_path):
+    zoo, truth = trained
+    near = zoo.recommend(truth["tasks"][2], k=2, probe=PROBE, method=METHOD, progress=False)
+    far_vector = np.exp(np.random.default_rng(9).normal(size=truth["tasks"].shape[1]) * 6)
+    far = zoo.recommend(far_vector, k=2, probe=PROBE, method=METHOD, progress=False)
+    assert far[0].novelty.ratio > near[0].novelty.ratio
+    assert far[0].trust < near[0].trust and far[0].extrapolates and not near[0].extrapolates
+
+
+def test_recommend_json_carries_novelty_and_constraints_on_the_cli(trained):
+    zoo, _ = trained
+    from zoo.cli import main
+
+    result = CliRunner().invoke(main, ["--db", zoo.url, "recommend", "--task", "task05", "-k", "2", "--json",
+                                       "--tag", "size=small", "--quiet"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [r["model"] for r in data["recommendations"]] == ["tiny-expert"]
+    assert {"distance", "ratio", "percentile", "nearest"} <= set(data["novelty"])
+    assert {"low", "high", "trust", "model2vec_error"} <= set(data["recommendations"][0])

@@ -1,0 +1,203 @@
+"""``bench evaluate --leave-out``: selection judged on whole collections Model2Vec never saw.
+
+For each reported collection C, one Model2Vec run is trained with every task
+of C excluded (training and early stopping, on top of the registry's own
+held-out tasks) and is judged on C's held-out tasks against every baseline.
+The shrinkage that run's default ranking uses is fitted on the OTHER
+collections' fold runs only, with every task of C skipped, so nothing about
+C's tasks chooses it (:mod:`zoo.api.folds`, :mod:`zoo.shrinkage`). The hybrid
+re-ranks the default ranking's top K by LogME on the task's images
+(:func:`zoo.selection.hybrid_scores`, the code ``recommend --verify K`` runs).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import InvalidInput, NotFound, arg
+from zoo.api.results import json_safe
+
+if TYPE_CHECKING:
+    from zoo.api.folds import FoldContext, FoldRun
+    from zoo.api.judge import SelectionJudge
+    from zoo.api.training import Model2VecTraining
+
+HYBRID_K = (3, 5)
+#: the columns the mean over folds averages
+MEAN_KEYS = ("relative_error", "gap_points", "top1", "top3", "weighted_tau", "seconds_per_task",
+             "forward_passes_per_task", "coverage")
+
+
+class LeaveOutJudge:
+    """Leave-one-collection-out selection report over the registry's measured tasks."""
+
+    def __init__(self, training: Model2VecTraining, judge: SelectionJudge) -> None:
+        self.training = training
+        self.judge = judge
+
+    def evaluate(self, leave_out: Sequence[str], *, probe: str | None = None, scorers: Sequence[str] = (),
+                 hybrid_k: Sequence[int] = HYBRID_K, max_samples: int | None = 200, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+        """``{"folds": [{collection, tasks, rows, coverage, shrinkage, per_task}], "mean": rows, "markdown"}``."""
+        from zoo.api.folds import FoldContext
+
+        context = FoldContext(self.training, self._base(probe))
+        collections = context.collections()
+        folds = _chosen_folds(leave_out, collections)
+        if len(collections) < 2:
+            raise InvalidInput(f"leaving a collection out needs at least two collections of measured tasks; "
+                               f"this registry has {', '.join(collections) or 'none'}")
+        runs: dict[str, FoldRun] = {}
+        for collection in collections:
+            log(f"leave-out: training Model2Vec without {collection}")
+            start = time.perf_counter()
+            runs[collection] = context.run([collection], progress=progress)
+            log(f"leave-out: {collection} left out, {len(runs[collection].seen)} tasks seen, "
+                f"{time.perf_counter() - start:.0f} s")
+        reports = [self._fold(context, runs, c, scorers, hybrid_k, max_samples, progress) for c in folds]
+        return _assemble(reports, context)
+
+    def report(self, leave_out: Sequence[str], *, out_dir: str | Path = ".", **kwargs: Any) -> dict[str, Any]:
+        """:meth:`evaluate`, written to ``out_dir`` as ``leave-out.json`` and ``leave-out.md`` (paths in ``files``)."""
+        import json
+
+        report = self.evaluate(leave_out, **kwargs)
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {"json": folder / "leave-out.json", "markdown": folder / "leave-out.md"}
+        files["json"].write_text(json.dumps(report, indent=2, default=float))
+        files["markdown"].write_text(report["markdown"])
+        report["files"] = {k: str(v) for k, v in files.items()}
+        return report
+
+    def _base(self, probe: str | None) -> Any:
+        """What every fold run shares: the latest run's probe, method and excluded (held-out) tasks."""
+        from zoo.embedding import DEFAULT_METHOD
+
+        name = self.training.probes.default(probe, DEFAULT_METHOD)
+        excluded: list[str] = []
+        try:
+            excluded = list(self.training.store.latest_model2vec_run(name, DEFAULT_METHOD)
+                            .hyperparams.get("excluded_tasks") or [])
+        except NotFound:  # no run yet: nothing is held out beyond the left-out collection
+            excluded = []
+        return self.training.prepare(probe=name, method=DEFAULT_METHOD, exclude_tasks=excluded)
+
+    def _fold(self, context: FoldContext, runs: dict[str, FoldRun], collection: str, scorers: Sequence[str],
+              hybrid_k: Sequence[int], max_samples: int | None, progress: bool) -> dict[str, Any]:
+        """One collection's report: every method on its held-out tasks, the interval's coverage, spreads."""
+        from zoo import selection
+        from zoo.shrinkage import coverage, fit_shrinkage
+
+        run = runs[collection]
+        tasks = _judged(context, collection)
+        in_fold = {t for t, c in context.collection.items() if c == collection}
+        fitting = []
+        for other, other_run in runs.items():
+            if other != collection:
+                fitting += context.fit_examples(other_run, skip=lambda t: t in in_fold)
+        shrink = fit_shrinkage(fitting, [c for c in runs if c != collection])
+        examples = context.examples(run, tasks)
+        methods = self._methods(context, run, examples, shrink, scorers, hybrid_k, max_samples, progress)
+        truth = context.truth[[context.row[e.task] for e in examples]]
+        rows = selection.evaluate_methods(methods, truth)
+        return {"collection": collection, "tasks": [e.task for e in examples], "rows": json_safe(rows),
+                "coverage": coverage(examples, shrink.weight, shrink.interval), "shrinkage": shrink.as_dict(),
+                "per_task": _spreads(examples)}
+
+    def _methods(self, context: FoldContext, run: FoldRun, examples: list, shrink: Any, scorers: Sequence[str],
+                 hybrid_k: Sequence[int], max_samples: int | None, progress: bool) -> list[Any]:
+        import numpy as np
+
+        from zoo import selection
+        from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
+        from zoo.shrinkage import blend
+
+        space = context.base.space
+        rows = [context.row[e.task] for e in examples]
+        targets, models = space.task_vectors[rows], len(space.models)
+        expected, ratio = run.expected[rows], np.array([e.ratio for e in examples])
+        out: list[Any] = []
+
+        def timed(name: str, compute: Callable[[], Any], passes: float, note: str = "") -> Any:
+            start = time.perf_counter()
+            scores = compute()
+            out.append(selection.MethodScores(name, scores, (time.perf_counter() - start) / len(rows), passes, note))
+            return scores
+
+        timed("generic", lambda: np.tile(run.prior, (len(rows), 1)), 0, "lowest mean error over the fold's seen tasks")
+        timed("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
+        timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
+        timed("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
+        default = timed("Model2Vec", lambda: blend(expected, run.prior, ratio, shrink.weight), 1,
+                        "shrunk toward the prior by novelty (the default ranking)")
+        logme = None
+        for scorer in scorers:
+            matrix = timed(scorer, lambda s=scorer: self.judge.scorer_matrix(
+                s, [e.task for e in examples], space.models, max_samples, progress), models,
+                "forward pass of every expert")
+            logme = -matrix if scorer == "logme" else logme
+        if logme is not None:
+            per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
+            for k in hybrid_k:
+                scores = selection.hybrid_scores(default, logme, k)
+                out.append(selection.MethodScores(f"Model2Vec + LogME top-{k}", scores, per_pass * k, k,
+                                                  "shortlist by the default ranking, re-ranked by LogME"))
+        timed("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
+        return out
+
+
+def _chosen_folds(leave_out: Sequence[str], collections: list[str]) -> list[str]:
+    """The collections to report: ``all`` means each in turn; unknown names are a one-line error."""
+    wanted = sorted(set(collections) if "all" in leave_out else set(leave_out))
+    unknown = [c for c in wanted if c not in collections]
+    if unknown or not wanted:
+        raise InvalidInput(f"cannot leave out {', '.join(unknown) or 'nothing'}: {arg('leave_out', 'COLLECTION')} "
+                           f"takes one of {', '.join(collections) or '(no collections)'} or all")
+    return wanted
+
+
+def _judged(context: FoldContext, collection: str) -> list[str]:
+    """The collection's held-out tasks (the registry's excluded ones), else all its measured tasks."""
+    measured = set(context.measured)
+    held = [t for t in context.base.selected.excluded if context.collection.get(t) == collection and t in measured]
+    return held or sorted(t for t in measured if context.collection[t] == collection)
+
+
+def _spreads(examples: list) -> list[dict[str, Any]]:
+    import numpy as np
+
+    out = []
+    for e in examples:
+        errors = e.truth[np.isfinite(e.truth)]
+        out.append({"task": e.task, "experts": int(errors.size), "best": float(errors.min()),
+                    "median": float(np.median(errors)), "spread_points": float(100 * (errors.max() - errors.min())),
+                    "novelty_ratio": float(e.ratio)})
+    return out
+
+
+def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, Any]:
+    """Per-fold tables, the mean over folds, and the Markdown of both."""
+    import numpy as np
+
+    from zoo import selection
+
+    names = [row["method"] for row in reports[0]["rows"]]
+    mean_rows = []
+    for name in names:
+        per_fold = [next(r for r in rep["rows"] if r["method"] == name) for rep in reports]
+        row = {"method": name, "tasks": int(sum(r.get("tasks", 0) for r in per_fold))}
+        for key in MEAN_KEYS[:-1]:
+            values = [r[key] for r in per_fold if r.get(key) is not None]
+            row[key] = float(np.mean(values)) if values else None
+        mean_rows.append(row)
+    lines = [f"# Selection on collections Model2Vec never saw ({len(reports)} folds, probe "
+             f"{context.base.space.probe})", ""]
+    for rep in reports:
+        lines += [f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
+                  f"80% interval coverage {rep['coverage']:.2f}", "", selection.markdown_table(rep["rows"]), ""]
+    lines += ["## Mean over folds", "", selection.markdown_table(mean_rows), ""]
+    return {"folds": reports, "mean": json_safe(mean_rows), "markdown": "\n".join(lines),
+            "coverage": {rep["collection"]: rep["coverage"] for rep in reports}}
