@@ -117,7 +117,8 @@ def test_evaluate_selection_reports_every_method(synthetic_zoo):
     _train(zoo)
     report = zoo.evaluate_selection(probe=PROBE, method=METHOD, progress=False)
     by_method = {row["method"]: row for row in report["rows"]}
-    assert set(by_method) == {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec", "oracle"}
+    assert set(by_method) == {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec",
+                              "Model2Vec (shrunk)", "oracle"}
     assert by_method["oracle"]["relative_error"] == 0.0 and by_method["oracle"]["top1"] == 1.0
     assert by_method["Model2Vec"]["relative_error"] < by_method["chance"]["relative_error"]
     assert "| Model2Vec |" in report["markdown"]

@@ -95,11 +95,36 @@ class SelectionJudge:
         alpha = float(run.hyperparams.get("alpha", ALPHA))
         timed("Model2Vec", lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :], 1,
               f"run {run.id}")
+        if "shrinkage" in run.hyperparams:
+            timed("Model2Vec (shrunk)", lambda: self._shrunk(run, space, vectors, shifts, targets), 1,
+                  "the recommend ranking: shrunk toward each expert's prior by novelty")
         for scorer in scorers:
             timed(scorer, lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
                   models, "forward pass of every expert")
         timed("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return methods
+
+    def _shrunk(self, run: Model2VecRun, space: EmbeddingSpace, vectors: Any, shifts: Any, targets: Any) -> Any:
+        """``[T, M]`` the expected errors recommend ranks by (:func:`zoo.api.ranking.score_models`'s blend)."""
+        import numpy as np
+
+        from zoo.api.ranking import RunTrust
+        from zoo.embedding.distance import ALPHA, d_asym_matrix
+        from zoo.model2vec import expected_error
+        from zoo.shrinkage import blend
+
+        trust = RunTrust.load(self.store, run, space.probe, space.method)
+        alpha = float(run.hyperparams.get("alpha", ALPHA))
+        raw = expected_error(d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
+                             tuple(run.hyperparams.get("error_map", (0.0, 1.0))),
+                             run.hyperparams.get("error_link", "identity"))
+        prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
+        ratios = np.array([trust.novelty(t).ratio for t in targets])
+        out = np.empty_like(raw)
+        for i in range(len(targets)):
+            p = np.where(np.isfinite(prior), prior, raw[i])
+            out[i] = blend(raw[i:i + 1], p, ratios[i:i + 1], trust.shrinkage.weight)[0]
+        return out
 
     def scorer_matrix(self, scorer: str, tasks: Sequence[str], models: Sequence[Model], max_samples: int | None,
                       progress: bool = False) -> Any:

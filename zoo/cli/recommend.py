@@ -36,18 +36,23 @@ PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, fil
               help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.")
 @click.option("--keep-own-task", "own_task_pairs", is_flag=True,
               help="Also learn from each model's result on the task it was trained on (left out by default).")
+@click.option("--shrinkage/--no-shrinkage", "shrinkage", default=True, show_default=True,
+              help="Fit how far to trust the task term off the evidence, on one extra run per task collection.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
 def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str | None, epochs: int | None,
                     seed: int | None, val_fraction: float | None, val_tasks: tuple[str, ...],
-                    exclude_tasks: tuple[str, ...], exclude_file: str | None, own_task_pairs: bool, quiet: bool,
-                    as_json: bool) -> None:
+                    exclude_tasks: tuple[str, ...], exclude_file: str | None, own_task_pairs: bool,
+                    shrinkage: bool, quiet: bool, as_json: bool) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
     hyper-parameters, the validation metrics and each model's (bias, vector).
+    Then (unless --no-shrinkage) trains one run per task collection with that
+    collection left out, and fits on them how far recommend trusts the task
+    term as a query moves away from the training tasks, with an 80% interval.
 
     \b
     Example:
@@ -61,7 +66,7 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
         summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
                                       val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
                                       exclude_tasks=excluded or None, own_task_pairs=own_task_pairs,
-                                      progress=not quiet)
+                                      progress=not quiet, shrinkage=shrinkage)
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
         echo_json(summary)
