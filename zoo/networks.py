@@ -45,6 +45,7 @@ __all__ = [
     "data_config",
     "looks_untrained",
     "extract_features",
+    "resolve_device",
 ]
 
 _KINDS = ("timm", "hf-hub", "file", "bundled", "bench")
@@ -208,8 +209,11 @@ def load_network(
     arch: str | None = None,
     num_classes: int | None = None,
     allow_random: bool = False,
+    device: str | None = None,
 ):
-    """Load a timm network from ``source`` (see module doc), in eval mode.
+    """Load a timm network from ``source`` (see module doc), in eval mode, on ``device`` (default: the CPU).
+
+    ``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`).
 
     ``num_classes`` replaces the classifier (``reset_classifier``) when it differs.
     Networks whose normalisation layers are still at their initial values (never
@@ -251,7 +255,24 @@ def load_network(
             f"network {source} has untrained (random) weights, so its features mean nothing; "
             f"use trained weights, or pass {arg('allow_random')} for tests"
         )
+    if device is not None:
+        model.to(resolve_device(device))
     return model
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto``: ``cuda`` when torch sees a GPU, else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` checked (InvalidInput)."""
+    import torch
+
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if (name == "cuda" or name.startswith("cuda:")) and not torch.cuda.is_available():
+        raise InvalidInput(f"device {device!r} asked for, but torch sees no CUDA GPU here; "
+                           f"pass {arg('device', 'cpu')} or {arg('device', 'auto')}")
+    if name == "cpu" or name == "cuda" or name.startswith("cuda:"):
+        return name
+    raise InvalidInput(f"unknown device {device!r}; pass {arg('device', 'auto|cpu|cuda')}")
 
 
 def local_weights(source: str) -> Path | None:
@@ -373,17 +394,19 @@ def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = T
 
     ``dataset`` yields ``(image, label)``; PIL images go through the model's own
     timm transforms (:func:`zoo.batches.transform_for`), tensors are used as given.
-    Computed as ``forward_head(forward_features(x), pre_logits=True)`` in eval mode.
+    Computed as ``forward_head(forward_features(x), pre_logits=True)`` in eval mode,
+    on the device the model's weights are on; the features come back to the CPU.
     """
     import numpy as np
     import torch
     from tqdm.auto import tqdm
 
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
     chunks = []
     with torch.no_grad(), tqdm(total=len(dataset), desc="features", unit="img", disable=not progress) as bar:
         for images, _ in tensor_batches(dataset, model, batch_size=batch_size):
-            feats = model.forward_head(model.forward_features(images), pre_logits=True)
+            feats = model.forward_head(model.forward_features(images.to(device)), pre_logits=True)
             chunks.append(feats.reshape(feats.shape[0], -1).float().cpu().numpy())
             bar.update(images.shape[0])
     if not chunks:

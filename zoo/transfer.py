@@ -110,16 +110,21 @@ def transfer_error(train_features: np.ndarray, train_labels: np.ndarray, test_fe
     return float((predictions != test_labels).mean())
 
 
-def model_features(model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256) -> np.ndarray:
-    """Frozen pooled pre-logits [N, D] of uint8 images [N, H, W, 3]."""
+def model_features(model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256,
+                   device: str = "cpu") -> np.ndarray:
+    """Frozen pooled pre-logits [N, D] of uint8 images [N, H, W, 3], as a float32 array on the CPU.
+
+    The forward pass runs on ``device`` (where ``model`` must already be); the
+    features come back to the CPU, so everything after them is the same on any device.
+    """
     import torch
 
     model.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = images_to_tensor(images[start:start + batch_size], mean, std, size=size)
-            out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().numpy())
+            x = images_to_tensor(images[start:start + batch_size], mean, std, size=size).to(device)
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -138,14 +143,20 @@ def images_to_tensor(images: np.ndarray, mean, std, size: int | None = None):
 
 def evaluate_arrays(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
                     key: str, mean, std, size: int,
-                    params: ProtocolParams = ProtocolParams()) -> dict:
+                    params: ProtocolParams = ProtocolParams(), device: str = "cpu") -> dict:
     """The protocol end to end on uint8 image arrays: {error, train_size, test_size}.
 
     ``train``/``test`` are (images [N, H, W, 3], labels [N]); ``key`` (the task
-    name) seeds the choice of shots.
+    name) seeds the choice of shots. ``device`` (``auto``, ``cpu``, ``cuda``) runs
+    the feature pass there (the model is moved to it); the linear probe always
+    runs on the CPU in float64.
     """
+    from zoo.networks import resolve_device
+
+    device = resolve_device(device)
+    model.to(device)
     shots = sample_shots(train[1], params.shots, key=key, seed=params.seed)
-    train_features = model_features(model, train[0][shots], mean=mean, std=std, size=size)
-    test_features = model_features(model, test[0], mean=mean, std=std, size=size)
+    train_features = model_features(model, train[0][shots], mean=mean, std=std, size=size, device=device)
+    test_features = model_features(model, test[0], mean=mean, std=std, size=size, device=device)
     error = transfer_error(train_features, train[1][shots], test_features, test[1], params)
     return {"error": error, "train_size": int(len(shots)), "test_size": int(len(test[1]))}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zoo.api.jobs_units import (
@@ -24,6 +24,8 @@ from zoo.api.jobs_units import (
     SKIPPED,
     EmbedUnit,
     EvaluateUnit,
+    Outcome,
+    ScoreUnit,
     Unit,
     close_all,
     resolve_device,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 #: the environment variable naming the Ray cluster when ``ray_address`` is not given
 RAY_ENV = "ZOO_RAY_ADDRESS"
 
-__all__ = ["DONE", "FAILED", "RAY_ENV", "SKIPPED", "EmbedUnit", "EvaluateUnit", "Unit", "plan_embed",
+__all__ = ["DONE", "FAILED", "RAY_ENV", "SKIPPED", "EmbedUnit", "EvaluateUnit", "ScoreUnit", "Unit", "plan_embed",
            "plan_evaluate", "resolve_device", "run_units", "unit_dict"]
 
 
@@ -65,12 +67,14 @@ def plan_evaluate(store: Store | Zoo, models_glob: str | None = None, tasks_glob
 
 
 def plan_embed(store: Store | Zoo, tasks_glob: str | None = None, probe: str = "bundled",
-               method: str = DEFAULT_METHOD, *, device: str = "auto") -> list[EmbedUnit]:
+               method: str = DEFAULT_METHOD, *, device: str = "auto", max_samples: int | None = None,
+               seed: int = 0) -> list[EmbedUnit]:
     """One :class:`EmbedUnit` per registered task lacking a ``method`` embedding by ``probe``.
 
     ``probe``: a probe spec (``bundled``, ``timm:NAME``, ``file:PATH``) or a
     registered probe's name; it is resolved once here, so every unit names the
-    same registry probe. Ordered by task.
+    same registry probe. ``max_samples``/``seed``: each task's class-balanced
+    subsample (see ``Zoo.embed_task``). Ordered by task.
     """
     from registry.errors import InvalidInput, NotFound, arg
     from zoo.embedding import METHODS
@@ -86,7 +90,7 @@ def plan_embed(store: Store | Zoo, tasks_glob: str | None = None, probe: str = "
         name = str(Probes(registry).resolve(probe))
     tasks = registry.list_tasks(pattern=tasks_glob)
     have = {e.task for e in registry.list_task_embeddings(probe=name, method=method)}
-    return [EmbedUnit(t.name, name, method, probe, device) for t in tasks if t.name not in have]
+    return [EmbedUnit(t.name, name, method, probe, device, max_samples, seed) for t in tasks if t.name not in have]
 
 
 def run_units(units: Sequence[Unit], url: str, *, ray_address: str | None = None, gpus_per_task: float = 0,
@@ -99,7 +103,8 @@ def run_units(units: Sequence[Unit], url: str, *, ray_address: str | None = None
     (``gpus_per_task`` GPUs, retried ``max_retries`` times when its worker dies).
 
     Returns {"units", "done", "skipped", "failed", "seconds", "runner", "errors"}:
-    ``errors`` lists {"unit": {...}, "error": one line} for each failed unit.
+    ``errors`` lists {"unit": {...}, "error": one line} for each failed unit;
+    with :class:`ScoreUnit` units, also "values": each unit's score, in order (None where it failed).
     """
     from registry.engine import parse_url
 
@@ -111,15 +116,16 @@ def run_units(units: Sequence[Unit], url: str, *, ray_address: str | None = None
             outcomes = _run_local(units, url, bar.update)
             runner = "local"
         else:
-            from zoo.api.jobs_ray import run_on_ray
+            from zoo.api.jobs_ray import import_ray, run_on_ray
 
+            import_ray()  # says how to install the extra, even with nothing to do
             outcomes = run_on_ray(units, url, address, gpus_per_task=gpus_per_task, max_retries=max_retries,
-                                  on_result=bar.update)
+                                  on_result=bar.update) if units else []
             runner = "ray"
     return _summary(units, outcomes, runner, time.perf_counter() - start)
 
 
-def _run_local(units: Sequence[Unit], url: str, on_result: Callable[[str], None]) -> list[tuple[str, str]]:
+def _run_local(units: Sequence[Unit], url: str, on_result: Callable[[str], None]) -> list[Outcome]:
     outcomes, opened = [], {}  # this run's own connection: concurrent runs in one process stay apart
     try:
         for unit in units:
@@ -130,15 +136,17 @@ def _run_local(units: Sequence[Unit], url: str, on_result: Callable[[str], None]
     return outcomes
 
 
-def _summary(units: Sequence[Unit], outcomes: Iterable[tuple[str, str]], runner: str,
-             seconds: float) -> dict[str, Any]:
+def _summary(units: Sequence[Unit], outcomes: Sequence[Outcome], runner: str, seconds: float) -> dict[str, Any]:
     counts = {DONE: 0, SKIPPED: 0, FAILED: 0}
     errors = []
-    for unit, (status, message) in zip(units, outcomes):
+    for unit, (status, message, _) in zip(units, outcomes):
         counts[status] += 1
         if status == FAILED:
             errors.append({"unit": unit_dict(unit), "error": message})
-    return {"units": len(units), **counts, "seconds": round(seconds, 3), "runner": runner, "errors": errors}
+    summary = {"units": len(units), **counts, "seconds": round(seconds, 3), "runner": runner, "errors": errors}
+    if any(isinstance(unit, ScoreUnit) for unit in units):
+        summary["values"] = [value for _, _, value in outcomes]
+    return summary
 
 
 class _Progress:

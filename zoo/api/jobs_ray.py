@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from registry.errors import InvalidInput, arg
-from zoo.api.jobs_units import FAILED, Unit, run_unit
+from zoo.api.jobs_units import FAILED, Outcome, Unit, run_unit
 
 
 def import_ray() -> Any:
@@ -74,14 +74,14 @@ def _check_cluster(ray: Any, url: str, address: str, gpus_per_task: float) -> No
                            f"pass {arg('gpus_per_task', '0')} or add GPU nodes")
 
 
-def _ray_unit(unit: Unit, url: str) -> tuple[str, str]:
+def _ray_unit(unit: Unit, url: str) -> Outcome:
     """The body of one Ray task: run ``unit`` in the worker (its registry connection kept for the next)."""
     return run_unit(unit, url)
 
 
 def run_on_ray(units: Sequence[Unit], url: str, address: str, *, gpus_per_task: float = 0, max_retries: int = 3,
-               on_result: Callable[[str], None] = lambda status: None) -> list[tuple[str, str]]:
-    """(status, message) of each unit, in order, each run as one Ray task on the cluster at ``address``.
+               on_result: Callable[[str], None] = lambda status: None) -> list[Outcome]:
+    """(status, message, value) of each unit, in order, each run as one Ray task on the cluster at ``address``.
 
     ``on_result(status)`` is called as each unit finishes (it drives the progress bar).
     """
@@ -92,7 +92,7 @@ def run_on_ray(units: Sequence[Unit], url: str, address: str, *, gpus_per_task: 
         task = ray.remote(_ray_unit).options(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
                                              retry_exceptions=False)
         index = {task.remote(unit, url): i for i, unit in enumerate(units)}
-        outcomes: list[tuple[str, str]] = [(FAILED, "not run")] * len(units)
+        outcomes: list[Outcome] = [(FAILED, "not run", None)] * len(units)
         pending = list(index)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
@@ -105,10 +105,10 @@ def run_on_ray(units: Sequence[Unit], url: str, address: str, *, gpus_per_task: 
             ray.shutdown()
 
 
-def _outcome(ray: Any, ref: Any) -> tuple[str, str]:
-    """The unit's (status, message); a task Ray gave up on (retries spent) is a failure with Ray's reason."""
+def _outcome(ray: Any, ref: Any) -> Outcome:
+    """The unit's (status, message, value); a task Ray gave up on (retries spent) is a failure with Ray's reason."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as err:
         lines = str(err).strip().splitlines()
-        return FAILED, f"{type(err).__name__}: {lines[0] if lines else ''}"[:500]
+        return FAILED, f"{type(err).__name__}: {lines[0] if lines else ''}"[:500], None

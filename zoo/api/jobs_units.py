@@ -11,6 +11,7 @@ protocol, metric) and written only when absent, under a lock that makes the
 check and the insert one step (PostgreSQL: a transaction-scoped advisory lock
 on the key; SQLite: the write transaction's ``BEGIN IMMEDIATE``). A retried
 unit, or the same unit in a concurrent run, therefore finds its row and skips.
+A :class:`ScoreUnit` writes nothing: its value goes back to the caller.
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ class EmbedUnit:
     method: str
     probe_spec: str = "bundled"
     device: str = "auto"
+    max_samples: int | None = None
+    seed: int = 0
 
     kind = "embed"
 
@@ -71,7 +74,30 @@ class EmbedUnit:
         return f"embed {self.task} ({self.probe}/{self.method})"
 
 
-Unit = EvaluateUnit | EmbedUnit
+@dataclass(frozen=True)
+class ScoreUnit:
+    """The forward-pass ``scorer`` of ``model`` on ``task``'s images (at most ``max_samples``): returned, not stored."""
+
+    scorer: str
+    model: str
+    task: str
+    max_samples: int | None = None
+    device: str = "auto"
+
+    kind = "score"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(scorer, model, task)."""
+        return (self.scorer, self.model, self.task)
+
+    def label(self) -> str:
+        return f"score {self.model} on {self.task} ({self.scorer})"
+
+
+Unit = EvaluateUnit | EmbedUnit | ScoreUnit
+#: what one unit ends with: (status, one-line failure reason or "", the value of a ScoreUnit else None)
+Outcome = tuple[str, str, "float | None"]
 
 
 def unit_dict(unit: Unit) -> dict[str, Any]:
@@ -80,12 +106,10 @@ def unit_dict(unit: Unit) -> dict[str, Any]:
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``"auto"``: ``"cuda"`` when torch sees a GPU, else ``"cpu"``; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
+    """``"auto"``: ``"cuda"`` when torch sees a GPU, else ``"cpu"``; CUDA where there is none: InvalidInput."""
+    from zoo.networks import resolve_device as resolve
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve(device)
 
 
 # ---------------------------------------------------------------------- one open registry per process
@@ -112,26 +136,29 @@ def close_all(opened: dict[str, Zoo] | None = None) -> None:
 
 
 # ---------------------------------------------------------------------- running a unit
-def run_unit(unit: Unit, url: str, opened: dict[str, Zoo] | None = None) -> tuple[str, str]:
-    """Run ``unit`` against the registry at ``url``: (status, message), never raising for a unit's own failure.
+def run_unit(unit: Unit, url: str, opened: dict[str, Zoo] | None = None) -> Outcome:
+    """Run ``unit`` against the registry at ``url``: (status, message, value), never raising for its own failure.
 
     The connection is taken from ``opened`` (see :func:`open_zoo`) and left open for the next unit.
 
     ``status`` is :data:`DONE`, :data:`SKIPPED` or :data:`FAILED`; ``message`` is
-    the one-line reason of a failure (empty otherwise).
+    the one-line reason of a failure (empty otherwise); ``value`` is a
+    :class:`ScoreUnit`'s score (None for the units that write a row).
     """
     from registry.errors import ZooError
 
     try:
         zoo = open_zoo(url, opened)
         if isinstance(unit, EvaluateUnit):
-            return _run_evaluate(zoo, unit), ""
-        return _run_embed(zoo, unit), ""
+            return _run_evaluate(zoo, unit), "", None
+        if isinstance(unit, ScoreUnit):
+            return DONE, "", _run_score(zoo, unit)
+        return _run_embed(zoo, unit), "", None
     except ZooError as err:
-        return FAILED, str(err)
+        return FAILED, str(err), None
     except Exception as err:  # a unit's crash is reported, the run goes on
         lines = str(err).strip().splitlines()
-        return FAILED, f"{type(err).__name__}: {lines[0] if lines else ''}"[:500]
+        return FAILED, f"{type(err).__name__}: {lines[0] if lines else ''}"[:500], None
 
 
 def _run_evaluate(zoo: Zoo, unit: EvaluateUnit) -> str:
@@ -143,8 +170,7 @@ def _run_evaluate(zoo: Zoo, unit: EvaluateUnit) -> str:
                            "install the same zoo version on every node")
     if has_transfer_result(zoo.store, unit):
         return SKIPPED
-    resolve_device(unit.device)  # Zoo.evaluate runs on the CPU until the transfer protocol takes a device
-    out = zoo.evaluate(unit.model, unit.task, save=False)
+    out = zoo.evaluate(unit.model, unit.task, save=False, device=unit.device)
     return DONE if add_transfer_result_once(zoo.store, out) else SKIPPED
 
 
@@ -157,8 +183,16 @@ def _run_embed(zoo: Zoo, unit: EmbedUnit) -> str:
     except NotFound:
         pass
     resolve_device(unit.device)  # Task2Vec picks CUDA itself when there is one
-    zoo.embed_task(None, unit.task, probe=unit.probe_spec, method=unit.method, progress=False)
+    zoo.embed_task(None, unit.task, probe=unit.probe_spec, method=unit.method, max_samples=unit.max_samples,
+                   seed=unit.seed, progress=False)
     return DONE
+
+
+def _run_score(zoo: Zoo, unit: ScoreUnit) -> float:
+    """The scorer's matrix entry (minus its value: lower = better) for one model on one task."""
+    matrix = zoo.judge.scorer_matrix(unit.scorer, [unit.task], [zoo.store.get_model(unit.model)], unit.max_samples,
+                                     device=unit.device)
+    return float(matrix[0, 0])
 
 
 # ---------------------------------------------------------------------- the idempotent transfer write

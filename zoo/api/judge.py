@@ -126,32 +126,60 @@ class SelectionJudge:
             out[i] = blend(raw[i:i + 1], p, ratios[i:i + 1], trust.shrinkage.weight)[0]
         return out
 
+    #: where :meth:`scorer_matrix` runs its units: None in this process, else a Ray address (see zoo.api.jobs)
+    ray_address: str | None = None
+
     def scorer_matrix(self, scorer: str, tasks: Sequence[str], models: Sequence[Model], max_samples: int | None,
-                      progress: bool = False) -> Any:
-        """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images."""
+                      progress: bool = False, *, device: str = "auto") -> Any:
+        """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images.
+
+        The forward passes run on ``device`` (``auto``: CUDA when there is one);
+        the scorer itself runs on the CPU. With :attr:`ray_address` set, each
+        (model, task) value is one Ray task (:class:`zoo.api.jobs.ScoreUnit`),
+        gathered here and written nowhere.
+        """
         import numpy as np
         import torch
 
         from zoo.data import load_labelled, local_path
-        from zoo.networks import extract_features, load_network
+        from zoo.networks import extract_features, load_network, resolve_device
         from zoo.scorers import SCORERS
 
         if scorer not in SCORERS:
             raise InvalidInput(f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of "
                                f"{', '.join(SCORERS)}")
+        if self.ray_address:  # each worker resolves "auto" itself
+            return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device)
+        device = resolve_device(device)
         needs, function = SCORERS[scorer]
         out = np.full((len(tasks), len(models)), np.nan)
         for j, model in enumerate(models):
-            network = load_network(model.source, arch=model.arch)
+            network = load_network(model.source, arch=model.arch, device=device)
             for i, task in enumerate(tasks):
                 images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=max_samples)
                 feats = extract_features(network, images, progress=False)
                 if needs == "probs":
                     with torch.no_grad():
-                        logits = network.get_classifier()(torch.from_numpy(feats))
+                        logits = network.get_classifier()(torch.from_numpy(feats).to(device)).cpu()
                     feats = torch.softmax(logits.double(), dim=1).numpy()
                 out[i, j] = -function(feats, np.asarray(images.labels))
         return out
+
+    def _scorer_matrix_on_ray(self, scorer: str, tasks: Sequence[str], models: Sequence[Model],
+                              max_samples: int | None, progress: bool, device: str) -> Any:
+        """:meth:`scorer_matrix` as one Ray task per (model, task); a failed unit raises its one-line reason."""
+        import numpy as np
+
+        from registry.errors import ZooError
+        from zoo.api.jobs import ScoreUnit, run_units
+
+        units = [ScoreUnit(scorer, m.name, t, max_samples, device) for t in tasks for m in models]
+        summary = run_units(units, self.store.url, ray_address=self.ray_address, progress=progress)
+        if summary["errors"]:
+            first = summary["errors"][0]
+            raise ZooError(f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
+                           f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}")
+        return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
 
 
 def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequence[str] | None) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.jobs import given_on_command_line, gpus_option, ray_option, run_and_report
 from zoo.embedding import DEFAULT_METHOD, METHODS
 
 _METHODS = click.Choice(METHODS)
@@ -16,7 +17,12 @@ def _probe_option(func):
 
 
 @click.command("embed-task")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--all", "run_all", is_flag=True,
+              help="Embed every registered task lacking an embedding for this probe and method.")
+@click.option("--tasks", "tasks_glob", metavar="GLOB", help="With --all: only tasks whose name matches.")
+@ray_option
+@gpus_option
 @click.option("--data", "data", metavar="PATH",
               help="Image folder (one subfolder per class), bench task folder, or CSV/JSONL manifest "
                    "(path,label). Needed when NAME is not registered yet.")
@@ -32,24 +38,61 @@ def _probe_option(func):
 @click.option("--allow-random-probe", "allow_random", is_flag=True,
               help="Accept a probe with untrained weights (tests only).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored embedding's summary as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the stored embedding's summary (with --all: the run's summary) as JSON.")
 @click.pass_context
 @handle_errors
-def embed_task(ctx: click.Context, name: str, data: str | None, probe: str, arch: str | None,
-               method: str, max_samples: int | None, seed: int, taxonomy: str | None,
-               allow_random: bool, quiet: bool, as_json: bool) -> None:
+def embed_task(ctx: click.Context, name: str | None, run_all: bool, tasks_glob: str | None, ray_address: str | None,
+               gpus_per_task: float, data: str | None, probe: str, arch: str | None, method: str,
+               max_samples: int | None, seed: int, taxonomy: str | None, allow_random: bool, quiet: bool,
+               as_json: bool) -> None:
     """Compute and store the Task2Vec embedding of task NAME.
 
     With --data, a new NAME is registered first (data path, classes, samples,
     content fingerprint, taxonomy). Without --data, NAME must be registered and
-    its recorded data folder is used. Prints length, norm and time.
+    its recorded data folder is used. Prints length, norm and time. With
+    --all (no NAME), every registered task without an embedding for the probe
+    and method is embedded, each stored in its own transaction: a rerun does
+    only what is still missing; --ray runs them on a Ray cluster.
 
     \b
     Example:
         zoo embed-task birds --data ./birds --max-samples 2000
         zoo embed-task birds --method variational --json
         zoo embed-task digits --data digits.csv --probe file:probe.safetensors --arch resnet18
+        zoo embed-task --all --tasks 'script-*' --ray auto --json
     """
+    from registry.errors import InvalidInput, arg
+
+    if run_all:
+        if name or data or taxonomy or arch or allow_random:
+            raise InvalidInput(f"{arg('run_all')} embeds the registered tasks; drop NAME, {arg('data', 'PATH')}, "
+                               f"{arg('taxonomy', 'PATH')}, {arg('arch', 'ARCH')} and {arg('allow_random')}")
+        return _embed_all(ctx, tasks_glob, probe, method, max_samples, seed, ray_address, gpus_per_task, quiet,
+                          as_json)
+    if not name:
+        raise InvalidInput(f"pass a task NAME, or {arg('run_all')}")
+    if tasks_glob or given_on_command_line(ctx, "ray_address") or gpus_per_task:
+        raise InvalidInput(f"{arg('tasks_glob', 'GLOB')} and the Ray options go with {arg('run_all')}")
+    _embed_one(ctx, name, data, probe, arch, method, max_samples, seed, taxonomy, allow_random, quiet, as_json)
+
+
+def _embed_all(ctx: click.Context, tasks_glob: str | None, probe: str, method: str, max_samples: int | None,
+               seed: int, ray_address: str | None, gpus_per_task: float, quiet: bool, as_json: bool) -> None:
+    """``zoo embed-task --all``: plan the missing embeddings, run them, report."""
+    from zoo.api.jobs import plan_embed
+
+    with open_zoo(ctx) as zoo:
+        units = plan_embed(zoo, tasks_glob, probe, method, max_samples=max_samples, seed=seed)
+        url = zoo.url
+    run_and_report(units, url, what="embed-task", ray_address=ray_address, gpus_per_task=gpus_per_task, quiet=quiet,
+                   as_json=as_json)
+
+
+def _embed_one(ctx: click.Context, name: str, data: str | None, probe: str, arch: str | None, method: str,
+               max_samples: int | None, seed: int, taxonomy: str | None, allow_random: bool, quiet: bool,
+               as_json: bool) -> None:
+    """``zoo embed-task NAME``: one task, in this process."""
     import time
 
     started = time.perf_counter()
