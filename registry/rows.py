@@ -1,6 +1,7 @@
 """Row access inside a session, and the conversion of ORM rows into frozen records.
 
-Only :mod:`registry.store` and :mod:`registry.backup` use this module.
+Used by the store and the modules it composes (:mod:`registry.model_writes`,
+:mod:`registry.task_writes`, :mod:`registry.model2vec_runs`, :mod:`registry.import_rows`).
 """
 from __future__ import annotations
 

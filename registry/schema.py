@@ -13,11 +13,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from registry.engine import (display_url, is_sqlite, make_engine, parse_url, sqlite_path,
-                             unavailable)
-from registry.errors import SchemaMismatch
+from registry.engine import (default_sqlite_path, display_url, is_sqlite, make_engine, parse_url,
+                             sqlite_path, unavailable)
+from registry.errors import DatabaseUnavailable, NotFound, SchemaMismatch
 
 VERSION_TABLE = "alembic_version"
 
@@ -189,3 +190,39 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
     raise SchemaMismatch(
         f"the database at {url_text} has schema {current}, behind this zoo (head {head}); "
         "run `zoo db upgrade`")
+
+
+def open_checked(url: str | None, *, create: bool) -> tuple[Engine, URL]:
+    """An engine on the registry at ``url`` whose schema is this code's head, and the parsed URL.
+
+    With ``create`` a missing SQLite file (in an existing folder, or the default
+    one) or an empty database is created and upgraded; a schema behind or ahead
+    is never touched: :class:`SchemaMismatch` says which command fixes it.
+    """
+    parsed = parse_url(url)
+    shown = display_url(parsed)
+    path = sqlite_path(parsed) if is_sqlite(parsed) else None
+    if path is not None and not path.exists():
+        if not create:
+            raise NotFound(f"no registry at {shown}; run `zoo db upgrade` to create one")
+        if not path.parent.exists():
+            if url or path != default_sqlite_path():
+                raise DatabaseUnavailable(
+                    f"directory {path.parent} does not exist; create it or fix the --db URL")
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(parsed)
+    try:
+        with engine.connect() as connection:
+            current = check_schema(connection, url_text=shown)
+    except DBAPIError as err:  # unreachable, not a database, no permission...
+        engine.dispose()
+        raise unavailable(parsed, err) from None
+    except BaseException:
+        engine.dispose()
+        raise
+    if current is None:
+        if not create:
+            engine.dispose()
+            raise SchemaMismatch(f"the database at {shown} is empty; run `zoo db upgrade`")
+        upgrade(parsed.render_as_string(hide_password=False))
+    return engine, parsed

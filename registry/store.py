@@ -3,6 +3,10 @@
 ORM rows never leave this module (they become :mod:`registry.records`);
 every write is one transaction that commits whole or leaves the database as
 it was; database errors are translated into :mod:`registry.errors` here.
+The session work of each concern lives beside it, and the store composes it:
+models in :mod:`registry.model_writes`, tasks, probes and task embeddings in
+:mod:`registry.task_writes`, Model2Vec runs in :mod:`registry.model2vec_runs`,
+backups in :mod:`registry.backup`.
 """
 from __future__ import annotations
 
@@ -10,28 +14,25 @@ import fnmatch
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
-from registry.engine import (default_sqlite_path, display_url, integrity_error, is_sqlite,
-                             make_engine, parse_url, run_transaction, sqlite_path, unavailable)
-from registry.errors import (AlreadyExists, DatabaseUnavailable, DependentRows, InvalidInput,
-                             NotFound, SchemaMismatch)
-from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelAliasRow, ModelEmbeddingRow,
-                          ModelRow, ModelTagRow, ProbeRow, RevisionRow, TaskEmbeddingRow,
-                          TaskRow, TransferResultRow, utcnow)
-from registry.rows import (bump, count_rows, embedding_query, model_embedding_record,
-                           model_record, model_row, probe_record, probe_row,
-                           refuse_taken_model_name, run_record, task_embedding_record,
-                           task_record, task_row, transfer_record)
+from registry.engine import display_url, integrity_error, run_transaction
+from registry.errors import AlreadyExists, InvalidInput, NotFound
+from registry.model2vec_runs import NewRun, add_run_in, latest_run_in, run_embeddings_in
+from registry.model_writes import (NewModel, SourceMove, add_model_in, list_models_in, plan_relocation,
+                                   remove_model_in, set_alias_in, set_sources_in, source_move)
+from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelEmbeddingRow, ModelRow, ProbeRow, RevisionRow,
+                          TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow)
+from registry.rows import (bump, count_rows, embedding_query, model_record, model_row, probe_record, probe_row,
+                           task_embedding_record, task_record, task_row, transfer_record)
 from registry.task_writes import (EmbeddingSpec, NewTask, ProbeSpec, add_task_in, ensure_probe_in,
-                                  probe_spec, put_embedding_in)
-from registry.validation import (MAX_INT32, check_count, check_finite, check_json, check_lengths,
-                                 check_name, check_source, check_source_file, check_tags,
-                                 check_vector, describe_counts)
+                                  probe_spec, put_embedding_in, remove_task_in)
+from registry.validation import (MAX_INT32, check_count, check_finite, check_json, check_name,
+                                 check_source, check_source_checksum, check_source_file, check_tags)
 
 T = TypeVar("T")
 
@@ -53,35 +54,9 @@ class Store:
         is behind (or ahead of) this code is never touched: it raises
         :class:`SchemaMismatch` saying to run ``zoo db upgrade``.
         """
-        from registry.schema import check_schema, upgrade
+        from registry.schema import open_checked
 
-        parsed = parse_url(url)
-        shown = display_url(parsed)
-        path = sqlite_path(parsed) if is_sqlite(parsed) else None
-        if path is not None and not path.exists():
-            if not create:
-                raise NotFound(f"no registry at {shown}; run `zoo db upgrade` to create one")
-            if not path.parent.exists():
-                if url or path != default_sqlite_path():
-                    raise DatabaseUnavailable(
-                        f"directory {path.parent} does not exist; create it or fix the --db URL")
-                path.parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(parsed)
-        try:
-            with engine.connect() as connection:
-                current = check_schema(connection, url_text=shown)
-        except DBAPIError as err:  # unreachable, not a database, no permission...
-            engine.dispose()
-            raise unavailable(parsed, err) from None
-        except BaseException:
-            engine.dispose()
-            raise
-        if current is None:
-            if not create:
-                engine.dispose()
-                raise SchemaMismatch(f"the database at {shown} is empty; run `zoo db upgrade`")
-            upgrade(parsed.render_as_string(hide_password=False))
-        return cls(engine, parsed)
+        return cls(*open_checked(url, create=create))
 
     @property
     def url(self) -> str:
@@ -136,32 +111,11 @@ class Store:
         refused). A ``file:`` source must name a regular file with a loadable
         safetensors or PyTorch header, unless ``check`` is False.
         """
-        name = check_name("model", name)
-        source = check_source(source)
+        model = NewModel(name, source, arch, num_params, checksum, trained_on, description, tags)
         if check:
-            check_source_file(source)
-        if arch is None and source.startswith("timm:"):
-            arch = source[len("timm:"):].split(".")[0] or None
-        if trained_on is not None:
-            trained_on = check_name("task", trained_on)
-        if num_params is not None:
-            num_params = check_count("num_params", num_params)
-        clean_tags = check_tags(tags or {})
-
-        def work(session: Session) -> rec.Model:
-            refuse_taken_model_name(session, name)
-            row = ModelRow(name=name, source=source, arch=arch, num_params=num_params,
-                           checksum=checksum, trained_on=trained_on, description=description,
-                           created_at=utcnow())
-            row.tags = [ModelTagRow(key=k, value=v) for k, v in clean_tags.items()]
-            row.aliases = []  # known empty: saves a lazy load when making the record
-            session.add(row)
-            session.flush()
-            bump(session, "models")
-            return model_record(row)
-
-        return self._write(work, lambda: AlreadyExists(
-            f"model {name!r} already exists; choose another name or `zoo models remove {name}`"))
+            check_source_file(model.source)
+        return self._write(lambda session: add_model_in(session, model), lambda: AlreadyExists(
+            f"model {model.name!r} already exists; choose another name or `zoo models remove {model.name}`"))
 
     def get_model(self, name_or_alias: str) -> rec.Model:
         """The model with this name, else the one this alias points at."""
@@ -171,66 +125,52 @@ class Store:
                     tags: Mapping[str, str] | None = None) -> list[rec.Model]:
         """Models ordered by name, filtered by a glob on the name and by exact tags."""
         wanted = check_tags(tags or {})
-
-        def work(session: Session) -> list[rec.Model]:
-            query = select(ModelRow).options(selectinload(ModelRow.tags),
-                                             selectinload(ModelRow.aliases))
-            for key, value in wanted.items():
-                query = query.where(ModelRow.tags.any(
-                    (ModelTagRow.key == key) & (ModelTagRow.value == value)))
-            rows = session.scalars(query.order_by(ModelRow.name)).all()
-            return [model_record(r) for r in rows
-                    if pattern is None or fnmatch.fnmatchcase(r.name, pattern)]
-
-        return self.run(work, write=False)
+        return self.run(lambda session: list_models_in(session, pattern, wanted), write=False)
 
     def remove_model(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Delete a model; with results or model embeddings only when ``force``.
 
         Returns how many rows of each kind went (``{"models": 1, ...}``).
         """
-
-        def work(session: Session) -> dict[str, int]:
-            row = model_row(session, name, aliases=False)
-            counts = {
-                "transfer_results": count_rows(session, TransferResultRow, TransferResultRow.model_id == row.id),
-                "model_embeddings": count_rows(session, ModelEmbeddingRow, ModelEmbeddingRow.model_id == row.id),
-            }
-            dependents = {k: v for k, v in counts.items() if v}
-            if dependents and not force:
-                raise DependentRows(
-                    f"model {name!r} has {describe_counts(dependents)}; "
-                    f"use --force (force=True) to remove them with it")
-            counts["model_tags"] = len(row.tags)
-            counts["model_aliases"] = len(row.aliases)
-            session.execute(delete(TransferResultRow).where(TransferResultRow.model_id == row.id))
-            session.execute(delete(ModelEmbeddingRow).where(ModelEmbeddingRow.model_id == row.id))
-            session.delete(row)
-            session.flush()
-            bump(session, "models", *(k for k, v in dependents.items()))
-            return {"models": 1, **counts}
-
-        return self.run(work, write=True)
+        return self.run(lambda session: remove_model_in(session, name, force), write=True)
 
     def set_alias(self, alias: str, model_name: str) -> rec.Model:
         """Point ``alias`` at a model (moving it if it pointed elsewhere)."""
         alias = check_name("alias", alias)
+        return self._write(lambda session: set_alias_in(session, alias, model_name),
+                           lambda: AlreadyExists(f"alias {alias!r} was taken meanwhile; retry"))
 
-        def work(session: Session) -> rec.Model:
-            target = model_row(session, model_name)
-            if session.scalar(select(ModelRow.id).where(ModelRow.name == alias)) is not None:
-                raise AlreadyExists(f"{alias!r} is a model name; choose another alias")
-            existing = session.scalar(select(ModelAliasRow).where(ModelAliasRow.alias == alias))
-            if existing is None:
-                session.add(ModelAliasRow(alias=alias, model_id=target.id))
-            else:
-                existing.model_id = target.id
-            session.flush()
-            bump(session, "models")
-            session.expire_all()
-            return model_record(model_row(session, target.name, aliases=False))
+    def set_model_source(self, name: str, uri: str, *, check: bool = True) -> rec.Model:
+        """Point model ``name`` (or an alias) at new weights ``uri``, checked like :meth:`add_model`.
 
-        return self._write(work, lambda: AlreadyExists(f"alias {alias!r} was taken meanwhile; retry"))
+        A ``file:`` source must exist with a loadable header and, when the model
+        has a stored checksum, its sha256 must equal it (else InvalidInput: not
+        the registered weights). ``check=False`` checks neither (a path that is
+        not there yet, or weights the caller knowingly accepts as different).
+        """
+        uri = check_source(uri)
+        move = self.run(lambda session: source_move(session, name, uri), write=False)
+        _check_move(move, check=check)
+        return self.run(lambda session: set_sources_in(session, [move]), write=True)[0]
+
+    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *,
+                         check: bool = True) -> list[rec.Model]:
+        """Move every ``file:`` source under ``old_folder`` to the same relative path under ``new_folder``.
+
+        Folders are paths (or ``file:`` URIs) made absolute against the working
+        folder; the new sources are absolute. Each new file is checked as in
+        :meth:`set_model_source`; one failure changes nothing (all or nothing).
+        Returns the moved models by name; NotFound when no source lies under ``old_folder``.
+        """
+        moves = self.run(lambda session: plan_relocation(session, old_folder, new_folder), write=False)
+        for move in moves:
+            try:
+                _check_move(move, check=check)
+            except InvalidInput as err:
+                named = f"model {move.model!r}" in err.message
+                raise InvalidInput(f"{'' if named else f'cannot move model {move.model!r}: '}{err.message} "
+                                   "(nothing was moved)", param=err.param) from None
+        return self.run(lambda session: set_sources_in(session, moves), write=True)
 
     # ------------------------------------------------------------------ tasks
     def add_task(self, name: str, *, data_uri: str, num_classes: int, num_samples: int,
@@ -256,25 +196,7 @@ class Store:
 
     def remove_task(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Delete a task; with embeddings or transfer results only when ``force``."""
-
-        def work(session: Session) -> dict[str, int]:
-            row = task_row(session, name)
-            counts = {
-                "task_embeddings": count_rows(session, TaskEmbeddingRow, TaskEmbeddingRow.task_id == row.id),
-                "transfer_results": count_rows(session, TransferResultRow, TransferResultRow.task_id == row.id),
-            }
-            dependents = {k: v for k, v in counts.items() if v}
-            if dependents and not force:
-                raise DependentRows(f"task {name!r} has {describe_counts(dependents)}; "
-                                    "use --force (force=True) to remove them with it")
-            session.execute(delete(TaskEmbeddingRow).where(TaskEmbeddingRow.task_id == row.id))
-            session.execute(delete(TransferResultRow).where(TransferResultRow.task_id == row.id))
-            session.delete(row)
-            session.flush()
-            bump(session, "tasks", *dependents)
-            return {"tasks": 1, **counts}
-
-        return self.run(work, write=True)
+        return self.run(lambda session: remove_task_in(session, name, force), write=True)
 
     # ------------------------------------------------------------------ probes
     def ensure_probe(self, name: str, *, arch: str, weights_checksum: str,
@@ -413,65 +335,17 @@ class Store:
         marks a cold-start model that joined after training; and a fourth,
         ``params``, a JSON object of learned per-model scalars.
         """
-        method = check_name("method", method)
-        hyper_json = check_json("hyperparams", hyperparams)
-        metrics_json = check_json("metrics", metrics)
-        prepared = []
-        for model_name, value in embeddings.items():
-            if not isinstance(value, (tuple, list)) or len(value) not in (2, 3, 4):
-                raise InvalidInput(f"embedding of {model_name!r} must be (bias, vector[, trained[, params]])")
-            bias, bias_len = check_vector(f"bias of {model_name!r}", value[0])
-            vector, vec_len = check_vector(f"vector of {model_name!r}", value[1])
-            check_lengths(f"model embedding of {model_name!r}", probe, None, vector=vec_len, bias=bias_len)
-            trained = bool(value[2]) if len(value) >= 3 else True
-            params = check_json(f"params of {model_name!r}", value[3]) if len(value) == 4 else {}
-            prepared.append((model_name, bias, vector, vec_len, trained, params))
-
-        def work(session: Session) -> rec.Model2VecRun:
-            the_probe = probe_row(session, probe)
-            run = Model2VecRunRow(probe=the_probe, method=method, hyperparams=hyper_json,
-                                  metrics=metrics_json, created_at=utcnow())
-            session.add(run)
-            for model_name, bias, vector, length, trained, params in prepared:
-                check_lengths(f"model embedding of {model_name!r}", probe, the_probe.embedding_length,
-                              vector=length)
-                run.embeddings.append(ModelEmbeddingRow(
-                    model=model_row(session, model_name), length=length, bias=bias,
-                    vector=vector, trained=trained, params=params))
-            session.flush()
-            bump(session, "model_embeddings")
-            return run_record(run)
-
-        return self._write(work, lambda: InvalidInput(
+        run = NewRun.build(probe, method, hyperparams=hyperparams, metrics=metrics, embeddings=embeddings)
+        return self._write(lambda session: add_run_in(session, run), lambda: InvalidInput(
             "the same model appears twice in the embeddings (by name and by alias)"))
 
     def latest_model2vec_run(self, probe: str, method: str) -> rec.Model2VecRun:
         """The newest Model2Vec run for ``probe``/``method``."""
-
-        def work(session: Session) -> rec.Model2VecRun:
-            row = session.scalar(
-                select(Model2VecRunRow).join(Model2VecRunRow.probe)
-                .where(ProbeRow.name == probe, Model2VecRunRow.method == method)
-                .order_by(Model2VecRunRow.id.desc()).limit(1))
-            if row is None:
-                raise NotFound(f"no Model2Vec run for probe {probe!r} and method {method!r}; "
-                               "run `zoo train-model2vec`")
-            return run_record(row)
-
-        return self.run(work, write=False)
+        return self.run(lambda session: latest_run_in(session, probe, method), write=False)
 
     def list_model_embeddings(self, run_id: int) -> list[rec.ModelEmbedding]:
         """The model embeddings of one run, ordered by model name."""
-
-        def work(session: Session) -> list[rec.ModelEmbedding]:
-            if session.get(Model2VecRunRow, run_id) is None:
-                raise NotFound(f"no Model2Vec run with id {run_id}")
-            rows = session.scalars(
-                select(ModelEmbeddingRow).join(ModelEmbeddingRow.model)
-                .where(ModelEmbeddingRow.run_id == run_id).order_by(ModelRow.name))
-            return [model_embedding_record(r) for r in rows]
-
-        return self.run(work, write=False)
+        return self.run(lambda session: run_embeddings_in(session, run_id), write=False)
 
     # ------------------------------------------------------------------ change tracking
     def revision_token(self, kind: str) -> str:
@@ -508,3 +382,10 @@ class Store:
         from registry.backup import import_jsonl
 
         return import_jsonl(self, Path(path))
+
+
+def _check_move(move: SourceMove, *, check: bool) -> None:
+    """Unless not ``check``: the new source of ``move`` is a loadable file holding the registered weights."""
+    if check:
+        check_source_file(move.new)
+        check_source_checksum(move.model, move.new, move.checksum)

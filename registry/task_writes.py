@@ -4,22 +4,24 @@
 a caller hands in when they are built (names in NFC, whole numbers that fit
 their columns, finite vectors of one length); the ``*_in`` functions do the
 database part inside a transaction the store opens, so
-:meth:`registry.store.Store.record_task_embedding` can do all three in one.
+:meth:`registry.store.Store.record_task_embedding` can do all three in one
+(and :func:`remove_task_in` is the work of removing a task).
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from registry import records as rec
-from registry.errors import AlreadyExists, InvalidInput, ProbeMismatch
-from registry.orm import ProbeRow, TaskEmbeddingRow, TaskRow, utcnow
-from registry.rows import bump, probe_record, probe_row, task_embedding_record, task_record, task_row
+from registry.errors import AlreadyExists, DependentRows, InvalidInput, ProbeMismatch
+from registry.orm import ProbeRow, TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow
+from registry.rows import (bump, count_rows, probe_record, probe_row, task_embedding_record, task_record,
+                           task_row)
 from registry.validation import (MAX_INT32, check_count, check_json, check_lengths, check_name,
-                                 check_vector)
+                                 check_vector, describe_counts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +109,25 @@ def add_task_in(session: Session, task: NewTask) -> rec.Task:
     session.flush()
     bump(session, "tasks")
     return task_record(row)
+
+
+def remove_task_in(session: Session, name: str, force: bool) -> dict[str, int]:
+    """Delete a task (with its embeddings and transfer results only when ``force``); rows gone per kind."""
+    row = task_row(session, name)
+    counts = {
+        "task_embeddings": count_rows(session, TaskEmbeddingRow, TaskEmbeddingRow.task_id == row.id),
+        "transfer_results": count_rows(session, TransferResultRow, TransferResultRow.task_id == row.id),
+    }
+    dependents = {k: v for k, v in counts.items() if v}
+    if dependents and not force:
+        raise DependentRows(f"task {name!r} has {describe_counts(dependents)}; "
+                            "use --force (force=True) to remove them with it")
+    session.execute(delete(TaskEmbeddingRow).where(TaskEmbeddingRow.task_id == row.id))
+    session.execute(delete(TransferResultRow).where(TransferResultRow.task_id == row.id))
+    session.delete(row)
+    session.flush()
+    bump(session, "tasks", *dependents)
+    return {"tasks": 1, **counts}
 
 
 def ensure_probe_in(session: Session, probe: ProbeSpec) -> rec.Probe:

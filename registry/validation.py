@@ -1,6 +1,7 @@
 """Checks on what callers hand the store, each failing with a one-line InvalidInput."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -14,7 +15,7 @@ from registry import records as rec
 from registry.errors import InvalidInput, ProbeMismatch, arg
 
 _NAME = re.compile(r"^[^\s\x00-\x1f]{1,255}$")
-SOURCE_SCHEMES = ("timm:", "hf-hub:", "file:")
+SOURCE_SCHEMES = ("timm:", "hf-hub:", "file:", "bench:")  # bench: see registry.locations
 #: the largest whole number a registry column holds (a signed 64-bit integer)
 MAX_COUNT = 2**63 - 1
 #: the largest value of a 32-bit integer column (sample counts, sizes, seeds)
@@ -172,10 +173,9 @@ def check_source_file(source: str) -> None:
     container (``torch.save``) or a pickle (protocol 2-5). Reads a few bytes;
     needs no torch. Other sources are not checked.
     """
-    if not source.startswith("file:"):
+    path = source_path(source)
+    if path is None:
         return
-    text = source[len("file:"):]
-    path = Path(text[2:] if text.startswith("//") else text).expanduser()
     if path.is_dir():
         raise InvalidInput(f"source {source!r} is a directory; give the weights file inside it")
     if not path.exists():
@@ -193,6 +193,51 @@ def check_source_file(source: str) -> None:
                                        "checkpoint (zip or pickle); check the file")
     except OSError as err:
         raise InvalidInput(f"cannot read source {source!r}: {err.strerror}; check the file") from None
+
+
+def source_path(source: str) -> Path | None:
+    """The local path of a ``file:PATH`` (or ``file://PATH``) or ``bench:REL`` source, ``~`` expanded; None
+    for other sources."""
+    if source.startswith("bench:"):
+        from registry.locations import resolve_bench_uri
+
+        return resolve_bench_uri(source)
+    if not source.startswith("file:"):
+        return None
+    text = source[len("file:"):]
+    return Path(text[2:] if text.startswith("//") else text).expanduser()
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, as 64 lowercase hex digits (read in 1 MiB blocks, no torch).
+
+    The same digest :func:`zoo.networks.file_checksum` records as a model's ``checksum``.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_source_checksum(model: str, source: str, checksum: str | None) -> None:
+    """A ``file:`` source that exists holds the weights ``model`` was registered with.
+
+    ``checksum`` is the model's stored sha256 (hex; a ``sha256:`` prefix and
+    case are ignored); None, a source that is not ``file:``, or a path that is
+    not a regular file are not checked.
+    """
+    path = source_path(source)
+    if checksum is None or path is None or not path.is_file():
+        return
+    try:
+        actual = file_sha256(path)
+    except OSError as err:
+        raise InvalidInput(f"cannot read source {source!r}: {err.strerror}; check the file") from None
+    expected = checksum.strip().lower().removeprefix("sha256:")
+    if actual != expected:
+        raise InvalidInput(f"{path} has sha256 {actual[:12]}..., but model {model!r} was registered with "
+                           f"{expected[:12]}...: the file is not the registered weights; give the right file")
 
 
 def _check_safetensors_header(source: str, handle: Any) -> None:

@@ -20,8 +20,9 @@ Shared checks of the command line (click ``Result``s), one definition each:
 ``assert_help_has_example(*args)``  ``zoo ARGS --help`` exits 0 and has an
                  ``Example:`` block that shows a ``zoo ...`` call.
 
-Every test also runs without ``$ZOO_DATABASE_URL`` and with ``$XDG_DATA_HOME``
-in a temporary directory, so nothing reaches the user's real registry.
+Every test also runs without ``$ZOO_DATABASE_URL`` and with ``$XDG_DATA_HOME`` and
+``$XDG_CACHE_HOME`` in temporary directories, so nothing reaches the user's real
+registry or cache.
 """
 from __future__ import annotations
 
@@ -96,11 +97,24 @@ class _Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The same for the whole session: session and module fixtures (a bench build) run before any test's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("ZOO_DATABASE_URL", raising=False)
+        patch.setenv("ZOO_NO_SEED", "1")
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data-session")))
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache-session")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_real_registry(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the user's registry: the default database moves to a temp dir."""
+    """No test touches the user's registry or cache: the default database and the cache move to temp dirs."""
     monkeypatch.delenv("ZOO_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ZOO_NO_SEED", "1")  # the default registry starts empty in tests (tests/firsthour seeds it)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,11 @@
 Accepted inputs (:func:`load_labelled`):
 
 - an ImageFolder-style directory, one subfolder per class;
-- a bench task folder ``ROOT/<task>/{train,test}/<class>/*.png`` + ``task.json``:
-  its ``train`` split is used;
+- a split folder ``DIR/train/<class>/`` with a held-out ``DIR/{test,val,valid,validation}/<class>/``
+  (with or without ``task.json``, as the bench writes them): ONE task whose
+  ``train`` split is read, or its held-out split with ``split="test"``; split
+  names are never classes, and splits whose classes differ, or class folders
+  beside ``train/``, are refused (the rule: :mod:`zoo.splits`);
 - a CSV (header ``path,label``) or JSON Lines (``{"path": ..., "label": ...}``)
   manifest; relative paths are relative to the manifest's folder;
 - from Python, any torch Dataset of ``(image, label)`` (PIL image, array or tensor).
@@ -30,23 +33,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, arg
 from zoo.batches import rgb_image as _to_pil
 from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
+from zoo.splits import class_folders, held_out_split, split_folders, split_to_read  # re-exported: zoo.splits
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "MAX_UNREADABLE_FRACTION",
-    "MAX_IMAGE_PIXELS",
-    "check_pixels",
-    "LabelledImages",
-    "load_labelled",
-    "task_description",
-    "balanced_indices",
-    "fingerprint",
-    "transform_for",
-    "tensor_batches",
-]
+__all__ = ["IMAGE_SUFFIXES", "MAX_UNREADABLE_FRACTION", "MAX_IMAGE_PIXELS", "check_pixels", "LabelledImages",
+           "load_labelled", "held_out_split", "split_folders", "task_description", "balanced_indices",
+           "fingerprint", "transform_for", "tensor_batches"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 #: above this fraction of unreadable images in the selection, loading fails.
@@ -100,7 +94,12 @@ class LabelledImages(_DatasetBase):
 
 
 def local_path(uri: str) -> Path:
-    """The local path a task's ``data_uri`` names: ``file://PATH``, ``file:PATH`` or a plain path."""
+    """The local path a task's ``data_uri`` names: ``file://PATH``, ``file:PATH``, ``bench:REL`` (under the
+    bench data root, see registry.locations) or a plain path."""
+    if uri.startswith("bench:"):
+        from registry.locations import resolve_bench_uri
+
+        return resolve_bench_uri(uri)
     for prefix in ("file://", "file:"):
         if uri.startswith(prefix):
             return Path(uri[len(prefix):]).expanduser()
@@ -129,8 +128,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _scan_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
-    class_dirs = sorted(p for p in folder.iterdir()
-                        if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    class_dirs = class_folders(folder)
     if not class_dirs:
         loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
@@ -297,14 +295,20 @@ def check_pixels(path: Path, size: tuple[int, int] | None) -> None:
 
 
 def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0,
-                  progress: bool = False) -> LabelledImages:
+                  progress: bool = False, split: str | None = None) -> LabelledImages:
     """Load labelled images from a folder, a manifest or a Dataset (see module doc).
 
     ``max_samples`` keeps a class-balanced subset fixed by ``seed``. ``progress``
-    shows a bar while image files are checked for readability.
+    shows a bar while image files are checked for readability. ``split`` picks a
+    split of a split folder: None or "train" the training split (all of a plain
+    class folder), "test" (or "val", "valid", "validation") the held-out one.
     """
     if max_samples is not None and max_samples < 2:
-        raise InvalidInput(f"--max-samples {max_samples} is too small: give at least 2 (one per class)")
+        raise InvalidInput(f"{arg('max_samples', str(max_samples))} is too small: give at least 2 (one per class)")
+    if split not in (None, "train") and not (isinstance(path_or_dataset, (str, Path))
+                                             and Path(path_or_dataset).expanduser().is_dir()):
+        raise InvalidInput(f"split {split!r} needs a folder laid out as DIR/train/<class>/ and DIR/test/<class>/; "
+                           "give such a folder, or leave split out")
     if isinstance(path_or_dataset, LabelledImages):
         data = path_or_dataset
         keep = balanced_indices(data.labels, max_samples, seed)
@@ -316,8 +320,7 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
     if not path.exists():
         raise InvalidInput(f"data path {path} does not exist: give an image folder or a CSV/JSONL manifest")
     if path.is_dir():
-        folder = path / "train" if task_description(path) is not None else path
-        paths, labels, classes = _scan_folder(folder)
+        paths, labels, classes = _scan_folder(split_to_read(path, split))
     elif not path.is_file():
         raise InvalidInput(f"{path} is not a regular file: give an image folder or a CSV/JSONL manifest")
     elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
@@ -328,27 +331,32 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
     if len(classes) < 2:
         raise InvalidInput(f"{path} has a single class ({classes[0]!r}): a task needs at least two classes")
     keep = balanced_indices(labels, max_samples, seed)
-    from tqdm.auto import tqdm
-
-    good = [i for i in tqdm(keep, desc="checking images", unit="img", disable=not progress)
-            if _readable(paths[i])]
-    skipped = len(keep) - len(good)
-    if skipped > MAX_UNREADABLE_FRACTION * len(keep):
-        first = next(paths[i] for i in keep if i not in set(good))
-        raise InvalidInput(
-            f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them"
-        )
-    if skipped:
-        first = next(paths[i] for i in keep if i not in set(good))
-        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path} (first: {first})",
-                      stacklevel=2)
+    good = _readable_subset(path, paths, keep, progress)
     counts = [0] * len(classes)
     for i in good:
         counts[labels[i]] += 1
     if any(c == 0 for c in counts):
         raise InvalidInput(f"class {classes[counts.index(0)]!r} in {path} has no readable images: fix them")
     return LabelledImages([paths[i] for i in good], [labels[i] for i in good], classes, str(path),
-                          skipped=skipped)
+                          skipped=len(keep) - len(good))
+
+
+def _readable_subset(path: Path, paths: Sequence[Path], keep: list[int], progress: bool) -> list[int]:
+    """The indices in ``keep`` whose images are readable; warns about (or refuses) the unreadable rest."""
+    from tqdm.auto import tqdm
+
+    good = [i for i in tqdm(keep, desc="checking images", unit="img", disable=not progress)
+            if _readable(paths[i])]
+    skipped = len(keep) - len(good)
+    if skipped:
+        kept = set(good)
+        first = next(paths[i] for i in keep if i not in kept)
+        if skipped > MAX_UNREADABLE_FRACTION * len(keep):
+            raise InvalidInput(
+                f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them")
+        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path} (first: {first})",
+                      stacklevel=3)  # the caller of load_labelled
+    return good
 
 
 def _from_dataset(dataset, max_samples: int | None, seed: int) -> LabelledImages:

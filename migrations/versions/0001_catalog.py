@@ -24,6 +24,21 @@ def _id() -> sa.Column:
 
 
 def upgrade() -> None:
+    _create_model_tables()
+    _create_task_tables()
+    revisions = op.create_table(
+        "revisions",
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("counter", sa.BigInteger(), nullable=False),
+        sa.Column("stamp", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("kind", name=op.f("pk_revisions")),
+    )
+    op.bulk_insert(revisions, [{"kind": kind, "counter": 0, "stamp": uuid.uuid4().hex}
+                               for kind in CATALOG_KINDS])
+
+
+def _create_model_tables() -> None:
+    """models, model_tags, model_aliases."""
     op.create_table(
         "models", _id(),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -58,6 +73,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("alias", name=op.f("uq_model_aliases_alias")),
     )
     op.create_index(op.f("ix_model_aliases_model_id"), "model_aliases", ["model_id"])
+
+
+def _create_task_tables() -> None:
+    """tasks, probes, task_embeddings."""
     op.create_table(
         "tasks", _id(),
         sa.Column("name", sa.String(length=255), nullable=False),
@@ -104,15 +123,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_task_embeddings_probe_id"), "task_embeddings", ["probe_id"])
     op.create_index(op.f("ix_task_embeddings_task_id"), "task_embeddings", ["task_id"])
-    revisions = op.create_table(
-        "revisions",
-        sa.Column("kind", sa.String(length=64), nullable=False),
-        sa.Column("counter", sa.BigInteger(), nullable=False),
-        sa.Column("stamp", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("kind", name=op.f("pk_revisions")),
-    )
-    op.bulk_insert(revisions, [{"kind": kind, "counter": 0, "stamp": uuid.uuid4().hex}
-                               for kind in CATALOG_KINDS])
 
 
 def downgrade() -> None:

@@ -63,3 +63,31 @@ def test_one_image_of_another_size_is_named(tmp_path):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(root / "test" / "b" / "1.png")
     with pytest.raises(InvalidInput, match=r"mixes image sizes: .*b/1\.png is 16x16"):
         load_split(root, "test")
+
+
+@pytest.mark.parametrize("held_out", ["val", "valid", "validation"])
+def test_test_reads_the_held_out_split_whatever_its_name(tmp_path, held_out):
+    root = _task(tmp_path / "t")
+    (root / "test").rename(root / held_out)
+    images, labels = load_split(root, "test")
+    assert images.shape == (4, 8, 8, 3) and labels.tolist() == [0, 0, 1, 1]
+    (root / "task.json").unlink()  # without task.json: the sorted class folders of train/
+    assert load_split(root, "test")[1].tolist() == [0, 0, 1, 1]
+
+
+def test_splits_with_different_classes_are_refused(tmp_path):
+    root = _task(tmp_path / "t")
+    (root / "test" / "c").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(root / "test" / "c" / "0.png")
+    with pytest.raises(InvalidInput, match="test/ has class c that train/ lacks"):
+        load_split(root, "train")
+
+
+def test_a_folder_without_a_held_out_split_is_one_line_error(tmp_path):
+    root = _task(tmp_path / "t")
+    (root / "test").rename(root / "holdout")
+    with pytest.raises(InvalidInput, match="holdout/"):  # a stray folder beside train/ is named
+        load_split(root, "test")
+    (root / "holdout").rename(root / ".holdout")
+    with pytest.raises(InvalidInput, match="no train/ and test/ class folders"):
+        load_split(root, "test")

@@ -6,6 +6,10 @@ directory (``platformdirs.user_cache_dir("zoo")/arrays``), never into the data
 folder. A cache holds the fingerprint of what it was decoded from (each image's
 path, size and modification time, and the class order): when an image is
 added, removed or replaced, the split is decoded again.
+
+A task folder is a split folder (:mod:`zoo.splits`): ``train/<class>/`` and a
+held-out split, ``test/`` or else ``val/``, ``valid/``, ``validation/``; asking
+for "test" reads whichever of them the folder has.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from PIL import Image
 
 from registry.errors import InvalidInput
 from zoo.collections.tasks import read_task
+from zoo.splits import class_folders, split_folders, split_to_read
 from zoo.transfer import images_to_tensor
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -34,14 +39,19 @@ def cache_directory() -> Path:
 
 
 def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, H, W, 3], labels int64 [N]) of ``folder/<split>``, class order of task.json."""
+    """(images uint8 [N, H, W, 3], labels int64 [N]) of ``split`` of ``folder``, class order of task.json.
+
+    ``split`` is "train" or a held-out name ("test", "val", ...): the folder's
+    held-out split, whichever of test/, val/, valid/, validation/ it has.
+    """
     folder = Path(folder).resolve()
     classes = task_classes(folder)
-    files = [(index, path) for index, cls in enumerate(classes) for path in _split_files(folder / split / cls)]
+    split_dir = split_to_read(folder, split)
+    files = [(index, path) for index, cls in enumerate(classes) for path in _split_files(split_dir / cls)]
     if not files:
-        raise InvalidInput(f"{folder}/{split} holds no images; put PNG/JPEG files under {folder}/{split}/<class>/")
+        raise InvalidInput(f"{split_dir} holds no images; put PNG/JPEG files under {split_dir}/<class>/")
     fingerprint = _fingerprint(classes, [path for _, path in files])
-    cache = cache_directory() / (hashlib.sha256(f"{folder}\0{split}".encode()).hexdigest()[:24] + ".npz")
+    cache = cache_directory() / (hashlib.sha256(f"{folder}\0{split_dir.name}".encode()).hexdigest()[:24] + ".npz")
     cached = _read_cache(cache, fingerprint)
     if cached is not None:
         return cached
@@ -50,7 +60,7 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if len(shapes) > 1:
         first = images[0].shape
         odd = next(path for (_, path), image in zip(files, images) if image.shape != first)
-        raise InvalidInput(f"{folder}/{split} mixes image sizes: {odd} is {_size(odd, images, files)}, "
+        raise InvalidInput(f"{split_dir} mixes image sizes: {odd} is {_size(odd, images, files)}, "
                            f"{files[0][1]} is {first[1]}x{first[0]}; resize them to one size")
     out = np.stack(images), np.asarray([index for index, _ in files], dtype=np.int64)
     _write_cache(cache, fingerprint, out)
@@ -113,8 +123,16 @@ def _size(path: Path, images: list[np.ndarray], files: list[tuple[int, Path]]) -
 
 
 def task_classes(folder: Path) -> list[str]:
-    """Class order of a task folder: task.json's, else the sorted class folders of train/."""
+    """Class order of a task folder: task.json's, else the sorted class folders of train/.
+
+    The folder must be a split folder with a held-out split whose classes are train/'s.
+    """
     folder = Path(folder)
+    splits = split_folders(folder)
+    if splits is None or len(splits) < 2:
+        raise InvalidInput(f"{folder} has no train/ and test/ class folders; a task to evaluate on "
+                           f"needs both (layout: {folder}/train/<class>/*.png, {folder}/test/<class>/*.png; "
+                           "val/ may stand for test/)")
     if (folder / "task.json").exists():
         try:
             classes = read_task(folder)["classes"]
@@ -126,10 +144,7 @@ def task_classes(folder: Path) -> list[str]:
             raise InvalidInput(f"{folder / 'task.json'} has no \"classes\" list of class folder names; "
                                "add one (the class order), or delete task.json to use the sorted folders of train/")
         return [str(c) for c in classes]
-    if not (folder / "train").is_dir() or not (folder / "test").is_dir():
-        raise InvalidInput(f"{folder} has no train/ and test/ class folders; a task to evaluate on "
-                           f"needs both (layout: {folder}/train/<class>/*.png, {folder}/test/<class>/*.png)")
-    return sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+    return [p.name for p in class_folders(splits["train"])]
 
 
 def to_tensor(images: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD, size: int | None = None):
