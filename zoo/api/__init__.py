@@ -249,23 +249,34 @@ class Zoo:
                                              max_samples=max_samples, progress=progress)
 
     # ------------------------------------------------------------------ ground truth and the bench
-    def evaluate(self, model: str, task: str, *, save: bool = True, progress: bool = False) -> dict:
+    def evaluate(self, model: str, task: str, *, save: bool = True, progress: bool = False,
+                 device: str = "auto") -> dict:
         """See :meth:`Bench.evaluate`."""
-        return self.bench.evaluate(model, task, save=save, progress=progress)
+        return self.bench.evaluate(model, task, save=save, progress=progress, device=device)
 
     def bench_build(self, size: str = "ci", workdir: str | Path | None = None, *, seed: int = 0,
                     train_probe: bool = False, progress: bool = True, log: Callable[[str], None] = print,
-                    overlap: bool = True) -> dict:
+                    overlap: bool = True, ray_address: str | None = None, gpus_per_task: float = 0) -> dict:
         """See :meth:`Bench.build`."""
         return self.bench.build(size, workdir, seed=seed, train_probe=train_probe, progress=progress, log=log,
-                                overlap=overlap)
+                                overlap=overlap, ray_address=ray_address, gpus_per_task=gpus_per_task)
 
     def bench_evaluate(self, *, out_dir: str | Path = ".", tasks: Sequence[str] | None = None,
                        scorers: Sequence[str] = DEFAULT_SCORERS, max_samples: int | None = 200,
                        plots: bool = True, progress: bool = True, leave_out: Sequence[str] = (),
-                       log: Callable[[str], None] = print) -> dict:
+                       log: Callable[[str], None] = print, ray_address: str | None = None) -> dict:
         """See :meth:`Bench.selection_report`; with ``leave_out`` (collections, or ``["all"]``),
-        :meth:`zoo.api.leaveout.LeaveOutJudge.report` instead."""
+        :meth:`zoo.api.leaveout.LeaveOutJudge.report` instead. ``ray_address``: the scorers' forward
+        passes as one Ray task per (model, task) (see :meth:`SelectionJudge.scorer_matrix`)."""
+        self.judge.ray_address = ray_address
+        try:
+            return self._bench_evaluate(out_dir, tasks, scorers, max_samples, plots, progress, leave_out, log)
+        finally:
+            self.judge.ray_address = None
+
+    def _bench_evaluate(self, out_dir: str | Path, tasks: Sequence[str] | None, scorers: Sequence[str],
+                        max_samples: int | None, plots: bool, progress: bool, leave_out: Sequence[str],
+                        log: Callable[[str], None]) -> dict:
         if leave_out:
             return self.leave_out.report(leave_out, out_dir=out_dir, scorers=scorers, max_samples=max_samples,
                                          progress=progress, log=log)

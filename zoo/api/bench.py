@@ -30,8 +30,17 @@ DEFAULT_SCORERS = ("logme", "leep")
 
 
 def default_workdir(size: str) -> Path:
-    """Where a bench of ``size`` is built when no ``workdir`` is given (user cache dir)."""
+    """Where a bench of ``size`` is built when no ``workdir`` is given (user cache dir).
+
+    ``full`` is built in the bench data root (``$ZOO_BENCH_ROOT``, see registry.locations), so its
+    experts and tasks are recorded as ``bench:`` URIs that resolve on any machine.
+    """
     from platformdirs import user_cache_dir
+
+    if size == "full":
+        from registry.locations import bench_root
+
+        return bench_root()
 
     return Path(user_cache_dir("zoo")) / "bench" / size
 
@@ -59,17 +68,21 @@ class Bench:
         self.judge = judge
 
     # ------------------------------------------------------------------ evaluate
-    def evaluate(self, model: str, task: str, *, save: bool = True, progress: bool = False) -> dict:
+    def evaluate(self, model: str, task: str, *, save: bool = True, progress: bool = False,
+                 device: str = "auto") -> dict:
         """Transfer error of registered ``model`` on registered ``task`` (zoo.transfer protocol).
 
         The model's weights are loaded from its source; the task's folder must hold
         ``train/<class>/`` and ``test/<class>/``. Stored in transfer_results unless
-        ``save`` is False. Returns {model, task, metric, value, protocol, ...}.
+        ``save`` is False. ``device`` (``auto``: CUDA when there is one, ``cpu``,
+        ``cuda``) runs the feature pass; the linear probe runs on the CPU.
+        Returns {model, task, metric, value, protocol, ...}.
         """
         from zoo.bench.arrays import load_split
-        from zoo.networks import data_config, load_network
+        from zoo.networks import data_config, load_network, resolve_device
         from zoo.transfer import PROTOCOL, ProtocolParams, evaluate_arrays
 
+        device = resolve_device(device)
         record = self.store.get_model(model)
         task_record = self.store.get_task(task)
         folder = _task_folder(task_record)
@@ -78,7 +91,7 @@ class Bench:
         cfg = data_config(network)
         params = ProtocolParams()
         result = evaluate_arrays(network, train, test, key=task_record.name, mean=cfg["mean"], std=cfg["std"],
-                                 size=int(cfg["input_size"][-1]), params=params)
+                                 size=int(cfg["input_size"][-1]), params=params, device=device)
         out = {"model": record.name, "task": task_record.name, "metric": "error", "value": result["error"],
                "protocol": PROTOCOL, "protocol_params": params.as_dict(),
                "train_size": result["train_size"], "test_size": result["test_size"], "saved": save}
@@ -91,10 +104,12 @@ class Bench:
     # ------------------------------------------------------------------ build
     def build(self, size: str = "ci", workdir: str | Path | None = None, *, seed: int = 0,
               train_probe: bool = False, progress: bool = True, log: Callable[[str], None] = print,
-              overlap: bool = True) -> dict:
+              overlap: bool = True, ray_address: str | None = None, gpus_per_task: float = 0) -> dict:
         """Build (or resume) the bench of ``size`` in ``workdir`` into this registry.
 
         ``overlap`` measures transfer in a thread while the tasks are embedded (see zoo.bench.build).
+        ``ray_address`` (see :func:`zoo.api.jobs.run_units`) measures the transfer stage instead as
+        one Ray task per (expert, task) pair, after the other stages; the summary's ``ray`` says how it went.
         """
         from zoo.bench.build import build
         from zoo.bench.sizes import get_size
@@ -106,9 +121,40 @@ class Bench:
         except OSError as err:
             raise InvalidInput(f"cannot create the bench workdir {folder} ({err.strerror}); "
                                f"pass {arg('workdir', 'DIR')} somewhere writable") from err
-        summary = build(spec, folder, self._bench_registry(spec), seed=seed, train_probe=train_probe,
+        registry, deferred = self._bench_registry(spec), []
+        if ray_address:  # the build only collects the pairs it would measure; Ray measures them below
+            measured = registry.has_transfer
+
+            def collect(model: str, task: str) -> bool:
+                if not measured(model, task):
+                    deferred.append((model, task))
+                return True
+
+            registry.has_transfer = collect
+        summary = build(spec, folder, registry, seed=seed, train_probe=train_probe,
                         progress=progress, log=log, overlap=overlap)
+        if ray_address:
+            summary["ray"] = self._transfer_on_ray(deferred, ray_address, gpus_per_task, progress=progress, log=log)
+            summary["seconds"]["transfer"] = summary["ray"]["seconds"]
+            summary["seconds"]["total"] += summary["ray"]["seconds"]
         summary["model2vec"] = self._bench_model2vec(folder, progress=progress, log=log)
+        return summary
+
+    def _transfer_on_ray(self, pairs: list[tuple[str, str]], ray_address: str, gpus_per_task: float, *,
+                         progress: bool, log: Callable[[str], None]) -> dict:
+        """Measure the (model, task) ``pairs`` on Ray (:mod:`zoo.api.jobs`); raise when a unit failed."""
+        from zoo.api.jobs import EvaluateUnit, run_units
+        from zoo.transfer import PROTOCOL
+
+        log(f"transfer: {len(pairs)} pairs on Ray ({ray_address})")
+        units = [EvaluateUnit(model, task, PROTOCOL, self.store.get_model(model).source) for model, task in pairs]
+        summary = run_units(units, self.store.url, ray_address=ray_address, gpus_per_task=gpus_per_task,
+                            progress=progress)
+        if summary["failed"]:
+            first = summary["errors"][0]
+            raise InvalidInput(f"{summary['failed']} of {len(units)} transfer units failed on Ray "
+                               f"(first: {first['unit']['model']} on {first['unit']['task']}: {first['error']}); "
+                               "run the same command again to retry them")
         return summary
 
     def _bench_model2vec(self, folder: Path, *, progress: bool, log: Callable[[str], None]) -> dict:
@@ -155,7 +201,9 @@ class Bench:
                 return
             except NotFound:
                 pass
-            store.add_task(record["name"], data_uri=str(Path(folder).resolve()),
+            from registry.locations import bench_root, bench_uri
+
+            store.add_task(record["name"], data_uri=bench_uri(folder, bench_root()) or str(Path(folder).resolve()),
                            num_classes=len(record["classes"]), num_samples=int(record["counts"]["train"]),
                            fingerprint=fingerprint(load_labelled(folder)),
                            taxonomy=f"{record['collection']}/{record['taxonomy']}")
@@ -315,7 +363,10 @@ def _register_expert(store: Store, expert: Any, path: Path) -> None:
 
     sidecar = json.loads(Path(path).with_suffix(".json").read_text())
     origin = "fine-tuned from the probe" if expert.init == "probe" else "from scratch"
-    store.add_model(expert.name, f"file:{Path(path).resolve()}", arch=expert.arch,
+    from registry.locations import bench_root, bench_uri
+
+    source = bench_uri(path, bench_root()) or f"file:{Path(path).resolve()}"  # bench: inside the bench data root
+    store.add_model(expert.name, source, arch=expert.arch,
                     num_params=sidecar.get("num_params"), checksum=weights_checksum(path),
                     trained_on=expert.trained_on,
                     description=f"bench expert ({expert.tags.get('kind')}): {expert.arch} {origin}"

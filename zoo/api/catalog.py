@@ -52,6 +52,22 @@ class Catalog:
         """Point ``alias`` at the model ``name`` (moving it if it existed)."""
         return self.store.set_alias(alias, name)
 
+    def set_model_source(self, name: str, uri: str, *, check: bool = True) -> Model:
+        """Point model ``name`` at new weights ``uri`` (``file:PATH``, ``bench:REL``, ``timm:``...).
+
+        A local file must exist with a loadable header unless ``check`` is False; when it exists
+        and a checksum is stored, its sha256 must match (else InvalidInput: not the registered weights).
+        """
+        return self.store.set_model_source(name, uri, check=check)
+
+    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *,
+                         check: bool = True) -> list[Model]:
+        """Move every ``file:`` source under ``old_folder`` to the same relative path under ``new_folder``.
+
+        All or nothing; each new file checked as in :meth:`set_model_source`. Returns the moved models.
+        """
+        return self.store.relocate_sources(old_folder, new_folder, check=check)
+
     # tasks
     def tasks(self, pattern: str | None = None) -> list[Task]:
         """Tasks ordered by name; ``pattern`` is a glob on the name."""
@@ -92,9 +108,17 @@ class Catalog:
 
     @staticmethod
     def db_upgrade(url: str | None = None) -> dict[str, object]:
-        """Migrate the database at ``url`` to the newest schema (no store needed)."""
+        """Migrate the database at ``url`` to the newest schema (no store needed).
+
+        The default registry (``url`` None) is first seeded from the shipped zoo if it does not exist (zoo.api.seed).
+        """
         import registry
         from registry.engine import display_url, parse_url
+
+        if url is None:
+            from zoo.api.seed import seed_default_registry
+
+            seed_default_registry()
 
         before = registry.current_revision(url)
         after = registry.upgrade(url)

@@ -6,40 +6,82 @@ import click
 from zoo.api.bench import DEFAULT_SCORERS
 from zoo.api.choices import scorer_names
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.jobs import device_option, given_on_command_line, gpus_option, ray_option, run_and_report
 from zoo.cli.options import LazyChoice
 from zoo.cli.rebuild import rebuild_experts
 from zoo.embedding import BENCH_METHODS
 
 
 @click.command("evaluate")
-@click.option("--model", "-m", "model", required=True, help="A registered model (name or alias).")
-@click.option("--task", "-t", "task", required=True,
-              help="A registered task whose folder holds train/<class>/ and test/<class>/.")
+@click.option("--model", "-m", "model", help="A registered model (name or alias).")
+@click.option("--task", "-t", "task", help="A registered task whose folder holds train/<class>/ and test/<class>/.")
+@click.option("--all", "run_all", is_flag=True,
+              help="Measure every (model, task) pair that has no result under the current protocol.")
+@click.option("--models", "models_glob", metavar="GLOB", help="With --all: only models whose name matches.")
+@click.option("--tasks", "tasks_glob", metavar="GLOB", help="With --all: only tasks whose name matches.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="With --all: only models with this tag (repeat).")
+@ray_option
+@gpus_option
+@device_option
 @click.option("--no-save", is_flag=True, help="Measure only; do not store the result.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result (with --all: the run's summary) as JSON.")
 @click.pass_context
 @handle_errors
-def evaluate(ctx: click.Context, model: str, task: str, no_save: bool, as_json: bool) -> None:
-    """Measure the transfer error of MODEL on TASK and store it.
+def evaluate(ctx: click.Context, model: str | None, task: str | None, run_all: bool, models_glob: str | None,
+             tasks_glob: str | None, tags: tuple[str, ...], ray_address: str | None, gpus_per_task: float,
+             device: str, no_save: bool, quiet: bool, as_json: bool) -> None:
+    """Measure the transfer error of MODEL on TASK and store it; --all fills the matrix.
 
     The protocol (linear-probe-3shot): the model's frozen pooled features,
     3 training images per class from the task's train split, an L2-regularised
     logistic regression, error on the whole test split. Works for any
     registered model whose weights are reachable (timm:, hf-hub:, file:).
+    With --all, every missing pair is measured, each written in its own
+    transaction: a rerun does only what is still missing. --ray runs the pairs
+    on a Ray cluster (weights must be readable on every node).
 
     \b
     Example:
         zoo evaluate --model expert-generalist-resnet10t --task script-devanagari
         zoo evaluate -m resnet18.a1_in1k -t my-task --json
+        zoo evaluate --all --models 'expert-*' --json
+        zoo --db postgresql+psycopg://zoo@db/zoo evaluate --all --ray auto --gpus-per-task 1
     """
+    from registry.errors import InvalidInput, arg
+
+    if run_all:
+        if model or task or no_save:
+            raise InvalidInput(f"{arg('run_all')} measures every missing pair and stores it; "
+                               f"drop {arg('model', 'MODEL')}, {arg('task', 'TASK')} and {arg('no_save')}")
+        return _evaluate_all(ctx, models_glob, tasks_glob, tags, ray_address, gpus_per_task, device, quiet, as_json)
+    if not (model and task):
+        raise InvalidInput(f"pass {arg('model', 'MODEL')} and {arg('task', 'TASK')}, or {arg('run_all')}")
+    if models_glob or tasks_glob or tags or given_on_command_line(ctx, "ray_address") or gpus_per_task:
+        raise InvalidInput(f"the filters and Ray options go with {arg('run_all')}")
     with open_zoo(ctx) as z:
-        result = z.evaluate(model, task, save=not no_save)
+        result = z.evaluate(model, task, save=not no_save, device=device)
     if as_json:
         echo_json(result)
         return
     saved = "stored" if result["saved"] else "not stored"
     click.echo(f"{result['model']} on {result['task']}: error {100 * result['value']:.1f}% "
                f"({result['protocol']}, {result['train_size']} train / {result['test_size']} test images; {saved})")
+
+
+def _evaluate_all(ctx: click.Context, models_glob: str | None, tasks_glob: str | None, tags: tuple[str, ...],
+                  ray_address: str | None, gpus_per_task: float, device: str, quiet: bool, as_json: bool) -> None:
+    """``zoo evaluate --all``: plan the missing pairs, run them, report."""
+    from zoo.api.jobs import plan_evaluate, resolve_device
+    from zoo.cli.models import parse_tags
+
+    if not ray_address:
+        resolve_device(device)  # CUDA asked for where there is none: one line now, not one per pair
+    with open_zoo(ctx) as z:
+        units = plan_evaluate(z, models_glob, tasks_glob, dict(parse_tags(tags)) or None, device=device)
+        url = z.url
+    run_and_report(units, url, what="evaluate", ray_address=ray_address, gpus_per_task=gpus_per_task, quiet=quiet,
+                   as_json=as_json)
 
 
 @click.group("bench")
@@ -64,20 +106,25 @@ def bench() -> None:
               help="Torch CPU threads. More than the idle cores makes training slower, not faster.")
 @click.option("--sequential", is_flag=True,
               help="Embed, then measure transfer (default: both at once, in two threads; for a single core).")
+@ray_option
+@gpus_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.pass_context
 @handle_errors
 def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: bool, seed: int, threads: int,
-              sequential: bool, quiet: bool, as_json: bool) -> None:
+              sequential: bool, ray_address: str | None, gpus_per_task: float, quiet: bool, as_json: bool) -> None:
     """Render tasks, embed them, train experts, measure transfer; fill the registry.
 
     Every stage is cached in WORKDIR: run the same command again after an
-    interruption (even kill -9) and it continues where it stopped.
+    interruption (even kill -9) and it continues where it stopped. With --ray
+    the transfer stage runs last, one Ray task per (expert, task) pair
+    (WORKDIR must be readable on every node).
 
     \b
     Example:
         zoo --db sqlite:///bench.db bench build --size ci --workdir .zoo-work/ci
+        zoo --db postgresql+psycopg://zoo@db/zoo bench build --size small --workdir /mnt/nfs/bench --ray auto
         zoo --db sqlite:///zoo-full.db bench build --size full --workdir .zoo-work/full
     """
     import torch
@@ -85,7 +132,7 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
     torch.set_num_threads(threads)
     with open_zoo(ctx) as z:
         summary = z.bench_build(size, workdir, seed=seed, train_probe=train_probe, progress=not quiet,
-                                overlap=not sequential,
+                                overlap=not sequential, ray_address=ray_address or None, gpus_per_task=gpus_per_task,
                                 log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
     if as_json:
         echo_json(summary)
@@ -114,13 +161,14 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
               help="Judge on a collection Model2Vec never saw (repeat; 'all': each in turn). Writes leave-out.json "
                    "and leave-out.md.")
 @click.option("--no-plots", is_flag=True, help="Skip the chart.")
+@ray_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @handle_errors
 def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str, ...], no_scorers: bool,
-                 max_samples: int, out_dir: str, leave_out: tuple[str, ...], no_plots: bool, quiet: bool,
-                 as_json: bool) -> None:
+                 max_samples: int, out_dir: str, leave_out: tuple[str, ...], no_plots: bool, ray_address: str | None,
+                 quiet: bool, as_json: bool) -> None:
     """Judge expert selection on held-out tasks: every method side by side.
 
     Chance, generic (best on average), nearest source task (d_sym), d_asym,
@@ -130,6 +178,7 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
     collection is left out of Model2Vec entirely and judged on its held-out
     tasks (plus the shrunk default ranking, the hybrid with LogME top-3/5 when
     LogME runs, and the interval's coverage), fold by fold and on average.
+    With --ray, each scorer value (one model on one task) is one Ray task.
 
     \b
     Example:
@@ -141,7 +190,8 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
         report = z.bench_evaluate(out_dir=out_dir, tasks=list(tasks) or None,
                                   scorers=() if no_scorers else (scorers or DEFAULT_SCORERS),
                                   max_samples=max_samples, plots=not no_plots, progress=not quiet,
-                                  leave_out=leave_out, log=lambda line: click.echo(line, err=True))
+                                  leave_out=leave_out, log=lambda line: click.echo(line, err=True),
+                                  ray_address=ray_address or None)
     if as_json:
         echo_json(report)
         return

@@ -20,7 +20,8 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
 
     Imports the shipped zoo (models, task embeddings, transfer results,
     Model2Vec run) into a fresh registry in WORKDIR (never your own
-    registry), embeds the shipped demo task's images with the bundled probe
+    registry, which starts as the same shipped zoo: see `zoo recommend`),
+    embeds the shipped demo task's images with the bundled probe
     (one probe pass), prints the recommendation table and saves a chart to
     WORKDIR/demo.png. The demo task is one of the bench's held-out tasks:
     Model2Vec never saw it, but its measured transfer errors are in the
@@ -29,7 +30,7 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
     \b
     Example:
         zoo demo
-        zoo demo --workdir /tmp/zoo-demo -k 10
+        zoo demo --workdir my-demo -k 10
     """
     from zoo.api import Zoo
     from zoo.cli.recommend import echo_recommendations
@@ -50,3 +51,4 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
         click.echo(f"Measured on this held-out task: best expert {best} ({100 * measured[best]:.1f}%); "
                    f"the picks: {picked}")
     click.echo(f"Chart saved to {chart}")
+    click.echo("Next, your own folder of images (one subfolder per class): zoo recommend --task DIR -k 3")

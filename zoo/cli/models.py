@@ -168,6 +168,45 @@ def alias_cmd(ctx: click.Context, alias: str, name: str, as_json: bool) -> None:
         click.echo(f"{alias} -> {model.name}")
 
 
+@models.command("set-source")
+@click.argument("name", required=False)
+@click.argument("uri", required=False)
+@click.option("--from-dir", "old_folder", metavar="OLD", help="Move every file: source under OLD ...")
+@click.option("--to-dir", "new_folder", metavar="NEW", help="... to the same relative path under NEW.")
+@click.option("--check/--no-check", "check", default=True, show_default=True,
+              help="Check each new file now (exists, readable weights header).")
+@click.option("--json", "as_json", is_flag=True, help="Print the changed models as JSON.")
+@click.pass_context
+@handle_errors
+def set_source_cmd(ctx: click.Context, name: str | None, uri: str | None, old_folder: str | None,
+                   new_folder: str | None, check: bool, as_json: bool) -> None:
+    """Point model NAME at its weights URI, or move a folder of weights (--from-dir/--to-dir).
+
+    The new file must exist with a readable header (unless --no-check); when
+    it exists and the model has a stored checksum, the file's sha256 must
+    match it. The bulk form changes all the models or none.
+
+    \b
+    Example:
+        zoo models set-source expert-generalist-resnet10t file:weights/expert-generalist-resnet10t.safetensors
+        zoo models set-source --from-dir /old/experts --to-dir /data/experts
+    """
+    bulk = old_folder is not None or new_folder is not None
+    if bulk and (name or uri or old_folder is None or new_folder is None):
+        raise InvalidInput(f"give either NAME URI, or {arg('old_folder', 'OLD')} with {arg('new_folder', 'NEW')}")
+    if not bulk and not (name and uri):
+        raise InvalidInput("give NAME and URI (e.g. file:PATH), or move a folder with "
+                           f"{arg('old_folder', 'OLD')} {arg('new_folder', 'NEW')}")
+    with open_zoo(ctx) as zoo:
+        changed = (zoo.relocate_sources(old_folder, new_folder, check=check) if bulk
+                   else [zoo.set_model_source(name, uri, check=check)])
+    if as_json:
+        echo_json(changed)
+        return
+    for model in changed:
+        click.echo(f"{model.name} -> {model.source}")
+
+
 def describe_removed(removed: dict[str, int], main_kind: str) -> str:
     """`` with 2 transfer results, 1 model tag`` for the non-zero dependents."""
     from registry.validation import describe_counts
