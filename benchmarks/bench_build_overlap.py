@@ -7,6 +7,7 @@ weights), into a scratch registry. Prints figures; asserts nothing. Usage:
 
     .venv/bin/python benchmarks/bench_build_overlap.py --workdir .zoo-work/small [--pairs 20] [--embeddings 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,23 +56,33 @@ def main() -> None:
         def embed(chunk) -> float:
             start = time.time()
             for name in chunk:
-                z.embed_task(str(work / "tasks" / name), name=name, probe="bundled", method="variational",
-                             max_samples=size.embed_max_samples, seed=0, progress=False)
+                z.embed_task(
+                    str(work / "tasks" / name),
+                    name=name,
+                    probe="bundled",
+                    method="variational",
+                    max_samples=size.embed_max_samples,
+                    seed=0,
+                    progress=False,
+                )
             return time.time() - start
 
         alone_t, alone_e = transfer(pairs[: args.pairs]), embed(names[: args.embeddings])
         timed: dict[str, float] = {}
-        thread = threading.Thread(target=lambda: timed.__setitem__("t", transfer(pairs[args.pairs:])))
+        thread = threading.Thread(target=lambda: timed.__setitem__("t", transfer(pairs[args.pairs :])))
         start = time.time()
         thread.start()
-        together_e = embed(names[args.embeddings:])
+        together_e = embed(names[args.embeddings :])
         thread.join()
         wall = time.time() - start
         z.close()
     print("| stage | alone s | beside the other s | slowdown |")
     print("|---|---|---|---|")
     print(f"| transfer ({args.pairs} pairs) | {alone_t:.1f} | {timed['t']:.1f} | {timed['t'] / alone_t:.2f}x |")
-    print(f"| embedding ({args.embeddings} variational) | {alone_e:.1f} | {together_e:.1f} | {together_e / alone_e:.2f}x |")
+    print(
+        f"| embedding ({args.embeddings} variational) | {alone_e:.1f} | {together_e:.1f} | "
+        f"{together_e / alone_e:.2f}x |"
+    )
     print(f"wall together {wall:.1f} s against {alone_t + alone_e:.1f} s one after the other")
 
 

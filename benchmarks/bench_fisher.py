@@ -16,12 +16,14 @@ Quality at equal wall time: each estimator runs for the wall time (a) needs for 
 pass over the images (cycling with fresh label samples if it is faster), and we
 report d_sym to a long-run reference, the *expected* Fisher (exact expectation
 over all classes) on every image. For (d) we report d_sym(Lambda, F_ref / (2 beta) + t0),
-the optimum it tends to (METHOD section 4), at the time of its default schedule. Peak memory of embedding ``--memory-images``
+the optimum it tends to (METHOD section 4), at the time of its default schedule. Peak memory of embedding
+``--memory-images``
 images end to end (``zoo.embedding.task2vec.embed``) is measured in a child process.
 
 No pretrained weights are downloaded: the probe is a random-init ResNet-18 whose
 BatchNorm statistics are set by a few passes over the synthetic images.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,7 +146,7 @@ def naive_budgeted(probe, head, images, labels, budget: float | None = None):
 
     started, parts, n = time.perf_counter(), None, 0
     for i in range(images.shape[0]):
-        f = fisher_diagonal_reference(probe, head, images[i:i + 1], labels=labels[i:i + 1])
+        f = fisher_diagonal_reference(probe, head, images[i : i + 1], labels=labels[i : i + 1])
         parts = f if parts is None else parts + f
         n += 1
         if budget is not None and time.perf_counter() - started >= budget:
@@ -163,13 +165,17 @@ def peak_memory_child(args) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    e = embed(synthetic(args.memory_images, 10, 64, seed=7), probe, progress=False, batch_size=args.batch,
-              device=str(device))
-    out = {"images": args.memory_images, "seconds": round(time.perf_counter() - started, 1),
-           "host_peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
-           "length": int(e.vector.shape[0])}
+    e = embed(
+        synthetic(args.memory_images, 10, 64, seed=7), probe, progress=False, batch_size=args.batch, device=str(device)
+    )
+    out = {
+        "images": args.memory_images,
+        "seconds": round(time.perf_counter() - started, 1),
+        "host_peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "length": int(e.vector.shape[0]),
+    }
     if device.type == "cuda":
-        out["gpu_peak_allocated_gb"] = torch.cuda.max_memory_allocated() / 1024 ** 3
+        out["gpu_peak_allocated_gb"] = torch.cuda.max_memory_allocated() / 1024**3
     return out
 
 
@@ -207,8 +213,10 @@ def _prepare(args, device):
     with torch.no_grad():
         feats = torch.cat([probe.features(b) for b in batches]).float().cpu().numpy()
     head, stats = fit_head(feats, labels, args.classes)
-    print(f"# head: train accuracy {stats['train_accuracy']:.2f}, loss {stats['train_loss']:.3f}; "
-          f"embedding length {probe.info.embedding_length}")
+    print(
+        f"# head: train accuracy {stats['train_accuracy']:.2f}, loss {stats['train_loss']:.3f}; "
+        f"embedding length {probe.info.embedding_length}"
+    )
     return probe, head.to(device), batches, labels
 
 
@@ -222,7 +230,7 @@ def _timed(fn, device):
     start = time.perf_counter()
     out = fn()
     sync(device)
-    peak = torch.cuda.max_memory_allocated() / 1024 ** 3 if device.type == "cuda" else float("nan")
+    peak = torch.cuda.max_memory_allocated() / 1024**3 if device.type == "cuda" else float("nan")
     return out, time.perf_counter() - start, peak
 
 
@@ -257,17 +265,23 @@ def _compare(args, probe, head, batches, labels, device) -> None:
         (f"(d) variational ({info['steps']} steps)", d_images / t_d, m_d, d_sym(lam, reference / (2 * BETA) + prior)),
     ]
     print(f"\nreference: expected Fisher over all {args.classes} classes on {n} images, {t_ref:.1f} s")
-    print(f"quality budget: {budget:.2f} s each ((a)'s one pass); (c) got through {k_c} images in it; "
-          f"(d) is its default schedule ({t_d:.2f} s, quality: d_sym(Lambda, F_ref / 2 beta + t0), its optimum)\n")
+    print(
+        f"quality budget: {budget:.2f} s each ((a)'s one pass); (c) got through {k_c} images in it; "
+        f"(d) is its default schedule ({t_d:.2f} s, quality: d_sym(Lambda, F_ref / 2 beta + t0), its optimum)\n"
+    )
     print("| estimator | images/s | GPU peak GB | d_sym to reference at equal time |")
     print("| --- | ---: | ---: | ---: |")
     for label, rate, peak, dist in rows:
         print(f"| {label} | {rate:.1f} | {peak:.2f} | {dist:.4f} |")
-    print(f"\n(a)/(b) throughput {rows[0][1] / rows[1][1]:.2f}x (target >= 0.7); "
-          f"(a)/(c) {rows[0][1] / rows[2][1]:.1f}x (target >= 10); "
-          f"(a)/(b) distance {rows[0][3] / max(rows[1][3], 1e-12):.2f} (target <= 0.5)")
-    print(f"exact vs its own reference at full data: d_sym = {d_sym(exact, reference):.4f}; "
-          f"minibatch full pass: {d_sym(mini, reference):.4f}")
+    print(
+        f"\n(a)/(b) throughput {rows[0][1] / rows[1][1]:.2f}x (target >= 0.7); "
+        f"(a)/(c) {rows[0][1] / rows[2][1]:.1f}x (target >= 10); "
+        f"(a)/(b) distance {rows[0][3] / max(rows[1][3], 1e-12):.2f} (target <= 0.5)"
+    )
+    print(
+        f"exact vs its own reference at full data: d_sym = {d_sym(exact, reference):.4f}; "
+        f"minibatch full pass: {d_sym(mini, reference):.4f}"
+    )
 
 
 def _device_consistency(probe, head, batches) -> None:
@@ -286,8 +300,21 @@ def _device_consistency(probe, head, batches) -> None:
 
 def _peak_memory(args) -> None:
     """Embed ``--memory-images`` images end to end in a child process and print its peak memory."""
-    cmd = [sys.executable, __file__, "--memory-child", "--arch", args.arch, "--size", str(args.size),
-           "--batch", str(args.batch), "--memory-images", str(args.memory_images), "--device", args.device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        "--arch",
+        args.arch,
+        "--size",
+        str(args.size),
+        "--batch",
+        str(args.batch),
+        "--memory-images",
+        str(args.memory_images),
+        "--device",
+        args.device,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode:
         print(f"peak-memory child failed: {result.stderr.strip().splitlines()[-1:]}")
@@ -311,7 +338,10 @@ def main() -> None:
     fisher_diagonal(probe, head, [batches[0], batches[-1]])  # warm-up (kernels, allocator, form timing on GPUs)
     if _TUNED:
         chosen = list(_TUNED.values())
-        print("# per-example forms chosen on this GPU: " + ", ".join(f"{p} x{chosen.count(p)}" for p in sorted(set(chosen))))
+        print(
+            "# per-example forms chosen on this GPU: "
+            + ", ".join(f"{p} x{chosen.count(p)}" for p in sorted(set(chosen)))
+        )
     if args.profile:
         profile(probe, head, batches[:4], device)
         return

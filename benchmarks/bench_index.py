@@ -9,6 +9,7 @@ per-vector scale spread, 1% exact zeros); d_asym offsets use alpha = 0.15 and
 a constant t0. "near" queries come from the same clusters as the zoo (a new
 task resembling known ones), "far" queries from unseen clusters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ def embeddings(count: int, dim: int, seed: int, centres_seed: int = 12345) -> np
         x = np.exp(centres[rng.integers(0, 64, size=n)] + rng.normal(scale=0.6, size=(n, dim)))
         x *= np.exp(rng.normal(scale=0.3, size=(n, 1)))
         x[rng.random(x.shape) < 0.01] = 0.0
-        out[start:start + n] = x
+        out[start : start + n] = x
     return out
 
 
@@ -41,15 +42,18 @@ def main() -> None:
     parser.add_argument("--factory", default=None, help="force one faiss factory string")
     args = parser.parse_args()
     t0 = np.full(args.dim, 0.05)
-    print("| models | factory | build s | query ms (median) | exact scan ms | recall@10 near | recall@10 far "
-          "| far: top-10 distance excess |")
+    print(
+        "| models | factory | build s | query ms (median) | exact scan ms | recall@10 near | recall@10 far "
+        "| far: top-10 distance excess |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size in [int(s) for s in args.sizes.split(",")]:
         vectors = embeddings(size, args.dim, seed=size)
         offsets = 0.15 * d_sym_matrix(vectors, t0[None, :])[:, 0]
         start = time.perf_counter()
-        index = EmbeddingIndex.build([f"m{i}" for i in range(size)], vectors, offsets=offsets,
-                                     factory=args.factory, progress=True)
+        index = EmbeddingIndex.build(
+            [f"m{i}" for i in range(size)], vectors, offsets=offsets, factory=args.factory, progress=True
+        )
         build = time.perf_counter() - start
         near = embeddings(args.queries, args.dim, seed=10**9 + 1)
         far = embeddings(args.queries, args.dim, seed=10**9 + 2, centres_seed=777)
@@ -66,10 +70,12 @@ def main() -> None:
                 if label == "far":  # how much worse the approximate top-10 is, in exact distance
                     got, best = np.mean([h.distance for h in hits]), np.mean([h.distance for h in exact])
                     excess.append((got - best) / abs(best))
-        print(f"| {size:,} | {index.factory} | {build:.2f} | {1000 * np.median(times):.2f} | "
-              f"{1000 * np.median(exact_times):.1f} | {np.mean(recalls['near']):.3f} | {np.mean(recalls['far']):.3f} | "
-              f"{100 * np.mean(excess):.3f}% |",
-              flush=True)
+        print(
+            f"| {size:,} | {index.factory} | {build:.2f} | {1000 * np.median(times):.2f} | "
+            f"{1000 * np.median(exact_times):.1f} | {np.mean(recalls['near']):.3f} | {np.mean(recalls['far']):.3f} | "
+            f"{100 * np.mean(excess):.3f}% |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

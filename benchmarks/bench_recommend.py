@@ -19,10 +19,10 @@ per expert), the cost comparison:
 
     .venv/bin/python benchmarks/bench_recommend.py --folder ./images --db sqlite:///zoo.db
 """
+
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import tempfile
 import time
@@ -39,36 +39,104 @@ def write_zoo(path: Path, header: dict, models: int, tasks: int, dim: int, seed:
     vectors = np.exp(centres[rng.integers(0, 16, size=tasks)] + rng.normal(scale=0.6, size=(tasks, dim)))
     stamp = "2026-01-01T00:00:00+00:00"
     with open(path, "w") as f:
+
         def put(obj):
             f.write(json.dumps(obj) + "\n")
 
         put(header)
-        put({"kind": "probe", "name": PROBE, "arch": "bench", "weights_checksum": "0" * 64, "embedding_length": dim,
-             "layers": ["all"], "created_at": stamp})
+        put(
+            {
+                "kind": "probe",
+                "name": PROBE,
+                "arch": "bench",
+                "weights_checksum": "0" * 64,
+                "embedding_length": dim,
+                "layers": ["all"],
+                "created_at": stamp,
+            }
+        )
         for i in range(tasks):
-            put({"kind": "task", "name": f"task{i:05d}", "data_uri": f"file:///bench/{i}", "num_classes": 10,
-                 "num_samples": 100, "fingerprint": f"fp{i}", "taxonomy": None, "created_at": stamp})
+            put(
+                {
+                    "kind": "task",
+                    "name": f"task{i:05d}",
+                    "data_uri": f"file:///bench/{i}",
+                    "num_classes": 10,
+                    "num_samples": 100,
+                    "fingerprint": f"fp{i}",
+                    "taxonomy": None,
+                    "created_at": stamp,
+                }
+            )
         for j in range(models):
-            put({"kind": "model", "name": f"model{j:07d}", "source": f"timm:resnet18.bench{j}", "arch": "resnet18",
-                 "num_params": None, "checksum": None, "trained_on": f"task{j % tasks:05d}", "description": None,
-                 "created_at": stamp, "tags": {}, "aliases": []})
+            put(
+                {
+                    "kind": "model",
+                    "name": f"model{j:07d}",
+                    "source": f"timm:resnet18.bench{j}",
+                    "arch": "resnet18",
+                    "num_params": None,
+                    "checksum": None,
+                    "trained_on": f"task{j % tasks:05d}",
+                    "description": None,
+                    "created_at": stamp,
+                    "tags": {},
+                    "aliases": [],
+                }
+            )
         for i in range(tasks):
-            put({"kind": "task_embedding", "task": f"task{i:05d}", "probe": PROBE, "method": METHOD,
-                 "vector": vectors[i].round(5).tolist(), "prior": [0.05] * dim, "sample_count": 100, "seed": 0,
-                 "params": {}, "package_version": "bench", "created_at": stamp})
+            put(
+                {
+                    "kind": "task_embedding",
+                    "task": f"task{i:05d}",
+                    "probe": PROBE,
+                    "method": METHOD,
+                    "vector": vectors[i].round(5).tolist(),
+                    "prior": [0.05] * dim,
+                    "sample_count": 100,
+                    "seed": 0,
+                    "params": {},
+                    "package_version": "bench",
+                    "created_at": stamp,
+                }
+            )
         trained = min(10, models)
         for j in range(trained):
             for i in range(tasks):
-                put({"kind": "transfer_result", "model": f"model{j:07d}", "task": f"task{i:05d}", "metric": "error",
-                     "value": float(rng.uniform(0.1, 0.5)), "protocol": "bench", "protocol_params": {},
-                     "train_size": 10, "test_size": 10, "created_at": stamp})
+                put(
+                    {
+                        "kind": "transfer_result",
+                        "model": f"model{j:07d}",
+                        "task": f"task{i:05d}",
+                        "metric": "error",
+                        "value": float(rng.uniform(0.1, 0.5)),
+                        "protocol": "bench",
+                        "protocol_params": {},
+                        "train_size": 10,
+                        "test_size": 10,
+                        "created_at": stamp,
+                    }
+                )
         bias = np.exp(rng.normal(scale=0.3, size=(trained, dim)))
-        put({"kind": "model2vec_run", "probe": PROBE, "method": METHOD,
-             "hyperparams": {"alpha": 0.15, "error_map": [0.2, 1.0], "metric": "error"},
-             "metrics": {"val_tasks": [], "train_tasks": []}, "created_at": stamp,
-             "embeddings": [{"model": f"model{j:07d}", "bias": (vectors[j % tasks] * (bias[j] - 1)).round(5).tolist(),
-                             "vector": (vectors[j % tasks] * bias[j]).round(5).tolist(), "trained": True}
-                            for j in range(trained)]})
+        put(
+            {
+                "kind": "model2vec_run",
+                "probe": PROBE,
+                "method": METHOD,
+                "hyperparams": {"alpha": 0.15, "error_map": [0.2, 1.0], "metric": "error"},
+                "metrics": {"val_tasks": [], "train_tasks": []},
+                "created_at": stamp,
+                "embeddings": [
+                    {
+                        "model": f"model{j:07d}",
+                        "bias": (vectors[j % tasks] * (bias[j] - 1)).round(5).tolist(),
+                        "vector": (vectors[j % tasks] * bias[j]).round(5).tolist(),
+                        "trained": True,
+                    }
+                    for j in range(trained)
+                ],
+            }
+        )
 
 
 def main() -> None:
@@ -112,8 +180,11 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             median = 1000 * float(np.median(times))
             base = base or median
-            print(f"| {size:,} | {imported:.1f} | {first:.2f} | {median:.1f} ({median / base:.2f}x) | "
-                  f"{1000 * float(np.percentile(times, 90)):.1f} |", flush=True)
+            print(
+                f"| {size:,} | {imported:.1f} | {first:.2f} | {median:.1f} ({median / base:.2f}x) | "
+                f"{1000 * float(np.percentile(times, 90)):.1f} |",
+                flush=True,
+            )
             zoo.close()
 
 

@@ -19,6 +19,7 @@ task), so ``--threads 1`` (the default) makes the local loop's units the same
 work. Each cluster runs one warm-up job first (the workers import torch
 once); its time is printed as the cold start and left out of the figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def write_expert(path: Path, seed: int, size: int) -> None:
         for _ in range(3):
             model(torch.randn(16, 3, size, size))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    path.with_suffix(".json").write_text(json.dumps(
-        {"arch": "resnet18", "model_args": ARCH_ARGS, "input_size": [3, size, size], "crop_pct": 1.0}))
+    path.with_suffix(".json").write_text(
+        json.dumps({"arch": "resnet18", "model_args": ARCH_ARGS, "input_size": [3, size, size], "crop_pct": 1.0})
+    )
 
 
 def write_task(folder: Path, seed: int, size: int, classes: int, train: int, test: int) -> None:
@@ -77,8 +79,13 @@ def make_template(root: Path, args: argparse.Namespace) -> Path:
         for j in range(args.tasks):
             folder = root / f"task{j}"
             write_task(folder, j, args.size, args.classes, args.train, args.test)
-            store.add_task(f"task{j}", data_uri=str(folder), num_classes=args.classes,
-                           num_samples=args.classes * (args.train + args.test), fingerprint=f"task{j}")
+            store.add_task(
+                f"task{j}",
+                data_uri=str(folder),
+                num_classes=args.classes,
+                num_samples=args.classes * (args.train + args.test),
+                fingerprint=f"task{j}",
+            )
     return db
 
 
@@ -99,8 +106,13 @@ def fresh_registry(template: Path, root: Path, db: str | None, n: int) -> str:
             for model in source.list_models():
                 store.add_model(model.name, model.source, arch=model.arch)
             for task in source.list_tasks():
-                store.add_task(task.name, data_uri=task.data_uri, num_classes=task.num_classes,
-                               num_samples=task.num_samples, fingerprint=task.fingerprint)
+                store.add_task(
+                    task.name,
+                    data_uri=task.data_uri,
+                    num_classes=task.num_classes,
+                    num_samples=task.num_samples,
+                    fingerprint=task.fingerprint,
+                )
     return db
 
 
@@ -117,8 +129,9 @@ def timed_fill(url: str, address: str | None) -> tuple[float, int]:
     return summary["seconds"], len(units)
 
 
-def measure(label: str, address: str | None, args: argparse.Namespace, template: Path, root: Path,
-            counter: list[int]) -> dict:
+def measure(
+    label: str, address: str | None, args: argparse.Namespace, template: Path, root: Path, counter: list[int]
+) -> dict:
     """The median wall time of ``args.repeats`` fills on fresh registries (after one warm-up fill)."""
     counter[0] += 1
     warm, _ = timed_fill(fresh_registry(template, root, args.db, counter[0]), address)
@@ -127,10 +140,12 @@ def measure(label: str, address: str | None, args: argparse.Namespace, template:
         counter[0] += 1
         seconds, units = timed_fill(fresh_registry(template, root, args.db, counter[0]), address)
         times.append(seconds)
-    row = {"runner": label, "units": units, "cold_s": warm, "median_s": statistics.median(times),
-           "runs_s": times}
-    print(f"{label:8s} units {units:3d}  cold {warm:7.2f} s  median {row['median_s']:7.2f} s  "
-          f"runs {', '.join(f'{t:.2f}' for t in times)}", flush=True)
+    row = {"runner": label, "units": units, "cold_s": warm, "median_s": statistics.median(times), "runs_s": times}
+    print(
+        f"{label:8s} units {units:3d}  cold {warm:7.2f} s  median {row['median_s']:7.2f} s  "
+        f"runs {', '.join(f'{t:.2f}' for t in times)}",
+        flush=True,
+    )
     return row
 
 
@@ -180,9 +195,11 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     local, one, two = (row["median_s"] for row in rows)
     units = rows[0]["units"]
-    print(f"\nper unit: local {local / units:.3f} s; Ray overhead at 1 worker "
-          f"{(one - local) / units * 1000:+.0f} ms/unit ({(one - local) / local:+.1%} of a unit); "
-          f"speed-up 2 workers vs 1: {one / two:.2f}x, vs local: {local / two:.2f}x")
+    print(
+        f"\nper unit: local {local / units:.3f} s; Ray overhead at 1 worker "
+        f"{(one - local) / units * 1000:+.0f} ms/unit ({(one - local) / local:+.1%} of a unit); "
+        f"speed-up 2 workers vs 1: {one / two:.2f}x, vs local: {local / two:.2f}x"
+    )
     print(json.dumps({"args": vars(args), "rows": rows}, default=str))
 
 

@@ -4,6 +4,7 @@ Run: .venv/bin/python benchmarks/cli_startup.py [--runs 15]
 Prints the median and the spread of each command over fresh interpreters, and
 whether torch got imported; asserts nothing about time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,21 @@ def main() -> None:
     zoo = shutil.which("zoo") or str(Path(sys.executable).with_name("zoo"))
     for argv in (["--help"], ["models", "--help"], ["tasks", "--help"]):
         times = measure([zoo, *argv], args.runs)
-        print(f"zoo {' '.join(argv):<16} median {statistics.median(times) * 1000:7.1f} ms   "
-              f"min {min(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms   ({args.runs} runs)")
-    probe = subprocess.run([sys.executable, "-c", "import sys; from zoo.cli import main\n"
-                            "sys.argv=['zoo','--help']\ntry: main()\nexcept SystemExit: pass\n"
-                            "print('torch imported:', 'torch' in sys.modules)"],
-                           capture_output=True, text=True)
+        print(
+            f"zoo {' '.join(argv):<16} median {statistics.median(times) * 1000:7.1f} ms   "
+            f"min {min(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms   ({args.runs} runs)"
+        )
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from zoo.cli import main\n"
+            "sys.argv=['zoo','--help']\ntry: main()\nexcept SystemExit: pass\n"
+            "print('torch imported:', 'torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     print(probe.stdout.strip().splitlines()[-1])
 
 

@@ -6,6 +6,7 @@ Used by :func:`registry.upgrade` (which passes a connection in
 Concurrent upgraders are serialised: ``BEGIN IMMEDIATE`` on SQLite, an
 advisory lock on PostgreSQL, so a second one finds the schema at head.
 """
+
 from __future__ import annotations
 
 from alembic import context
@@ -36,8 +37,13 @@ def _migrate(connection: Connection) -> None:
         connection.execution_options(zoo_write=True)
     # transactional_ddl: the whole upgrade is one transaction on SQLite too (our
     # engine emits BEGIN itself), so no one ever sees a half-migrated schema.
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True, transactional_ddl=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        transactional_ddl=True,
+    )
     try:
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
@@ -69,8 +75,7 @@ def run_migrations_online() -> None:
 def run_migrations_offline() -> None:
     """Emit the migrations as SQL for the configured URL (``alembic upgrade --sql``)."""
     url = parse_url(config.get_main_option("sqlalchemy.url") or None)
-    context.configure(url=url, target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=is_sqlite(url))
+    context.configure(url=url, target_metadata=target_metadata, literal_binds=True, render_as_batch=is_sqlite(url))
     with context.begin_transaction():
         context.run_migrations()
 

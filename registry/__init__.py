@@ -7,6 +7,7 @@ so ``zoo --help`` stays fast. The store itself is :class:`registry.store.Store`.
     store = Store.open("sqlite:///zoo.db")
     store.add_model("resnet18.a1_in1k", "timm:resnet18.a1_in1k")
 """
+
 from __future__ import annotations
 
 __all__ = ["current_revision", "default_database_url", "head_revision", "upgrade"]

@@ -22,6 +22,7 @@ file next to the target and renames it, so a failure leaves the target as it was
 Reading and checking a file is :mod:`registry.export_file`; turning its lines
 into rows is :mod:`registry.import_rows`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,19 +32,26 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from registry.errors import AlreadyExists, InvalidInput, ProbeMismatch, arg
-from registry.export_file import (FORMAT, HEADER_KIND, KINDS, READABLE_FORMATS, check_whole, is_export,
-                                  read_lines)
+from registry.export_file import FORMAT, HEADER_KIND, KINDS, READABLE_FORMATS, check_whole, is_export, read_lines
 from registry.import_rows import RowCache, import_line
-from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelRow, ProbeRow, TaskEmbeddingRow, TaskRow,
-                          TransferResultRow)
+from registry.orm import (
+    REVISION_KINDS,
+    Model2VecRunRow,
+    ModelRow,
+    ProbeRow,
+    TaskEmbeddingRow,
+    TaskRow,
+    TransferResultRow,
+)
 from registry.rows import bump
 
 
@@ -62,9 +70,14 @@ def export_jsonl(store: Any, path: Path, *, force: bool = False) -> dict[str, in
         counts[line["kind"]] += 1
     body = "".join(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n" for line in lines)
     body_bytes = body.encode("utf-8")
-    header = {"kind": HEADER_KIND, "format": FORMAT, "schema": head_revision(),
-              "exported_at": _iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
-              "counts": counts, "sha256": hashlib.sha256(body_bytes).hexdigest()}
+    header = {
+        "kind": HEADER_KIND,
+        "format": FORMAT,
+        "schema": head_revision(),
+        "exported_at": _iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)),
+        "counts": counts,
+        "sha256": hashlib.sha256(body_bytes).hexdigest(),
+    }
     data = (json.dumps(header, ensure_ascii=False) + "\n").encode("utf-8") + body_bytes
     tmp = None
     try:
@@ -98,48 +111,101 @@ def _refuse_target(store: Any, path: Path, *, force: bool) -> None:
     if path.exists() and not path.is_file():
         raise InvalidInput(f"{path} is not a regular file; give a file path to export to")
     if path.exists() and not force and not is_export(path):
-        raise InvalidInput(f"{path} exists and is not a zoo export; choose another path "
-                           f"or pass {arg('force')} to overwrite it")
+        raise InvalidInput(
+            f"{path} exists and is not a zoo export; choose another path or pass {arg('force')} to overwrite it"
+        )
 
 
 def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
     for p in session.scalars(select(ProbeRow).order_by(ProbeRow.name)):
-        yield {"kind": "probe", "name": p.name, "arch": p.arch, "weights_checksum": p.weights_checksum,
-               "embedding_length": p.embedding_length, "layers": list(p.layers),
-               "created_at": _iso(p.created_at)}
+        yield {
+            "kind": "probe",
+            "name": p.name,
+            "arch": p.arch,
+            "weights_checksum": p.weights_checksum,
+            "embedding_length": p.embedding_length,
+            "layers": list(p.layers),
+            "created_at": _iso(p.created_at),
+        }
     for t in session.scalars(select(TaskRow).order_by(TaskRow.name)):
-        yield {"kind": "task", "name": t.name, "data_uri": t.data_uri, "num_classes": t.num_classes,
-               "num_samples": t.num_samples, "fingerprint": t.fingerprint, "taxonomy": t.taxonomy,
-               "created_at": _iso(t.created_at)}
+        yield {
+            "kind": "task",
+            "name": t.name,
+            "data_uri": t.data_uri,
+            "num_classes": t.num_classes,
+            "num_samples": t.num_samples,
+            "fingerprint": t.fingerprint,
+            "taxonomy": t.taxonomy,
+            "created_at": _iso(t.created_at),
+        }
     models = select(ModelRow).options(selectinload(ModelRow.tags), selectinload(ModelRow.aliases))
     for m in session.scalars(models.order_by(ModelRow.name)):
-        yield {"kind": "model", "name": m.name, "source": m.source, "arch": m.arch,
-               "num_params": m.num_params, "checksum": m.checksum, "trained_on": m.trained_on,
-               "description": m.description, "created_at": _iso(m.created_at),
-               "tags": {t.key: t.value for t in sorted(m.tags, key=lambda t: t.key)},
-               "aliases": sorted(a.alias for a in m.aliases)}
-    embeddings = (select(TaskEmbeddingRow).join(TaskEmbeddingRow.task).join(TaskEmbeddingRow.probe)
-                  .order_by(TaskRow.name, ProbeRow.name, TaskEmbeddingRow.method))
+        yield {
+            "kind": "model",
+            "name": m.name,
+            "source": m.source,
+            "arch": m.arch,
+            "num_params": m.num_params,
+            "checksum": m.checksum,
+            "trained_on": m.trained_on,
+            "description": m.description,
+            "created_at": _iso(m.created_at),
+            "tags": {t.key: t.value for t in sorted(m.tags, key=lambda t: t.key)},
+            "aliases": sorted(a.alias for a in m.aliases),
+        }
+    embeddings = (
+        select(TaskEmbeddingRow)
+        .join(TaskEmbeddingRow.task)
+        .join(TaskEmbeddingRow.probe)
+        .order_by(TaskRow.name, ProbeRow.name, TaskEmbeddingRow.method)
+    )
     for e in session.scalars(embeddings):
-        yield {"kind": "task_embedding", "task": e.task.name, "probe": e.probe.name,
-               "method": e.method, "vector": _vector_out(e.vector),
-               "prior": None if e.prior is None else _vector_out(e.prior),
-               "sample_count": e.sample_count, "seed": e.seed, "params": e.params,
-               "package_version": e.package_version, "created_at": _iso(e.created_at)}
+        yield {
+            "kind": "task_embedding",
+            "task": e.task.name,
+            "probe": e.probe.name,
+            "method": e.method,
+            "vector": _vector_out(e.vector),
+            "prior": None if e.prior is None else _vector_out(e.prior),
+            "sample_count": e.sample_count,
+            "seed": e.seed,
+            "params": e.params,
+            "package_version": e.package_version,
+            "created_at": _iso(e.created_at),
+        }
     for r in session.scalars(select(TransferResultRow).order_by(TransferResultRow.id)):
-        yield {"kind": "transfer_result", "model": r.model.name, "task": r.task.name,
-               "metric": r.metric, "value": r.value, "protocol": r.protocol,
-               "protocol_params": r.protocol_params, "train_size": r.train_size,
-               "test_size": r.test_size, "created_at": _iso(r.created_at)}
+        yield {
+            "kind": "transfer_result",
+            "model": r.model.name,
+            "task": r.task.name,
+            "metric": r.metric,
+            "value": r.value,
+            "protocol": r.protocol,
+            "protocol_params": r.protocol_params,
+            "train_size": r.train_size,
+            "test_size": r.test_size,
+            "created_at": _iso(r.created_at),
+        }
     for run in session.scalars(select(Model2VecRunRow).order_by(Model2VecRunRow.id)):
         members = sorted(run.embeddings, key=lambda me: me.model.name)
-        yield {"kind": "model2vec_run", "probe": run.probe.name, "method": run.method,
-               "hyperparams": run.hyperparams, "metrics": run.metrics,
-               "created_at": _iso(run.created_at),
-               "embeddings": [{"model": me.model.name, "bias": _vector_out(me.bias),
-                               "vector": _vector_out(me.vector), "trained": bool(me.trained),
-                               "params": dict(me.params or {})}
-                              for me in members]}
+        yield {
+            "kind": "model2vec_run",
+            "probe": run.probe.name,
+            "method": run.method,
+            "hyperparams": run.hyperparams,
+            "metrics": run.metrics,
+            "created_at": _iso(run.created_at),
+            "embeddings": [
+                {
+                    "model": me.model.name,
+                    "bias": _vector_out(me.bias),
+                    "vector": _vector_out(me.vector),
+                    "trained": bool(me.trained),
+                    "params": dict(me.params or {}),
+                }
+                for me in members
+            ],
+        }
 
 
 def import_jsonl(store: Any, path: Path) -> dict[str, int]:
@@ -161,8 +227,9 @@ def import_jsonl(store: Any, path: Path) -> dict[str, int]:
             try:
                 import_line(session, line, rows)
             except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
-                raise InvalidInput(f"{path}:{lineno}: bad {line['kind']} record ({err!r}); "
-                                   "is this file a `zoo export`?") from None
+                raise InvalidInput(
+                    f"{path}:{lineno}: bad {line['kind']} record ({err!r}); is this file a `zoo export`?"
+                ) from None
             except (InvalidInput, ProbeMismatch) as err:
                 raise type(err)(f"{path}:{lineno}: {err.message}") from None
         check_whole(path, header, counts, digest)
@@ -173,8 +240,9 @@ def import_jsonl(store: Any, path: Path) -> dict[str, int]:
     try:
         return store.transact(work, write=True)
     except IntegrityError as err:
-        raise AlreadyExists(f"{path} clashes with rows already in the registry "
-                            f"({str(err.orig).splitlines()[0]}); nothing was imported") from None
+        raise AlreadyExists(
+            f"{path} clashes with rows already in the registry ({str(err.orig).splitlines()[0]}); nothing was imported"
+        ) from None
 
 
 def _vector_out(data: bytes) -> dict[str, str]:

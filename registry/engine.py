@@ -4,22 +4,22 @@ SQLite gets WAL, foreign keys and a busy timeout, and write transactions start
 with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade; what
 is left of "database is locked" is retried by :func:`run_transaction`.
 """
+
 from __future__ import annotations
 
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import (ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError,
-                            OperationalError)
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from registry.errors import (AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound,
-                             ZooError)
+from registry.errors import AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound, ZooError
 
 T = TypeVar("T")
 
@@ -28,8 +28,7 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 RETRY_ATTEMPTS = 12
 # Retries stop after this long in all: a lock held longer is a stuck writer, not contention.
 RETRY_DEADLINE_S = 45.0
-_RETRY_MARKERS = ("database is locked", "database is busy", "deadlock detected",
-                  "could not serialize access")
+_RETRY_MARKERS = ("database is locked", "database is busy", "deadlock detected", "could not serialize access")
 
 
 def default_database_url() -> str:
@@ -57,8 +56,8 @@ def parse_url(url: str | None) -> URL:
         parsed = make_url(text)
     except ArgumentError:
         raise InvalidInput(
-            f"bad database URL {text!r}: use sqlite:///PATH or "
-            "postgresql+psycopg://USER@HOST/DB") from None
+            f"bad database URL {text!r}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from None
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         if parsed.drivername in ("postgresql", "postgres"):
@@ -66,12 +65,13 @@ def parse_url(url: str | None) -> URL:
     elif backend == "sqlite":
         if sqlite_path(parsed) is None:
             raise InvalidInput(
-                f"in-memory SQLite ({text!r}) cannot hold a registry between connections; "
-                "use sqlite:///PATH")
+                f"in-memory SQLite ({text!r}) cannot hold a registry between connections; use sqlite:///PATH"
+            )
     else:
         raise InvalidInput(
             f"unsupported database {backend!r} in {display_url(parsed)}: use sqlite:///PATH or "
-            "postgresql+psycopg://USER@HOST/DB")
+            "postgresql+psycopg://USER@HOST/DB"
+        )
     return parsed
 
 
@@ -105,12 +105,12 @@ def make_engine(url: URL) -> Engine:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True,
-                                   connect_args={"connect_timeout": 10})
+            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except (ArgumentError, NoSuchModuleError, ImportError) as err:
         raise InvalidInput(
             f"cannot use database URL {display_url(url)}: {first_line(err)}; for PostgreSQL "
-            "install the extra (pip install 'zoo[postgres]') and use postgresql+psycopg://") from None
+            "install the extra (pip install 'zoo[postgres]') and use postgresql+psycopg://"
+        ) from None
     return engine
 
 
@@ -156,11 +156,10 @@ def is_retryable(err: BaseException) -> bool:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(min(2.0, 0.02 * (2 ** attempt)) * (0.5 + random.random()))
+    time.sleep(min(2.0, 0.02 * (2**attempt)) * (0.5 + random.random()))
 
 
-def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool,
-                    url: URL) -> T:
+def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool, url: URL) -> T:
     """Run ``work(session)`` in one transaction, committed, or rolled back on any error.
 
     Transient lock errors ("database is locked", deadlocks, serialisation
@@ -181,7 +180,8 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, write: bool
             if is_retryable(err):
                 raise DatabaseUnavailable(
                     f"the database at {display_url(url)} stayed locked by another writer "
-                    f"({first_line(err)}); retry, or stop the process holding it") from None
+                    f"({first_line(err)}); retry, or stop the process holding it"
+                ) from None
             raise unavailable(url, err) from None
         except IntegrityError:
             raise
@@ -194,10 +194,8 @@ def integrity_error(err: BaseException) -> ZooError:
     """A constraint violation that explicit checks did not catch (a concurrent change)."""
     detail = first_line(err)
     if "foreign key" in detail.lower():
-        return NotFound(f"a row this change refers to was removed meanwhile ({detail}); "
-                        "check the names and retry")
-    return AlreadyExists(f"a concurrent change took the same name ({detail}); "
-                         "choose another name or retry")
+        return NotFound(f"a row this change refers to was removed meanwhile ({detail}); check the names and retry")
+    return AlreadyExists(f"a concurrent change took the same name ({detail}); choose another name or retry")
 
 
 def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:
@@ -205,10 +203,11 @@ def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:
     if is_sqlite(url):
         hint = "check the SQLite path given with --db or $ZOO_DATABASE_URL"
     else:
-        hint = ("check the URL given with --db or $ZOO_DATABASE_URL, that the server is running "
-                "and that the database exists (createdb)")
-    return DatabaseUnavailable(f"cannot use the database at {display_url(url)} "
-                               f"({first_line(err)}); {hint}")
+        hint = (
+            "check the URL given with --db or $ZOO_DATABASE_URL, that the server is running "
+            "and that the database exists (createdb)"
+        )
+    return DatabaseUnavailable(f"cannot use the database at {display_url(url)} ({first_line(err)}); {hint}")
 
 
 def first_line(err: BaseException) -> str:

@@ -9,10 +9,11 @@ names the parameter to change with :func:`arg`, never a command-line flag:
 ``handle_errors`` words the same error for the command line ("pass --probe
 NAME"), from the options of the command that failed.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 # {arg:NAME} or {arg:NAME=VALUE}: a parameter of the call that failed
 _ARG = re.compile(r"\{arg:([A-Za-z_][A-Za-z0-9_]*)(?:=([^{}]*))?\}")
@@ -22,7 +23,7 @@ Speller = Callable[[str, "str | None"], str]
 
 def arg(name: str, value: str | None = None) -> str:
     """A reference to the parameter ``name`` (with a placeholder ``value``) inside an error message."""
-    return "{arg:%s%s}" % (name, f"={value}" if value else "")
+    return "{arg:" + name + (f"={value}" if value else "") + "}"
 
 
 def python_spelling(name: str, value: str | None) -> str:

@@ -7,6 +7,7 @@ file: a directory or special file, binary data, a damaged gzip stream, a line
 that is not a JSON object, an unknown format or kind, and, once every row is
 read, rows that disagree with the header's ``counts`` or ``sha256``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,7 +31,7 @@ def is_export(path: Path) -> bool:
     try:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as handle:
             first = handle.readline(1 << 16)
         return json.loads(first.decode("utf-8")).get("kind") == HEADER_KIND
     except (OSError, EOFError, zlib.error, ValueError, AttributeError):
@@ -46,12 +47,16 @@ def check_whole(path: Path, header: dict[str, Any], counts: dict[str, int], dige
         wrong = [k for k in KINDS if declared.get(k, 0) != counts[k]]
         if wrong:
             kind = wrong[0]
-            raise InvalidInput(f"{path} holds {counts[kind]} {kind} rows but its header says {declared.get(kind, 0)}: "
-                               "the file was cut short or changed; nothing was imported")
+            raise InvalidInput(
+                f"{path} holds {counts[kind]} {kind} rows but its header says {declared.get(kind, 0)}: "
+                "the file was cut short or changed; nothing was imported"
+            )
     expected = header.get("sha256")
     if expected is not None and header.get("format") == FORMAT and expected != digest:
-        raise InvalidInput(f"{path} does not match the checksum in its header: it was cut short or changed "
-                           "after export; nothing was imported (export it again)")
+        raise InvalidInput(
+            f"{path} does not match the checksum in its header: it was cut short or changed "
+            "after export; nothing was imported (export it again)"
+        )
 
 
 def read_lines(path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]], str]:
@@ -63,7 +68,7 @@ def read_lines(path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, An
     try:
         with path.open("rb") as raw:
             gzipped = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as handle:
             data = handle.read()
     except (EOFError, zlib.error, gzip.BadGzipFile):
         raise InvalidInput(f"{path} is a damaged or truncated gzip file; export it again") from None
@@ -95,8 +100,9 @@ def _parse_line(path: Path, lineno: int, raw_line: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}:{lineno}: not UTF-8 text; is this file a `zoo export`?") from None
     except ValueError as err:
-        raise InvalidInput(f"{path}:{lineno}: not JSON ({getattr(err, 'msg', err)}); "
-                           "is this file a `zoo export`?") from None
+        raise InvalidInput(
+            f"{path}:{lineno}: not JSON ({getattr(err, 'msg', err)}); is this file a `zoo export`?"
+        ) from None
     if not isinstance(line, dict) or "kind" not in line:
         raise InvalidInput(f"{path}:{lineno}: expected an object with a 'kind'")
     return line
@@ -106,8 +112,10 @@ def _check_header(path: Path, line: dict[str, Any]) -> dict[str, Any]:
     if line.get("kind") != HEADER_KIND:
         raise InvalidInput(f"{path} does not start with a zoo export header; make the file with `zoo export`")
     if line.get("format") not in READABLE_FORMATS:
-        raise InvalidInput(f"{path} has export format {line.get('format')!r}; this zoo "
-                           f"reads formats {', '.join(map(str, READABLE_FORMATS))}: upgrade zoo")
+        raise InvalidInput(
+            f"{path} has export format {line.get('format')!r}; this zoo "
+            f"reads formats {', '.join(map(str, READABLE_FORMATS))}: upgrade zoo"
+        )
     return line
 
 

@@ -11,6 +11,7 @@ The root is ``$ZOO_BENCH_ROOT`` when set, else the folder ``zoo bench build
 under the user cache dir). It lives in ``registry`` because the store checks
 these files too (:func:`registry.validation.source_path`); it imports nothing heavy.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ def is_bench_uri(uri: str) -> bool:
 
 def resolve_bench_uri(uri: str) -> Path:
     """The local path of ``bench:REL`` under :func:`bench_root`."""
-    relative = uri[len(SCHEME):].lstrip("/")
+    relative = uri[len(SCHEME) :].lstrip("/")
     return bench_root() / relative
 
 

@@ -6,6 +6,7 @@ objects, each model's ``bias [D]`` and ``vector [D]`` of one length); the
 ``*_in`` functions do the database part inside a transaction the store opens,
 where the vectors are also checked against the probe's ``embedding_length``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,15 @@ class NewRun:
     members: tuple[RunMember, ...]
 
     @classmethod
-    def build(cls, probe: str, method: str, *, hyperparams: Mapping[str, Any], metrics: Mapping[str, Any],
-              embeddings: Mapping[str, tuple]) -> NewRun:
+    def build(
+        cls,
+        probe: str,
+        method: str,
+        *,
+        hyperparams: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        embeddings: Mapping[str, tuple],
+    ) -> NewRun:
         """Check a run; ``embeddings`` maps a model name to ``(bias, vector[, trained[, params]])``."""
         method = check_name("method", method)
         hyper_json, metrics_json = check_json("hyperparams", hyperparams), check_json("metrics", metrics)
@@ -66,15 +74,24 @@ class NewRun:
 def add_run_in(session: Session, run: NewRun) -> rec.Model2VecRun:
     """Insert ``run`` and its model embeddings; each vector's length must be the probe's."""
     the_probe = probe_row(session, run.probe)
-    row = Model2VecRunRow(probe=the_probe, method=run.method, hyperparams=run.hyperparams,
-                          metrics=run.metrics, created_at=utcnow())
+    row = Model2VecRunRow(
+        probe=the_probe, method=run.method, hyperparams=run.hyperparams, metrics=run.metrics, created_at=utcnow()
+    )
     session.add(row)
     for member in run.members:
-        check_lengths(f"model embedding of {member.model!r}", run.probe, the_probe.embedding_length,
-                      vector=member.length)
-        row.embeddings.append(ModelEmbeddingRow(
-            model=model_row(session, member.model), length=member.length, bias=member.bias,
-            vector=member.vector, trained=member.trained, params=member.params))
+        check_lengths(
+            f"model embedding of {member.model!r}", run.probe, the_probe.embedding_length, vector=member.length
+        )
+        row.embeddings.append(
+            ModelEmbeddingRow(
+                model=model_row(session, member.model),
+                length=member.length,
+                bias=member.bias,
+                vector=member.vector,
+                trained=member.trained,
+                params=member.params,
+            )
+        )
     session.flush()
     bump(session, "model_embeddings")
     return run_record(row)
@@ -83,12 +100,14 @@ def add_run_in(session: Session, run: NewRun) -> rec.Model2VecRun:
 def latest_run_in(session: Session, probe: str, method: str) -> rec.Model2VecRun:
     """The newest run for ``probe``/``method``; NotFound saying how to make one."""
     row = session.scalar(
-        select(Model2VecRunRow).join(Model2VecRunRow.probe)
+        select(Model2VecRunRow)
+        .join(Model2VecRunRow.probe)
         .where(ProbeRow.name == probe, Model2VecRunRow.method == method)
-        .order_by(Model2VecRunRow.id.desc()).limit(1))
+        .order_by(Model2VecRunRow.id.desc())
+        .limit(1)
+    )
     if row is None:
-        raise NotFound(f"no Model2Vec run for probe {probe!r} and method {method!r}; "
-                       "run `zoo train-model2vec`")
+        raise NotFound(f"no Model2Vec run for probe {probe!r} and method {method!r}; run `zoo train-model2vec`")
     return run_record(row)
 
 
@@ -97,8 +116,11 @@ def run_embeddings_in(session: Session, run_id: int) -> list[rec.ModelEmbedding]
     if session.get(Model2VecRunRow, run_id) is None:
         raise NotFound(f"no Model2Vec run with id {run_id}")
     rows = session.scalars(
-        select(ModelEmbeddingRow).join(ModelEmbeddingRow.model)
-        .where(ModelEmbeddingRow.run_id == run_id).order_by(ModelRow.name))
+        select(ModelEmbeddingRow)
+        .join(ModelEmbeddingRow.model)
+        .where(ModelEmbeddingRow.run_id == run_id)
+        .order_by(ModelRow.name)
+    )
     return [model_embedding_record(r) for r in rows]
 
 

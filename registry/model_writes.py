@@ -6,6 +6,7 @@ transaction the store opens. Moving weights (:func:`plan_relocation`,
 :func:`set_sources_in`) rewrites ``file:`` sources only; the files themselves
 are checked by the store before its write transaction.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,7 @@ class NewModel:
         set_(self, "name", check_name("model", self.name))
         set_(self, "source", check_source(self.source))
         if self.arch is None and self.source.startswith("timm:"):
-            set_(self, "arch", self.source[len("timm:"):].split(".")[0] or None)
+            set_(self, "arch", self.source[len("timm:") :].split(".")[0] or None)
         if self.trained_on is not None:
             set_(self, "trained_on", check_name("task", self.trained_on))
         if self.num_params is not None:
@@ -54,9 +55,16 @@ class NewModel:
 def add_model_in(session: Session, model: NewModel) -> rec.Model:
     """Insert ``model`` with its tags; AlreadyExists when its name is a model or an alias."""
     refuse_taken_model_name(session, model.name)
-    row = ModelRow(name=model.name, source=model.source, arch=model.arch, num_params=model.num_params,
-                   checksum=model.checksum, trained_on=model.trained_on, description=model.description,
-                   created_at=utcnow())
+    row = ModelRow(
+        name=model.name,
+        source=model.source,
+        arch=model.arch,
+        num_params=model.num_params,
+        checksum=model.checksum,
+        trained_on=model.trained_on,
+        description=model.description,
+        created_at=utcnow(),
+    )
     row.tags = [ModelTagRow(key=k, value=v) for k, v in dict(model.tags).items()]
     row.aliases = []  # known empty: saves a lazy load when making the record
     session.add(row)
@@ -85,8 +93,9 @@ def remove_model_in(session: Session, name: str, force: bool) -> dict[str, int]:
     }
     dependents = {k: v for k, v in counts.items() if v}
     if dependents and not force:
-        raise DependentRows(f"model {name!r} has {describe_counts(dependents)}; "
-                            f"use --force (force=True) to remove them with it")
+        raise DependentRows(
+            f"model {name!r} has {describe_counts(dependents)}; use --force (force=True) to remove them with it"
+        )
     counts["model_tags"] = len(row.tags)
     counts["model_aliases"] = len(row.aliases)
     session.execute(delete(TransferResultRow).where(TransferResultRow.model_id == row.id))
@@ -140,8 +149,7 @@ def plan_relocation(session: Session, old_folder: str | Path, new_folder: str | 
             continue
         moves.append(SourceMove(row.name, row.source, f"file:{new / path.relative_to(old)}", row.checksum))
     if not moves:
-        raise NotFound(f"no model has a file: source under {old_folder}; "
-                       "see the sources in `zoo models list --json`")
+        raise NotFound(f"no model has a file: source under {old_folder}; see the sources in `zoo models list --json`")
     return moves
 
 
@@ -157,8 +165,9 @@ def set_sources_in(session: Session, moves: list[SourceMove]) -> list[rec.Model]
     for move in moves:
         row = model_row(session, move.model, aliases=False)
         if row.source != move.old or row.checksum != move.checksum:
-            raise AlreadyExists(f"model {move.model!r} was changed by another writer meanwhile; "
-                                "nothing was changed, retry")
+            raise AlreadyExists(
+                f"model {move.model!r} was changed by another writer meanwhile; nothing was changed, retry"
+            )
         row.source = move.new
         out.append(row)
     session.flush()
@@ -172,5 +181,14 @@ def source_move(session: Session, name: str, source: str) -> SourceMove:
     return SourceMove(row.name, row.source, source, row.checksum)
 
 
-__all__ = ["NewModel", "SourceMove", "add_model_in", "list_models_in", "plan_relocation", "remove_model_in",
-           "set_alias_in", "set_sources_in", "source_move"]
+__all__ = [
+    "NewModel",
+    "SourceMove",
+    "add_model_in",
+    "list_models_in",
+    "plan_relocation",
+    "remove_model_in",
+    "set_alias_in",
+    "set_sources_in",
+    "source_move",
+]

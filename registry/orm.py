@@ -5,6 +5,7 @@ frozen records of :mod:`registry.records`. The migrations in ``migrations/``
 must produce exactly this schema (``tests/registry/test_migrations.py`` checks
 it with Alembic's ``compare_metadata``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -39,8 +40,7 @@ NAMING_CONVENTION = {
 NAME_LENGTH = 255
 
 # The kinds of rows whose changes :meth:`registry.store.Store.revision_token` tracks.
-REVISION_KINDS = ("models", "tasks", "probes", "task_embeddings", "transfer_results",
-                  "model_embeddings")
+REVISION_KINDS = ("models", "tasks", "probes", "task_embeddings", "transfer_results", "model_embeddings")
 
 
 def utcnow() -> dt.datetime:
@@ -71,12 +71,12 @@ class ModelRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    tags: Mapped[list["ModelTagRow"]] = relationship(
-        back_populates="model", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="ModelTagRow.key")
-    aliases: Mapped[list["ModelAliasRow"]] = relationship(
-        back_populates="model", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="ModelAliasRow.alias")
+    tags: Mapped[list[ModelTagRow]] = relationship(
+        back_populates="model", cascade="all, delete-orphan", passive_deletes=True, order_by="ModelTagRow.key"
+    )
+    aliases: Mapped[list[ModelAliasRow]] = relationship(
+        back_populates="model", cascade="all, delete-orphan", passive_deletes=True, order_by="ModelAliasRow.alias"
+    )
 
 
 class ModelTagRow(Base):
@@ -138,8 +138,9 @@ class TaskEmbeddingRow(Base):
     """The current embedding of a task by a probe and method; vectors are float32 bytes."""
 
     __tablename__ = "task_embeddings"
-    __table_args__ = (UniqueConstraint("task_id", "probe_id", "method",
-                                       name="uq_task_embeddings_task_id_probe_id_method"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "probe_id", "method", name="uq_task_embeddings_task_id_probe_id_method"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
@@ -191,20 +192,19 @@ class Model2VecRunRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     probe: Mapped[ProbeRow] = relationship()
-    embeddings: Mapped[list["ModelEmbeddingRow"]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", passive_deletes=True)
+    embeddings: Mapped[list[ModelEmbeddingRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class ModelEmbeddingRow(Base):
     """A model's learned bias and final vector from one Model2Vec run."""
 
     __tablename__ = "model_embeddings"
-    __table_args__ = (UniqueConstraint("run_id", "model_id",
-                                       name="uq_model_embeddings_run_id_model_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "model_id", name="uq_model_embeddings_run_id_model_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("model2vec_runs.id", ondelete="CASCADE"),
-                                        index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("model2vec_runs.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     length: Mapped[int] = mapped_column(Integer)
     bias: Mapped[bytes] = mapped_column(LargeBinary)

@@ -4,6 +4,7 @@ ORM rows never cross the :mod:`registry.store` boundary; each is turned into
 one of these dataclasses first. Vectors are read-only ``numpy.float32`` arrays
 of shape ``[D]``.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -3,6 +3,7 @@
 The migrations live in the package ``migrations`` (shipped in the wheel), so
 everything here works from an installed copy, outside any source tree.
 """
+
 from __future__ import annotations
 
 import functools
@@ -16,8 +17,15 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from registry.engine import (default_sqlite_path, display_url, is_sqlite, make_engine, parse_url,
-                             sqlite_path, unavailable)
+from registry.engine import (
+    default_sqlite_path,
+    display_url,
+    is_sqlite,
+    make_engine,
+    parse_url,
+    sqlite_path,
+    unavailable,
+)
 from registry.errors import DatabaseUnavailable, NotFound, SchemaMismatch
 
 VERSION_TABLE = "alembic_version"
@@ -133,7 +141,8 @@ def _refuse_missing_tables(connection: Connection, url_text: str, current: str) 
     if missing:
         raise SchemaMismatch(
             f"the database at {url_text} is at schema {current} but lacks the table(s) "
-            f"{', '.join(missing)}: it was damaged; restore it from a backup (`zoo import` into a new database)")
+            f"{', '.join(missing)}: it was damaged; restore it from a backup (`zoo import` into a new database)"
+        )
 
 
 def downgrade(url: str | None, revision: str) -> str | None:
@@ -159,7 +168,8 @@ def _refuse_unknown(current: str | None, connection: Connection) -> None:
     if not known:
         raise SchemaMismatch(
             f"the database at {display_url(connection.engine.url)} has schema {current}, newer "
-            f"than this zoo knows (head {head_revision()}); upgrade zoo (pip install -U zoo)")
+            f"than this zoo knows (head {head_revision()}); upgrade zoo (pip install -U zoo)"
+        )
 
 
 def check_schema(connection: Connection, *, url_text: str) -> str | None:
@@ -185,11 +195,12 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
     if current is None:
         raise SchemaMismatch(
             f"the database at {url_text} has tables but no zoo schema version; "
-            "point --db at a zoo registry or an empty database")
+            "point --db at a zoo registry or an empty database"
+        )
     _refuse_unknown(current, connection)
     raise SchemaMismatch(
-        f"the database at {url_text} has schema {current}, behind this zoo (head {head}); "
-        "run `zoo db upgrade`")
+        f"the database at {url_text} has schema {current}, behind this zoo (head {head}); run `zoo db upgrade`"
+    )
 
 
 def open_checked(url: str | None, *, create: bool) -> tuple[Engine, URL]:
@@ -207,8 +218,7 @@ def open_checked(url: str | None, *, create: bool) -> tuple[Engine, URL]:
             raise NotFound(f"no registry at {shown}; run `zoo db upgrade` to create one")
         if not path.parent.exists():
             if url or path != default_sqlite_path():
-                raise DatabaseUnavailable(
-                    f"directory {path.parent} does not exist; create it or fix the --db URL")
+                raise DatabaseUnavailable(f"directory {path.parent} does not exist; create it or fix the --db URL")
             path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(parsed)
     try:

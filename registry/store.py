@@ -8,11 +8,13 @@ models in :mod:`registry.model_writes`, tasks, probes and task embeddings in
 :mod:`registry.task_writes`, Model2Vec runs in :mod:`registry.model2vec_runs`,
 backups in :mod:`registry.backup`.
 """
+
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import URL
@@ -23,16 +25,63 @@ from registry import records as rec
 from registry.engine import display_url, integrity_error, run_transaction
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 from registry.model2vec_runs import NewRun, add_run_in, latest_run_in, run_embeddings_in
-from registry.model_writes import (NewModel, SourceMove, add_model_in, list_models_in, plan_relocation,
-                                   remove_model_in, set_alias_in, set_sources_in, source_move)
-from registry.orm import (REVISION_KINDS, Model2VecRunRow, ModelEmbeddingRow, ModelRow, ProbeRow, RevisionRow,
-                          TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow)
-from registry.rows import (bump, count_rows, embedding_query, model_record, model_row, probe_record, probe_row,
-                           task_embedding_record, task_record, task_row, transfer_record)
-from registry.task_writes import (EmbeddingSpec, NewTask, ProbeSpec, add_task_in, ensure_probe_in,
-                                  probe_spec, put_embedding_in, remove_task_in)
-from registry.validation import (MAX_INT32, check_count, check_finite, check_json, check_name,
-                                 check_source, check_source_checksum, check_source_file, check_tags)
+from registry.model_writes import (
+    NewModel,
+    SourceMove,
+    add_model_in,
+    list_models_in,
+    plan_relocation,
+    remove_model_in,
+    set_alias_in,
+    set_sources_in,
+    source_move,
+)
+from registry.orm import (
+    REVISION_KINDS,
+    Model2VecRunRow,
+    ModelEmbeddingRow,
+    ModelRow,
+    ProbeRow,
+    RevisionRow,
+    TaskEmbeddingRow,
+    TaskRow,
+    TransferResultRow,
+    utcnow,
+)
+from registry.rows import (
+    bump,
+    count_rows,
+    embedding_query,
+    model_record,
+    model_row,
+    probe_record,
+    probe_row,
+    task_embedding_record,
+    task_record,
+    task_row,
+    transfer_record,
+)
+from registry.task_writes import (
+    EmbeddingSpec,
+    NewTask,
+    ProbeSpec,
+    add_task_in,
+    ensure_probe_in,
+    probe_spec,
+    put_embedding_in,
+    remove_task_in,
+)
+from registry.validation import (
+    MAX_INT32,
+    check_count,
+    check_finite,
+    check_json,
+    check_name,
+    check_source,
+    check_source_checksum,
+    check_source_file,
+    check_tags,
+)
 
 T = TypeVar("T")
 
@@ -46,7 +95,7 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, url: str | None = None, *, create: bool = True) -> "Store":
+    def open(cls, url: str | None = None, *, create: bool = True) -> Store:
         """Open the registry at ``url`` (default: :func:`registry.default_database_url`).
 
         With ``create=True`` a missing SQLite file or an empty database is
@@ -72,7 +121,7 @@ class Store:
         """Release the connection pool."""
         self._engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -99,11 +148,19 @@ class Store:
             raise clash() from None
 
     # ------------------------------------------------------------------ models
-    def add_model(self, name: str, source: str, *, arch: str | None = None,
-                  num_params: int | None = None, checksum: str | None = None,
-                  trained_on: str | None = None, description: str | None = None,
-                  tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-                  check: bool = True) -> rec.Model:
+    def add_model(
+        self,
+        name: str,
+        source: str,
+        *,
+        arch: str | None = None,
+        num_params: int | None = None,
+        checksum: str | None = None,
+        trained_on: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        check: bool = True,
+    ) -> rec.Model:
         """Register a model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``.
 
         ``arch`` defaults to the architecture part of a ``timm:`` name. ``tags``
@@ -114,15 +171,18 @@ class Store:
         model = NewModel(name, source, arch, num_params, checksum, trained_on, description, tags)
         if check:
             check_source_file(model.source)
-        return self._write(lambda session: add_model_in(session, model), lambda: AlreadyExists(
-            f"model {model.name!r} already exists; choose another name or `zoo models remove {model.name}`"))
+        return self._write(
+            lambda session: add_model_in(session, model),
+            lambda: AlreadyExists(
+                f"model {model.name!r} already exists; choose another name or `zoo models remove {model.name}`"
+            ),
+        )
 
     def get_model(self, name_or_alias: str) -> rec.Model:
         """The model with this name, else the one this alias points at."""
         return self.run(lambda s: model_record(model_row(s, name_or_alias)), write=False)
 
-    def list_models(self, *, pattern: str | None = None,
-                    tags: Mapping[str, str] | None = None) -> list[rec.Model]:
+    def list_models(self, *, pattern: str | None = None, tags: Mapping[str, str] | None = None) -> list[rec.Model]:
         """Models ordered by name, filtered by a glob on the name and by exact tags."""
         wanted = check_tags(tags or {})
         return self.run(lambda session: list_models_in(session, pattern, wanted), write=False)
@@ -137,8 +197,10 @@ class Store:
     def set_alias(self, alias: str, model_name: str) -> rec.Model:
         """Point ``alias`` at a model (moving it if it pointed elsewhere)."""
         alias = check_name("alias", alias)
-        return self._write(lambda session: set_alias_in(session, alias, model_name),
-                           lambda: AlreadyExists(f"alias {alias!r} was taken meanwhile; retry"))
+        return self._write(
+            lambda session: set_alias_in(session, alias, model_name),
+            lambda: AlreadyExists(f"alias {alias!r} was taken meanwhile; retry"),
+        )
 
     def set_model_source(self, name: str, uri: str, *, check: bool = True) -> rec.Model:
         """Point model ``name`` (or an alias) at new weights ``uri``, checked like :meth:`add_model`.
@@ -153,8 +215,9 @@ class Store:
         _check_move(move, check=check)
         return self.run(lambda session: set_sources_in(session, [move]), write=True)[0]
 
-    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *,
-                         check: bool = True) -> list[rec.Model]:
+    def relocate_sources(
+        self, old_folder: str | Path, new_folder: str | Path, *, check: bool = True
+    ) -> list[rec.Model]:
         """Move every ``file:`` source under ``old_folder`` to the same relative path under ``new_folder``.
 
         Folders are paths (or ``file:`` URIs) made absolute against the working
@@ -168,17 +231,29 @@ class Store:
                 _check_move(move, check=check)
             except InvalidInput as err:
                 named = f"model {move.model!r}" in err.message
-                raise InvalidInput(f"{'' if named else f'cannot move model {move.model!r}: '}{err.message} "
-                                   "(nothing was moved)", param=err.param) from None
+                raise InvalidInput(
+                    f"{'' if named else f'cannot move model {move.model!r}: '}{err.message} (nothing was moved)",
+                    param=err.param,
+                ) from None
         return self.run(lambda session: set_sources_in(session, moves), write=True)
 
     # ------------------------------------------------------------------ tasks
-    def add_task(self, name: str, *, data_uri: str, num_classes: int, num_samples: int,
-                 fingerprint: str, taxonomy: str | None = None) -> rec.Task:
+    def add_task(
+        self,
+        name: str,
+        *,
+        data_uri: str,
+        num_classes: int,
+        num_samples: int,
+        fingerprint: str,
+        taxonomy: str | None = None,
+    ) -> rec.Task:
         """Register a task (a labelled data set)."""
         task = NewTask(name, data_uri, num_classes, num_samples, fingerprint, taxonomy)
-        return self._write(lambda session: add_task_in(session, task), lambda: AlreadyExists(
-            f"task {task.name!r} already exists; choose another name"))
+        return self._write(
+            lambda session: add_task_in(session, task),
+            lambda: AlreadyExists(f"task {task.name!r} already exists; choose another name"),
+        )
 
     def get_task(self, name: str) -> rec.Task:
         """The task with this name."""
@@ -189,8 +264,7 @@ class Store:
 
         def work(session: Session) -> list[rec.Task]:
             rows = session.scalars(select(TaskRow).order_by(TaskRow.name)).all()
-            return [task_record(r) for r in rows
-                    if pattern is None or fnmatch.fnmatchcase(r.name, pattern)]
+            return [task_record(r) for r in rows if pattern is None or fnmatch.fnmatchcase(r.name, pattern)]
 
         return self.run(work, write=False)
 
@@ -199,11 +273,13 @@ class Store:
         return self.run(lambda session: remove_task_in(session, name, force), write=True)
 
     # ------------------------------------------------------------------ probes
-    def ensure_probe(self, name: str, *, arch: str, weights_checksum: str,
-                     embedding_length: int, layers: Iterable[str]) -> rec.Probe:
+    def ensure_probe(
+        self, name: str, *, arch: str, weights_checksum: str, embedding_length: int, layers: Iterable[str]
+    ) -> rec.Probe:
         """The probe ``name``, registered now if new; a different probe of that name is refused."""
-        spec = probe_spec(name, arch=arch, weights_checksum=weights_checksum,
-                          embedding_length=embedding_length, layers=layers)
+        spec = probe_spec(
+            name, arch=arch, weights_checksum=weights_checksum, embedding_length=embedding_length, layers=layers
+        )
         try:
             return self.transact(lambda session: ensure_probe_in(session, spec), write=True)
         except IntegrityError:  # registered concurrently: compare with that one
@@ -215,14 +291,24 @@ class Store:
 
     def list_probes(self) -> list[rec.Probe]:
         """All probes ordered by name."""
-        return self.run(lambda s: [probe_record(r) for r in
-                                   s.scalars(select(ProbeRow).order_by(ProbeRow.name))],
-                        write=False)
+        return self.run(
+            lambda s: [probe_record(r) for r in s.scalars(select(ProbeRow).order_by(ProbeRow.name))], write=False
+        )
 
     # ------------------------------------------------------------------ task embeddings
-    def put_task_embedding(self, task: str, probe: str, method: str, vector: Any, *,
-                           prior: Any = None, sample_count: int, seed: int,
-                           params: Mapping[str, Any], package_version: str) -> rec.TaskEmbedding:
+    def put_task_embedding(
+        self,
+        task: str,
+        probe: str,
+        method: str,
+        vector: Any,
+        *,
+        prior: Any = None,
+        sample_count: int,
+        seed: int,
+        params: Mapping[str, Any],
+        package_version: str,
+    ) -> rec.TaskEmbedding:
         """Store the current ``[D]`` embedding of ``task`` by ``probe``/``method``, replacing any."""
         spec = EmbeddingSpec(method, vector, sample_count, seed, params, package_version, prior=prior)
 
@@ -232,11 +318,16 @@ class Store:
         try:
             return self.transact(work, write=True)
         except IntegrityError:  # inserted concurrently: this one replaces it
-            return self._write(work, lambda: AlreadyExists(
-                f"the {probe}/{method} embedding of {task!r} keeps being written concurrently; retry"))
+            return self._write(
+                work,
+                lambda: AlreadyExists(
+                    f"the {probe}/{method} embedding of {task!r} keeps being written concurrently; retry"
+                ),
+            )
 
-    def record_task_embedding(self, *, task: NewTask | str, probe: ProbeSpec,
-                              embedding: EmbeddingSpec) -> rec.TaskEmbedding:
+    def record_task_embedding(
+        self, *, task: NewTask | str, probe: ProbeSpec, embedding: EmbeddingSpec
+    ) -> rec.TaskEmbedding:
         """Add ``task`` (a :class:`NewTask`; a name for a registered one), ensure ``probe`` and
         store ``embedding`` of the task by it: one transaction, all three or nothing.
 
@@ -249,25 +340,29 @@ class Store:
             return put_embedding_in(session, name, probe.name, embedding)
 
         shown = task if isinstance(task, str) else task.name
-        return self._write(work, lambda: AlreadyExists(
-            f"task {shown!r} or probe {probe.name!r} was registered concurrently; retry"))
+        return self._write(
+            work, lambda: AlreadyExists(f"task {shown!r} or probe {probe.name!r} was registered concurrently; retry")
+        )
 
     def get_task_embedding(self, task: str, probe: str, method: str) -> rec.TaskEmbedding:
         """The current embedding of ``task`` by ``probe``/``method``."""
 
         def work(session: Session) -> rec.TaskEmbedding:
-            row = session.scalar(embedding_query().where(
-                TaskRow.name == task, ProbeRow.name == probe, TaskEmbeddingRow.method == method))
+            row = session.scalar(
+                embedding_query().where(TaskRow.name == task, ProbeRow.name == probe, TaskEmbeddingRow.method == method)
+            )
             if row is None:
                 task_row(session, task)
-                raise NotFound(f"task {task!r} has no {method} embedding by probe {probe!r}; "
-                               f"run `zoo embed-task {task}`")
+                raise NotFound(
+                    f"task {task!r} has no {method} embedding by probe {probe!r}; run `zoo embed-task {task}`"
+                )
             return task_embedding_record(row)
 
         return self.run(work, write=False)
 
-    def list_task_embeddings(self, *, probe: str | None = None, method: str | None = None,
-                             task: str | None = None) -> list[rec.TaskEmbedding]:
+    def list_task_embeddings(
+        self, *, probe: str | None = None, method: str | None = None, task: str | None = None
+    ) -> list[rec.TaskEmbedding]:
         """Current embeddings, ordered by task, probe and method name."""
 
         def work(session: Session) -> list[rec.TaskEmbedding]:
@@ -284,9 +379,18 @@ class Store:
         return self.run(work, write=False)
 
     # ------------------------------------------------------------------ transfer results
-    def add_transfer_result(self, model: str, task: str, *, metric: str, value: float,
-                            protocol: str, protocol_params: Mapping[str, Any], train_size: int,
-                            test_size: int) -> rec.TransferResult:
+    def add_transfer_result(
+        self,
+        model: str,
+        task: str,
+        *,
+        metric: str,
+        value: float,
+        protocol: str,
+        protocol_params: Mapping[str, Any],
+        train_size: int,
+        test_size: int,
+    ) -> rec.TransferResult:
         """Record ``metric`` = ``value`` of ``model`` on ``task`` under ``protocol``."""
         metric, protocol = check_name("metric", metric), check_name("protocol", protocol)
         value = check_finite("transfer result value", value)
@@ -295,10 +399,17 @@ class Store:
         params_json = check_json("protocol_params", protocol_params)
 
         def work(session: Session) -> rec.TransferResult:
-            row = TransferResultRow(model=model_row(session, model), task=task_row(session, task),
-                                    metric=metric, value=float(value), protocol=protocol,
-                                    protocol_params=params_json, train_size=int(train_size),
-                                    test_size=int(test_size), created_at=utcnow())
+            row = TransferResultRow(
+                model=model_row(session, model),
+                task=task_row(session, task),
+                metric=metric,
+                value=float(value),
+                protocol=protocol,
+                protocol_params=params_json,
+                train_size=int(train_size),
+                test_size=int(test_size),
+                created_at=utcnow(),
+            )
             session.add(row)
             session.flush()
             bump(session, "transfer_results")
@@ -306,15 +417,18 @@ class Store:
 
         return self.run(work, write=True)
 
-    def list_transfer_results(self, *, model: str | None = None, task: str | None = None,
-                              protocol: str | None = None) -> list[rec.TransferResult]:
+    def list_transfer_results(
+        self, *, model: str | None = None, task: str | None = None, protocol: str | None = None
+    ) -> list[rec.TransferResult]:
         """Transfer results in the order they were recorded."""
 
         def work(session: Session) -> list[rec.TransferResult]:
-            query = (select(TransferResultRow).join(TransferResultRow.model)
-                     .join(TransferResultRow.task)
-                     .options(selectinload(TransferResultRow.model),
-                              selectinload(TransferResultRow.task)))
+            query = (
+                select(TransferResultRow)
+                .join(TransferResultRow.model)
+                .join(TransferResultRow.task)
+                .options(selectinload(TransferResultRow.model), selectinload(TransferResultRow.task))
+            )
             if model is not None:
                 query = query.where(ModelRow.id == model_row(session, model).id)
             if task is not None:
@@ -326,9 +440,15 @@ class Store:
         return self.run(work, write=False)
 
     # ------------------------------------------------------------------ model2vec
-    def add_model2vec_run(self, probe: str, method: str, *, hyperparams: Mapping[str, Any],
-                          metrics: Mapping[str, Any],
-                          embeddings: Mapping[str, tuple]) -> rec.Model2VecRun:
+    def add_model2vec_run(
+        self,
+        probe: str,
+        method: str,
+        *,
+        hyperparams: Mapping[str, Any],
+        metrics: Mapping[str, Any],
+        embeddings: Mapping[str, tuple],
+    ) -> rec.Model2VecRun:
         """Record a Model2Vec run and each model's ``(bias [D], vector [D])``.
 
         A value may carry a third element, ``trained`` (default True); False
@@ -336,8 +456,10 @@ class Store:
         ``params``, a JSON object of learned per-model scalars.
         """
         run = NewRun.build(probe, method, hyperparams=hyperparams, metrics=metrics, embeddings=embeddings)
-        return self._write(lambda session: add_run_in(session, run), lambda: InvalidInput(
-            "the same model appears twice in the embeddings (by name and by alias)"))
+        return self._write(
+            lambda session: add_run_in(session, run),
+            lambda: InvalidInput("the same model appears twice in the embeddings (by name and by alias)"),
+        )
 
     def latest_model2vec_run(self, probe: str, method: str) -> rec.Model2VecRun:
         """The newest Model2Vec run for ``probe``/``method``."""
@@ -361,9 +483,15 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """How many rows of each kind the registry holds."""
-        tables = {"models": ModelRow, "tasks": TaskRow, "probes": ProbeRow,
-                  "task_embeddings": TaskEmbeddingRow, "transfer_results": TransferResultRow,
-                  "model2vec_runs": Model2VecRunRow, "model_embeddings": ModelEmbeddingRow}
+        tables = {
+            "models": ModelRow,
+            "tasks": TaskRow,
+            "probes": ProbeRow,
+            "task_embeddings": TaskEmbeddingRow,
+            "transfer_results": TransferResultRow,
+            "model2vec_runs": Model2VecRunRow,
+            "model_embeddings": ModelEmbeddingRow,
+        }
         return self.run(lambda s: {k: count_rows(s, t) for k, t in tables.items()}, write=False)
 
     # ------------------------------------------------------------------ backup

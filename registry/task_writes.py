@@ -7,10 +7,12 @@ database part inside a transaction the store opens, so
 :meth:`registry.store.Store.record_task_embedding` can do all three in one
 (and :func:`remove_task_in` is the work of removing a task).
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -18,10 +20,16 @@ from sqlalchemy.orm import Session
 from registry import records as rec
 from registry.errors import AlreadyExists, DependentRows, InvalidInput, ProbeMismatch
 from registry.orm import ProbeRow, TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow
-from registry.rows import (bump, count_rows, probe_record, probe_row, task_embedding_record, task_record,
-                           task_row)
-from registry.validation import (MAX_INT32, check_count, check_json, check_lengths, check_name,
-                                 check_vector, describe_counts)
+from registry.rows import bump, count_rows, probe_record, probe_row, task_embedding_record, task_record, task_row
+from registry.validation import (
+    MAX_INT32,
+    check_count,
+    check_json,
+    check_lengths,
+    check_name,
+    check_vector,
+    describe_counts,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +99,9 @@ class EmbeddingSpec:
         object.__setattr__(self, "package_version", str(self.package_version))
 
 
-def probe_spec(name: str, *, arch: str, weights_checksum: str, embedding_length: int,
-               layers: Iterable[str]) -> ProbeSpec:
+def probe_spec(
+    name: str, *, arch: str, weights_checksum: str, embedding_length: int, layers: Iterable[str]
+) -> ProbeSpec:
     """A :class:`ProbeSpec` from keywords (layers any iterable)."""
     return ProbeSpec(name, arch, weights_checksum, embedding_length, tuple(layers))
 
@@ -100,11 +109,16 @@ def probe_spec(name: str, *, arch: str, weights_checksum: str, embedding_length:
 def add_task_in(session: Session, task: NewTask) -> rec.Task:
     """Insert ``task``; AlreadyExists when its name is taken."""
     if session.scalar(select(TaskRow.id).where(TaskRow.name == task.name)) is not None:
-        raise AlreadyExists(f"task {task.name!r} already exists; choose another name "
-                            f"or `zoo tasks remove {task.name}`")
-    row = TaskRow(name=task.name, data_uri=task.data_uri, num_classes=task.num_classes,
-                  num_samples=task.num_samples, fingerprint=task.fingerprint,
-                  taxonomy=task.taxonomy, created_at=utcnow())
+        raise AlreadyExists(f"task {task.name!r} already exists; choose another name or `zoo tasks remove {task.name}`")
+    row = TaskRow(
+        name=task.name,
+        data_uri=task.data_uri,
+        num_classes=task.num_classes,
+        num_samples=task.num_samples,
+        fingerprint=task.fingerprint,
+        taxonomy=task.taxonomy,
+        created_at=utcnow(),
+    )
     session.add(row)
     session.flush()
     bump(session, "tasks")
@@ -120,8 +134,9 @@ def remove_task_in(session: Session, name: str, force: bool) -> dict[str, int]:
     }
     dependents = {k: v for k, v in counts.items() if v}
     if dependents and not force:
-        raise DependentRows(f"task {name!r} has {describe_counts(dependents)}; "
-                            "use --force (force=True) to remove them with it")
+        raise DependentRows(
+            f"task {name!r} has {describe_counts(dependents)}; use --force (force=True) to remove them with it"
+        )
     session.execute(delete(TaskEmbeddingRow).where(TaskEmbeddingRow.task_id == row.id))
     session.execute(delete(TransferResultRow).where(TransferResultRow.task_id == row.id))
     session.delete(row)
@@ -135,16 +150,22 @@ def ensure_probe_in(session: Session, probe: ProbeSpec) -> rec.Probe:
     row = session.scalar(select(ProbeRow).where(ProbeRow.name == probe.name))
     wanted = (probe.arch, probe.weights_checksum, probe.embedding_length, list(probe.layers))
     if row is None:
-        row = ProbeRow(name=probe.name, arch=probe.arch, weights_checksum=probe.weights_checksum,
-                       embedding_length=probe.embedding_length, layers=list(probe.layers),
-                       created_at=utcnow())
+        row = ProbeRow(
+            name=probe.name,
+            arch=probe.arch,
+            weights_checksum=probe.weights_checksum,
+            embedding_length=probe.embedding_length,
+            layers=list(probe.layers),
+            created_at=utcnow(),
+        )
         session.add(row)
         session.flush()
         bump(session, "probes")
     elif (row.arch, row.weights_checksum, row.embedding_length, list(row.layers)) != wanted:
         raise ProbeMismatch(
             f"a different probe named {probe.name!r} is registered (arch {row.arch}, checksum "
-            f"{row.weights_checksum[:12]}, {row.embedding_length} filters); give this probe another name")
+            f"{row.weights_checksum[:12]}, {row.embedding_length} filters); give this probe another name"
+        )
     return probe_record(row)
 
 
@@ -153,9 +174,13 @@ def put_embedding_in(session: Session, task: str, probe: str, embedding: Embeddi
     the_task = task_row(session, task)
     the_probe = probe_row(session, probe)
     check_lengths(f"embedding of task {task!r}", probe, the_probe.embedding_length, vector=embedding.length)
-    row = session.scalar(select(TaskEmbeddingRow).where(
-        TaskEmbeddingRow.task_id == the_task.id, TaskEmbeddingRow.probe_id == the_probe.id,
-        TaskEmbeddingRow.method == embedding.method))
+    row = session.scalar(
+        select(TaskEmbeddingRow).where(
+            TaskEmbeddingRow.task_id == the_task.id,
+            TaskEmbeddingRow.probe_id == the_probe.id,
+            TaskEmbeddingRow.method == embedding.method,
+        )
+    )
     if row is None:
         row = TaskEmbeddingRow(task=the_task, probe=the_probe, method=embedding.method)
         session.add(row)

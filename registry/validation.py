@@ -1,4 +1,5 @@
 """Checks on what callers hand the store, each failing with a one-line InvalidInput."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +7,9 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +46,9 @@ def refuse_invisible(label: str, text: str) -> str:
     """``text`` unchanged, unless it holds a control, format (bidi override) or separator character."""
     bad = next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
     if bad is not None:
-        raise InvalidInput(f"bad {label} {text!r}: it holds the invisible character U+{ord(bad):04X}; "
-                           "use visible characters only")
+        raise InvalidInput(
+            f"bad {label} {text!r}: it holds the invisible character U+{ord(bad):04X}; use visible characters only"
+        )
     return text
 
 
@@ -74,8 +77,7 @@ def check_finite(label: str, value: Any) -> float:
 
 def check_source(source: Any) -> str:
     """A model source URI: ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``."""
-    if not isinstance(source, str) or not any(
-            source.startswith(s) and len(source) > len(s) for s in SOURCE_SCHEMES):
+    if not isinstance(source, str) or not any(source.startswith(s) and len(source) > len(s) for s in SOURCE_SCHEMES):
         raise InvalidInput(f"bad source {source!r}: use timm:NAME, hf-hub:REPO or file:PATH")
     return source
 
@@ -97,8 +99,9 @@ def check_tags(tags: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str,
             raise InvalidInput(f"bad tag key {key!r}: use a non-empty KEY without '='")
         key = refuse_invisible("tag key", normalise_name(key))
         if key in clean:
-            raise InvalidInput(f"tag {key!r} is given twice ({clean[key]!r} and {value!r}); "
-                               f"give each key once in {arg('tags')}")
+            raise InvalidInput(
+                f"tag {key!r} is given twice ({clean[key]!r} and {value!r}); give each key once in {arg('tags')}"
+            )
         clean[key] = str(value)
     return clean
 
@@ -126,11 +129,11 @@ def check_lengths(what: str, probe: str, probe_length: int | None, **lengths: in
     first_label, first = next(iter(given.items()))
     for label, n in given.items():
         if n != first:
-            raise InvalidInput(f"{what}: {label} has {n} values but {first_label} has {first}; "
-                               "give vectors of one length")
+            raise InvalidInput(
+                f"{what}: {label} has {n} values but {first_label} has {first}; give vectors of one length"
+            )
     if probe_length is not None and first != probe_length:
-        raise ProbeMismatch(f"{what}: probe {probe!r} embeds to {probe_length} values, "
-                            f"the {first_label} has {first}")
+        raise ProbeMismatch(f"{what}: probe {probe!r} embeds to {probe_length} values, the {first_label} has {first}")
     return first
 
 
@@ -189,8 +192,10 @@ def check_source_file(source: str) -> None:
             else:
                 head = handle.read(4)
                 if head != _ZIP_MAGIC and head[:2] not in _PICKLE_PROTOCOLS:
-                    raise InvalidInput(f"source {source!r} is neither a safetensors file nor a PyTorch "
-                                       "checkpoint (zip or pickle); check the file")
+                    raise InvalidInput(
+                        f"source {source!r} is neither a safetensors file nor a PyTorch "
+                        "checkpoint (zip or pickle); check the file"
+                    )
     except OSError as err:
         raise InvalidInput(f"cannot read source {source!r}: {err.strerror}; check the file") from None
 
@@ -204,7 +209,7 @@ def source_path(source: str) -> Path | None:
         return resolve_bench_uri(source)
     if not source.startswith("file:"):
         return None
-    text = source[len("file:"):]
+    text = source[len("file:") :]
     return Path(text[2:] if text.startswith("//") else text).expanduser()
 
 
@@ -236,8 +241,10 @@ def check_source_checksum(model: str, source: str, checksum: str | None) -> None
         raise InvalidInput(f"cannot read source {source!r}: {err.strerror}; check the file") from None
     expected = checksum.strip().lower().removeprefix("sha256:")
     if actual != expected:
-        raise InvalidInput(f"{path} has sha256 {actual[:12]}..., but model {model!r} was registered with "
-                           f"{expected[:12]}...: the file is not the registered weights; give the right file")
+        raise InvalidInput(
+            f"{path} has sha256 {actual[:12]}..., but model {model!r} was registered with "
+            f"{expected[:12]}...: the file is not the registered weights; give the right file"
+        )
 
 
 def _check_safetensors_header(source: str, handle: Any) -> None:

@@ -24,6 +24,7 @@ Every test also runs without ``$ZOO_DATABASE_URL`` and with ``$XDG_DATA_HOME`` a
 ``$XDG_CACHE_HOME`` in temporary directories, so nothing reaches the user's real
 registry or cache.
 """
+
 from __future__ import annotations
 
 import glob
@@ -34,8 +35,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -83,10 +84,18 @@ class _Cluster:
 
     def start(self) -> str:
         data = str(self.dir / "data")
-        self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
-        self._run(str(self.bin / "pg_ctl"), "-D", data, "-l", str(self.dir / "log"), "-w",
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F", "start")
+        self._run(str(self.bin / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F",
+            "start",
+        )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
@@ -143,7 +152,7 @@ def postgres_server() -> Iterator[str]:
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (dropped afterwards)."""
     if postgres_server.startswith("unavailable: "):
-        _unavailable(postgres_server[len("unavailable: "):])
+        _unavailable(postgres_server[len("unavailable: ") :])
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 

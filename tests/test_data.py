@@ -1,4 +1,5 @@
 """zoo.data: folders, manifests, Datasets, balanced subsampling and every bad input of issue 3."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Hostile and careless data input: missing labels, symlink loops, huge images, FIFOs, encodings."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Split-aware folders: DIR/train/<class> with a held-out test/ (or val/, valid/, validation/) is one task."""
+
 from __future__ import annotations
 
 import json

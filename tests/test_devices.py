@@ -1,4 +1,5 @@
 """``device``: ``auto`` is the CPU here and gives the CPU's results exactly; CUDA where there is none is one line."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,13 @@ def test_auto_is_the_cpu_here_and_gives_identical_results(zoo_url):
         cpu = zoo.evaluate("expert", "task", save=False, device="cpu")
         auto = zoo.evaluate("expert", "task", save=False, device="auto")
         model = zoo.store.get_model("expert")
-        scores = {device: [zoo.judge.scorer_matrix(scorer, ["task"], [model], None, device=device)[0, 0]
-                           for scorer in ("logme", "leep")] for device in ("cpu", "auto")}
+        scores = {
+            device: [
+                zoo.judge.scorer_matrix(scorer, ["task"], [model], None, device=device)[0, 0]
+                for scorer in ("logme", "leep")
+            ]
+            for device in ("cpu", "auto")
+        }
     if NO_GPU:
         assert resolve_device("auto") == "cpu"
         assert auto == cpu

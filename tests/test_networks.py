@@ -1,4 +1,5 @@
 """zoo.networks: sources, safe weight loading, random-weight refusal, checksums, features."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ def _trained_like(model: torch.nn.Module) -> torch.nn.Module:
 
 def _save(tmp_path, model, name="w.safetensors", **meta):
     path = tmp_path / name
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(path),
+        metadata={k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()},
+    )
     return path
 
 
@@ -112,21 +116,34 @@ def test_bundled_missing_says_how_to_build(monkeypatch, tmp_path):
 def test_bundled_reads_probe_json(monkeypatch, tmp_path):
     model = _trained_like(timm.create_model("resnet18", num_classes=5, **TINY_RESNET))
     _save(tmp_path, model, name="probe.safetensors")
-    (tmp_path / "probe.json").write_text(json.dumps({
-        "arch": "resnet18", "model_args": TINY_RESNET, "num_classes": 5, "input_size": [3, 16, 16],
-        "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "interpolation": "bilinear"}))
+    (tmp_path / "probe.json").write_text(
+        json.dumps(
+            {
+                "arch": "resnet18",
+                "model_args": TINY_RESNET,
+                "num_classes": 5,
+                "input_size": [3, 16, 16],
+                "mean": [0.5, 0.5, 0.5],
+                "std": [0.25, 0.25, 0.25],
+                "interpolation": "bilinear",
+            }
+        )
+    )
     monkeypatch.setattr(networks, "bundled_probe_dir", lambda: tmp_path)
     cfg = networks.data_config(networks.load_network("bundled"))
     assert cfg["input_size"] == (3, 16, 16) and cfg["mean"] == (0.5, 0.5, 0.5)
     assert cfg["interpolation"] == "bilinear"
 
 
-@pytest.mark.parametrize("arch,kwargs", [
-    ("resnet18", TINY_RESNET),
-    ("resnet34", {"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8}),
-    ("mobilenetv3_small_050", {}),
-    ("convnext_atto", {"dims": [8, 16, 16, 32], "depths": [1, 1, 1, 1]}),
-])
+@pytest.mark.parametrize(
+    "arch,kwargs",
+    [
+        ("resnet18", TINY_RESNET),
+        ("resnet34", {"layers": [1, 1, 1, 1], "channels": [8, 8, 16, 16], "stem_width": 8}),
+        ("mobilenetv3_small_050", {}),
+        ("convnext_atto", {"dims": [8, 16, 16, 32], "depths": [1, 1, 1, 1]}),
+    ],
+)
 def test_extract_features_any_timm_cnn(arch, kwargs):
     from PIL import Image
 
@@ -152,8 +169,9 @@ def test_model_args_outside_the_allow_list_are_refused(tmp_path, extra):
     path = _save(tmp_path, model)
     pickled = tmp_path / "other.pth"
     pickled.write_bytes(b"not to be read")
-    (tmp_path / "w.safetensors.json").write_text(json.dumps({"arch": "resnet18",
-                                                             "model_args": {**TINY_RESNET, **extra}}))
+    (tmp_path / "w.safetensors.json").write_text(
+        json.dumps({"arch": "resnet18", "model_args": {**TINY_RESNET, **extra}})
+    )
     with pytest.raises(InvalidInput, match=next(iter(extra))) as caught:
         networks.load_network(f"file:{path}")
     assert "\n" not in str(caught.value)

@@ -3,6 +3,7 @@
 Importing this package is cheap: no torch, no database connection. The heavy
 parts are imported by the functions that need them.
 """
+
 from __future__ import annotations
 
 from zoo.version import __version__

@@ -4,6 +4,7 @@ A shared leaf: :mod:`zoo.data` (labelled images) and :mod:`zoo.networks`
 (feature extraction) both use it, and it imports neither. torch, timm and PIL
 are imported by the functions that use them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -56,8 +57,9 @@ def transform_for(model) -> Callable:
     return transform
 
 
-def tensor_batches(dataset, model, *, batch_size: int = 64, indices: Sequence[int] | None = None
-                   ) -> Iterator[tuple[Any, Any]]:
+def tensor_batches(
+    dataset, model, *, batch_size: int = 64, indices: Sequence[int] | None = None
+) -> Iterator[tuple[Any, Any]]:
     """Batches ``(images [B, 3, H, W] float32, labels [B] int64)`` of ``dataset``.
 
     PIL images (and arrays) go through :func:`transform_for`; tensors of shape

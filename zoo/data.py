@@ -23,6 +23,7 @@ are never followed (a file symlink is read); manifests are UTF-8 (a leading BOM
 is accepted) and every row needs a non-empty label; an image over
 :data:`MAX_IMAGE_PIXELS` pixels is refused with its size.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,17 +31,30 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from registry.errors import InvalidInput, arg
 from zoo.batches import rgb_image as _to_pil
 from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
 from zoo.splits import class_folders, held_out_split, split_folders, split_to_read  # re-exported: zoo.splits
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_UNREADABLE_FRACTION", "MAX_IMAGE_PIXELS", "check_pixels", "LabelledImages",
-           "load_labelled", "held_out_split", "split_folders", "task_description", "balanced_indices",
-           "fingerprint", "transform_for", "tensor_batches"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_UNREADABLE_FRACTION",
+    "MAX_IMAGE_PIXELS",
+    "check_pixels",
+    "LabelledImages",
+    "load_labelled",
+    "held_out_split",
+    "split_folders",
+    "task_description",
+    "balanced_indices",
+    "fingerprint",
+    "transform_for",
+    "tensor_batches",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 #: above this fraction of unreadable images in the selection, loading fails.
@@ -63,8 +77,16 @@ class LabelledImages(_DatasetBase):
     into the wrapped Dataset).
     """
 
-    def __init__(self, items: Sequence[Any], labels: Sequence[int], classes: Sequence[str],
-                 source: str, *, base=None, skipped: int = 0) -> None:
+    def __init__(
+        self,
+        items: Sequence[Any],
+        labels: Sequence[int],
+        classes: Sequence[str],
+        source: str,
+        *,
+        base=None,
+        skipped: int = 0,
+    ) -> None:
         self.items = list(items)
         self.labels = [int(y) for y in labels]
         self.classes = [str(c) for c in classes]
@@ -102,7 +124,7 @@ def local_path(uri: str) -> Path:
         return resolve_bench_uri(uri)
     for prefix in ("file://", "file:"):
         if uri.startswith(prefix):
-            return Path(uri[len(prefix):]).expanduser()
+            return Path(uri[len(prefix) :]).expanduser()
     return Path(uri).expanduser()
 
 
@@ -122,8 +144,11 @@ def _image_files(folder: Path) -> list[Path]:
     """Regular image files under ``folder``, sorted; directory symlinks are not followed."""
     found = []
     for root, _, names in os.walk(folder, followlinks=False):
-        found.extend(Path(root) / n for n in names
-                     if Path(n).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(os.path.join(root, n)))
+        found.extend(
+            Path(root) / n
+            for n in names
+            if Path(n).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(os.path.join(root, n))
+        )
     return sorted(found)
 
 
@@ -166,9 +191,7 @@ def _read_manifest(path: Path) -> tuple[list[Path], list[Any]]:
                         row = json.loads(line)
                         pair = (row["path"], row["label"])
                     except (ValueError, KeyError, TypeError) as err:
-                        raise InvalidInput(
-                            f"{path} line {number} is not a JSON object with path and label"
-                        ) from err
+                        raise InvalidInput(f"{path} line {number} is not a JSON object with path and label") from err
                     rows.append(_manifest_row(path, number, *pair))
     except UnicodeDecodeError as err:
         raise InvalidInput(f"manifest {path} is not UTF-8 text (byte {err.start}): save it as UTF-8") from None
@@ -194,6 +217,7 @@ def _manifest_row(path: Path, number: int, image: Any, label: Any) -> tuple[str,
 
 def _index_labels(raw: Sequence[Any], source: str, classes: Sequence[str] | None = None) -> tuple[list[int], list[str]]:
     """Map raw labels to 0..C-1; integer labels must lie in range, and no class may be empty."""
+
     def as_int(value):
         if isinstance(value, bool):
             return None
@@ -211,9 +235,7 @@ def _index_labels(raw: Sequence[Any], source: str, classes: Sequence[str] | None
         num = len(classes) if classes is not None else max(ints) + 1
         bad = [v for v in ints if not 0 <= v < num]
         if bad:
-            raise InvalidInput(
-                f"label {bad[0]} in {source} is out of range 0..{num - 1}: labels must be class indices"
-            )
+            raise InvalidInput(f"label {bad[0]} in {source} is out of range 0..{num - 1}: labels must be class indices")
         names = list(classes) if classes is not None else [str(i) for i in range(num)]
         labels = ints
     else:
@@ -290,12 +312,15 @@ def check_pixels(path: Path, size: tuple[int, int] | None) -> None:
     """Refuse an image of ``size`` (width, height; None: too large to say) over :data:`MAX_IMAGE_PIXELS`."""
     if size is None or size[0] * size[1] > MAX_IMAGE_PIXELS:
         shown = "too many" if size is None else f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} million"
-        raise InvalidInput(f"image {path} has {shown} pixels, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
-                           "million (zoo.data.MAX_IMAGE_PIXELS): downscale it or remove it")
+        raise InvalidInput(
+            f"image {path} has {shown} pixels, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} "
+            "million (zoo.data.MAX_IMAGE_PIXELS): downscale it or remove it"
+        )
 
 
-def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int = 0,
-                  progress: bool = False, split: str | None = None) -> LabelledImages:
+def load_labelled(
+    path_or_dataset, *, max_samples: int | None = None, seed: int = 0, progress: bool = False, split: str | None = None
+) -> LabelledImages:
     """Load labelled images from a folder, a manifest or a Dataset (see module doc).
 
     ``max_samples`` keeps a class-balanced subset fixed by ``seed``. ``progress``
@@ -305,15 +330,24 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
     """
     if max_samples is not None and max_samples < 2:
         raise InvalidInput(f"{arg('max_samples', str(max_samples))} is too small: give at least 2 (one per class)")
-    if split not in (None, "train") and not (isinstance(path_or_dataset, (str, Path))
-                                             and Path(path_or_dataset).expanduser().is_dir()):
-        raise InvalidInput(f"split {split!r} needs a folder laid out as DIR/train/<class>/ and DIR/test/<class>/; "
-                           "give such a folder, or leave split out")
+    if split not in (None, "train") and not (
+        isinstance(path_or_dataset, (str, Path)) and Path(path_or_dataset).expanduser().is_dir()
+    ):
+        raise InvalidInput(
+            f"split {split!r} needs a folder laid out as DIR/train/<class>/ and DIR/test/<class>/; "
+            "give such a folder, or leave split out"
+        )
     if isinstance(path_or_dataset, LabelledImages):
         data = path_or_dataset
         keep = balanced_indices(data.labels, max_samples, seed)
-        return LabelledImages([data.items[i] for i in keep], [data.labels[i] for i in keep], data.classes,
-                              data.source, base=data.base, skipped=data.skipped)
+        return LabelledImages(
+            [data.items[i] for i in keep],
+            [data.labels[i] for i in keep],
+            data.classes,
+            data.source,
+            base=data.base,
+            skipped=data.skipped,
+        )
     if not isinstance(path_or_dataset, (str, Path)):
         return _from_dataset(path_or_dataset, max_samples, seed)
     path = Path(path_or_dataset).expanduser()
@@ -337,25 +371,27 @@ def load_labelled(path_or_dataset, *, max_samples: int | None = None, seed: int 
         counts[labels[i]] += 1
     if any(c == 0 for c in counts):
         raise InvalidInput(f"class {classes[counts.index(0)]!r} in {path} has no readable images: fix them")
-    return LabelledImages([paths[i] for i in good], [labels[i] for i in good], classes, str(path),
-                          skipped=len(keep) - len(good))
+    return LabelledImages(
+        [paths[i] for i in good], [labels[i] for i in good], classes, str(path), skipped=len(keep) - len(good)
+    )
 
 
 def _readable_subset(path: Path, paths: Sequence[Path], keep: list[int], progress: bool) -> list[int]:
     """The indices in ``keep`` whose images are readable; warns about (or refuses) the unreadable rest."""
     from tqdm.auto import tqdm
 
-    good = [i for i in tqdm(keep, desc="checking images", unit="img", disable=not progress)
-            if _readable(paths[i])]
+    good = [i for i in tqdm(keep, desc="checking images", unit="img", disable=not progress) if _readable(paths[i])]
     skipped = len(keep) - len(good)
     if skipped:
         kept = set(good)
         first = next(paths[i] for i in keep if i not in kept)
         if skipped > MAX_UNREADABLE_FRACTION * len(keep):
             raise InvalidInput(
-                f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them")
-        warnings.warn(f"skipped {skipped} unreadable image(s) of {len(keep)} in {path} (first: {first})",
-                      stacklevel=3)  # the caller of load_labelled
+                f"{skipped} of {len(keep)} images in {path} are unreadable (e.g. {first}): fix or remove them"
+            )
+        warnings.warn(
+            f"skipped {skipped} unreadable image(s) of {len(keep)} in {path} (first: {first})", stacklevel=3
+        )  # the caller of load_labelled
     return good
 
 

@@ -6,6 +6,7 @@ run) into a fresh registry of its own, so the user's registry is never
 touched, then recommends experts for ``zoo/assets/demo/<task>/`` with the
 bundled probe: one probe pass over a few hundred small images.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,10 @@ def prepare(workdir: Path) -> DemoSetup:
     from registry.store import Store
 
     if not SHIPPED_ZOO.is_file():
-        raise InvalidInput(f"the shipped zoo {SHIPPED_ZOO} is missing; build one with `zoo bench build --size full` "
-                           "and `zoo export`, or reinstall zoo from a full checkout")
+        raise InvalidInput(
+            f"the shipped zoo {SHIPPED_ZOO} is missing; build one with `zoo bench build --size full` "
+            "and `zoo export`, or reinstall zoo from a full checkout"
+        )
     task_dir, meta = demo_task()
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "zoo.db"
@@ -74,5 +77,10 @@ def prepare(workdir: Path) -> DemoSetup:
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({"sha256": digest, "counts": imported}))
         tmp.replace(marker)
-    return DemoSetup(db_url=url, task_dir=task_dir, task_name=meta.get("name", task_dir.name),
-                     taxonomy=meta.get("taxonomy"), imported=imported)
+    return DemoSetup(
+        db_url=url,
+        task_dir=task_dir,
+        task_name=meta.get("name", task_dir.name),
+        taxonomy=meta.get("taxonomy"),
+        imported=imported,
+    )

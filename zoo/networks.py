@@ -22,6 +22,7 @@ the pretrained data config) instead of special-casing architectures.
 A checkpoint from someone else never runs code here: safetensors holds tensors
 only and ``torch.load`` is always called with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -144,9 +145,26 @@ def _apply_data_overrides(model, info: dict[str, Any]) -> None:
 #: the timm constructor arguments a weights file's ``model_args`` (metadata or sidecar) may set: the
 #: architecture's shape only. Anything else (``checkpoint_path``, ``pretrained_cfg``, ``num_classes``,
 #: which the stored classifier decides) is refused, so a file cannot make timm read another file.
-MODEL_ARGS = ("layers", "channels", "stem_width", "stem_type", "depths", "dims", "widths", "embed_dim",
-              "num_heads", "mlp_ratio", "patch_size", "img_size", "in_chans", "channel_multiplier",
-              "depth_multiplier", "drop_rate", "drop_path_rate", "global_pool")
+MODEL_ARGS = (
+    "layers",
+    "channels",
+    "stem_width",
+    "stem_type",
+    "depths",
+    "dims",
+    "widths",
+    "embed_dim",
+    "num_heads",
+    "mlp_ratio",
+    "patch_size",
+    "img_size",
+    "in_chans",
+    "channel_multiplier",
+    "depth_multiplier",
+    "drop_rate",
+    "drop_path_rate",
+    "global_pool",
+)
 
 
 def _checked_model_args(path: Path, model_args: Any) -> dict[str, Any]:
@@ -157,8 +175,10 @@ def _checked_model_args(path: Path, model_args: Any) -> dict[str, Any]:
         raise InvalidInput(f"model_args of {path} must be a JSON object of timm arguments; fix its metadata")
     refused = sorted(str(key) for key in model_args if key not in MODEL_ARGS)
     if refused:
-        raise InvalidInput(f"model_args of {path} sets {', '.join(refused)}, which zoo does not pass to timm; "
-                           f"keep to {', '.join(MODEL_ARGS)}")
+        raise InvalidInput(
+            f"model_args of {path} sets {', '.join(refused)}, which zoo does not pass to timm; "
+            f"keep to {', '.join(MODEL_ARGS)}"
+        )
     return dict(model_args)
 
 
@@ -178,8 +198,9 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     try:
         probe = timm.create_model(arch, pretrained=False, **model_args)
     except Exception as err:  # timm raises RuntimeError/TypeError/KeyError for unknown archs/args
-        raise InvalidInput(f"timm cannot build architecture {arch!r} ({err}); "
-                           f"pass a timm architecture as {arg('arch', 'ARCH')}") from err
+        raise InvalidInput(
+            f"timm cannot build architecture {arch!r} ({err}); pass a timm architecture as {arg('arch', 'ARCH')}"
+        ) from err
     classifier_keys = [f"{name}.weight" for name, mod in probe.named_modules() if mod is probe.get_classifier()]
     stored_classes = None
     if classifier_keys and classifier_keys[0] in state:
@@ -189,8 +210,10 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise InvalidInput(f"weights in {path} do not fit {arch!r} (tensor shapes differ); "
-                           f"pass the architecture they were saved from as {arg('arch', 'ARCH')}") from err
+        raise InvalidInput(
+            f"weights in {path} do not fit {arch!r} (tensor shapes differ); "
+            f"pass the architecture they were saved from as {arg('arch', 'ARCH')}"
+        ) from err
     if missing or unexpected:
         raise InvalidInput(
             f"weights in {path} do not fit {arch!r} ({len(missing)} missing, {len(unexpected)} "
@@ -243,8 +266,11 @@ def load_network(
             with _hub_offline(not online):
                 model = timm.create_model(name, pretrained=True, **kwargs)
         except Exception as err:  # network errors surface as many types (OSError, HTTPError, ...)
-            reason = "the Hugging Face hub is unreachable and the weights are not cached" if not online \
+            reason = (
+                "the Hugging Face hub is unreachable and the weights are not cached"
+                if not online
                 else (str(err).splitlines()[0].split(". ")[0][:120] or type(err).__name__)
+            )
             raise InvalidInput(
                 f"cannot load pretrained weights for {name} ({reason}); download the weights "
                 f"elsewhere and use file:PATH with {arg('arch', src.target.split('.')[0])}"
@@ -268,8 +294,10 @@ def resolve_device(device: str = "auto") -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if (name == "cuda" or name.startswith("cuda:")) and not torch.cuda.is_available():
-        raise InvalidInput(f"device {device!r} asked for, but torch sees no CUDA GPU here; "
-                           f"pass {arg('device', 'cpu')} or {arg('device', 'auto')}")
+        raise InvalidInput(
+            f"device {device!r} asked for, but torch sees no CUDA GPU here; "
+            f"pass {arg('device', 'cpu')} or {arg('device', 'auto')}"
+        )
     if name == "cpu" or name == "cuda" or name.startswith("cuda:"):
         return name
     raise InvalidInput(f"unknown device {device!r}; pass {arg('device', 'auto|cpu|cuda')}")
@@ -293,8 +321,10 @@ def _local_file(src: Source) -> Path:
     if src.kind == "bench" and not path.is_file():
         from registry.locations import ROOT_VARIABLE
 
-        raise InvalidInput(f"weights file {path} ({src.uri}) is missing: run `zoo bench rebuild-experts`, "
-                           f"or set ${ROOT_VARIABLE} to the folder that holds experts/")
+        raise InvalidInput(
+            f"weights file {path} ({src.uri}) is missing: run `zoo bench rebuild-experts`, "
+            f"or set ${ROOT_VARIABLE} to the folder that holds experts/"
+        )
     return path
 
 

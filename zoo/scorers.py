@@ -26,6 +26,7 @@ forward pass over the target data, where Model2Vec needs one probe pass.
 Every scorer has a slow, loop-based twin that the tests compare it with on
 tiny inputs (``tests/scorers/reference.py``).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -18,17 +18,26 @@ Chance is scored analytically (the mean over a uniformly random pick), not
 by sampling. Each method also reports its cost: seconds and forward passes
 per query task.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 RELATIVE_FLOOR = 0.01
 
-__all__ = ["RELATIVE_FLOOR", "MethodScores", "selection_metrics", "chance_metrics", "evaluate_methods", "hybrid_scores",
-           "markdown_table"]
+__all__ = [
+    "RELATIVE_FLOOR",
+    "MethodScores",
+    "selection_metrics",
+    "chance_metrics",
+    "evaluate_methods",
+    "hybrid_scores",
+    "markdown_table",
+]
 
 
 @dataclass
@@ -125,35 +134,66 @@ def chance_metrics(errors: np.ndarray) -> dict[str, float]:
         top3.append(1.0 - miss)
     if not rel:
         return {"tasks": 0}
-    return {"tasks": len(rel), "relative_error": float(np.mean(rel)), "gap_points": float(np.mean(gap)),
-            "top1": float(np.mean(top1)), "top3": float(np.mean(top3)), "kendall_tau": 0.0, "weighted_tau": 0.0}
+    return {
+        "tasks": len(rel),
+        "relative_error": float(np.mean(rel)),
+        "gap_points": float(np.mean(gap)),
+        "top1": float(np.mean(top1)),
+        "top3": float(np.mean(top3)),
+        "kendall_tau": 0.0,
+        "weighted_tau": 0.0,
+    }
 
 
-def evaluate_methods(methods: Sequence[MethodScores], errors: np.ndarray, *, chance: bool = True) -> list[dict[str, Any]]:
+def evaluate_methods(
+    methods: Sequence[MethodScores], errors: np.ndarray, *, chance: bool = True
+) -> list[dict[str, Any]]:
     """One row per method (chance first when asked), metrics plus cost."""
     rows = []
     if chance:
-        rows.append({"method": "chance", **chance_metrics(errors), "seconds_per_task": 0.0,
-                     "forward_passes_per_task": 0.0, "note": "mean over a uniformly random pick"})
+        rows.append(
+            {
+                "method": "chance",
+                **chance_metrics(errors),
+                "seconds_per_task": 0.0,
+                "forward_passes_per_task": 0.0,
+                "note": "mean over a uniformly random pick",
+            }
+        )
     for method in methods:
-        rows.append({"method": method.name, **selection_metrics(method.scores, errors),
-                     "seconds_per_task": method.seconds_per_task,
-                     "forward_passes_per_task": method.forward_passes_per_task, "note": method.note})
+        rows.append(
+            {
+                "method": method.name,
+                **selection_metrics(method.scores, errors),
+                "seconds_per_task": method.seconds_per_task,
+                "forward_passes_per_task": method.forward_passes_per_task,
+                "note": method.note,
+            }
+        )
     return rows
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The evaluation rows as a Markdown table."""
-    columns = [("method", "method", "{}"), ("relative_error", "rel. error to oracle (%)", "{:.1f}"),
-               ("gap_points", "gap (points)", "{:.2f}"), ("top1", "top-1", "{:.2f}"), ("top3", "top-3", "{:.2f}"),
-               ("kendall_tau", "Kendall tau", "{:.2f}"), ("weighted_tau", "weighted tau", "{:.2f}"),
-               ("seconds_per_task", "s / task", "{:.3g}"), ("forward_passes_per_task", "forward passes / task", "{:.0f}"),
-               ("tasks", "tasks", "{}")]
+    columns = [
+        ("method", "method", "{}"),
+        ("relative_error", "rel. error to oracle (%)", "{:.1f}"),
+        ("gap_points", "gap (points)", "{:.2f}"),
+        ("top1", "top-1", "{:.2f}"),
+        ("top3", "top-3", "{:.2f}"),
+        ("kendall_tau", "Kendall tau", "{:.2f}"),
+        ("weighted_tau", "weighted tau", "{:.2f}"),
+        ("seconds_per_task", "s / task", "{:.3g}"),
+        ("forward_passes_per_task", "forward passes / task", "{:.0f}"),
+        ("tasks", "tasks", "{}"),
+    ]
     lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = []
         for key, _, fmt in columns:
             value = row.get(key)
-            cells.append("n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value))
+            cells.append(
+                "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value)
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

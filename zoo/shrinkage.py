@@ -27,11 +27,12 @@ interval around each expected error is a pair of linear quantile fits of the
 residual (measured - predicted, in error units) against log r on the same
 left-out examples (:func:`fit_interval`).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -196,8 +197,13 @@ def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float
     return float(res.x[0]), float(res.x[1])
 
 
-def fit_interval(examples: Sequence[FoldExample], weight: tuple[float, float],
-                 nominal: float = NOMINAL_COVERAGE, max_points: int = 2000, seed: int = 0) -> Interval:
+def fit_interval(
+    examples: Sequence[FoldExample],
+    weight: tuple[float, float],
+    nominal: float = NOMINAL_COVERAGE,
+    max_points: int = 2000,
+    seed: int = 0,
+) -> Interval:
     """Quantiles of (measured - blended expected error) against log r over every measured pair of ``examples``."""
     xs, ys = [], []
     for ex in examples:
@@ -238,18 +244,29 @@ class Shrinkage:
     examples: int = 0
 
     def as_dict(self) -> dict:
-        return {"weight": list(self.weight), "interval": asdict(self.interval), "fitted_on": list(self.fitted_on),
-                "examples": self.examples}
+        return {
+            "weight": list(self.weight),
+            "interval": asdict(self.interval),
+            "fitted_on": list(self.fitted_on),
+            "examples": self.examples,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Shrinkage":
+    def from_dict(cls, data: dict | None) -> Shrinkage:
         if not data:
             return cls()
         iv = data.get("interval") or {}
-        interval = Interval(tuple(iv.get("low", (-0.2, 0.0))), tuple(iv.get("high", (0.2, 0.0))),
-                            float(iv.get("nominal", NOMINAL_COVERAGE)))
-        return cls(tuple(data.get("weight", DEFAULT_WEIGHT)), interval, tuple(data.get("fitted_on", ())),
-                   int(data.get("examples", 0)))
+        interval = Interval(
+            tuple(iv.get("low", (-0.2, 0.0))),
+            tuple(iv.get("high", (0.2, 0.0))),
+            float(iv.get("nominal", NOMINAL_COVERAGE)),
+        )
+        return cls(
+            tuple(data.get("weight", DEFAULT_WEIGHT)),
+            interval,
+            tuple(data.get("fitted_on", ())),
+            int(data.get("examples", 0)),
+        )
 
 
 def fit_shrinkage(examples: Sequence[FoldExample], folds: Sequence[str]) -> Shrinkage:

@@ -21,6 +21,7 @@ and through it ``embed-task``, ``recommend`` and the scorers;
 Hidden folders (``.name``) and directory symlinks are never classes or splits,
 as in plain class folders.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,7 @@ HELD_OUT = SPLITS[1:]
 
 def class_folders(folder: Path) -> list[Path]:
     """The sorted subfolders of ``folder`` that can be classes: real directories, not hidden."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
 
 def is_split_folder(folder: str | Path) -> bool:
@@ -63,24 +63,31 @@ def split_folders(folder: str | Path) -> dict[str, Path] | None:
     if stray:
         raise InvalidInput(
             f"{folder} has train/ and also {_listed(stray)} beside it: a folder with train/ holds only the splits "
-            f"{', '.join(SPLITS)}; move {_listed(stray)} into train/ (and test/) or out of {folder}")
+            f"{', '.join(SPLITS)}; move {_listed(stray)} into train/ (and test/) or out of {folder}"
+        )
     splits = {p.name: p for p in sorted(subfolders, key=lambda p: SPLITS.index(p.name))}
     train = {p.name for p in class_folders(splits["train"])}
     if not train:
-        raise InvalidInput(f"{splits['train']} holds no class folders: put each class's images in "
-                           f"{splits['train']}/<class>/")
+        raise InvalidInput(
+            f"{splits['train']} holds no class folders: put each class's images in {splits['train']}/<class>/"
+        )
     for name, path in splits.items():
         classes = {p.name for p in class_folders(path)}
         extra, missing = sorted(classes - train), sorted(train - classes)
         if extra:
-            raise InvalidInput(f"{name}/ has {_classes(extra)} that train/ lacks in {folder}: "
-                               "give every split the same class folders")
+            raise InvalidInput(
+                f"{name}/ has {_classes(extra)} that train/ lacks in {folder}: give every split the same class folders"
+            )
         if missing and classes:
-            raise InvalidInput(f"{name}/ lacks {_classes(missing)} that train/ has in {folder}: "
-                               "give every split the same class folders")
+            raise InvalidInput(
+                f"{name}/ lacks {_classes(missing)} that train/ has in {folder}: "
+                "give every split the same class folders"
+            )
         if missing:
-            raise InvalidInput(f"{folder / name} holds no class folders: put its images in "
-                               f"{folder / name}/<class>/, with the class folders of train/")
+            raise InvalidInput(
+                f"{folder / name} holds no class folders: put its images in "
+                f"{folder / name}/<class>/, with the class folders of train/"
+            )
     return splits
 
 
@@ -110,8 +117,10 @@ def split_to_read(folder: str | Path, split: str | None) -> Path:
         return folder if splits is None else splits["train"]
     chosen = None if splits is None else splits.get(split) or _first_held_out(splits)
     if chosen is None:
-        raise InvalidInput(f"{folder} has no held-out split: lay it out as {folder}/train/<class>/ with "
-                           f"{folder}/test/<class>/ (or val/) holding the same classes")
+        raise InvalidInput(
+            f"{folder} has no held-out split: lay it out as {folder}/train/<class>/ with "
+            f"{folder}/test/<class>/ (or val/) holding the same classes"
+        )
     return chosen
 
 
@@ -125,5 +134,4 @@ def _classes(names: list[str]) -> str:
     return f"class{'es' if len(names) > 1 else ''} {shown}"
 
 
-__all__ = ["HELD_OUT", "SPLITS", "class_folders", "held_out_split", "is_split_folder", "split_folders",
-           "split_to_read"]
+__all__ = ["HELD_OUT", "SPLITS", "class_folders", "held_out_split", "is_split_folder", "split_folders", "split_to_read"]

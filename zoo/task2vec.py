@@ -6,6 +6,7 @@ the short public name::
     from zoo.task2vec import embed
     emb = embed("path/to/images", "bundled", method="montecarlo")
 """
+
 from __future__ import annotations
 
 from zoo.embedding.task2vec import Embedding, embed

@@ -17,6 +17,7 @@ Protocol ``PROTOCOL`` (docs/METHOD.md section 7), recorded with every result:
    against a slow gradient-descent twin).
 4. Metric: top-1 error on the task's whole test split.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,9 @@ def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
-                 max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float, max_iter: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression by L-BFGS: (W [C, D], b [C]).
 
     Minimises mean_i CE(W x_i + b, y_i) + l2/2 ||W||^2 in float64. With fewer
@@ -86,8 +88,15 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     w = torch.zeros(num_classes, xt.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-                                  tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         optimiser.zero_grad()
@@ -100,8 +109,13 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
     return (weights @ basis if basis is not None else weights), b.detach().numpy()
 
 
-def transfer_error(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
-                   test_labels: np.ndarray, params: ProtocolParams = ProtocolParams()) -> float:
+def transfer_error(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    params: ProtocolParams = ProtocolParams(),
+) -> float:
     """Test error of the protocol's linear classifier; features [N, D], labels [N]."""
     x_train, x_test = standardise(np.asarray(train_features, np.float64), np.asarray(test_features, np.float64))
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
@@ -110,8 +124,9 @@ def transfer_error(train_features: np.ndarray, train_labels: np.ndarray, test_fe
     return float((predictions != test_labels).mean())
 
 
-def model_features(model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256,
-                   device: str = "cpu") -> np.ndarray:
+def model_features(
+    model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256, device: str = "cpu"
+) -> np.ndarray:
     """Frozen pooled pre-logits [N, D] of uint8 images [N, H, W, 3], as a float32 array on the CPU.
 
     The forward pass runs on ``device`` (where ``model`` must already be); the
@@ -123,7 +138,7 @@ def model_features(model, images: np.ndarray, *, mean, std, size: int, batch_siz
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = images_to_tensor(images[start:start + batch_size], mean, std, size=size).to(device)
+            x = images_to_tensor(images[start : start + batch_size], mean, std, size=size).to(device)
             out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().cpu().numpy())
     return np.concatenate(out)
 
@@ -141,9 +156,18 @@ def images_to_tensor(images: np.ndarray, mean, std, size: int | None = None):
     return (x - m) / s
 
 
-def evaluate_arrays(model, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
-                    key: str, mean, std, size: int,
-                    params: ProtocolParams = ProtocolParams(), device: str = "cpu") -> dict:
+def evaluate_arrays(
+    model,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    key: str,
+    mean,
+    std,
+    size: int,
+    params: ProtocolParams = ProtocolParams(),
+    device: str = "cpu",
+) -> dict:
     """The protocol end to end on uint8 image arrays: {error, train_size, test_size}.
 
     ``train``/``test`` are (images [N, H, W, 3], labels [N]); ``key`` (the task

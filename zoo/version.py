@@ -4,6 +4,7 @@ Every layer records it (an embedding says which package made it), so it lives
 here rather than in ``zoo/__init__.py``, which imports the API: a library part
 that read ``zoo.__version__`` would import the layer above it.
 """
+
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version

@@ -4,6 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26
 """
+
 from __future__ import annotations
 
 import uuid
@@ -32,10 +33,12 @@ def upgrade() -> None:
         sa.Column("train_size", sa.Integer(), nullable=False),
         sa.Column("test_size", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], ondelete="CASCADE",
-                                name=op.f("fk_transfer_results_model_id_models")),
-        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], ondelete="CASCADE",
-                                name=op.f("fk_transfer_results_task_id_tasks")),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["models.id"], ondelete="CASCADE", name=op.f("fk_transfer_results_model_id_models")
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], ondelete="CASCADE", name=op.f("fk_transfer_results_task_id_tasks")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfer_results")),
     )
     op.create_index(op.f("ix_transfer_results_model_id"), "transfer_results", ["model_id"])
@@ -48,8 +51,9 @@ def upgrade() -> None:
         sa.Column("hyperparams", sa.JSON(), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["probe_id"], ["probes.id"], ondelete="CASCADE",
-                                name=op.f("fk_model2vec_runs_probe_id_probes")),
+        sa.ForeignKeyConstraint(
+            ["probe_id"], ["probes.id"], ondelete="CASCADE", name=op.f("fk_model2vec_runs_probe_id_probes")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model2vec_runs")),
     )
     op.create_index(op.f("ix_model2vec_runs_probe_id"), "model2vec_runs", ["probe_id"])
@@ -62,19 +66,24 @@ def upgrade() -> None:
         sa.Column("bias", sa.LargeBinary(), nullable=False),
         sa.Column("vector", sa.LargeBinary(), nullable=False),
         sa.Column("trained", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], ondelete="CASCADE",
-                                name=op.f("fk_model_embeddings_model_id_models")),
-        sa.ForeignKeyConstraint(["run_id"], ["model2vec_runs.id"], ondelete="CASCADE",
-                                name=op.f("fk_model_embeddings_run_id_model2vec_runs")),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["models.id"], ondelete="CASCADE", name=op.f("fk_model_embeddings_model_id_models")
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["model2vec_runs.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_model_embeddings_run_id_model2vec_runs"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_embeddings")),
         sa.UniqueConstraint("run_id", "model_id", name="uq_model_embeddings_run_id_model_id"),
     )
     op.create_index(op.f("ix_model_embeddings_model_id"), "model_embeddings", ["model_id"])
     op.create_index(op.f("ix_model_embeddings_run_id"), "model_embeddings", ["run_id"])
-    revisions = sa.table("revisions", sa.column("kind", sa.String), sa.column("counter", sa.BigInteger),
-                         sa.column("stamp", sa.String))
-    op.bulk_insert(revisions, [{"kind": kind, "counter": 0, "stamp": uuid.uuid4().hex}
-                               for kind in RESULT_KINDS])
+    revisions = sa.table(
+        "revisions", sa.column("kind", sa.String), sa.column("counter", sa.BigInteger), sa.column("stamp", sa.String)
+    )
+    op.bulk_insert(revisions, [{"kind": kind, "counter": 0, "stamp": uuid.uuid4().hex} for kind in RESULT_KINDS])
 
 
 def downgrade() -> None:

@@ -1,4 +1,5 @@
 """Each service of zoo.api constructed alone over a fresh SQLite store; the Zoo facade delegates to them."""
+
 from __future__ import annotations
 
 import inspect
@@ -25,7 +26,10 @@ TASKS = [f"t{i}" for i in range(8)]
 # every public method of the Zoo before it was composed from services, with its parameters
 # ("*" separates the keyword-only ones); the facade keeps each name and each parameter
 OLD_ZOO = {
-    "alias": "alias, name", "close": "", "db_current": "", "db_upgrade": "url",
+    "alias": "alias, name",
+    "close": "",
+    "db_current": "",
+    "db_upgrade": "url",
     "bench_build": "size, workdir, *, seed, train_probe, progress, log, overlap",
     "bench_evaluate": "*, out_dir, tasks, scorers, max_samples, plots, progress",
     "bench_report": "*, out_dir, methods, plots",
@@ -35,23 +39,30 @@ OLD_ZOO = {
     "embed_task": "data, name, *, probe, method, max_samples, seed, taxonomy, progress, arch, allow_random",
     "evaluate": "model, task, *, save, progress",
     "evaluate_selection": "*, probe, method, tasks, scorers, max_samples, progress",
-    "export": "path", "get_model": "name", "get_task": "name", "import_": "path",
+    "export": "path",
+    "get_model": "name",
+    "get_task": "name",
+    "import_": "path",
     "measured_errors": "task, *, protocol, metric",
-    "models": "pattern, *, tags", "open": "url, *, create",
+    "models": "pattern, *, tags",
+    "open": "url, *, create",
     "plot_distances": "tasks_glob, out, probe, method, order",
     "plot_map": "out, query, *, probe, method, models, layout, seed",
     "plot_recommendations": "recs, out, *, task",
     "rebuild_index": "*, probe, method, factory, progress",
     "recommend": "data_or_name, k, *, probe, method, save, verify, evidence, progress",
     "register_model": "name, source, *, arch, trained_on, tags, description, num_params, checksum",
-    "remove_model": "name, *, force", "remove_task": "name, *, force",
+    "remove_model": "name, *, force",
+    "remove_task": "name, *, force",
     "report": "out_dir, *, selection, probe, method, neighbours, recommendations, seed",
     "resolve_probe": "spec, *, arch, allow_random",
     "similar_tasks": "name, k, *, asymmetric, probe, method, alpha",
     "similar_tasks_indexed": "task_or_vector, k, *, probe, method",
-    "task_embedding": "name, *, probe, method", "task_embeddings": "name", "tasks": "pattern",
+    "task_embedding": "name, *, probe, method",
+    "task_embeddings": "name",
+    "tasks": "pattern",
     "train_model2vec": "*, probe, method, objective, epochs, seed, val_fraction, lr, metric, val_tasks, "
-                       "exclude_tasks, results_recorded, own_task_pairs, progress",
+    "exclude_tasks, results_recorded, own_task_pairs, progress",
 }
 
 
@@ -77,13 +88,27 @@ def store(sqlite_url):
 
 
 def _probe(store, name: str) -> None:
-    store.ensure_probe(name, arch="resnet_tiny", weights_checksum=name[-1] * 64, embedding_length=DIM,
-                       layers=tuple(f"l{i}" for i in range(DIM)))
+    store.ensure_probe(
+        name,
+        arch="resnet_tiny",
+        weights_checksum=name[-1] * 64,
+        embedding_length=DIM,
+        layers=tuple(f"l{i}" for i in range(DIM)),
+    )
 
 
 def _embed(store, task: str, probe: str, vector, method: str = METHOD) -> None:
-    store.put_task_embedding(task, probe, method, np.asarray(vector, np.float32), prior=np.full(DIM, 0.05, np.float32),
-                             sample_count=10, seed=0, params={}, package_version="test")
+    store.put_task_embedding(
+        task,
+        probe,
+        method,
+        np.asarray(vector, np.float32),
+        prior=np.full(DIM, 0.05, np.float32),
+        sample_count=10,
+        seed=0,
+        params={},
+        package_version="test",
+    )
 
 
 @pytest.fixture
@@ -98,8 +123,16 @@ def filled(store):
     for j in range(3):
         store.add_model(f"m{j}", f"timm:resnet18.m{j}", arch="resnet18", trained_on=TASKS[j])
         for i, task in enumerate(TASKS):
-            store.add_transfer_result(f"m{j}", task, metric="error", value=float(0.1 + 0.1 * ((i + j) % 4)),
-                                      protocol="linear", protocol_params={}, train_size=9, test_size=9)
+            store.add_transfer_result(
+                f"m{j}",
+                task,
+                metric="error",
+                value=float(0.1 + 0.1 * ((i + j) % 4)),
+                protocol="linear",
+                protocol_params={},
+                train_size=9,
+                test_size=9,
+            )
     return store, vectors
 
 
@@ -207,17 +240,30 @@ def test_the_facade_keeps_every_public_method_of_the_old_zoo():
         assert hasattr(Zoo, name), name
         now = _spelled(getattr(Zoo, name))
         assert now == params or now.startswith(params + ", ") or (now.startswith(params + ", *, ")), name
-        added = [p for p in inspect.signature(getattr(Zoo, name)).parameters.values()
-                 if p.name not in {q.strip() for q in params.split(",")} and p.name != "self"]
-        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-                   for p in added), name
+        added = [
+            p
+            for p in inspect.signature(getattr(Zoo, name)).parameters.values()
+            if p.name not in {q.strip() for q in params.split(",")} and p.name != "self"
+        ]
+        assert all(
+            p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty for p in added
+        ), name
     assert isinstance(inspect.getattr_static(Zoo, "url"), property)
 
 
 def test_the_facade_owns_one_of_each_service_over_one_store(sqlite_url):
     with Zoo.open(sqlite_url) as z:
-        services = [z.catalog, z.probes, z.indexes, z.embeddings, z.training, z.recommender, z.judge, z.bench,
-                    z.visuals]
+        services = [
+            z.catalog,
+            z.probes,
+            z.indexes,
+            z.embeddings,
+            z.training,
+            z.recommender,
+            z.judge,
+            z.bench,
+            z.visuals,
+        ]
         assert all(s.store is z.store for s in services)
         assert z.embeddings.probes is z.probes and z.recommender.embeddings is z.embeddings
         assert z.recommender.indexes is z.indexes is z.embeddings.indexes

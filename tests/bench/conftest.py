@@ -1,4 +1,5 @@
 """One ``ci`` bench build per test session, shared by the bench tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,11 +1,13 @@
 """The slow twin of :func:`zoo.transfer.fit_logistic`, for tiny inputs; kept beside the tests."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def fit_logistic_reference(x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float,
-                           steps: int = 20000, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic_reference(
+    x: np.ndarray, y: np.ndarray, num_classes: int, *, l2: float, steps: int = 20000, lr: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """The slow twin of :func:`fit_logistic`: plain full-batch gradient descent, numpy.
 
     Gradient of the mean cross-entropy written out: (softmax - onehot)^T x / N.

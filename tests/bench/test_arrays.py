@@ -1,4 +1,5 @@
 """Decoded task splits: cached in the user cache directory, never in the data folder, rebuilt on change."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,7 @@ def test_the_cache_lives_in_the_user_cache_dir_and_follows_the_images(tmp_path):
 def test_a_task_json_without_classes_is_one_line_error(tmp_path):
     root = _task(tmp_path / "t")
     (root / "task.json").write_text(json.dumps({"name": "t"}))
-    with pytest.raises(InvalidInput, match="no \"classes\""):
+    with pytest.raises(InvalidInput, match='no "classes"'):
         load_split(root, "train")
 
 

@@ -1,4 +1,5 @@
 """`zoo bench build --size ci`: what it registers, idempotence, SIGKILL then resume."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 ZOO = [str(Path(sys.executable).with_name("zoo"))]
 
 
@@ -23,16 +23,21 @@ def registry_snapshot(url: str) -> dict:
     store = Store.open(url, create=False)
     try:
         return {
-            "models": {m.name: (m.arch, m.checksum, m.trained_on, m.num_params, tuple(sorted(m.tags.items())))
-                       for m in store.list_models()},
+            "models": {
+                m.name: (m.arch, m.checksum, m.trained_on, m.num_params, tuple(sorted(m.tags.items())))
+                for m in store.list_models()
+            },
             "tasks": {t.name: (t.fingerprint, t.taxonomy, t.num_classes, t.num_samples) for t in store.list_tasks()},
             "embeddings": {(e.task, e.method): np.asarray(e.vector) for e in store.list_task_embeddings()},
-            "transfer": {(r.model, r.task): (r.value, r.protocol, r.train_size, r.test_size)
-                         for r in store.list_transfer_results()},
+            "transfer": {
+                (r.model, r.task): (r.value, r.protocol, r.train_size, r.test_size)
+                for r in store.list_transfer_results()
+            },
             "transfer_rows": len(store.list_transfer_results()),
-            "model2vec_runs": (store.counts()["model2vec_runs"],
-                               [(run.probe, run.method, tuple(run.hyperparams["excluded_tasks"]))
-                                for run in _runs(store)]),
+            "model2vec_runs": (
+                store.counts()["model2vec_runs"],
+                [(run.probe, run.method, tuple(run.hyperparams["excluded_tasks"])) for run in _runs(store)],
+            ),
         }
     finally:
         store.close()
@@ -111,8 +116,7 @@ def test_rerunning_a_finished_build_changes_nothing(ci_bench):
 def test_sigkill_mid_build_then_rerun_ends_with_the_same_registry(ci_bench, tmp_path):
     work = tmp_path / "work"
     # rendering is deterministic (tested in tests/collections); reuse it to keep this test short
-    shutil.copytree(ci_bench["workdir"] / "tasks", work / "tasks",
-                    ignore=shutil.ignore_patterns("union-*"))
+    shutil.copytree(ci_bench["workdir"] / "tasks", work / "tasks", ignore=shutil.ignore_patterns("union-*"))
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     command = ZOO + ["--db", url, "bench", "build", "--size", "ci", "--workdir", str(work), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -178,8 +182,10 @@ def test_sigkill_while_embedding_and_transfer_overlap_then_rerun_ends_with_the_s
     while time.time() < deadline and process.poll() is None:
         try:
             with sqlite3.connect(db, timeout=1) as con:
-                seen = (con.execute("SELECT COUNT(*) FROM transfer_results").fetchone()[0],
-                        con.execute("SELECT COUNT(*) FROM task_embeddings").fetchone()[0])
+                seen = (
+                    con.execute("SELECT COUNT(*) FROM transfer_results").fetchone()[0],
+                    con.execute("SELECT COUNT(*) FROM task_embeddings").fetchone()[0],
+                )
         except sqlite3.Error:
             seen = (0, 0)  # the schema is not there yet
         if seen[0] >= 1:

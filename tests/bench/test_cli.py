@@ -1,4 +1,5 @@
 """The `evaluate` and `bench` commands: help, JSON, one-line errors, results stored."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,14 @@ from click.testing import CliRunner
 
 from zoo.cli import main
 
-COMMANDS = [["evaluate"], ["bench"], ["bench", "build"], ["bench", "report"], ["bench", "train-probe"],
-            ["bench", "export-demo"]]
+COMMANDS = [
+    ["evaluate"],
+    ["bench"],
+    ["bench", "build"],
+    ["bench", "report"],
+    ["bench", "train-probe"],
+    ["bench", "export-demo"],
+]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
@@ -60,8 +67,9 @@ def test_bench_report_prints_a_table_and_writes_heatmaps(ci_bench, tmp_path):
     assert "Taxonomy agreement" in result.output and "Difficulty" in result.output
     # ci embeds with montecarlo only (variational costs ~13 s a task); small/full do both
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["bench-heatmap-montecarlo.png"]
-    data = json.loads(CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots",
-                                                "--json"]).output)
+    data = json.loads(
+        CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots", "--json"]).output
+    )
     assert set(data["agreement"]) == {"montecarlo"}
     assert data["agreement"]["montecarlo"]["all"]["tasks"] >= 7
     assert data["errors"]["tasks"] == 7
@@ -80,8 +88,9 @@ def test_bench_build_in_an_unwritable_place_is_a_one_line_error(tmp_path, assert
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    result = CliRunner().invoke(main, ["--db", url, "bench", "build", "--size", "ci", "--workdir",
-                                       str(blocker / "work"), "--quiet"])
+    result = CliRunner().invoke(
+        main, ["--db", url, "bench", "build", "--size", "ci", "--workdir", str(blocker / "work"), "--quiet"]
+    )
     assert_one_line_error(result)
 
 

@@ -1,4 +1,5 @@
 """The expert plan: enough experts, architectures and generalists at every size."""
+
 from __future__ import annotations
 
 from zoo.bench.build import select_tasks
@@ -18,8 +19,10 @@ def test_small_and_full_plan_thirty_plus_experts_of_three_archs_with_two_general
         assert len({e.arch for e in plan}) >= 3
         generalists = [e for e in plan if e.tags["kind"] == "generalist"]
         assert len(generalists) >= 2
-        assert all({"scripts", "emoji", "fashion"} <= {t.split("-")[0].replace("script", "scripts")
-                                                     for t in g.tasks} for g in generalists)
+        assert all(
+            {"scripts", "emoji", "fashion"} <= {t.split("-")[0].replace("script", "scripts") for t in g.tasks}
+            for g in generalists
+        )
         assert len({e.name for e in plan}) == len(plan)
         heldout = {s.name for s in chosen["heldout"]}
         assert not heldout & {t for e in plan for t in e.tasks}, "held-out tasks must never train an expert"

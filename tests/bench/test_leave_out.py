@@ -1,4 +1,5 @@
 """bench evaluate --leave-out on the ci bench: the report's structure, and no left-out task ever trains."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 @pytest.fixture
 def bench_copy(ci_bench, tmp_path):
     """A private copy of the session's ci registry (the leave-out runs are not stored, but keep it clean)."""
-    source = ci_bench["url"][len("sqlite:///"):]
+    source = ci_bench["url"][len("sqlite:///") :]
     shutil.copy(source, tmp_path / "bench.db")
     return f"sqlite:///{tmp_path / 'bench.db'}"
 
@@ -37,12 +38,28 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
     from zoo.api import Zoo
 
     with Zoo.open(bench_copy) as z:
-        report = z.bench_evaluate(leave_out=["all"], scorers=("logme",), max_samples=24, out_dir=tmp_path,
-                                  progress=False, log=lambda line: None)
+        report = z.bench_evaluate(
+            leave_out=["all"],
+            scorers=("logme",),
+            max_samples=24,
+            out_dir=tmp_path,
+            progress=False,
+            log=lambda line: None,
+        )
         collections = sorted({f["collection"] for f in report["folds"]})
     assert collections == ["emoji", "fashion", "scripts"]
-    methods = {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec (no shrinkage)", "Model2Vec",
-               "logme", "Model2Vec + LogME top-3", "Model2Vec + LogME top-5", "oracle"}
+    methods = {
+        "chance",
+        "generic",
+        "nearest source (d_sym)",
+        "d_asym",
+        "Model2Vec (no shrinkage)",
+        "Model2Vec",
+        "logme",
+        "Model2Vec + LogME top-3",
+        "Model2Vec + LogME top-5",
+        "oracle",
+    }
     for fold in report["folds"]:
         assert {row["method"] for row in fold["rows"]} == methods
         assert fold["tasks"] and 0.0 <= fold["coverage"] <= 1.0
@@ -60,6 +77,7 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
 def test_an_unknown_collection_is_a_one_line_error(bench_copy, assert_one_line_error):
     from zoo.cli import main
 
-    result = CliRunner().invoke(main, ["--db", bench_copy, "bench", "evaluate", "--leave-out", "klingon",
-                                       "--no-scorers"])
+    result = CliRunner().invoke(
+        main, ["--db", bench_copy, "bench", "evaluate", "--leave-out", "klingon", "--no-scorers"]
+    )
     assert_one_line_error(result, 2, "--leave-out COLLECTION")

@@ -1,10 +1,8 @@
 """Probe training and the shipped probe record."""
+
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from zoo.bench.probe import BUNDLED_DIR, train_probe
 from zoo.collections import catalogue, render_tasks

@@ -1,4 +1,5 @@
 """`zoo bench rebuild-experts` on the ci bench: the experts come back bit-identical and the registry points at them."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ def test_rebuild_experts_matches_the_registry_and_points_at_the_new_files(ci_ben
     other = next(n for n in names if n != planted)
     (work / "experts").mkdir(parents=True)
     shutil.copy(ci_bench["workdir"] / "experts" / f"{other}.safetensors", work / "experts" / f"{planted}.safetensors")
-    result = CliRunner().invoke(main, ["--db", url, "bench", "rebuild-experts", "--size", "ci", "--workdir",
-                                       str(work), "--quiet", "--json"])
+    result = CliRunner().invoke(
+        main, ["--db", url, "bench", "rebuild-experts", "--size", "ci", "--workdir", str(work), "--quiet", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     rows = {r["name"]: r for r in report["experts"]}

@@ -1,4 +1,5 @@
 """Report statistics: tree distance, taxonomy agreement, expert-error table, difficulty."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,11 +8,22 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from zoo.bench.report import (difficulty, error_summary, expert_error_table, taxonomy_agreement,
-                              tree_distance, tree_distance_matrix)
+from zoo.bench.report import (
+    difficulty,
+    error_summary,
+    expert_error_table,
+    taxonomy_agreement,
+    tree_distance,
+    tree_distance_matrix,
+)
 
-PATHS = ["scripts/Brahmic/North/Devanagari", "scripts/Brahmic/North/Bengali",
-         "scripts/Brahmic/South/Tamil", "scripts/Semitic/Aramaic/Hebrew", "scripts/Semitic/Arabic/Arabic"]
+PATHS = [
+    "scripts/Brahmic/North/Devanagari",
+    "scripts/Brahmic/North/Bengali",
+    "scripts/Brahmic/South/Tamil",
+    "scripts/Semitic/Aramaic/Hebrew",
+    "scripts/Semitic/Arabic/Arabic",
+]
 
 
 def test_tree_distance_counts_edges_through_the_common_ancestor():
@@ -26,7 +38,7 @@ def _spearman_by_hand(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation of average ranks: the definition, written out."""
     rx, ry = rankdata(x), rankdata(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float((rx * ry).sum() / np.sqrt((rx ** 2).sum() * (ry ** 2).sum()))
+    return float((rx * ry).sum() / np.sqrt((rx**2).sum() * (ry**2).sum()))
 
 
 def test_agreement_matches_a_hand_computed_spearman_and_family_means():

@@ -1,4 +1,5 @@
 """`zoo bench evaluate` on a built ci bench: every method side by side, files written."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,23 @@ from zoo.cli import main
 def test_bench_evaluate_judges_every_method_on_the_heldout_tasks(ci_bench, tmp_path):
     heldout = set(json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"])
     out = tmp_path / "figures"
-    result = CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "evaluate", "--scorer", "logme",
-                                       "--max-samples", "24", "--out-dir", str(out), "--quiet", "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "--db",
+            ci_bench["url"],
+            "bench",
+            "evaluate",
+            "--scorer",
+            "logme",
+            "--max-samples",
+            "24",
+            "--out-dir",
+            str(out),
+            "--quiet",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["tasks"] and set(report["tasks"]) <= heldout

@@ -1,4 +1,5 @@
 """The transfer protocol: the fast solver against its slow twin, shots, error."""
+
 from __future__ import annotations
 
 import numpy as np

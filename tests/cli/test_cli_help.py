@@ -1,4 +1,5 @@
 """Every command documents itself with an example, and help never imports torch."""
+
 from __future__ import annotations
 
 import os
@@ -37,24 +38,41 @@ def test_every_command_has_help_with_an_example(path, assert_help_has_example):
 
 
 def test_commands_that_print_data_have_json():
-    for path in (["models", "list"], ["models", "show"], ["tasks", "list"], ["tasks", "show"],
-                 ["db", "current"], ["register-model"], ["export"], ["import"]):
+    for path in (
+        ["models", "list"],
+        ["models", "show"],
+        ["tasks", "list"],
+        ["tasks", "show"],
+        ["db", "current"],
+        ["register-model"],
+        ["export"],
+        ["import"],
+    ):
         assert "--json" in CliRunner().invoke(main, [*path, "--help"]).output, path
 
 
 def _imports_torch(*args: str) -> tuple[bool, str]:
-    code = ("import sys\nfrom zoo.cli import main\n"
-            f"sys.argv = ['zoo', *{list(args)!r}]\n"
-            "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    code = (
+        "import sys\nfrom zoo.cli import main\n"
+        f"sys.argv = ['zoo', *{list(args)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1] == "TORCH", result.stdout
 
 
-@pytest.mark.parametrize("args", [("models", "--help"), ("db", "--help"), ("tasks", "--help"),
-                                  ("register-model", "--help"), ("export", "--help")])
+@pytest.mark.parametrize(
+    "args",
+    [("models", "--help"), ("db", "--help"), ("tasks", "--help"), ("register-model", "--help"), ("export", "--help")],
+)
 def test_registry_help_does_not_import_torch(args):
     imported, output = _imports_torch(*args)
     assert not imported, output

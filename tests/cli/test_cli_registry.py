@@ -1,4 +1,5 @@
 """The registry's commands through click: exit codes, one-line errors, --json, nothing changed on failure."""
+
 from __future__ import annotations
 
 import json
@@ -46,23 +47,53 @@ def snapshot(url: str, tmp_path: Path) -> list[str]:
 def _seed(url: str) -> None:
     with Store.open(url) as store:
         store.add_model("resnet18.a1_in1k", "timm:resnet18.a1_in1k", tags={"family": "resnet"})
-        store.add_model("vit_small.augreg", "timm:vit_small.augreg", tags={"family": "vit"},
-                        trained_on="imagenet-21k")
-        store.add_task("devanagari", data_uri="/scripts/devanagari", num_classes=12,
-                       num_samples=240, fingerprint="f" * 64, taxonomy="scripts/brahmic/north")
-        store.ensure_probe("bundled", arch="resnet18", weights_checksum="c" * 64,
-                           embedding_length=3, layers=["layer4"])
-        store.put_task_embedding("devanagari", "bundled", "montecarlo", np.array([0.25, 1.5, 3e-5]),
-                                 sample_count=240, seed=7, params={"head": "logreg"},
-                                 package_version="0.1.0")
-        store.add_transfer_result("resnet18.a1_in1k", "devanagari", metric="test_error", value=0.2,
-                                  protocol="linear", protocol_params={}, train_size=60, test_size=120)
+        store.add_model("vit_small.augreg", "timm:vit_small.augreg", tags={"family": "vit"}, trained_on="imagenet-21k")
+        store.add_task(
+            "devanagari",
+            data_uri="/scripts/devanagari",
+            num_classes=12,
+            num_samples=240,
+            fingerprint="f" * 64,
+            taxonomy="scripts/brahmic/north",
+        )
+        store.ensure_probe("bundled", arch="resnet18", weights_checksum="c" * 64, embedding_length=3, layers=["layer4"])
+        store.put_task_embedding(
+            "devanagari",
+            "bundled",
+            "montecarlo",
+            np.array([0.25, 1.5, 3e-5]),
+            sample_count=240,
+            seed=7,
+            params={"head": "logreg"},
+            package_version="0.1.0",
+        )
+        store.add_transfer_result(
+            "resnet18.a1_in1k",
+            "devanagari",
+            metric="test_error",
+            value=0.2,
+            protocol="linear",
+            protocol_params={},
+            train_size=60,
+            test_size=120,
+        )
 
 
 def test_register_model_and_show_it(zoo):
-    result = zoo("register-model", "resnet34.a1_in1k", "--source", "timm:resnet34.a1_in1k",
-                 "--trained-on", "imagenet-1k", "--tag", "family=resnet", "--tag", "note=a=b",
-                 "--description", "a ResNet")
+    result = zoo(
+        "register-model",
+        "resnet34.a1_in1k",
+        "--source",
+        "timm:resnet34.a1_in1k",
+        "--trained-on",
+        "imagenet-1k",
+        "--tag",
+        "family=resnet",
+        "--tag",
+        "note=a=b",
+        "--description",
+        "a ResNet",
+    )
     assert result.exit_code == 0 and "resnet34.a1_in1k" in result.stdout
     shown = json.loads(zoo("models", "show", "resnet34.a1_in1k", "--json").stdout)
     assert shown["tags"] == {"family": "resnet", "note": "a=b"}
@@ -98,8 +129,9 @@ BAD_INPUT_BOTH = [BAD_INPUT[0], BAD_INPUT[8], BAD_INPUT[10], BAD_INPUT[13]]
 
 
 @pytest.mark.parametrize("args, code, fragment", BAD_INPUT)
-def test_bad_input_gives_one_line_error_and_changes_nothing(sqlite_zoo, tmp_path, args, code,
-                                                            fragment, assert_one_line_error):
+def test_bad_input_gives_one_line_error_and_changes_nothing(
+    sqlite_zoo, tmp_path, args, code, fragment, assert_one_line_error
+):
     _check_bad_input(sqlite_zoo, tmp_path, args, code, fragment, assert_one_line_error)
 
 
@@ -115,11 +147,14 @@ def _check_bad_input(zoo, tmp_path, args, code, fragment, assert_one_line_error)
     assert snapshot(zoo.url, tmp_path) == before
 
 
-@pytest.mark.parametrize("url, code, fragment", [
-    ("postgresql+psycopg://nobody@127.0.0.1:1/zoo", 1, "cannot use the database"),
-    ("foo:bar", 2, "bad database URL"),
-    ("mysql://u@localhost/zoo", 2, "unsupported database"),
-])
+@pytest.mark.parametrize(
+    "url, code, fragment",
+    [
+        ("postgresql+psycopg://nobody@127.0.0.1:1/zoo", 1, "cannot use the database"),
+        ("foo:bar", 2, "bad database URL"),
+        ("mysql://u@localhost/zoo", 2, "unsupported database"),
+    ],
+)
 def test_unreachable_or_bad_database_url_is_one_line(url, code, fragment, assert_one_line_error):
     result = CliRunner().invoke(main, ["--db", url, "models", "list"])
     assert_one_line_error(result, code, fragment)
@@ -154,10 +189,12 @@ def test_models_list_filters_and_json(zoo):
     _seed(zoo.url)
     listed = json.loads(zoo("models", "list", "--json").stdout)
     assert [m["name"] for m in listed] == ["resnet18.a1_in1k", "vit_small.augreg"]
-    assert [m["name"] for m in json.loads(zoo("models", "list", "--filter", "vit*", "--json").stdout)] \
-        == ["vit_small.augreg"]
-    assert [m["name"] for m in json.loads(
-        zoo("models", "list", "--tag", "family=resnet", "--json").stdout)] == ["resnet18.a1_in1k"]
+    assert [m["name"] for m in json.loads(zoo("models", "list", "--filter", "vit*", "--json").stdout)] == [
+        "vit_small.augreg"
+    ]
+    assert [m["name"] for m in json.loads(zoo("models", "list", "--tag", "family=resnet", "--json").stdout)] == [
+        "resnet18.a1_in1k"
+    ]
     table = zoo("models", "list").stdout.splitlines()
     assert table[0].split()[:2] == ["NAME", "SOURCE"] and len(table) == 3
 
@@ -240,11 +277,13 @@ def test_db_current_of_a_missing_file_does_not_create_it(tmp_path, assert_one_li
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "db", "current", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["revision"] is None
     assert not target.exists()
-    assert_one_line_error(CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "export",
-                                                    str(tmp_path / "out.jsonl")]), 1, "zoo db upgrade")
+    assert_one_line_error(
+        CliRunner().invoke(main, ["--db", f"sqlite:///{target}", "export", str(tmp_path / "out.jsonl")]),
+        1,
+        "zoo db upgrade",
+    )
     assert not target.exists()
 
 
 def test_in_memory_sqlite_is_refused(assert_one_line_error):
-    assert_one_line_error(CliRunner().invoke(main, ["--db", "sqlite://", "models", "list"]), 2,
-                          "sqlite:///PATH")
+    assert_one_line_error(CliRunner().invoke(main, ["--db", "sqlite://", "models", "list"]), 2, "sqlite:///PATH")

@@ -1,4 +1,5 @@
 """The task collections: counts, taxonomy, determinism, disjoint sets, the on-disk layout."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,8 @@ def test_collections_are_large_enough_with_taxonomy_paths():
     assert all(MIN_LETTERS <= len(s.classes) <= MAX_LETTERS for s in scripts)
     assert all(len(s.taxonomy) == 3 for s in scripts)
     assert {s.taxonomy for s in scripts if s.name == "script-devanagari"} == {
-        ("Brahmic", "North Brahmic", "Devanagari")}
+        ("Brahmic", "North Brahmic", "Devanagari")
+    }
     assert all(len(s.classes) >= 5 and len(s.taxonomy) == 2 for s in emoji)
     assert all(s.taxonomy[0] in GROUPS for s in fashion)
     names = [s.name for s in scripts + emoji + fashion]

@@ -1,4 +1,5 @@
 """`zoo demo` on the shipped zoo and demo task: the README's main job."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Tiny probes and tiny synthetic tasks for the Task2Vec tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,12 @@ def make_tiny_probe(arch: str = "resnet18", size: int = 16, **kwargs):
     with torch.no_grad():
         model(torch.randn(8, 3, size, size))
     model.eval()
-    model.pretrained_cfg = {**model.pretrained_cfg, "input_size": (3, size, size), "crop_pct": 1.0,
-                            "architecture": arch}
+    model.pretrained_cfg = {
+        **model.pretrained_cfg,
+        "input_size": (3, size, size),
+        "crop_pct": 1.0,
+        "architecture": arch,
+    }
     return model
 
 
@@ -101,8 +106,9 @@ def probe_file(tmp_path):
     model = make_tiny_probe()
     path = tmp_path / "probe.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    (tmp_path / "probe.json").write_text(json.dumps(
-        {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
+    (tmp_path / "probe.json").write_text(
+        json.dumps({"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0})
+    )
     return path
 
 
@@ -116,8 +122,9 @@ def random_probe_file(tmp_path):
     model = timm.create_model("resnet18", num_classes=3, **TINY_RESNET)
     path = tmp_path / "random.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    (tmp_path / "random.json").write_text(json.dumps(
-        {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
+    (tmp_path / "random.json").write_text(
+        json.dumps({"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0})
+    )
     return path
 
 

@@ -3,6 +3,7 @@
 Kept beside the tests, not in the library (as BackPACK keeps its autograd reference under test/);
 ``benchmarks/bench_fisher.py`` imports it from here too.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,7 @@ def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo"
     try:
         with torch.enable_grad():
             for n in range(images.shape[0]):
-                logits = head(probe.features(images[n:n + 1].float()))[0]
+                logits = head(probe.features(images[n : n + 1].float()))[0]
                 log_p = torch.log_softmax(logits.double(), dim=0)
                 if method == "montecarlo":
                     terms = [(int(labels[n]), 1.0)]

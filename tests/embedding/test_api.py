@@ -1,4 +1,5 @@
 """Zoo.embed_task / task_embedding / similar_tasks / distance on a SQLite registry."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,7 @@ def test_registered_name_with_other_data_is_refused(zoo, tmp_path, probe_file, t
     zoo.embed_task(task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
     before = zoo.task_embedding("birds").vector
     with pytest.raises(InvalidInput, match="registered from"):
-        zoo.embed_task(task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}",
-                       progress=False)
+        zoo.embed_task(task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}", progress=False)
     np.testing.assert_array_equal(zoo.task_embedding("birds").vector, before)
 
 
@@ -60,8 +60,7 @@ def test_bench_task_folder_name_and_taxonomy_from_task_json(zoo, tmp_path, probe
 def test_similar_and_distance(zoo, tmp_path, probe_file, task_folder):
     spec = f"file:{probe_file}"
     for name, seed, shift in (("a", 0, 0), ("b", 1, 0), ("c", 2, 1)):
-        zoo.embed_task(task_folder(tmp_path / name, seed=seed, shift=shift), name, probe=spec,
-                       progress=False)
+        zoo.embed_task(task_folder(tmp_path / name, seed=seed, shift=shift), name, probe=spec, progress=False)
     vectors = {n: zoo.task_embedding(n).vector for n in "abc"}
     found = zoo.similar_tasks("a", k=5)
     assert [r["task"] for r in found] == sorted("bc", key=lambda n: d_sym(vectors["a"], vectors[n]))
@@ -85,8 +84,7 @@ def test_errors_leave_registry_unchanged(zoo, tmp_path, probe_file, random_probe
     with pytest.raises(InvalidInput, match="single class"):
         zoo.embed_task(single, "x", probe=spec, progress=False)
     with pytest.raises(InvalidInput, match="allow_random=True"):
-        zoo.embed_task(task_folder(tmp_path / "ok"), "x", probe=f"file:{random_probe_file}",
-                       progress=False)
+        zoo.embed_task(task_folder(tmp_path / "ok"), "x", probe=f"file:{random_probe_file}", progress=False)
     with pytest.raises(InvalidInput, match="unknown network source"):
         zoo.embed_task(tmp_path / "ok", "x", probe="nonsense", progress=False)
     assert zoo.store.list_tasks() == [] and zoo.store.list_probes() == []
@@ -106,8 +104,9 @@ def test_a_probe_clash_leaves_no_new_task_behind(zoo, tmp_path, probe_file, task
 
     name = str(zoo.resolve_probe(f"file:{probe_file}"))
     info = zoo.resolve_probe(f"file:{probe_file}").info
-    zoo.store.ensure_probe(name, arch=info.arch, weights_checksum="0" * 64, embedding_length=info.embedding_length,
-                           layers=info.layers)
+    zoo.store.ensure_probe(
+        name, arch=info.arch, weights_checksum="0" * 64, embedding_length=info.embedding_length, layers=info.layers
+    )
     with pytest.raises(ProbeMismatch):
         zoo.embed_task(task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
     with pytest.raises(NotFound):

@@ -1,4 +1,5 @@
 """zoo embed-task / distance / tasks similar through click's CliRunner."""
+
 from __future__ import annotations
 
 import json
@@ -38,11 +39,17 @@ def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file, task_f
 
 
 def test_bad_input_is_one_line_and_nonzero(invoke, tmp_path, random_probe_file, task_folder, assert_one_line_error):
-    result = invoke("embed-task", "x", "--data", tmp_path / "missing", "--probe", f"file:{random_probe_file}",
-                    "--allow-random-probe")
+    result = invoke(
+        "embed-task",
+        "x",
+        "--data",
+        tmp_path / "missing",
+        "--probe",
+        f"file:{random_probe_file}",
+        "--allow-random-probe",
+    )
     assert_one_line_error(result, 2)
-    refused = invoke("embed-task", "x", "--data", task_folder(tmp_path / "t"),
-                     "--probe", f"file:{random_probe_file}")
+    refused = invoke("embed-task", "x", "--data", task_folder(tmp_path / "t"), "--probe", f"file:{random_probe_file}")
     assert refused.exit_code == 2 and "--allow-random-probe" in refused.output
     assert invoke("distance", "x", "y").exit_code != 0
     assert json.loads(invoke("tasks", "list", "--json").stdout) == []

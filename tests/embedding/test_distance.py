@@ -1,4 +1,5 @@
 """d_sym / d_asym: properties, and matrix forms against scalar loops."""
+
 from __future__ import annotations
 
 import numpy as np

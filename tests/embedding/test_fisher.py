@@ -1,4 +1,5 @@
 """The exact per-example Fisher against a slow per-example autograd loop (BackPACK style)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +33,15 @@ def _close(fast, slow):
     np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=ATOL_REL * np.abs(slow).max())
 
 
-@pytest.mark.parametrize("arch,kwargs,size", [
-    ("resnet18", {}, 16),
-    ("resnet34", {"layers": [1, 1, 1, 1], "channels": [4, 4, 8, 8], "stem_width": 4}, 16),
-    ("mobilenetv3_small_050", {}, 32),
-    ("convnext_atto", {"dims": [4, 8, 8, 16], "depths": [1, 1, 1, 1]}, 32),
-])
+@pytest.mark.parametrize(
+    "arch,kwargs,size",
+    [
+        ("resnet18", {}, 16),
+        ("resnet34", {"layers": [1, 1, 1, 1], "channels": [4, 4, 8, 8], "stem_width": 4}, 16),
+        ("mobilenetv3_small_050", {}, 32),
+        ("convnext_atto", {"dims": [4, 8, 8, 16], "depths": [1, 1, 1, 1]}, 32),
+    ],
+)
 def test_montecarlo_matches_per_example_loop(arch, kwargs, size, task, make_probe):
     probe = make_probe(arch, size, **kwargs)
     images, head = _setup(probe, task)
@@ -74,8 +78,8 @@ def test_square_sums_every_path_agrees_with_autograd(groups, kernel, stride, siz
     grad_out = torch.randn_like(out)
     expected = []
     for n in range(3):
-        (g,) = torch.autograd.grad(conv(x[n:n + 1]), conv.weight, grad_out[n:n + 1])
-        expected.append((g ** 2).flatten(1).sum(1))
+        (g,) = torch.autograd.grad(conv(x[n : n + 1]), conv.weight, grad_out[n : n + 1])
+        expected.append((g**2).flatten(1).sum(1))
     got = per_example_square_sums(conv, x, grad_out, path=path)
     want = torch.stack(expected).detach().numpy()
     np.testing.assert_allclose(got.numpy(), want, rtol=SQUARES_RTOL, atol=SQUARES_ATOL_REL * want.max())
@@ -88,7 +92,7 @@ def test_linear_on_tokens_matches_autograd():
     grad_out = torch.randn(2, 4, 4, 3)
     expected = []
     for n in range(2):
-        (g,) = torch.autograd.grad(lin(x[n:n + 1]), lin.weight, grad_out[n:n + 1])
-        expected.append((g ** 2).sum(1))
+        (g,) = torch.autograd.grad(lin(x[n : n + 1]), lin.weight, grad_out[n : n + 1])
+        expected.append((g**2).sum(1))
     got = per_example_square_sums(lin, x, grad_out)
     np.testing.assert_allclose(got.numpy(), torch.stack(expected).detach().numpy(), rtol=1e-4, atol=1e-6)

@@ -1,4 +1,5 @@
 """embed-task on a split folder (DIR/train/<class>, DIR/val/<class>, no task.json): one task of train's classes."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """embed(): determinism, relabelling invariance, length, the variational method and its prior."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ from zoo.embedding.distance import d_sym, trivial_embedding
 from zoo.embedding.task2vec import embed
 
 PERMUTATION = [2, 0, 1]
-EXPECTED_PERMUTATION_TOL = 1e-5   # exact expectation: only float round-off differs
+EXPECTED_PERMUTATION_TOL = 1e-5  # exact expectation: only float round-off differs
 MONTECARLO_PERMUTATION_TOL = 0.35  # one label sample per image: d_sym noise on 24 images
 ADAM_JITTER = 0.02  # Adam (lr 0.05) keeps wandering ~lr/5 around a flat optimum in log-variance
 
@@ -55,8 +56,7 @@ def test_max_samples_is_balanced_subsample(tiny_probe, task):
 
 
 def test_variational_positive_right_length(tiny_probe, task):
-    e = embed(task, tiny_probe, method="variational", progress=False,
-              variational_options={"min_steps": 20})
+    e = embed(task, tiny_probe, method="variational", progress=False, variational_options={"min_steps": 20})
     assert e.vector.shape == (tiny_probe.info.embedding_length,)
     assert np.all(e.vector > 0) and np.all(np.isfinite(e.vector))
     assert d_sym(e.vector, trivial_embedding(e)) > 0.05  # the task moved it off its prior
@@ -79,12 +79,10 @@ class _Uninformative(torch.utils.data.Dataset):
 
 
 def test_variational_falls_back_to_prior_without_information(tiny_probe, task):
-    e = embed(_Uninformative(), tiny_probe, method="variational", progress=False,
-              variational_options={"min_steps": 20})
+    e = embed(_Uninformative(), tiny_probe, method="variational", progress=False, variational_options={"min_steps": 20})
     prior = trivial_embedding(e)
     np.testing.assert_allclose(e.vector, prior, rtol=ADAM_JITTER)
-    informative = embed(task, tiny_probe, method="variational", progress=False,
-                        variational_options={"min_steps": 20})
+    informative = embed(task, tiny_probe, method="variational", progress=False, variational_options={"min_steps": 20})
     assert np.abs(informative.vector / prior - 1).max() > 10 * ADAM_JITTER
 
 
@@ -106,10 +104,13 @@ NORM_SPREAD = 3.0  # draws of one task, 48 images each, on a random tiny probe (
 
 def test_norms_of_similar_tasks_are_similar(tiny_probe, synthetic_task):
     """METHOD section 1: the head recipe, not its training length, sets the scale."""
-    same = [embed(synthetic_task(seed=s, n_per_class=16), tiny_probe, method="expected", progress=False).norm
-            for s in range(3)]
-    noise = embed(synthetic_task(seed=0, n_per_class=16, random_labels=True), tiny_probe, method="expected",
-                  progress=False).norm
+    same = [
+        embed(synthetic_task(seed=s, n_per_class=16), tiny_probe, method="expected", progress=False).norm
+        for s in range(3)
+    ]
+    noise = embed(
+        synthetic_task(seed=0, n_per_class=16, random_labels=True), tiny_probe, method="expected", progress=False
+    ).norm
     assert max(same) / min(same) < NORM_SPREAD
     assert min(same) > 2 * noise  # a task without label information has a smaller Fisher
 
@@ -118,17 +119,18 @@ def test_montecarlo_prior_is_two_beta_over_layer_weight_power(tiny_probe, task):
     from zoo.embedding.probe import BETA
 
     e = embed(task, tiny_probe, progress=False)
-    expected = np.concatenate([
-        np.full(m.weight.shape[0], 2 * BETA / float((m.weight.double() ** 2).mean()))
-        for _, m in tiny_probe.layers])
+    expected = np.concatenate(
+        [np.full(m.weight.shape[0], 2 * BETA / float((m.weight.double() ** 2).mean())) for _, m in tiny_probe.layers]
+    )
     np.testing.assert_allclose(e.prior, expected, rtol=1e-6)
 
 
 def test_variational_prior_init_and_bad_init(tiny_probe, task):
     from zoo.embedding.variational import variational_fisher
 
-    e = embed(task, tiny_probe, method="variational", progress=False,
-              variational_options={"min_steps": 5, "init": "prior"})
+    e = embed(
+        task, tiny_probe, method="variational", progress=False, variational_options={"min_steps": 5, "init": "prior"}
+    )
     assert e.params["init"] == "prior" and np.all(e.vector > 0)
     with pytest.raises(ValueError, match="unknown init"):
         variational_fisher(tiny_probe, None, lambda: [], np.zeros(0), init="zeros")

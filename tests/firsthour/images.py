@@ -1,4 +1,5 @@
 """A new small folder of labelled images, unlike the shipped demo task: one subfolder per class."""
+
 from __future__ import annotations
 
 from pathlib import Path

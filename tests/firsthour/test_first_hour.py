@@ -4,6 +4,7 @@ Every command runs as a user would run it: a subprocess with HOME and the XDG
 folders in a temp dir and no ``$ZOO_DATABASE_URL`` (nor ``$ZOO_NO_SEED``, which
 the suite sets everywhere else).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,26 @@ SEEDED = "Created the default registry"
 
 
 def fresh_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ZOO_DATABASE_URL", "ZOO_NO_SEED", "ZOO_BENCH_ROOT") and not k.startswith("XDG_")}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local/share"), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_CONFIG_HOME=str(home / ".config"), OMP_NUM_THREADS="1", **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ZOO_DATABASE_URL", "ZOO_NO_SEED", "ZOO_BENCH_ROOT") and not k.startswith("XDG_")
+    }
+    env.update(
+        HOME=str(home),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        OMP_NUM_THREADS="1",
+        **extra,
+    )
     return env
 
 
 def zoo(home: Path, *args: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*ZOO, *args], cwd=cwd, env=fresh_env(home, **extra), capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [*ZOO, *args], cwd=cwd, env=fresh_env(home, **extra), capture_output=True, text=True, timeout=900
+    )
 
 
 def default_db(home: Path) -> Path:
@@ -47,8 +58,7 @@ def first_hour(tmp_path_factory) -> dict:
     recommend = zoo(home, "recommend", "--task", "my_images", "-k", "3", "--json", cwd=work)
     report = zoo(home, "report", "--out", "site", cwd=work)
     listing = zoo(home, "models", "list", "--json", cwd=work)
-    return {"home": home, "work": work, "demo": demo, "recommend": recommend, "report": report,
-            "models": listing}
+    return {"home": home, "work": work, "demo": demo, "recommend": recommend, "report": report, "models": listing}
 
 
 def test_demo_then_recommend_on_a_new_folder_gives_three_picks(first_hour):
@@ -77,21 +87,34 @@ def test_report_and_models_list_show_the_shipped_zoo(first_hour):
 
 
 def test_set_source_to_a_missing_file_is_a_one_line_error(first_hour):
-    result = zoo(first_hour["home"], "models", "set-source", "expert-generalist-resnet10t",
-                 "file:nowhere/expert.safetensors", cwd=first_hour["work"])
+    result = zoo(
+        first_hour["home"],
+        "models",
+        "set-source",
+        "expert-generalist-resnet10t",
+        "file:nowhere/expert.safetensors",
+        cwd=first_hour["work"],
+    )
     assert result.returncode != 0 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and "nowhere/expert.safetensors" in lines[0]
 
 
 def test_loading_a_pick_without_its_weights_names_the_rebuild_command(first_hour, tmp_path):
-    code = ("import zoo\n"
-            "from registry.errors import NotFound\n"
-            "pick = zoo.connect().recommend('my_images', k=1, progress=False)[0]\n"
-            "try:\n    pick.load()\nexcept NotFound as err:\n    print(err)\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=first_hour["work"], capture_output=True, text=True,
-                            env=fresh_env(first_hour["home"], ZOO_BENCH_ROOT=str(tmp_path / "no-bench")),
-                            timeout=600)
+    code = (
+        "import zoo\n"
+        "from registry.errors import NotFound\n"
+        "pick = zoo.connect().recommend('my_images', k=1, progress=False)[0]\n"
+        "try:\n    pick.load()\nexcept NotFound as err:\n    print(err)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=first_hour["work"],
+        capture_output=True,
+        text=True,
+        env=fresh_env(first_hour["home"], ZOO_BENCH_ROOT=str(tmp_path / "no-bench")),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     message = result.stdout.strip()
     assert len(message.splitlines()) == 1
@@ -111,8 +134,17 @@ def test_an_explicit_url_or_zoo_no_seed_gives_an_empty_registry(tmp_path):
 def test_two_first_uses_at_once_seed_the_registry_once(tmp_path):
     home = tmp_path / "home"
     code = "import zoo\nwith zoo.connect() as z:\n    print(len(z.models()))\n"
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=fresh_env(home),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env=fresh_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert [out.strip() for out, _ in outputs] == ["48", "48"]

@@ -1,4 +1,5 @@
 """Nothing shipped names a path of the machine it was built on."""
+
 from __future__ import annotations
 
 import gzip
@@ -11,8 +12,12 @@ BUILD_PATH = re.compile(r"(?<![\w.~])/(?:work|tmp|root)/[\w.-]")
 
 
 def shipped_files() -> list[Path]:
-    files = [p for folder in ("zoo", "docs") for p in sorted((ROOT / folder).rglob("*"))
-             if p.is_file() and "__pycache__" not in p.parts]
+    files = [
+        p
+        for folder in ("zoo", "docs")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
     return files + [ROOT / "README.md"]
 
 
@@ -32,7 +37,7 @@ def test_no_shipped_file_names_a_build_path():
             found.append(f"{path.relative_to(ROOT)}: {checkout}")
         match = BUILD_PATH.search(text)
         if match:
-            found.append(f"{path.relative_to(ROOT)}: {text[max(0, match.start() - 30):match.end() + 30]!r}")
+            found.append(f"{path.relative_to(ROOT)}: {text[max(0, match.start() - 30) : match.end() + 30]!r}")
     assert not found, "\n".join(found)
 
 

@@ -1,4 +1,5 @@
 """`zoo models set-source`: one model or a folder of weights, checked against the stored checksums."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,9 +28,21 @@ def registry(tmp_path):
     url = f"sqlite:///{tmp_path / 'zoo.db'}"
     for name, value in (("a", 1.0), ("b", 2.0)):
         checksum = weights(tmp_path / "old" / f"{name}.safetensors", value)
-        result = CliRunner().invoke(main, ["--db", url, "register-model", name, "--source",
-                                           f"file:{tmp_path / 'old' / (name + '.safetensors')}", "--arch",
-                                           "resnet10t", "--checksum", checksum])
+        result = CliRunner().invoke(
+            main,
+            [
+                "--db",
+                url,
+                "register-model",
+                name,
+                "--source",
+                f"file:{tmp_path / 'old' / (name + '.safetensors')}",
+                "--arch",
+                "resnet10t",
+                "--checksum",
+                checksum,
+            ],
+        )
         assert result.exit_code == 0, result.output
     shutil.move(tmp_path / "old", tmp_path / "new")
     return url
@@ -48,7 +61,8 @@ def test_one_model_and_a_folder(registry, tmp_path):
     import json
 
     assert [(m["name"], m["source"]) for m in json.loads(bulk.stdout)] == [
-        ("b", f"file:{tmp_path / 'new' / 'b.safetensors'}")]
+        ("b", f"file:{tmp_path / 'new' / 'b.safetensors'}")
+    ]
 
 
 def test_a_missing_file_or_other_weights_is_refused(registry, tmp_path, assert_one_line_error):

@@ -1,4 +1,5 @@
 """The FAISS index: candidates in log space, exact re-ranking, recall against a brute-force scan."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -133,8 +134,9 @@ def test_offset_scale_is_one_in_the_second_order_regime():
 
 def test_columns_travel_with_the_index(tmp_path):
     data = _embeddings(5, 4, seed=12)
-    index = EmbeddingIndex.build(list("abcde"), data, columns={"source": ["s1", "s2", "s3", "s4", "s5"]},
-                                 progress=False)
+    index = EmbeddingIndex.build(
+        list("abcde"), data, columns={"source": ["s1", "s2", "s3", "s4", "s5"]}, progress=False
+    )
     loaded = EmbeddingIndex.load(index.save(tmp_path / "i.npz"))
     hit = loaded.search(data[2], 1)[0]
     assert hit.name == "c" and loaded.columns["source"][hit.row] == "s3"
@@ -146,11 +148,11 @@ def test_index_d_sym_is_the_shared_d_sym_exactly():
     zoo.embedding.distance.d_sym_matrix, zeros, identical and disjoint vectors included."""
     rng = np.random.default_rng(7)
     rows = np.exp(rng.normal(size=(300, 40)))
-    rows[:, 3] = 0.0                     # a filter that is 0 in every row
-    rows[5] = 0.0                        # an all-zero row
+    rows[:, 3] = 0.0  # a filter that is 0 in every row
+    rows[5] = 0.0  # an all-zero row
     query = np.exp(rng.normal(size=40))
-    query[3] = 0.0                       # both 0: left out
-    rows[6] = 2.5 * query                # a positive multiple: d_sym 0
+    query[3] = 0.0  # both 0: left out
+    rows[6] = 2.5 * query  # a positive multiple: d_sym 0
     rows[7] = np.where(query > 1.0, 0.0, 1.0)
     query_disjoint = np.where(query > 1.0, 1.0, 0.0)
     for q in (query, query_disjoint, np.zeros(40)):

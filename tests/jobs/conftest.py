@@ -9,6 +9,7 @@
                 driver can reach), this process connected as the driver; shut
                 down at the end. Without Ray the tests skip, except under ``$CI``, where they fail.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def _write_expert(path: Path, seed: int) -> None:
     with torch.no_grad():
         model(torch.randn(8, 3, 16, 16))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    path.with_suffix(".json").write_text(json.dumps(
-        {"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0}))
+    path.with_suffix(".json").write_text(
+        json.dumps({"arch": "resnet18", "model_args": TINY_RESNET, "input_size": [3, 16, 16], "crop_pct": 1.0})
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +87,14 @@ def ray_cluster():
         if os.environ.get("CI"):
             pytest.fail(f"Ray is required in CI ({err}); install the extra: pip install -e '.[ray]'")
         pytest.skip(f"Ray unavailable: {err}")
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "include_dashboard": False,
-        "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4}})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "include_dashboard": False,
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4},
+        },
+    )
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level="warning", log_to_driver=False)

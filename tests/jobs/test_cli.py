@@ -1,4 +1,5 @@
 """``zoo evaluate --all`` and ``zoo embed-task --all``: locally, on the session's Ray cluster, and without Ray."""
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,9 @@ def test_evaluate_all_filters_and_one_pair_still_works(fill, sqlite_url, assert_
     assert one.exit_code == 0 and json.loads(one.stdout)["saved"], one.output
     assert_one_line_error(_invoke(sqlite_url, "evaluate", "--all", "-m", "expert0"), None, "--all", "--model")
     assert_one_line_error(_invoke(sqlite_url, "evaluate"), None, "--model MODEL", "--all")
-    assert_one_line_error(_invoke(sqlite_url, "evaluate", "-m", "expert0", "-t", "task0", "--models", "x"),
-                          None, "--all")
+    assert_one_line_error(
+        _invoke(sqlite_url, "evaluate", "-m", "expert0", "-t", "task0", "--models", "x"), None, "--all"
+    )
 
 
 def test_embed_task_all_embeds_the_missing_tasks_once(fill, sqlite_url, assert_one_line_error):
@@ -63,8 +65,9 @@ def test_embed_task_all_embeds_the_missing_tasks_once(fill, sqlite_url, assert_o
 
 
 @pytest.mark.parametrize("command", [("evaluate", "--all"), ("embed-task", "--all"), ("bench", "build")])
-def test_ray_without_ray_installed_is_one_line_naming_the_extra(command, fill, sqlite_url, monkeypatch,
-                                                                 assert_one_line_error, tmp_path):
+def test_ray_without_ray_installed_is_one_line_naming_the_extra(
+    command, fill, sqlite_url, monkeypatch, assert_one_line_error, tmp_path
+):
     fill(sqlite_url)
     monkeypatch.setitem(sys.modules, "ray", None)
     extra = ("--size", "ci", "--workdir", str(tmp_path / "w")) if command[0] == "bench" else ()
@@ -93,8 +96,9 @@ def test_ray_address_from_the_environment(fill, sqlite_url, monkeypatch, assert_
 
 def test_evaluate_all_on_the_session_ray_cluster(ray_cluster, fill, sqlite_url):
     store = fill(sqlite_url)  # every node is on this machine, so a SQLite registry is allowed
-    result = _invoke(sqlite_url, "evaluate", "--all", "--models", "expert0", "--ray", ray_cluster.address,
-                     "-q", "--json")
+    result = _invoke(
+        sqlite_url, "evaluate", "--all", "--models", "expert0", "--ray", ray_cluster.address, "-q", "--json"
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["runner"], summary["done"], summary["failed"]) == ("ray", TASKS, 0), summary
@@ -107,24 +111,40 @@ def test_bench_build_ray_measures_the_transfer_stage_on_ray(ray_cluster, fill, s
     from zoo.bench import build as bench_build
 
     store = fill(sqlite_url)
-    store.add_transfer_result("expert0", "task0", metric="error", value=0.5, protocol=PROTOCOL,
-                              protocol_params={}, train_size=9, test_size=12)
+    store.add_transfer_result(
+        "expert0", "task0", metric="error", value=0.5, protocol=PROTOCOL, protocol_params={}, train_size=9, test_size=12
+    )
 
     def fake_build(spec, workdir, registry, **kwargs):
-        asked = [registry.has_transfer(m, t) for m, t in (("expert0", "task0"), ("expert0", "task1"),
-                                                          ("expert1", "task2"))]
+        asked = [
+            registry.has_transfer(m, t) for m, t in (("expert0", "task0"), ("expert0", "task1"), ("expert1", "task2"))
+        ]
         assert asked == [True, True, True]  # the build measures nothing itself
         return {"size": spec.name, "seconds": {"transfer": 0.0, "total": 1.0}, "transfer_pairs": 3}
 
     monkeypatch.setattr(bench_build, "build", fake_build)
     monkeypatch.setattr(api_bench.Bench, "_bench_model2vec", lambda self, folder, **kwargs: {})
-    result = _invoke(sqlite_url, "bench", "build", "--size", "ci", "--workdir", str(tmp_path / "w"),
-                     "--ray", ray_cluster.address, "--quiet", "--json")
+    result = _invoke(
+        sqlite_url,
+        "bench",
+        "build",
+        "--size",
+        "ci",
+        "--workdir",
+        str(tmp_path / "w"),
+        "--ray",
+        ray_cluster.address,
+        "--quiet",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["ray"]["runner"], summary["ray"]["done"], summary["ray"]["failed"]) == ("ray", 2, 0), summary
-    assert sorted((m, t) for m, t, _ in rows(store)) == [("expert0", "task0"), ("expert0", "task1"),
-                                                         ("expert1", "task2")]
+    assert sorted((m, t) for m, t, _ in rows(store)) == [
+        ("expert0", "task0"),
+        ("expert0", "task1"),
+        ("expert1", "task2"),
+    ]
 
 
 def test_scorer_matrix_on_ray_equals_the_local_one(ray_cluster, fill, sqlite_url):

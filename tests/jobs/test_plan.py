@@ -1,4 +1,5 @@
 """Planning and the local runner: what is missing gets done once, a rerun does nothing, Ray stays optional."""
+
 from __future__ import annotations
 
 import sys
@@ -18,16 +19,27 @@ def rows(store) -> list[tuple[str, str, float]]:
 
 def test_plan_evaluate_lists_the_missing_pairs(fill, sqlite_url):
     store = fill(sqlite_url)
-    store.add_transfer_result("expert0", "task0", metric="error", value=0.5, protocol=PROTOCOL,
-                              protocol_params={}, train_size=9, test_size=12)
-    store.add_transfer_result("expert1", "task0", metric="error", value=0.5, protocol="another-protocol",
-                              protocol_params={}, train_size=9, test_size=12)
+    store.add_transfer_result(
+        "expert0", "task0", metric="error", value=0.5, protocol=PROTOCOL, protocol_params={}, train_size=9, test_size=12
+    )
+    store.add_transfer_result(
+        "expert1",
+        "task0",
+        metric="error",
+        value=0.5,
+        protocol="another-protocol",
+        protocol_params={},
+        train_size=9,
+        test_size=12,
+    )
     units = plan_evaluate(store)
     assert len(units) == MODELS * TASKS - 1
     assert ("expert0", "task0") not in {(u.model, u.task) for u in units}
     assert all(u.protocol == PROTOCOL and u.source.startswith("file:") for u in units)
     assert [(u.model, u.task) for u in plan_evaluate(store, "expert1", "task[12]")] == [
-        ("expert1", "task1"), ("expert1", "task2")]
+        ("expert1", "task1"),
+        ("expert1", "task2"),
+    ]
     store.add_model("tagged", "timm:resnet18", tags={"family": "x"})
     assert {u.model for u in plan_evaluate(store, tags={"family": "x"})} == {"tagged"}
 
@@ -62,8 +74,15 @@ def test_concurrent_writers_of_one_key_leave_one_row(fill, postgres_url):
     from zoo.api.jobs_units import add_transfer_result_once
 
     store = fill(postgres_url)
-    out = {"model": "expert0", "task": "task0", "value": 0.25, "protocol": PROTOCOL, "protocol_params": {},
-           "train_size": 9, "test_size": 12}
+    out = {
+        "model": "expert0",
+        "task": "task0",
+        "value": 0.25,
+        "protocol": PROTOCOL,
+        "protocol_params": {},
+        "train_size": 9,
+        "test_size": 12,
+    }
     barrier, written = threading.Barrier(4), []
 
     def write() -> None:

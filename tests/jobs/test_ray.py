@@ -3,6 +3,7 @@
 The cluster is started once per session (``ray_cluster``); every test passes
 its address, and the runner reuses this process's connection to it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -45,8 +46,7 @@ def second_postgres_url(postgres_server: str):
 def test_ray_gives_the_rows_of_a_local_run(ray_cluster, fill, postgres_url, second_postgres_url):
     local, remote = fill(postgres_url), fill(second_postgres_url)
     assert run_units(plan_evaluate(local), postgres_url, progress=False)["done"] == PAIRS
-    summary = run_units(plan_evaluate(remote), second_postgres_url, ray_address=ray_cluster.address,
-                        progress=False)
+    summary = run_units(plan_evaluate(remote), second_postgres_url, ray_address=ray_cluster.address, progress=False)
     assert (summary["runner"], summary["done"], summary["failed"]) == ("ray", PAIRS, 0), summary
     expected, got = rows(local), rows(remote)
     assert [(m, t) for m, t, _ in got] == [(m, t) for m, t, _ in expected]
@@ -58,9 +58,14 @@ def test_two_concurrent_runs_duplicate_nothing(ray_cluster, fill, postgres_url):
     store = fill(postgres_url)
     units = plan_evaluate(store)
     summaries: list[dict] = []
-    runs = [threading.Thread(target=lambda: summaries.append(run_units(
-                units, postgres_url, ray_address=ray_cluster.address, progress=False))),
-            threading.Thread(target=lambda: summaries.append(run_units(units, postgres_url, progress=False)))]
+    runs = [
+        threading.Thread(
+            target=lambda: summaries.append(
+                run_units(units, postgres_url, ray_address=ray_cluster.address, progress=False)
+            )
+        ),
+        threading.Thread(target=lambda: summaries.append(run_units(units, postgres_url, progress=False))),
+    ]
     for run in runs:
         run.start()
     for run in runs:
@@ -92,8 +97,11 @@ def test_a_worker_node_killed_mid_job_still_ends_with_every_row_once(ray_cluster
     victim = ray_cluster.add_node(num_cpus=1)
     ray_cluster.wait_for_nodes()
     summaries: list[dict] = []
-    run = threading.Thread(target=lambda: summaries.append(run_units(
-        plan_evaluate(store), postgres_url, ray_address=ray_cluster.address, progress=False)))
+    run = threading.Thread(
+        target=lambda: summaries.append(
+            run_units(plan_evaluate(store), postgres_url, ray_address=ray_cluster.address, progress=False)
+        )
+    )
     run.start()
     deadline = time.monotonic() + 120
     while not rows(store) and time.monotonic() < deadline:

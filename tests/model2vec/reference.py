@@ -1,11 +1,13 @@
 """The slow twin of :func:`zoo.model2vec.calibrate_errors`, kept beside the tests."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def calibrate_errors_reference(distance: np.ndarray, errors: np.ndarray, *, prior: float = 5.0,
-                               steps: int = 200_000, lr: float = 0.01) -> tuple[float, float, np.ndarray]:
+def calibrate_errors_reference(
+    distance: np.ndarray, errors: np.ndarray, *, prior: float = 5.0, steps: int = 200_000, lr: float = 0.01
+) -> tuple[float, float, np.ndarray]:
     """Slow twin of :func:`zoo.model2vec.calibrate_errors` (free slope): gradient descent on the same objective."""
     d = np.asarray(distance, dtype=np.float64)
     e = np.asarray(errors, dtype=np.float64)

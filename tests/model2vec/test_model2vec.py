@@ -1,4 +1,5 @@
 """Model2Vec on synthetic zoos whose transfer errors follow a known hidden rule."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,9 @@ def test_d_sym_torch_fast_form_for_positive_inputs_matches_shared_distance():
     a[0, 1] = a[2, 3] = 0.0  # zeros on one side only: still the fast form
     fast = m2v.d_sym_torch(torch.tensor(a), torch.tensor(b)).numpy()
     np.testing.assert_allclose(fast, d_sym_matrix(a, b), atol=DISTANCE_ATOL)
-    np.testing.assert_allclose(m2v.d_sym_torch(torch.tensor(b), torch.tensor(a)).numpy(), d_sym_matrix(b, a),
-                               atol=DISTANCE_ATOL)
+    np.testing.assert_allclose(
+        m2v.d_sym_torch(torch.tensor(b), torch.tensor(a)).numpy(), d_sym_matrix(b, a), atol=DISTANCE_ATOL
+    )
 
 
 def test_d_sym_is_scale_invariant_and_zero_on_itself():
@@ -110,7 +112,9 @@ def test_early_stopping_stops_before_the_epoch_limit():
 
 
 def test_error_matrix_averages_repeats_and_marks_missing():
-    e = m2v.error_matrix([("t1", "a", 0.2), ("t1", "a", 0.4), ("t2", "b", 0.1), ("zz", "a", 1.0)], ["t1", "t2"], ["a", "b"])
+    e = m2v.error_matrix(
+        [("t1", "a", 0.2), ("t1", "a", 0.4), ("t2", "b", 0.1), ("zz", "a", 1.0)], ["t1", "t2"], ["a", "b"]
+    )
     np.testing.assert_allclose(e, [[0.3, np.nan], [np.nan, 0.1]])
 
 
@@ -165,8 +169,9 @@ def test_logit_link_keeps_expected_errors_inside_zero_one_and_monotone():
     e = m2v.expected_error(d, (0.5, 2.0), "logit")
     assert np.all((e > 0) & (e < 1)) and np.all(np.diff(e) > 0)
     middle = d[4:9]  # predictions well inside the clip range: error_logit inverts the map exactly
-    np.testing.assert_allclose(m2v.error_logit(m2v.expected_error(middle, (0.5, 2.0), "logit")), 0.5 + 2.0 * middle,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        m2v.error_logit(m2v.expected_error(middle, (0.5, 2.0), "logit")), 0.5 + 2.0 * middle, rtol=1e-9, atol=1e-12
+    )
     with pytest.raises(ValueError, match="link"):
         m2v.expected_error(d, (0.5, 2.0), "probit")
 
@@ -174,12 +179,25 @@ def test_logit_link_keeps_expected_errors_inside_zero_one_and_monotone():
 def test_calibrated_errors_of_near_perfect_models_stay_positive():
     """Errors near 0 are common (an expert that solves a task); the identity map predicted below 0 there."""
     data = hidden_rule_zoo(num_tasks=48)
-    shifted = m2v.TrainingData(data.task_names, data.task_vectors, data.model_names, data.source_vectors,
-                               np.clip(data.errors - 0.25, 0.0, None), data.t0)  # many exact zeros
+    shifted = m2v.TrainingData(
+        data.task_names,
+        data.task_vectors,
+        data.model_names,
+        data.source_vectors,
+        np.clip(data.errors - 0.25, 0.0, None),
+        data.t0,
+    )  # many exact zeros
     result = m2v.train_model2vec(shifted, m2v.Model2VecConfig(epochs=100, val_fraction=0.25), progress=False)
     assert result.error_link == "logit"
-    d = m2v.d_asym_torch(torch.tensor(data.task_vectors), torch.tensor(result.vectors.astype(np.float64)),
-                         torch.tensor(data.t0), result.alpha).numpy() + result.shift[None, :]
+    d = (
+        m2v.d_asym_torch(
+            torch.tensor(data.task_vectors),
+            torch.tensor(result.vectors.astype(np.float64)),
+            torch.tensor(data.t0),
+            result.alpha,
+        ).numpy()
+        + result.shift[None, :]
+    )
     predicted = m2v.expected_error(d, result.error_map, result.error_link)
     assert np.all(predicted > 0) and np.all(predicted < 1)
     assert result.metrics["validation"]["error_mae_points"] < 5.0

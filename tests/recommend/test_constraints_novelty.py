@@ -1,4 +1,5 @@
 """Recommend: constraints pick the best k of the allowed set exactly; every pick says how far the evidence is."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,14 @@ from .conftest import METHOD, PROBE
 @pytest.fixture
 def trained(synthetic_zoo):
     zoo, truth = synthetic_zoo
-    zoo.store.add_model("tiny-expert", "timm:resnet18.tiny", arch="resnet18", num_params=1000,
-                        trained_on=truth["task_names"][0], tags={"size": "small"})
+    zoo.store.add_model(
+        "tiny-expert",
+        "timm:resnet18.tiny",
+        arch="resnet18",
+        num_params=1000,
+        trained_on=truth["task_names"][0],
+        tags={"size": "small"},
+    )
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     return zoo, truth
 
@@ -24,25 +31,32 @@ def trained(synthetic_zoo):
 def _brute_force(zoo, vector, allowed, k):
     """Every model's expected error from the full ranking, filtered, sorted: the exact answer."""
     everything = zoo.recommend(vector, k=len(zoo.models()), probe=PROBE, method=METHOD, progress=False)
-    ranked = sorted((r for r in everything if r.model in allowed), key=lambda r: (r.expected_error, r.distance,
-                                                                                   r.model))
+    ranked = sorted(
+        (r for r in everything if r.model in allowed), key=lambda r: (r.expected_error, r.distance, r.model)
+    )
     return [r.model for r in ranked[:k]]
 
 
-@pytest.mark.parametrize("constraints", [
-    {"pattern": "expert[0-2]"},
-    {"tags": {"size": "small"}},
-    {"max_params": 5000},
-    {"arch": "resnet*", "pattern": "*[135]"},
-])
+@pytest.mark.parametrize(
+    "constraints",
+    [
+        {"pattern": "expert[0-2]"},
+        {"tags": {"size": "small"}},
+        {"max_params": 5000},
+        {"arch": "resnet*", "pattern": "*[135]"},
+    ],
+)
 def test_constraints_give_the_best_k_of_the_allowed_set(trained, constraints):
     zoo, truth = trained
     models = {m.name: m for m in zoo.models()}
-    allowed = {n for n, m in models.items()
-               if ("pattern" not in constraints or __import__("fnmatch").fnmatchcase(n, constraints["pattern"]))
-               and ("tags" not in constraints or m.tags.get("size") == "small")
-               and ("max_params" not in constraints or (m.num_params or 10**12) <= constraints["max_params"])
-               and ("arch" not in constraints or __import__("fnmatch").fnmatchcase(m.arch or "", constraints["arch"]))}
+    allowed = {
+        n
+        for n, m in models.items()
+        if ("pattern" not in constraints or __import__("fnmatch").fnmatchcase(n, constraints["pattern"]))
+        and ("tags" not in constraints or m.tags.get("size") == "small")
+        and ("max_params" not in constraints or (m.num_params or 10**12) <= constraints["max_params"])
+        and ("arch" not in constraints or __import__("fnmatch").fnmatchcase(m.arch or "", constraints["arch"]))
+    }
     for vector in truth["tasks"][:4]:
         got = zoo.recommend(vector, k=2, probe=PROBE, method=METHOD, progress=False, **constraints)
         assert [r.model for r in got] == _brute_force(zoo, vector, allowed, 2)
@@ -85,8 +99,9 @@ def test_recommend_json_carries_novelty_and_constraints_on_the_cli(trained):
     zoo, _ = trained
     from zoo.cli import main
 
-    result = CliRunner().invoke(main, ["--db", zoo.url, "recommend", "--task", "task05", "-k", "2", "--json",
-                                       "--tag", "size=small", "--quiet"])
+    result = CliRunner().invoke(
+        main, ["--db", zoo.url, "recommend", "--task", "task05", "-k", "2", "--json", "--tag", "size=small", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [r["model"] for r in data["recommendations"]] == ["tiny-expert"]

@@ -5,6 +5,7 @@ separate the classes, every other expert yields noise, so LogME/LEEP must put
 ``GOOD`` first. Only the wiring is under test here; the scorers themselves are
 tested against their slow twins in tests/scorers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,8 +73,9 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, val_fraction=0.25, progress=False)
-    report = zoo.evaluate_selection(probe=PROBE, method=METHOD, tasks=["task00", "task01"],
-                                    scorers=("logme", "leep"), progress=False)
+    report = zoo.evaluate_selection(
+        probe=PROBE, method=METHOD, tasks=["task00", "task01"], scorers=("logme", "leep"), progress=False
+    )
     rows = {r["method"]: r for r in report["rows"]}
     assert rows["logme"]["forward_passes_per_task"] == len(truth["model_names"])
     assert rows["Model2Vec"]["forward_passes_per_task"] == 1

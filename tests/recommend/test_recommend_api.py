@@ -1,4 +1,5 @@
 """End to end through the Zoo API on a synthetic registry (SQLite)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def _train(zoo, **kw):
     # the synthetic errors follow the hidden rule on every pair, a model's own task included, so those pairs
     # are as informative as any here (on real benches they are not; see the own-task test below)
     kw.setdefault("own_task_pairs", True)
-    return zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=kw.pop("epochs", 250), val_fraction=0.25,
-                               progress=False, **kw)
+    return zoo.train_model2vec(
+        probe=PROBE, method=METHOD, epochs=kw.pop("epochs", 250), val_fraction=0.25, progress=False, **kw
+    )
 
 
 def test_train_stores_run_and_every_model_embedding(synthetic_zoo):
@@ -84,8 +86,9 @@ def test_task_embedded_with_another_probe_is_refused(synthetic_zoo):
     _train(zoo, epochs=10)
     zoo.store.ensure_probe("otherprobe", arch="x", weights_checksum="f" * 64, embedding_length=6, layers=("a",))
     zoo.store.add_task("lonely", data_uri="file:///x", num_classes=2, num_samples=10, fingerprint="l")
-    zoo.store.put_task_embedding("lonely", "otherprobe", METHOD, np.ones(6, np.float32), sample_count=10, seed=0,
-                                 params={}, package_version="t")
+    zoo.store.put_task_embedding(
+        "lonely", "otherprobe", METHOD, np.ones(6, np.float32), sample_count=10, seed=0, params={}, package_version="t"
+    )
     with pytest.raises(ProbeMismatch, match=f"--probe {PROBE}"):
         zoo.recommend("lonely", probe=PROBE, progress=False)
 
@@ -117,8 +120,15 @@ def test_evaluate_selection_reports_every_method(synthetic_zoo):
     _train(zoo)
     report = zoo.evaluate_selection(probe=PROBE, method=METHOD, progress=False)
     by_method = {row["method"]: row for row in report["rows"]}
-    assert set(by_method) == {"chance", "generic", "nearest source (d_sym)", "d_asym", "Model2Vec",
-                              "Model2Vec (shrunk)", "oracle"}
+    assert set(by_method) == {
+        "chance",
+        "generic",
+        "nearest source (d_sym)",
+        "d_asym",
+        "Model2Vec",
+        "Model2Vec (shrunk)",
+        "oracle",
+    }
     assert by_method["oracle"]["relative_error"] == 0.0 and by_method["oracle"]["top1"] == 1.0
     assert by_method["Model2Vec"]["relative_error"] < by_method["chance"]["relative_error"]
     assert "| Model2Vec |" in report["markdown"]
@@ -154,8 +164,9 @@ def test_folder_is_embedded_once_and_checked_against_the_run_probe(synthetic_zoo
     assert len(calls) == 1 and calls[0][1:] == (PROBE, METHOD)
     assert [r.model for r in by_folder] == [r.model for r in by_name]
     before = zoo.store.counts()
-    monkeypatch.setattr(zoo.embeddings, "embed", lambda data, **kw: _FakeEmbedding(truth["tasks"][4], "stranger"),
-                        raising=False)
+    monkeypatch.setattr(
+        zoo.embeddings, "embed", lambda data, **kw: _FakeEmbedding(truth["tasks"][4], "stranger"), raising=False
+    )
     with pytest.raises(ProbeMismatch, match=PROBE):
         zoo.recommend(str(tmp_path), progress=False)
     assert zoo.store.counts() == before
@@ -199,8 +210,16 @@ def test_results_of_another_protocol_are_not_mixed_in(synthetic_zoo, monkeypatch
     monkeypatch.setattr(m2v, "train_model2vec", spy)
     first = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     task, model = zoo.store.list_tasks()[0].name, zoo.store.list_models()[0].name
-    zoo.store.add_transfer_result(model, task, metric="error", value=0.999, protocol="another-protocol",
-                                  protocol_params={}, train_size=1, test_size=1)
+    zoo.store.add_transfer_result(
+        model,
+        task,
+        metric="error",
+        value=0.999,
+        protocol="another-protocol",
+        protocol_params={},
+        train_size=1,
+        test_size=1,
+    )
     second = zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     assert first["hyperparams"]["protocol"] == second["hyperparams"]["protocol"] != "another-protocol"
     np.testing.assert_array_equal(seen[0], seen[1])
@@ -219,21 +238,39 @@ def test_a_models_learned_shift_moves_it_in_the_ranking_and_the_expected_error(s
     before = {r.model: r for r in zoo.recommend(task, k=len(embeddings), evidence=0, progress=False)}
     last = max(before.values(), key=lambda r: r.rank).model
     # the same run again, but the worst-ranked model's distance shifted down by 1 (d_asym spans well under 1)
-    zoo.store.add_model2vec_run(PROBE, METHOD, hyperparams=run.hyperparams, metrics=run.metrics, embeddings={
-        e.model: (e.bias, e.vector, e.trained, {"shift": e.params.get("shift", 0.0) - (1.0 if e.model == last else 0.0)})
-        for e in embeddings})
+    zoo.store.add_model2vec_run(
+        PROBE,
+        METHOD,
+        hyperparams=run.hyperparams,
+        metrics=run.metrics,
+        embeddings={
+            e.model: (
+                e.bias,
+                e.vector,
+                e.trained,
+                {"shift": e.params.get("shift", 0.0) - (1.0 if e.model == last else 0.0)},
+            )
+            for e in embeddings
+        },
+    )
     after = zoo.recommend(task, k=len(embeddings), evidence=0, progress=False)
     assert after[0].model == last
     vector = np.asarray(zoo.store.get_task_embedding(task, PROBE, METHOD).vector, dtype=np.float64)
     t0 = np.asarray(zoo.store.get_task_embedding(task, PROBE, METHOD).prior, dtype=np.float64)
     shifted = next(e for e in embeddings if e.model == last)
-    exact = d_asym_matrix(np.asarray(shifted.vector, np.float64)[None], vector[None], t0,
-                          run.hyperparams["alpha"])[0, 0] + shifted.params["shift"] - 1.0
+    exact = (
+        d_asym_matrix(np.asarray(shifted.vector, np.float64)[None], vector[None], t0, run.hyperparams["alpha"])[0, 0]
+        + shifted.params["shift"]
+        - 1.0
+    )
     assert after[0].distance == pytest.approx(exact, abs=1e-5)
     assert after[0].expected_error == pytest.approx(
         float(expected_error(np.array([exact]), tuple(run.hyperparams["error_map"]), run.hyperparams["error_link"])[0]),
-        abs=1e-5)
-    assert {r.model: r.distance for r in after[1:]} == pytest.approx({m: before[m].distance for m in before if m != last})
+        abs=1e-5,
+    )
+    assert {r.model: r.distance for r in after[1:]} == pytest.approx(
+        {m: before[m].distance for m in before if m != last}
+    )
 
 
 def test_results_on_a_models_own_training_task_are_left_out_unless_asked(synthetic_zoo):
@@ -243,12 +280,22 @@ def test_results_on_a_models_own_training_task_are_left_out_unless_asked(synthet
     assert first["hyperparams"]["own_task_pairs_excluded"] == len(truth["model_names"])
     # record an absurd extra result of one model on its own task: the default run does not move
     model = zoo.store.get_model(truth["model_names"][0])
-    zoo.store.add_transfer_result(model.name, model.trained_on, metric="error", value=0.99, protocol="linear",
-                                  protocol_params={}, train_size=50, test_size=50)
+    zoo.store.add_transfer_result(
+        model.name,
+        model.trained_on,
+        metric="error",
+        value=0.99,
+        protocol="linear",
+        protocol_params={},
+        train_size=50,
+        test_size=50,
+    )
     again = _train(zoo, epochs=60, own_task_pairs=False)
     kept = _train(zoo, epochs=60, own_task_pairs=True)
-    vectors = {s["run_id"]: {e.model: e.vector for e in zoo.store.list_model_embeddings(s["run_id"])}
-               for s in (first, again, kept)}
+    vectors = {
+        s["run_id"]: {e.model: e.vector for e in zoo.store.list_model_embeddings(s["run_id"])}
+        for s in (first, again, kept)
+    }
     np.testing.assert_array_equal(vectors[again["run_id"]][model.name], vectors[first["run_id"]][model.name])
     assert kept["hyperparams"]["own_task_pairs_excluded"] == 0
     assert not np.array_equal(vectors[kept["run_id"]][model.name], vectors[first["run_id"]][model.name])

@@ -1,4 +1,5 @@
 """The CLI commands of issue 5, driven with CliRunner on a synthetic registry."""
+
 from __future__ import annotations
 
 import json
@@ -53,11 +54,14 @@ def test_index_rebuild_json(db):
     assert kinds["models"]["count"] == 4 and kinds["tasks"]["count"] == 24
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["recommend", "--task", "task03"], "train-model2vec"),  # no run yet
-    (["train-model2vec", "--val-fraction", "1.5", "--quiet"], "--val-fraction"),
-    (["index", "rebuild", "--factory", "Nonsense99", "--quiet"], "--factory"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["recommend", "--task", "task03"], "train-model2vec"),  # no run yet
+        (["train-model2vec", "--val-fraction", "1.5", "--quiet"], "--val-fraction"),
+        (["index", "rebuild", "--factory", "Nonsense99", "--quiet"], "--factory"),
+    ],
+)
 def test_bad_input_is_one_line_nonzero_and_leaves_registry_unchanged(db, args, needle, assert_one_line_error):
     from registry.store import Store
 
@@ -74,8 +78,9 @@ def test_every_command_has_help_with_an_example(command, assert_help_has_example
 
 
 def test_train_with_named_validation_tasks(db):
-    out = _zoo(db, "train-model2vec", "--epochs", "5", "--val-task", "task01", "--val-task", "task02", "--quiet",
-               "--json")
+    out = _zoo(
+        db, "train-model2vec", "--epochs", "5", "--val-task", "task01", "--val-task", "task02", "--quiet", "--json"
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["metrics"]["val_tasks"] == ["task01", "task02"]
     bad = CliRunner().invoke(main, ["--db", db, "train-model2vec", "--val-task", "nope", "--quiet"])

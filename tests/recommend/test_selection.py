@@ -1,4 +1,5 @@
 """The judging metrics of METHOD section 7 against hand-computed cases and brute-force twins."""
+
 from __future__ import annotations
 
 import itertools
@@ -83,10 +84,16 @@ def hybrid_reference(scores, transferability, k):
     """Per task: sort by score, take k, sort those by transferability (descending), append the rest."""
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
-        ranked = sorted((j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])),
-                        key=lambda j: (scores[t, j], j))
-        short = sorted(ranked[:k], key=lambda j: (-(transferability[t, j] if not np.isnan(transferability[t, j])
-                                                     else -np.inf), ranked.index(j)))
+        ranked = sorted(
+            (j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])), key=lambda j: (scores[t, j], j)
+        )
+        short = sorted(
+            ranked[:k],
+            key=lambda j: (
+                -(transferability[t, j] if not np.isnan(transferability[t, j]) else -np.inf),
+                ranked.index(j),
+            ),
+        )
         for position, j in enumerate(short + ranked[k:]):
             out[t, j] = position
     return out
@@ -99,8 +106,9 @@ def test_hybrid_scores_match_the_shortlist_then_rerank_loop(k):
     scores[0, 2] = np.nan
     transferability = rng.normal(size=(6, 8))
     transferability[1, :] = np.nan  # no scorer values: the shortlist keeps its order
-    np.testing.assert_array_equal(selection.hybrid_scores(scores, transferability, k),
-                                  hybrid_reference(scores, transferability, k))
+    np.testing.assert_array_equal(
+        selection.hybrid_scores(scores, transferability, k), hybrid_reference(scores, transferability, k)
+    )
     picks = np.nanargmin(selection.hybrid_scores(scores, transferability, k), axis=1)
     for t in range(2, 6):  # the pick is the most transferable model of the shortlist
         short = np.argsort(scores[t], kind="stable")[:k]

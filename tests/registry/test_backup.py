@@ -1,4 +1,5 @@
 """Export/import: SQLite -> PostgreSQL -> SQLite loses nothing; clashes write nothing."""
+
 from __future__ import annotations
 
 import json
@@ -12,35 +13,79 @@ from registry.store import Store
 
 def _fill(store: Store) -> None:
     rng = np.random.default_rng(0)
-    probe = store.ensure_probe("bundled", arch="resnet18", weights_checksum="ab" * 32,
-                               embedding_length=5, layers=["layer3", "layer4"])
+    probe = store.ensure_probe(
+        "bundled", arch="resnet18", weights_checksum="ab" * 32, embedding_length=5, layers=["layer3", "layer4"]
+    )
     for i, name in enumerate(["devanagari", "latin", "runic"]):
-        store.add_task(name, data_uri=f"/collections/scripts/{name}", num_classes=10 + i,
-                       num_samples=100 * (i + 1), fingerprint=f"{i:064x}",
-                       taxonomy=None if i == 2 else f"scripts/{name}")
-        store.put_task_embedding(name, probe.name, "montecarlo", rng.random(5, dtype=np.float32) * 1e-3,
-                                 sample_count=50, seed=i, params={"head": {"C": 0.1}},
-                                 package_version="0.1.0")
-        store.put_task_embedding(name, probe.name, "variational", rng.random(5) * 1e5,
-                                 prior=np.full(5, 0.5), sample_count=50, seed=i,
-                                 params={"beta": 1e-7}, package_version="0.1.0")
-    store.add_model("resnet18.a1_in1k", "timm:resnet18.a1_in1k", tags={"family": "resnet", "size": "s"},
-                    trained_on="imagenet-1k", num_params=11_689_512, checksum="cd" * 32,
-                    description="ResNet-18 — ünïcode ok")
-    store.add_model("expert.devanagari", "file:/experts/devanagari.safetensors", arch="resnet18",
-                    trained_on="devanagari", check=False)
+        store.add_task(
+            name,
+            data_uri=f"/collections/scripts/{name}",
+            num_classes=10 + i,
+            num_samples=100 * (i + 1),
+            fingerprint=f"{i:064x}",
+            taxonomy=None if i == 2 else f"scripts/{name}",
+        )
+        store.put_task_embedding(
+            name,
+            probe.name,
+            "montecarlo",
+            rng.random(5, dtype=np.float32) * 1e-3,
+            sample_count=50,
+            seed=i,
+            params={"head": {"C": 0.1}},
+            package_version="0.1.0",
+        )
+        store.put_task_embedding(
+            name,
+            probe.name,
+            "variational",
+            rng.random(5) * 1e5,
+            prior=np.full(5, 0.5),
+            sample_count=50,
+            seed=i,
+            params={"beta": 1e-7},
+            package_version="0.1.0",
+        )
+    store.add_model(
+        "resnet18.a1_in1k",
+        "timm:resnet18.a1_in1k",
+        tags={"family": "resnet", "size": "s"},
+        trained_on="imagenet-1k",
+        num_params=11_689_512,
+        checksum="cd" * 32,
+        description="ResNet-18 — ünïcode ok",
+    )
+    store.add_model(
+        "expert.devanagari",
+        "file:/experts/devanagari.safetensors",
+        arch="resnet18",
+        trained_on="devanagari",
+        check=False,
+    )
     store.set_alias("generic", "resnet18.a1_in1k")
     for model in ("resnet18.a1_in1k", "expert.devanagari"):
         for task in ("latin", "runic"):
-            store.add_transfer_result(model, task, metric="test_error", value=float(rng.random()),
-                                      protocol="linear-probe", protocol_params={"shots": 5, "C": 1.0},
-                                      train_size=50, test_size=200)
+            store.add_transfer_result(
+                model,
+                task,
+                metric="test_error",
+                value=float(rng.random()),
+                protocol="linear-probe",
+                protocol_params={"shots": 5, "C": 1.0},
+                train_size=50,
+                test_size=200,
+            )
     for lr in (0.1, 0.01):
-        store.add_model2vec_run("bundled", "variational", hyperparams={"lr": lr, "tau": 0.5},
-                                metrics={"top1": 0.5},
-                                embeddings={"resnet18.a1_in1k": (rng.random(5), rng.random(5), True,
-                                                                 {"shift": float(rng.random())}),
-                                            "expert.devanagari": (np.zeros(5), rng.random(5), False)})
+        store.add_model2vec_run(
+            "bundled",
+            "variational",
+            hyperparams={"lr": lr, "tau": 0.5},
+            metrics={"top1": 0.5},
+            embeddings={
+                "resnet18.a1_in1k": (rng.random(5), rng.random(5), True, {"shift": float(rng.random())}),
+                "expert.devanagari": (np.zeros(5), rng.random(5), False),
+            },
+        )
 
 
 def _rows(path) -> list[str]:
@@ -57,8 +102,7 @@ def test_round_trip_sqlite_postgres_sqlite_loses_nothing(tmp_path, postgres_url)
         embedding = source.get_task_embedding("runic", "bundled", "variational")
         latest = source.latest_model2vec_run("bundled", "variational")
         model_embeddings = source.list_model_embeddings(latest.id)
-    assert counts == {"probe": 1, "task": 3, "model": 2, "task_embedding": 6,
-                      "transfer_result": 4, "model2vec_run": 2}
+    assert counts == {"probe": 1, "task": 3, "model": 2, "task_embedding": 6, "transfer_result": 4, "model2vec_run": 2}
     with Store.open(postgres_url) as middle:
         assert middle.import_jsonl(first) == counts
         middle.export_jsonl(second)
@@ -124,21 +168,23 @@ def test_import_of_a_different_probe_with_the_same_name_is_refused(store, tmp_pa
     with Store.open(f"sqlite:///{tmp_path / 'src.db'}") as source:
         _fill(source)
         source.export_jsonl(source_file)
-    store.ensure_probe("bundled", arch="resnet18", weights_checksum="other", embedding_length=5,
-                       layers=["layer4"])
+    store.ensure_probe("bundled", arch="resnet18", weights_checksum="other", embedding_length=5, layers=["layer4"])
     with pytest.raises(ProbeMismatch):
         store.import_jsonl(source_file)
     assert store.list_tasks() == [] and store.list_models() == []
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ("not json\n", "not JSON"),
-    ('{"kind": "model"}\n', "header"),
-    ('{"kind": "zoo-registry", "format": 99}\n', "format"),
-    ('{"kind": "zoo-registry", "format": 1}\n{"kind": "spaceship"}\n', "unknown kind"),
-    ('{"kind": "zoo-registry", "format": 1}\n{"kind": "task", "name": "t"}\n', ":2: bad task"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty"),
+        ("not json\n", "not JSON"),
+        ('{"kind": "model"}\n', "header"),
+        ('{"kind": "zoo-registry", "format": 99}\n', "format"),
+        ('{"kind": "zoo-registry", "format": 1}\n{"kind": "spaceship"}\n', "unknown kind"),
+        ('{"kind": "zoo-registry", "format": 1}\n{"kind": "task", "name": "t"}\n', ":2: bad task"),
+    ],
+)
 def test_malformed_import_files_are_refused_with_the_line(store, tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
@@ -182,6 +228,7 @@ def test_format_1_files_with_vectors_as_lists_still_import(store, tmp_path):
     def as_lists(value):
         if isinstance(value, dict) and set(value) == {"f32"}:
             import base64
+
             return np.frombuffer(base64.b64decode(value["f32"]), dtype="<f4").tolist()
         if isinstance(value, dict):
             return {k: as_lists(v) for k, v in value.items()}
@@ -190,18 +237,23 @@ def test_format_1_files_with_vectors_as_lists_still_import(store, tmp_path):
         return value
 
     old = tmp_path / "old.jsonl"
-    old.write_text("".join(json.dumps({**as_lists(r), **({"format": 1} if i == 0 else {})}) + "\n"
-                           for i, r in enumerate(rows)), encoding="utf-8")
+    old.write_text(
+        "".join(json.dumps({**as_lists(r), **({"format": 1} if i == 0 else {})}) + "\n" for i, r in enumerate(rows)),
+        encoding="utf-8",
+    )
     store.import_jsonl(old)
     back = store.get_task_embedding("runic", "bundled", "variational")
     np.testing.assert_array_equal(back.vector, expected.vector)
 
 
-@pytest.mark.parametrize("vector, message", [
-    ({"f32": "not base64!"}, "base64"),
-    ({"f32": "AAAAAAA="}, "whole number of float32"),
-    ({"f32": "AADAfw=="}, "NaN"),
-])
+@pytest.mark.parametrize(
+    "vector, message",
+    [
+        ({"f32": "not base64!"}, "base64"),
+        ({"f32": "AAAAAAA="}, "whole number of float32"),
+        ({"f32": "AADAfw=="}, "NaN"),
+    ],
+)
 def test_a_corrupt_base64_vector_is_refused_with_its_line(store, tmp_path, vector, message):
     source_file = tmp_path / "export.jsonl"
     with Store.open(f"sqlite:///{tmp_path / 'src.db'}") as source:

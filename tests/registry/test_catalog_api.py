@@ -1,4 +1,5 @@
 """The Python API over the registry (zoo.connect) and the fixtures' CI rule."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,13 @@ from registry.errors import DependentRows, NotFound
 
 def test_connect_register_list_alias_remove(store_url, tmp_path):
     with zoo.connect(store_url) as z:
-        model = z.register_model("resnet34.a1_in1k", "timm:resnet34.a1_in1k", trained_on="imagenet-1k",
-                                 tags={"family": "resnet"}, description="ResNet-34")
+        model = z.register_model(
+            "resnet34.a1_in1k",
+            "timm:resnet34.a1_in1k",
+            trained_on="imagenet-1k",
+            tags={"family": "resnet"},
+            description="ResNet-34",
+        )
         assert model.tags == {"family": "resnet"} and z.url == store_url
         z.register_model("vit_small.augreg", "timm:vit_small.augreg", tags={"family": "vit"})
         assert [m.name for m in z.models("resnet*")] == ["resnet34.a1_in1k"]
@@ -19,10 +25,10 @@ def test_connect_register_list_alias_remove(store_url, tmp_path):
         assert z.alias("generic", "resnet34.a1_in1k").aliases == ("generic",)
         assert z.get_model("generic").name == "resnet34.a1_in1k"
         z.store.add_task("t", data_uri="/t", num_classes=2, num_samples=4, fingerprint="f")
-        z.store.ensure_probe("p", arch="resnet18", weights_checksum="c", embedding_length=2,
-                             layers=["layer4"])
-        z.store.put_task_embedding("t", "p", "montecarlo", np.ones(2), sample_count=4, seed=0,
-                                   params={}, package_version="0")
+        z.store.ensure_probe("p", arch="resnet18", weights_checksum="c", embedding_length=2, layers=["layer4"])
+        z.store.put_task_embedding(
+            "t", "p", "montecarlo", np.ones(2), sample_count=4, seed=0, params={}, package_version="0"
+        )
         assert [t.name for t in z.tasks()] == ["t"] and z.get_task("t").num_classes == 2
         assert [e.method for e in z.task_embeddings("t")] == ["montecarlo"]
         with pytest.raises(NotFound):
@@ -32,9 +38,13 @@ def test_connect_register_list_alias_remove(store_url, tmp_path):
         counts = z.export(tmp_path / "out.jsonl")
         assert counts["model"] == 2
         assert z.remove_task("t", force=True)["task_embeddings"] == 1
-        assert z.remove_model("vit_small.augreg") == {"models": 1, "transfer_results": 0,
-                                                      "model_embeddings": 0, "model_tags": 1,
-                                                      "model_aliases": 0}
+        assert z.remove_model("vit_small.augreg") == {
+            "models": 1,
+            "transfer_results": 0,
+            "model_embeddings": 0,
+            "model_tags": 1,
+            "model_aliases": 0,
+        }
         current = z.db_current()
         assert current["revision"] == current["head"] and current["counts"]["models"] == 1
 

@@ -4,6 +4,7 @@ The processes also race to create the registry in an empty database, so the
 migration lock is exercised too. Nothing like "database is locked" may reach
 the caller.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,9 +37,16 @@ _WORKER = textwrap.dedent("""
 def _run_writers(url: str, tmp_path: Path) -> list[tuple[int, str]]:
     go = tmp_path / "go"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, url, str(w), str(MODELS_EACH), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for w in range(PROCESSES)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, url, str(w), str(MODELS_EACH), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for w in range(PROCESSES)
+    ]
     time.sleep(0.5)  # let every interpreter start before releasing them together
     go.touch()
     return [(p.wait(timeout=300), p.stdout.read()) for p in procs]

@@ -1,4 +1,5 @@
 """URLs, the default database, SQLite settings and the retry on "database is locked"."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -22,7 +23,7 @@ def test_default_database_url_prefers_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("ZOO_DATABASE_URL")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     url = registry.default_database_url()
-    assert url.startswith("sqlite:///") and Path(url[len("sqlite:///"):]).parts[-2:] == ("zoo", "zoo.db")
+    assert url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).parts[-2:] == ("zoo", "zoo.db")
 
 
 def test_default_database_is_created_in_the_user_data_dir(monkeypatch, tmp_path):
@@ -74,7 +75,7 @@ def test_transient_lock_errors_are_retried_and_others_surface(sqlite_url):
 
 def test_a_writer_waits_for_another_writer_instead_of_failing(sqlite_url):
     with Store.open(sqlite_url) as store:
-        path = sqlite_url[len("sqlite:///"):]
+        path = sqlite_url[len("sqlite:///") :]
         holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         holder.execute("BEGIN IMMEDIATE")
         release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
@@ -103,9 +104,19 @@ def test_constraint_violations_from_races_become_one_line_errors(store):
         store.run(duplicate, write=True)
 
     def dangling(session):
-        session.add(TransferResultRow(model_id=999, task_id=999, metric="e", value=0.0,
-                                      protocol="p", protocol_params={}, train_size=1, test_size=1,
-                                      created_at=utcnow()))
+        session.add(
+            TransferResultRow(
+                model_id=999,
+                task_id=999,
+                metric="e",
+                value=0.0,
+                protocol="p",
+                protocol_params={},
+                train_size=1,
+                test_size=1,
+                created_at=utcnow(),
+            )
+        )
         session.flush()
 
     with pytest.raises(NotFound, match="removed meanwhile"):

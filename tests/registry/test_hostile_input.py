@@ -3,6 +3,7 @@
 The import and transaction cases use the ``store`` fixture, so they run on
 SQLite and on PostgreSQL.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -25,13 +26,22 @@ D = 4
 def _small(store: Store) -> None:
     store.ensure_probe("p", arch="resnet18", weights_checksum="ab" * 32, embedding_length=D, layers=["l4"])
     store.add_task("t", data_uri="/data/t", num_classes=2, num_samples=10, fingerprint="f")
-    store.put_task_embedding("t", "p", "variational", np.arange(D, dtype=np.float32), prior=np.ones(D),
-                             sample_count=10, seed=0, params={}, package_version="0")
+    store.put_task_embedding(
+        "t",
+        "p",
+        "variational",
+        np.arange(D, dtype=np.float32),
+        prior=np.ones(D),
+        sample_count=10,
+        seed=0,
+        params={},
+        package_version="0",
+    )
     store.add_model("m", "timm:resnet18")
-    store.add_transfer_result("m", "t", metric="error", value=0.25, protocol="linear", protocol_params={},
-                              train_size=5, test_size=5)
-    store.add_model2vec_run("p", "variational", hyperparams={}, metrics={},
-                            embeddings={"m": (np.zeros(D), np.ones(D))})
+    store.add_transfer_result(
+        "m", "t", metric="error", value=0.25, protocol="linear", protocol_params={}, train_size=5, test_size=5
+    )
+    store.add_model2vec_run("p", "variational", hyperparams={}, metrics={}, embeddings={"m": (np.zeros(D), np.ones(D))})
 
 
 def _export(tmp_path, name="src.db"):
@@ -114,11 +124,14 @@ def test_counts_are_checked_even_without_a_checksum(store, tmp_path):
 
 
 # 3. vector lengths on every write path
-@pytest.mark.parametrize("change, message", [
-    (lambda e: e.update(vector=[0.0] * (D - 2)), "prior has 4 values but vector has 2"),
-    (lambda e: e.update(vector=[0.0] * (D - 1), prior=[1.0] * (D - 1)), "probe 'p' embeds to 4"),
-    (lambda e: e.update(prior=[1.0] * (D + 1)), "prior has 5 values"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda e: e.update(vector=[0.0] * (D - 2)), "prior has 4 values but vector has 2"),
+        (lambda e: e.update(vector=[0.0] * (D - 1), prior=[1.0] * (D - 1)), "probe 'p' embeds to 4"),
+        (lambda e: e.update(prior=[1.0] * (D + 1)), "prior has 5 values"),
+    ],
+)
 def test_import_refuses_task_embeddings_of_the_wrong_length(store, tmp_path, change, message):
     path = _export(tmp_path)
 
@@ -149,13 +162,24 @@ def test_no_write_path_can_store_a_vector_its_probe_cannot_read(store):
 
     _small(store)
     with pytest.raises(ProbeMismatch, match="embeds to 4"):
-        store.put_task_embedding("t", "p", "other", np.ones(D + 1), sample_count=1, seed=0, params={},
-                                 package_version="0")
+        store.put_task_embedding(
+            "t", "p", "other", np.ones(D + 1), sample_count=1, seed=0, params={}, package_version="0"
+        )
 
     def sneak(session):  # a future write path that forgets the check
-        session.add(TaskEmbeddingRow(task=task_row(session, "t"), probe=probe_row(session, "p"), method="x",
-                                     length=2, vector=np.ones(2, "<f4").tobytes(), sample_count=1, seed=0,
-                                     params={}, package_version="0"))
+        session.add(
+            TaskEmbeddingRow(
+                task=task_row(session, "t"),
+                probe=probe_row(session, "p"),
+                method="x",
+                length=2,
+                vector=np.ones(2, "<f4").tobytes(),
+                sample_count=1,
+                seed=0,
+                params={},
+                package_version="0",
+            )
+        )
         session.flush()
 
     with pytest.raises(ProbeMismatch):
@@ -174,8 +198,7 @@ def test_record_task_embedding_adds_all_three_or_nothing(store):
     assert store.list_tasks() == []
     short = EmbeddingSpec("variational", np.ones(D - 1), 10, 0, {}, "0")
     with pytest.raises(ProbeMismatch):
-        store.record_task_embedding(task=task, probe=ProbeSpec("q", "resnet18", "ef" * 32, D, ("l4",)),
-                                    embedding=short)
+        store.record_task_embedding(task=task, probe=ProbeSpec("q", "resnet18", "ef" * 32, D, ("l4",)), embedding=short)
     assert store.list_tasks() == [] and [p.name for p in store.list_probes()] == ["p"]
     good = ProbeSpec("p", "resnet18", "ab" * 32, D, ("l4",))
     record = store.record_task_embedding(task=task, probe=good, embedding=embedding)
@@ -199,11 +222,14 @@ def test_num_params_and_counts_too_large_are_invalid_input(store, tmp_path):
     assert _empty(store)
 
 
-@pytest.mark.parametrize("content", [
-    b"SQLite format 3\x00" + bytes(range(256)) * 4,
-    b"\x89PNG\r\n\x1a\n\xff\xfe\x00garbage",
-    b"\x1f\x8b" + b"garbage" * 10,
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"SQLite format 3\x00" + bytes(range(256)) * 4,
+        b"\x89PNG\r\n\x1a\n\xff\xfe\x00garbage",
+        b"\x1f\x8b" + b"garbage" * 10,
+    ],
+)
 def test_binary_files_given_to_import_are_refused(store, tmp_path, content):
     path = tmp_path / "wrong.jsonl"
     path.write_bytes(content)

@@ -5,6 +5,7 @@ drop or repeat a line, change a vector's length) go through `zoo import`. The
 import either refuses (non-zero exit, one line, registry unchanged) or succeeds
 with exactly the original rows; either way `recommend`-style reads still work.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,15 +27,37 @@ def _fill(store: Store) -> None:
     store.ensure_probe("p", arch="resnet18", weights_checksum="ab" * 32, embedding_length=D, layers=["l4"])
     for t in ("t1", "t2", "t3"):
         store.add_task(t, data_uri=f"/data/{t}", num_classes=2, num_samples=10, fingerprint=t)
-        store.put_task_embedding(t, "p", "variational", rng.random(D), prior=rng.random(D), sample_count=10,
-                                 seed=0, params={"beta": 0.1}, package_version="0")
+        store.put_task_embedding(
+            t,
+            "p",
+            "variational",
+            rng.random(D),
+            prior=rng.random(D),
+            sample_count=10,
+            seed=0,
+            params={"beta": 0.1},
+            package_version="0",
+        )
     for m in ("m1", "m2"):
         store.add_model(m, "timm:resnet18", tags={"k": m}, num_params=10)
         for t in ("t1", "t2"):
-            store.add_transfer_result(m, t, metric="error", value=float(rng.random()), protocol="linear",
-                                      protocol_params={}, train_size=5, test_size=5)
-    store.add_model2vec_run("p", "variational", hyperparams={"lr": 0.1}, metrics={},
-                            embeddings={m: (rng.random(D), rng.random(D)) for m in ("m1", "m2")})
+            store.add_transfer_result(
+                m,
+                t,
+                metric="error",
+                value=float(rng.random()),
+                protocol="linear",
+                protocol_params={},
+                train_size=5,
+                test_size=5,
+            )
+    store.add_model2vec_run(
+        "p",
+        "variational",
+        hyperparams={"lr": 0.1},
+        metrics={},
+        embeddings={m: (rng.random(D), rng.random(D)) for m in ("m1", "m2")},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +86,7 @@ def _drop_or_repeat(data: bytes, draw) -> bytes:
     lines = data.splitlines(keepends=True)
     at = draw(st.integers(0, len(lines) - 1))
     repeat = draw(st.booleans())
-    return b"".join(lines[: at + 1] + ([lines[at]] if repeat else []) + lines[at + 1:])
+    return b"".join(lines[: at + 1] + ([lines[at]] if repeat else []) + lines[at + 1 :])
 
 
 def _resize_vector(data: bytes, draw) -> bytes:
@@ -108,14 +131,20 @@ def test_a_corrupted_export_is_refused_whole_or_imported_whole(export, tmp_path_
             expected = {k: v + before[k] for k, v in source_counts.items()}
             assert after == expected, "an import that exits 0 must bring every row of the original"
             target.export_jsonl(folder / "again.jsonl")
-            again = [line for line in (folder / "again.jsonl").read_bytes().splitlines()[1:]
-                     if b'"name": "keeper"' not in line]
+            again = [
+                line
+                for line in (folder / "again.jsonl").read_bytes().splitlines()[1:]
+                if b'"name": "keeper"' not in line
+            ]
             assert again == original.splitlines()[1:], "an import that exits 0 must bring the original values"
         else:
             assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error:")
             assert after == before, "a refused import must leave the registry unchanged"
         for embedding in target.list_task_embeddings():  # what `tasks similar` and `recommend` read
             assert embedding.vector.shape == (target.get_probe(embedding.probe).embedding_length,)
-        run = target.list_model_embeddings(target.latest_model2vec_run("p", "variational").id) \
-            if result.exit_code == 0 else []
+        run = (
+            target.list_model_embeddings(target.latest_model2vec_run("p", "variational").id)
+            if result.exit_code == 0
+            else []
+        )
         assert all(e.vector.shape == e.bias.shape == (D,) for e in run)

@@ -1,4 +1,5 @@
 """Migrations: one head, the ORM and the migrations agree, down and up again, rows kept."""
+
 from __future__ import annotations
 
 import pytest
@@ -58,19 +59,27 @@ def test_upgrade_keeps_existing_rows(store_url):
     engine = create_engine(parse_url(store_url))
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO models (name, source, created_at) "
-                              "VALUES ('kept', 'timm:kept', '2026-01-02 03:04:05')"))
-            conn.execute(text("INSERT INTO tasks (name, data_uri, num_classes, num_samples, "
-                              "fingerprint, created_at) VALUES ('t', '/t', 2, 4, 'f', "
-                              "'2026-01-02 03:04:05')"))
+            conn.execute(
+                text(
+                    "INSERT INTO models (name, source, created_at) VALUES ('kept', 'timm:kept', '2026-01-02 03:04:05')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (name, data_uri, num_classes, num_samples, "
+                    "fingerprint, created_at) VALUES ('t', '/t', 2, 4, 'f', "
+                    "'2026-01-02 03:04:05')"
+                )
+            )
     finally:
         engine.dispose()
     assert registry.upgrade(store_url) == registry.head_revision()
     with Store.open(store_url, create=False) as store:
         assert [m.name for m in store.list_models()] == ["kept"]
         assert store.get_task("t").num_classes == 2
-        store.add_transfer_result("kept", "t", metric="test_error", value=0.1, protocol="p",
-                                  protocol_params={}, train_size=1, test_size=1)
+        store.add_transfer_result(
+            "kept", "t", metric="test_error", value=0.1, protocol="p", protocol_params={}, train_size=1, test_size=1
+        )
 
 
 def test_store_refuses_a_schema_behind_the_code(store_url):

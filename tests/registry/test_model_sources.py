@@ -1,4 +1,5 @@
 """Moving a model's weights: set_model_source and relocate_sources check the files and change all or nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,9 @@ def _weights(path: Path, payload: bytes = b"\x00" * 16) -> Path:
 
 
 def _register(store, name: str, path: Path, **kwargs):
-    return store.add_model(name, f"file:{path}", arch="resnet18",
-                           checksum=hashlib.sha256(path.read_bytes()).hexdigest(), **kwargs)
+    return store.add_model(
+        name, f"file:{path}", arch="resnet18", checksum=hashlib.sha256(path.read_bytes()).hexdigest(), **kwargs
+    )
 
 
 def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
@@ -38,8 +40,12 @@ def test_set_source_to_the_moved_file_keeps_everything_else(store, tmp_path):
     new.write_bytes(old.read_bytes())
     moved = store.set_model_source("alias-a", f"file:{new}")  # an alias names the model too
     assert moved.name == "a" and moved.source == f"file:{new}"
-    assert (moved.checksum, moved.tags, moved.aliases, moved.arch) == (before.checksum, {"k": "v"}, ("alias-a",),
-                                                                        "resnet18")
+    assert (moved.checksum, moved.tags, moved.aliases, moved.arch) == (
+        before.checksum,
+        {"k": "v"},
+        ("alias-a",),
+        "resnet18",
+    )
     assert store.get_model("a").source == f"file:{new}"
 
 
@@ -54,7 +60,8 @@ def test_set_source_to_a_missing_file_is_one_line_and_changes_nothing(store, tmp
     assert store.revision_token("models") == token
     # without the check a path that is not there yet is accepted (no checksum to compare)
     assert store.set_model_source("a", f"file:{tmp_path / 'later.safetensors'}", check=False).source.endswith(
-        "later.safetensors")
+        "later.safetensors"
+    )
 
 
 def test_set_source_refuses_other_weights_naming_both_checksums(store, tmp_path):
@@ -92,8 +99,10 @@ def test_set_source_checks_the_source_like_registration(store, tmp_path):
 
 def test_relocate_moves_every_source_under_the_folder(store, tmp_path):
     old_root, new_root = tmp_path / "old", tmp_path / "new"
-    paths = [_weights(old_root / "x.safetensors", b"\x01" * 16),
-             _weights(old_root / "sub" / "y.safetensors", b"\x02" * 16)]
+    paths = [
+        _weights(old_root / "x.safetensors", b"\x01" * 16),
+        _weights(old_root / "sub" / "y.safetensors", b"\x02" * 16),
+    ]
     elsewhere = _weights(tmp_path / "old-but-not-under" / "z.safetensors", b"\x03" * 16)
     for name, path in zip(("x", "y", "z"), (*paths, elsewhere)):
         _register(store, name, path)
@@ -103,8 +112,10 @@ def test_relocate_moves_every_source_under_the_folder(store, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     moved = store.relocate_sources(old_root, new_root)
-    assert [(m.name, m.source) for m in moved] == [("x", f"file:{new_root / 'x.safetensors'}"),
-                                                   ("y", f"file:{new_root / 'sub' / 'y.safetensors'}")]
+    assert [(m.name, m.source) for m in moved] == [
+        ("x", f"file:{new_root / 'x.safetensors'}"),
+        ("y", f"file:{new_root / 'sub' / 'y.safetensors'}"),
+    ]
     assert store.get_model("z").source == f"file:{elsewhere}"  # a sibling folder sharing the prefix stays
     assert store.get_model("t").source == "timm:resnet18.a1_in1k"
     with pytest.raises(NotFound, match="no model has a file: source under"):

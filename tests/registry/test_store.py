@@ -1,4 +1,5 @@
 """The Store API on SQLite and PostgreSQL: records out, errors in, transactions whole."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,29 +7,43 @@ import dataclasses
 import numpy as np
 import pytest
 
-from registry.errors import (AlreadyExists, DependentRows, InvalidInput, NotFound,
-                             ProbeMismatch)
+from registry.errors import AlreadyExists, DependentRows, InvalidInput, NotFound, ProbeMismatch
 from registry.records import Model
 
 
 def _probe(store, name="probe", length=4, checksum="abc"):
-    return store.ensure_probe(name, arch="resnet18", weights_checksum=checksum,
-                              embedding_length=length, layers=["layer3", "layer4"])
+    return store.ensure_probe(
+        name, arch="resnet18", weights_checksum=checksum, embedding_length=length, layers=["layer3", "layer4"]
+    )
 
 
 def _task(store, name="digits"):
-    return store.add_task(name, data_uri=f"/data/{name}", num_classes=10, num_samples=200,
-                          fingerprint="f" * 64, taxonomy="scripts/latin")
+    return store.add_task(
+        name, data_uri=f"/data/{name}", num_classes=10, num_samples=200, fingerprint="f" * 64, taxonomy="scripts/latin"
+    )
 
 
 def _embed(store, task="digits", vector=(1.0, 2.0, 3.0, 4.0), method="montecarlo"):
-    return store.put_task_embedding(task, "probe", method, np.array(vector), sample_count=200,
-                                    seed=0, params={"head": "logreg"}, package_version="0.1.0")
+    return store.put_task_embedding(
+        task,
+        "probe",
+        method,
+        np.array(vector),
+        sample_count=200,
+        seed=0,
+        params={"head": "logreg"},
+        package_version="0.1.0",
+    )
 
 
 def test_add_model_returns_a_frozen_record_with_tags(store):
-    model = store.add_model("resnet18.a1_in1k", "timm:resnet18.a1_in1k",
-                            tags={"family": "resnet"}, trained_on="imagenet-1k", num_params=11_000_000)
+    model = store.add_model(
+        "resnet18.a1_in1k",
+        "timm:resnet18.a1_in1k",
+        tags={"family": "resnet"},
+        trained_on="imagenet-1k",
+        num_params=11_000_000,
+    )
     assert isinstance(model, Model)
     assert (model.name, model.arch, model.tags) == ("resnet18.a1_in1k", "resnet18", {"family": "resnet"})
     assert model.created_at.tzinfo is not None
@@ -44,8 +59,7 @@ def test_duplicate_model_name_raises_already_exists_with_the_name(store):
     assert [m.source for m in store.list_models()] == ["timm:resnet18"]
 
 
-@pytest.mark.parametrize("name, source", [("", "timm:x"), ("has space", "timm:x"),
-                                          ("ok", "resnet18"), ("ok", "timm:")])
+@pytest.mark.parametrize("name, source", [("", "timm:x"), ("has space", "timm:x"), ("ok", "resnet18"), ("ok", "timm:")])
 def test_bad_model_input_is_invalid_and_writes_nothing(store, name, source):
     with pytest.raises(InvalidInput):
         store.add_model(name, source)
@@ -90,16 +104,24 @@ def test_remove_model_with_results_needs_force_and_reports_what_went(store):
     store.set_alias("best", "m")
     _task(store)
     _probe(store)
-    store.add_transfer_result("m", "digits", metric="test_error", value=0.25, protocol="linear",
-                              protocol_params={"C": 1.0}, train_size=100, test_size=50)
-    store.add_model2vec_run("probe", "montecarlo", hyperparams={}, metrics={},
-                            embeddings={"m": (np.zeros(4), np.ones(4))})
+    store.add_transfer_result(
+        "m",
+        "digits",
+        metric="test_error",
+        value=0.25,
+        protocol="linear",
+        protocol_params={"C": 1.0},
+        train_size=100,
+        test_size=50,
+    )
+    store.add_model2vec_run(
+        "probe", "montecarlo", hyperparams={}, metrics={}, embeddings={"m": (np.zeros(4), np.ones(4))}
+    )
     with pytest.raises(DependentRows, match="1 transfer result, 1 model embedding;"):
         store.remove_model("m")
     assert store.get_model("m").tags == {"k": "v"}
     removed = store.remove_model("m", force=True)
-    assert removed == {"models": 1, "transfer_results": 1, "model_embeddings": 1,
-                       "model_tags": 1, "model_aliases": 1}
+    assert removed == {"models": 1, "transfer_results": 1, "model_embeddings": 1, "model_tags": 1, "model_aliases": 1}
     assert store.list_models() == [] and store.list_transfer_results() == []
     with pytest.raises(NotFound):
         store.get_model("best")
@@ -111,8 +133,7 @@ def test_remove_task_with_embeddings_needs_force(store):
     _embed(store)
     with pytest.raises(DependentRows, match="1 task embedding;"):
         store.remove_task("digits")
-    assert store.remove_task("digits", force=True) == {"tasks": 1, "task_embeddings": 1,
-                                                       "transfer_results": 0}
+    assert store.remove_task("digits", force=True) == {"tasks": 1, "task_embeddings": 1, "transfer_results": 0}
     assert store.list_tasks() == [] and store.list_task_embeddings() == []
 
 
@@ -120,9 +141,17 @@ def test_task_embedding_round_trips_float32_and_put_replaces(store):
     _task(store)
     _probe(store)
     vector = np.array([0.1, 1e-8, 3.5e7, 2.0], dtype=np.float32)
-    first = store.put_task_embedding("digits", "probe", "variational", vector, prior=vector * 2,
-                                     sample_count=5, seed=3, params={"beta": 1e-7},
-                                     package_version="0.1.0")
+    first = store.put_task_embedding(
+        "digits",
+        "probe",
+        "variational",
+        vector,
+        prior=vector * 2,
+        sample_count=5,
+        seed=3,
+        params={"beta": 1e-7},
+        package_version="0.1.0",
+    )
     assert first.vector.dtype == np.float32 and not first.vector.flags.writeable
     np.testing.assert_array_equal(first.vector, vector)
     np.testing.assert_array_equal(first.prior, vector * 2)
@@ -141,8 +170,9 @@ def test_embedding_of_wrong_length_or_unknown_probe_is_refused(store):
     with pytest.raises(InvalidInput):
         _embed(store, vector=(1.0, float("nan"), 2.0, 3.0))
     with pytest.raises(NotFound, match="probe"):
-        store.put_task_embedding("digits", "other", "m", np.ones(4), sample_count=1, seed=0,
-                                 params={}, package_version="0")
+        store.put_task_embedding(
+            "digits", "other", "m", np.ones(4), sample_count=1, seed=0, params={}, package_version="0"
+        )
     assert store.list_task_embeddings() == []
 
 
@@ -160,18 +190,27 @@ def test_model2vec_runs_latest_and_embeddings(store):
     store.add_model("b", "timm:b")
     with pytest.raises(NotFound):
         store.latest_model2vec_run("probe", "montecarlo")
-    store.add_model2vec_run("probe", "montecarlo", hyperparams={"lr": 0.1}, metrics={},
-                            embeddings={"a": (np.zeros(4), np.ones(4))})
+    store.add_model2vec_run(
+        "probe", "montecarlo", hyperparams={"lr": 0.1}, metrics={}, embeddings={"a": (np.zeros(4), np.ones(4))}
+    )
     second = store.add_model2vec_run(
-        "probe", "montecarlo", hyperparams={"lr": 0.01}, metrics={"top1": 0.5},
-        embeddings={"b": (np.full(4, 0.5), np.arange(4.0), False), "a": (np.ones(4), np.ones(4), True, {"shift": 0.25})})
+        "probe",
+        "montecarlo",
+        hyperparams={"lr": 0.01},
+        metrics={"top1": 0.5},
+        embeddings={
+            "b": (np.full(4, 0.5), np.arange(4.0), False),
+            "a": (np.ones(4), np.ones(4), True, {"shift": 0.25}),
+        },
+    )
     assert store.latest_model2vec_run("probe", "montecarlo") == second
     embeddings = store.list_model_embeddings(second.id)
     assert [(e.model, e.trained, e.params) for e in embeddings] == [("a", True, {"shift": 0.25}), ("b", False, {})]
     np.testing.assert_array_equal(embeddings[1].vector, [0, 1, 2, 3])
     with pytest.raises(NotFound):
-        store.add_model2vec_run("probe", "montecarlo", hyperparams={}, metrics={},
-                                embeddings={"ghost": (np.zeros(4), np.zeros(4))})
+        store.add_model2vec_run(
+            "probe", "montecarlo", hyperparams={}, metrics={}, embeddings={"ghost": (np.zeros(4), np.zeros(4))}
+        )
     assert store.latest_model2vec_run("probe", "montecarlo") == second
 
 
@@ -180,22 +219,37 @@ def test_transfer_results_filter_by_model_task_protocol(store):
     _task(store, "t2")
     store.add_model("m", "timm:m")
     for task, protocol in (("t1", "linear"), ("t2", "linear"), ("t2", "finetune")):
-        store.add_transfer_result("m", task, metric="test_error", value=0.5, protocol=protocol,
-                                  protocol_params={}, train_size=10, test_size=10)
+        store.add_transfer_result(
+            "m",
+            task,
+            metric="test_error",
+            value=0.5,
+            protocol=protocol,
+            protocol_params={},
+            train_size=10,
+            test_size=10,
+        )
     assert len(store.list_transfer_results(model="m")) == 3
     assert len(store.list_transfer_results(task="t2")) == 2
     assert [r.task for r in store.list_transfer_results(protocol="linear")] == ["t1", "t2"]
 
 
-@pytest.mark.parametrize("kind, change", [
-    ("models", lambda s: s.add_model("m2", "timm:m2")),
-    ("models", lambda s: s.set_alias("best", "m")),
-    ("models", lambda s: s.remove_model("m")),
-    ("task_embeddings", lambda s: _embed(s, vector=(9, 9, 9, 9))),
-    ("task_embeddings", lambda s: s.remove_task("digits", force=True)),
-    ("model_embeddings", lambda s: s.add_model2vec_run(
-        "probe", "montecarlo", hyperparams={}, metrics={}, embeddings={"m": (np.ones(4), np.ones(4))})),
-])
+@pytest.mark.parametrize(
+    "kind, change",
+    [
+        ("models", lambda s: s.add_model("m2", "timm:m2")),
+        ("models", lambda s: s.set_alias("best", "m")),
+        ("models", lambda s: s.remove_model("m")),
+        ("task_embeddings", lambda s: _embed(s, vector=(9, 9, 9, 9))),
+        ("task_embeddings", lambda s: s.remove_task("digits", force=True)),
+        (
+            "model_embeddings",
+            lambda s: s.add_model2vec_run(
+                "probe", "montecarlo", hyperparams={}, metrics={}, embeddings={"m": (np.ones(4), np.ones(4))}
+            ),
+        ),
+    ],
+)
 def test_revision_token_changes_with_every_change_of_its_kind(store, kind, change):
     store.add_model("m", "timm:m")
     _task(store)
@@ -221,8 +275,10 @@ def test_registry_imports_neither_torch_nor_faiss_and_its_package_is_light():
     import subprocess
     import sys
 
-    code = ("import sys\nimport registry, registry.errors\nlight = 'sqlalchemy' not in sys.modules\n"
-            "import registry.store, registry.backup, registry.schema\n"
-            "print(light, 'torch' in sys.modules, 'faiss' in sys.modules)")
+    code = (
+        "import sys\nimport registry, registry.errors\nlight = 'sqlalchemy' not in sys.modules\n"
+        "import registry.store, registry.backup, registry.schema\n"
+        "print(light, 'torch' in sys.modules, 'faiss' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "False", "False"], result.stderr

@@ -2,6 +2,7 @@
 
 Kept beside the tests, not in the library (as BackPACK keeps its autograd reference under test/).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,12 +37,17 @@ def logme_reference(features: np.ndarray, labels: np.ndarray) -> float:
     for c in np.unique(labels):
         y = (labels == c).astype(np.float64)
 
-        def negative(log_ab: np.ndarray) -> float:
+        def negative(log_ab: np.ndarray, y: np.ndarray = y) -> float:
             return -logme_evidence_reference(f, y, float(np.exp(log_ab[0])), float(np.exp(log_ab[1])))
 
         best = min(
             (
-                minimize(negative, np.array(start), method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000})
+                minimize(
+                    negative,
+                    np.array(start),
+                    method="Nelder-Mead",
+                    options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000},
+                )
                 for start in [(0.0, 0.0), (-3.0, 2.0), (3.0, 4.0), (-1.0, -1.0)]
             ),
             key=lambda r: r.fun,

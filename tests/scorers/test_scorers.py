@@ -1,4 +1,5 @@
 """Each fast scorer against its slow, loop-based or brute-force twin on tiny problems."""
+
 from __future__ import annotations
 
 import numpy as np

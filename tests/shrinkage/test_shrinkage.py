@@ -1,4 +1,5 @@
 """Shrinkage toward the prior as a query moves away from the evidence; novelty; calibrated intervals."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,9 @@ def test_blend_matches_the_per_pair_formula():
     rng = np.random.default_rng(0)
     expected, prior = rng.uniform(0.01, 0.9, (5, 7)), rng.uniform(0.01, 0.9, 7)
     ratio = rng.uniform(0.2, 6.0, 5)
-    np.testing.assert_allclose(sh.blend(expected, prior, ratio, (1.3, 2.1)),
-                               blend_reference(expected, prior, ratio, (1.3, 2.1)), rtol=1e-12)
+    np.testing.assert_allclose(
+        sh.blend(expected, prior, ratio, (1.3, 2.1)), blend_reference(expected, prior, ratio, (1.3, 2.1)), rtol=1e-12
+    )
 
 
 def test_zero_weight_ranks_like_the_prior_and_full_weight_like_model2vec():
@@ -75,8 +77,10 @@ def test_fitted_weight_trusts_model2vec_near_the_evidence_and_the_prior_far_from
     rng = np.random.default_rng(3)
     examples = _examples(rng, 30, 0.8, True) + _examples(rng, 30, 5.0, False)
     weight = sh.fit_weight(examples)
-    near, far = sh.blend(np.array([[0.1, 0.5]]), np.array([0.5, 0.1]), np.array([0.8]), weight), \
-        sh.blend(np.array([[0.1, 0.5]]), np.array([0.5, 0.1]), np.array([5.0]), weight)
+    near, far = (
+        sh.blend(np.array([[0.1, 0.5]]), np.array([0.5, 0.1]), np.array([0.8]), weight),
+        sh.blend(np.array([[0.1, 0.5]]), np.array([0.5, 0.1]), np.array([5.0]), weight),
+    )
     assert near[0].argmin() == 0  # Model2Vec's pick near the evidence
     assert far[0].argmin() == 1  # the prior's pick far from it
     # within the tie tolerance of the grid's best gap, and the least trusting of those ties
@@ -88,8 +92,11 @@ def test_fitted_weight_trusts_model2vec_near_the_evidence_and_the_prior_far_from
     grid = {(a, b): sh._mean_gap(examples, (a, b)) for a in sh.A_GRID for b in sh.B_GRID}
     best = min(grid.values())
     assert grid[weight] <= best + sh.GAP_TOLERANCE
-    assert all(mean_weight(*weight) <= mean_weight(a, b) + 1e-12
-               for (a, b), gap in grid.items() if gap <= best + sh.GAP_TOLERANCE)
+    assert all(
+        mean_weight(*weight) <= mean_weight(a, b) + 1e-12
+        for (a, b), gap in grid.items()
+        if gap <= best + sh.GAP_TOLERANCE
+    )
 
 
 def test_quantile_line_minimises_the_pinball_loss():

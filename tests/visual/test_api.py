@@ -1,4 +1,5 @@
 """Zoo.plot_distances / plot_map / report over a tiny synthetic registry."""
+
 from __future__ import annotations
 
 import html

@@ -5,6 +5,7 @@ hash, so the sorter's JavaScript must have run) and the page of the task with
 markup in its name. Each dumps the DOM after scripts ran, takes a screenshot
 and logs console messages to stderr.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,12 +23,24 @@ from zoo.report import task_page_name
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # CI installs chromium (.ci/run): there a missing browser is a failure, never a skip.
-pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
-                                reason="Debian's chromium is not installed")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is not installed"
+)
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--window-size=1280,1600", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1280,1600",
+    "--hide-scrollbars",
+]
 
 
 class Tables(HTMLParser):
@@ -74,9 +87,20 @@ class Tables(HTMLParser):
 def open_in_chromium(url: str, workdir: Path, name: str) -> tuple[str, str, Path]:
     """(DOM after scripts, stderr log, screenshot path) of one page."""
     shot = workdir / f"{name}.png"
-    done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={workdir / ('profile-' + name)}",
-                           "--dump-dom", f"--screenshot={shot}", url],
-                          capture_output=True, text=True, timeout=90, cwd=workdir)
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={workdir / ('profile-' + name)}",
+            "--dump-dom",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=workdir,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, done.stderr, shot
 

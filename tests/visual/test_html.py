@@ -1,4 +1,5 @@
 """HTML pieces: escaping, tables, the selection JSON rendering, page names; light CLI imports."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +13,7 @@ NASTY = '<img src=x onerror="alert(1)">&\'"'
 
 def test_every_cell_and_header_is_escaped():
     text = h.table("t", [NASTY], [[NASTY], [h.Link(NASTY, NASTY)]])
-    assert "<img" not in text and "onerror=\"" not in text
+    assert "<img" not in text and 'onerror="' not in text
     assert text.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#x27;&quot;") == 4
 
 
@@ -27,9 +28,15 @@ def test_empty_table_says_what_to_do():
 
 
 def test_selection_json_becomes_tables():
-    data = {"tasks": 3, "methods": [{"method": "<m2v>", "top1": 0.5}, {"method": "chance", "top1": 0.1}],
-            "per_method": {"a": {"tau": 0.2}}, "flags": {"x": 1}, "nested": [[1, 2]],
-            "held_out": ["t<1>", "t2"], "markdown": "| a |\n| - |"}
+    data = {
+        "tasks": 3,
+        "methods": [{"method": "<m2v>", "top1": 0.5}, {"method": "chance", "top1": 0.1}],
+        "per_method": {"a": {"tau": 0.2}},
+        "flags": {"x": 1},
+        "nested": [[1, 2]],
+        "held_out": ["t<1>", "t2"],
+        "markdown": "| a |\n| - |",
+    }
     text = h.json_section(data, table_prefix="sel")
     assert 'id="sel-summary"' in text and "&lt;m2v&gt;" in text
     assert text.count("<table") == 4  # summary, methods, per_method, flags
@@ -54,7 +61,9 @@ def test_page_is_self_contained():
 
 
 def test_cli_module_imports_no_heavy_libraries():
-    code = ("import sys, zoo.cli.plot; "
-            "print(sorted(m for m in ('numpy', 'matplotlib', 'torch', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys, zoo.cli.plot; "
+        "print(sorted(m for m in ('numpy', 'matplotlib', 'torch', 'scipy') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

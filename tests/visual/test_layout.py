@@ -1,4 +1,5 @@
 """2-D layouts: MDS and t-SNE against slow references; determinism; planted clusters survive."""
+
 from __future__ import annotations
 
 import math
@@ -94,8 +95,9 @@ def test_mds_recovers_planar_distances_exactly():
 
 def test_tsne_affinities_match_row_by_row_bisection():
     distances = random_distances(8, 1)
-    np.testing.assert_allclose(plots.tsne_affinities(distances, 3.0, tol=1e-12, steps=200),
-                               slow_affinities(distances, 3.0), atol=1e-7)
+    np.testing.assert_allclose(
+        plots.tsne_affinities(distances, 3.0, tol=1e-12, steps=200), slow_affinities(distances, 3.0), atol=1e-7
+    )
     rows = plots.tsne_affinities(distances, 3.0)
     np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=TOL)
     assert np.all(np.diag(rows) == 0)

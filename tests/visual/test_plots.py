@@ -1,4 +1,5 @@
 """Figures: written, non-trivial, readable sizes; orderings keep taxonomy groups together."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
@@ -38,8 +39,9 @@ def test_heatmap_png_written_with_scaled_size(tmp_path):
 
 def test_heatmap_svg_parses_as_xml(tmp_path):
     matrix, _ = planted_clusters(3, 2)
-    path = plots.distance_heatmap(matrix, [f"<t&{i}>" for i in range(len(matrix))], tmp_path / "h.svg",
-                                  title='a "title"')
+    path = plots.distance_heatmap(
+        matrix, [f"<t&{i}>" for i in range(len(matrix))], tmp_path / "h.svg", title='a "title"'
+    )
     assert path.stat().st_size > MIN_BYTES
     root = ElementTree.parse(path).getroot()
     assert root.tag.endswith("svg")
@@ -112,8 +114,14 @@ def test_task_map_with_models_and_query(tmp_path):
     matrix, member = planted_clusters(5, 3)
     coords = plots.embed_2d(matrix, method="mds")
     labels = [f"t{i}" for i in range(len(matrix))]
-    path = plots.task_map(coords, labels, [f"family/{m}" for m in member], tmp_path / "map.png",
-                          models=(coords[:2] + 0.5, ["m1", "m2"]), query=(coords[3], "t3"))
+    path = plots.task_map(
+        coords,
+        labels,
+        [f"family/{m}" for m in member],
+        tmp_path / "map.png",
+        models=(coords[:2] + 0.5, ["m1", "m2"]),
+        query=(coords[3], "t3"),
+    )
     assert path.stat().st_size > MIN_BYTES
     with Image.open(path) as image:
         assert image.width > 800 and image.height > 600

@@ -1,4 +1,5 @@
 """``zoo plot distances``, ``zoo plot map``, ``zoo report`` through click's runner."""
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,15 @@ def test_every_command_has_help_with_an_example(args, assert_help_has_example):
 
 
 def test_plot_distances_and_map_print_the_files_written(registry_url, tmp_path):
-    result = invoke(["plot", "distances", "--tasks", "north_*", "--out", str(tmp_path / "d.svg"), "--json"],
-                    registry_url)
+    result = invoke(
+        ["plot", "distances", "--tasks", "north_*", "--out", str(tmp_path / "d.svg"), "--json"], registry_url
+    )
     assert result.exit_code == 0, result.output
     written = json.loads(result.output)["figure"]
     assert written.endswith("d.svg") and (tmp_path / "d.svg").stat().st_size > 5_000
-    result = invoke(["plot", "map", "--out", str(tmp_path / "m.png"), "--query", "latin_2",
-                     "--layout", "mds"], registry_url)
+    result = invoke(
+        ["plot", "map", "--out", str(tmp_path / "m.png"), "--query", "latin_2", "--layout", "mds"], registry_url
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote {tmp_path / 'm.png'}"
 
@@ -39,14 +42,18 @@ def test_report_json_lists_pages_and_figures(registry_url, tmp_path):
     assert len(data["figures"]) == 2
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["plot", "distances", "--out", "x.jpg"], 2, ".png"),
-    (["plot", "map", "--query", "nope"], 1, "zoo embed-task nope"),
-    (["plot", "distances", "--method", "variational"], 1, "zoo embed-task"),
-    (["report", "--out", "site", "--selection", "missing.json"], 1, "bench evaluate"),
-])
-def test_bad_input_is_one_line_with_what_to_do(registry_url, tmp_path, monkeypatch, args, code, words,
-                                               assert_one_line_error):
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["plot", "distances", "--out", "x.jpg"], 2, ".png"),
+        (["plot", "map", "--query", "nope"], 1, "zoo embed-task nope"),
+        (["plot", "distances", "--method", "variational"], 1, "zoo embed-task"),
+        (["report", "--out", "site", "--selection", "missing.json"], 1, "bench evaluate"),
+    ],
+)
+def test_bad_input_is_one_line_with_what_to_do(
+    registry_url, tmp_path, monkeypatch, args, code, words, assert_one_line_error
+):
     monkeypatch.chdir(tmp_path)
     assert_one_line_error(CliRunner().invoke(main, ["--db", registry_url] + args), code, words)
 

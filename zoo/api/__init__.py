@@ -18,6 +18,7 @@ what it needs and usable alone (every one holds the same store):
     bench       = Bench(store, probes, embeddings, training, indexes, judge)
     visuals     = Visuals(store, probes, recommender)
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -88,15 +89,31 @@ class Zoo:
         self.close()
 
     # ------------------------------------------------------------------ catalogue
-    def register_model(self, name: str, source: str, *, arch: str | None = None,
-                       trained_on: str | None = None,
-                       tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-                       description: str | None = None, num_params: int | None = None,
-                       checksum: str | None = None, check: bool = True) -> Model:
+    def register_model(
+        self,
+        name: str,
+        source: str,
+        *,
+        arch: str | None = None,
+        trained_on: str | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        description: str | None = None,
+        num_params: int | None = None,
+        checksum: str | None = None,
+        check: bool = True,
+    ) -> Model:
         """See :meth:`Catalog.register_model`."""
-        return self.catalog.register_model(name, source, arch=arch, trained_on=trained_on, tags=tags,
-                                           description=description, num_params=num_params, checksum=checksum,
-                                           check=check)
+        return self.catalog.register_model(
+            name,
+            source,
+            arch=arch,
+            trained_on=trained_on,
+            tags=tags,
+            description=description,
+            num_params=num_params,
+            checksum=checksum,
+            check=check,
+        )
 
     def models(self, pattern: str | None = None, *, tags: Mapping[str, str] | None = None) -> list[Model]:
         """See :meth:`Catalog.models`."""
@@ -122,14 +139,28 @@ class Zoo:
         """See :meth:`Catalog.relocate_sources`."""
         return self.catalog.relocate_sources(old_folder, new_folder, check=check)
 
-    def rebuild_experts(self, *, size: str = "full", workdir: str | Path | None = None, seed: int = 0,
-                        accept_different: bool = False, progress: bool = True,
-                        log: Callable[[str], None] = print) -> dict:
+    def rebuild_experts(
+        self,
+        *,
+        size: str = "full",
+        workdir: str | Path | None = None,
+        seed: int = 0,
+        accept_different: bool = False,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> dict:
         """See :func:`zoo.api.rebuild.rebuild_experts`."""
         from zoo.api.rebuild import rebuild_experts
 
-        return rebuild_experts(self.store, size=size, workdir=workdir, seed=seed, accept_different=accept_different,
-                               progress=progress, log=log)
+        return rebuild_experts(
+            self.store,
+            size=size,
+            workdir=workdir,
+            seed=seed,
+            accept_different=accept_different,
+            progress=progress,
+            log=log,
+        )
 
     def tasks(self, pattern: str | None = None) -> list[Task]:
         """See :meth:`Catalog.tasks`."""
@@ -162,109 +193,240 @@ class Zoo:
     db_upgrade = staticmethod(Catalog.db_upgrade)
 
     # ------------------------------------------------------------------ probes and Task2Vec
-    def resolve_probe(self, spec: Any = "bundled", *, arch: str | None = None,
-                      allow_random: bool = False) -> ProbeName:
+    def resolve_probe(self, spec: Any = "bundled", *, arch: str | None = None, allow_random: bool = False) -> ProbeName:
         """See :meth:`Probes.resolve`."""
         return self.probes.resolve(spec, arch=arch, allow_random=allow_random)
 
-    def embed(self, data: Any, *, probe: Any = "bundled", method: str = DEFAULT_METHOD,
-              max_samples: int | None = None, seed: int = 0, progress: bool = True,
-              arch: str | None = None, allow_random: bool = False) -> Embedding:
+    def embed(
+        self,
+        data: Any,
+        *,
+        probe: Any = "bundled",
+        method: str = DEFAULT_METHOD,
+        max_samples: int | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        arch: str | None = None,
+        allow_random: bool = False,
+    ) -> Embedding:
         """See :meth:`Embeddings.embed`."""
-        return self.embeddings.embed(data, probe=probe, method=method, max_samples=max_samples, seed=seed,
-                                     progress=progress, arch=arch, allow_random=allow_random)
+        return self.embeddings.embed(
+            data,
+            probe=probe,
+            method=method,
+            max_samples=max_samples,
+            seed=seed,
+            progress=progress,
+            arch=arch,
+            allow_random=allow_random,
+        )
 
-    def embed_task(self, data: Any = None, name: str | None = None, *, probe: Any = "bundled",
-                   method: str = DEFAULT_METHOD, max_samples: int | None = None, seed: int = 0,
-                   taxonomy: str | None = None, progress: bool = True, arch: str | None = None,
-                   allow_random: bool = False) -> TaskEmbedding:
+    def embed_task(
+        self,
+        data: Any = None,
+        name: str | None = None,
+        *,
+        probe: Any = "bundled",
+        method: str = DEFAULT_METHOD,
+        max_samples: int | None = None,
+        seed: int = 0,
+        taxonomy: str | None = None,
+        progress: bool = True,
+        arch: str | None = None,
+        allow_random: bool = False,
+    ) -> TaskEmbedding:
         """See :meth:`Embeddings.embed_task`."""
-        return self.embeddings.embed_task(data, name, probe=probe, method=method, max_samples=max_samples,
-                                          seed=seed, taxonomy=taxonomy, progress=progress, arch=arch,
-                                          allow_random=allow_random)
+        return self.embeddings.embed_task(
+            data,
+            name,
+            probe=probe,
+            method=method,
+            max_samples=max_samples,
+            seed=seed,
+            taxonomy=taxonomy,
+            progress=progress,
+            arch=arch,
+            allow_random=allow_random,
+        )
 
     def task_embedding(self, name: str, *, probe: Any = None, method: str = DEFAULT_METHOD) -> TaskEmbedding:
         """See :meth:`Embeddings.task_embedding`."""
         return self.embeddings.task_embedding(name, probe=probe, method=method)
 
-    def similar_tasks(self, name: str, k: int = 5, *, asymmetric: bool = False, probe: Any = None,
-                      method: str = DEFAULT_METHOD, alpha: float | None = None) -> list[dict[str, Any]]:
+    def similar_tasks(
+        self,
+        name: str,
+        k: int = 5,
+        *,
+        asymmetric: bool = False,
+        probe: Any = None,
+        method: str = DEFAULT_METHOD,
+        alpha: float | None = None,
+    ) -> list[dict[str, Any]]:
         """See :meth:`Embeddings.similar_tasks`."""
-        return self.embeddings.similar_tasks(name, k, asymmetric=asymmetric, probe=probe, method=method,
-                                             alpha=alpha)
+        return self.embeddings.similar_tasks(name, k, asymmetric=asymmetric, probe=probe, method=method, alpha=alpha)
 
-    def distance(self, a: str, b: str, *, probe: Any = None, method: str = DEFAULT_METHOD,
-                 alpha: float | None = None) -> dict[str, Any]:
+    def distance(
+        self, a: str, b: str, *, probe: Any = None, method: str = DEFAULT_METHOD, alpha: float | None = None
+    ) -> dict[str, Any]:
         """See :meth:`Embeddings.distance`."""
         return self.embeddings.distance(a, b, probe=probe, method=method, alpha=alpha)
 
     # ------------------------------------------------------------------ Model2Vec, indexes, recommending
-    def train_model2vec(self, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                        objective: str | None = None, epochs: int | None = None, seed: int | None = None,
-                        val_fraction: float | None = None, lr: float | None = None, metric: str | None = None,
-                        val_tasks: Sequence[str] | None = None, exclude_tasks: Sequence[str] | None = None,
-                        results_recorded: int | None = None, own_task_pairs: bool = False,
-                        progress: bool = True, shrinkage: bool = True) -> dict[str, Any]:
+    def train_model2vec(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        objective: str | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        val_fraction: float | None = None,
+        lr: float | None = None,
+        metric: str | None = None,
+        val_tasks: Sequence[str] | None = None,
+        exclude_tasks: Sequence[str] | None = None,
+        results_recorded: int | None = None,
+        own_task_pairs: bool = False,
+        progress: bool = True,
+        shrinkage: bool = True,
+    ) -> dict[str, Any]:
         """See :meth:`Model2VecTraining.train` (None: :class:`zoo.model2vec.Model2VecConfig`'s default)."""
-        return self.training.train(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
-                                   val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
-                                   exclude_tasks=exclude_tasks, results_recorded=results_recorded,
-                                   own_task_pairs=own_task_pairs, progress=progress, shrinkage=shrinkage)
+        return self.training.train(
+            probe=probe,
+            method=method,
+            objective=objective,
+            epochs=epochs,
+            seed=seed,
+            val_fraction=val_fraction,
+            lr=lr,
+            metric=metric,
+            val_tasks=val_tasks,
+            exclude_tasks=exclude_tasks,
+            results_recorded=results_recorded,
+            own_task_pairs=own_task_pairs,
+            progress=progress,
+            shrinkage=shrinkage,
+        )
 
-    def rebuild_index(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, factory: str | None = None,
-                      progress: bool = True) -> list[dict[str, Any]]:
+    def rebuild_index(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        factory: str | None = None,
+        progress: bool = True,
+    ) -> list[dict[str, Any]]:
         """See :meth:`Indexes.rebuild` (probe: :meth:`Probes.choose`)."""
-        return self.indexes.rebuild(self.probes.default(probe, method), method, factory=factory,
-                                    progress=progress)
+        return self.indexes.rebuild(self.probes.default(probe, method), method, factory=factory, progress=progress)
 
-    def similar_tasks_indexed(self, task_or_vector: Any, k: int = 5, *, probe: str | None = None,
-                              method: str = DEFAULT_METHOD) -> list[tuple[str, float]]:
+    def similar_tasks_indexed(
+        self, task_or_vector: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD
+    ) -> list[tuple[str, float]]:
         """See :meth:`Recommender.similar_tasks_indexed`."""
         return self.recommender.similar_tasks_indexed(task_or_vector, k, probe=probe, method=method)
 
-    def recommend(self, data_or_name: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                  save: str | None = None, verify: int | str = 0, evidence: int = EVIDENCE_TASKS,
-                  progress: bool = True, pattern: str | None = None,
-                  tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None, max_params: int | None = None,
-                  arch: str | None = None) -> list[Recommendation]:
+    def recommend(
+        self,
+        data_or_name: Any,
+        k: int = 5,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        save: str | None = None,
+        verify: int | str = 0,
+        evidence: int = EVIDENCE_TASKS,
+        progress: bool = True,
+        pattern: str | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        max_params: int | None = None,
+        arch: str | None = None,
+    ) -> list[Recommendation]:
         """See :meth:`Recommender.recommend` (``pattern``, ``tags``, ``max_params``, ``arch``: constraints)."""
-        return self.recommender.recommend(data_or_name, k, probe=probe, method=method, save=save, verify=verify,
-                                          evidence=evidence, progress=progress, pattern=pattern, tags=tags,
-                                          max_params=max_params, arch=arch)
+        return self.recommender.recommend(
+            data_or_name,
+            k,
+            probe=probe,
+            method=method,
+            save=save,
+            verify=verify,
+            evidence=evidence,
+            progress=progress,
+            pattern=pattern,
+            tags=tags,
+            max_params=max_params,
+            arch=arch,
+        )
 
     def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:
         """See :meth:`Recommender.measured_errors`."""
         return self.recommender.measured_errors(task, protocol=protocol, metric=metric)
 
-    def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *,
-                             task: str | None = None) -> Path:
+    def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *, task: str | None = None) -> Path:
         """See :meth:`Recommender.plot_recommendations`."""
         return self.recommender.plot_recommendations(recs, out, task=task)
 
-    def evaluate_selection(self, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                           tasks: Sequence[str] | None = None, scorers: Sequence[str] = (),
-                           max_samples: int | None = None, progress: bool = True) -> dict[str, Any]:
+    def evaluate_selection(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        tasks: Sequence[str] | None = None,
+        scorers: Sequence[str] = (),
+        max_samples: int | None = None,
+        progress: bool = True,
+    ) -> dict[str, Any]:
         """See :meth:`SelectionJudge.evaluate_selection`."""
-        return self.judge.evaluate_selection(probe=probe, method=method, tasks=tasks, scorers=scorers,
-                                             max_samples=max_samples, progress=progress)
+        return self.judge.evaluate_selection(
+            probe=probe, method=method, tasks=tasks, scorers=scorers, max_samples=max_samples, progress=progress
+        )
 
     # ------------------------------------------------------------------ ground truth and the bench
-    def evaluate(self, model: str, task: str, *, save: bool = True, progress: bool = False,
-                 device: str = "auto") -> dict:
+    def evaluate(
+        self, model: str, task: str, *, save: bool = True, progress: bool = False, device: str = "auto"
+    ) -> dict:
         """See :meth:`Bench.evaluate`."""
         return self.bench.evaluate(model, task, save=save, progress=progress, device=device)
 
-    def bench_build(self, size: str = "ci", workdir: str | Path | None = None, *, seed: int = 0,
-                    train_probe: bool = False, progress: bool = True, log: Callable[[str], None] = print,
-                    overlap: bool = True, ray_address: str | None = None, gpus_per_task: float = 0) -> dict:
+    def bench_build(
+        self,
+        size: str = "ci",
+        workdir: str | Path | None = None,
+        *,
+        seed: int = 0,
+        train_probe: bool = False,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+        overlap: bool = True,
+        ray_address: str | None = None,
+        gpus_per_task: float = 0,
+    ) -> dict:
         """See :meth:`Bench.build`."""
-        return self.bench.build(size, workdir, seed=seed, train_probe=train_probe, progress=progress, log=log,
-                                overlap=overlap, ray_address=ray_address, gpus_per_task=gpus_per_task)
+        return self.bench.build(
+            size,
+            workdir,
+            seed=seed,
+            train_probe=train_probe,
+            progress=progress,
+            log=log,
+            overlap=overlap,
+            ray_address=ray_address,
+            gpus_per_task=gpus_per_task,
+        )
 
-    def bench_evaluate(self, *, out_dir: str | Path = ".", tasks: Sequence[str] | None = None,
-                       scorers: Sequence[str] = DEFAULT_SCORERS, max_samples: int | None = 200,
-                       plots: bool = True, progress: bool = True, leave_out: Sequence[str] = (),
-                       log: Callable[[str], None] = print, ray_address: str | None = None) -> dict:
+    def bench_evaluate(
+        self,
+        *,
+        out_dir: str | Path = ".",
+        tasks: Sequence[str] | None = None,
+        scorers: Sequence[str] = DEFAULT_SCORERS,
+        max_samples: int | None = 200,
+        plots: bool = True,
+        progress: bool = True,
+        leave_out: Sequence[str] = (),
+        log: Callable[[str], None] = print,
+        ray_address: str | None = None,
+    ) -> dict:
         """See :meth:`Bench.selection_report`; with ``leave_out`` (collections, or ``["all"]``),
         :meth:`zoo.api.leaveout.LeaveOutJudge.report` instead. ``ray_address``: the scorers' forward
         passes as one Ray task per (model, task) (see :meth:`SelectionJudge.scorer_matrix`)."""
@@ -274,17 +436,28 @@ class Zoo:
         finally:
             self.judge.ray_address = None
 
-    def _bench_evaluate(self, out_dir: str | Path, tasks: Sequence[str] | None, scorers: Sequence[str],
-                        max_samples: int | None, plots: bool, progress: bool, leave_out: Sequence[str],
-                        log: Callable[[str], None]) -> dict:
+    def _bench_evaluate(
+        self,
+        out_dir: str | Path,
+        tasks: Sequence[str] | None,
+        scorers: Sequence[str],
+        max_samples: int | None,
+        plots: bool,
+        progress: bool,
+        leave_out: Sequence[str],
+        log: Callable[[str], None],
+    ) -> dict:
         if leave_out:
-            return self.leave_out.report(leave_out, out_dir=out_dir, scorers=scorers, max_samples=max_samples,
-                                         progress=progress, log=log)
-        return self.bench.selection_report(out_dir=out_dir, tasks=tasks, scorers=scorers, max_samples=max_samples,
-                                           plots=plots, progress=progress)
+            return self.leave_out.report(
+                leave_out, out_dir=out_dir, scorers=scorers, max_samples=max_samples, progress=progress, log=log
+            )
+        return self.bench.selection_report(
+            out_dir=out_dir, tasks=tasks, scorers=scorers, max_samples=max_samples, plots=plots, progress=progress
+        )
 
-    def bench_report(self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = BENCH_METHODS,
-                     plots: bool = True) -> dict:
+    def bench_report(
+        self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = BENCH_METHODS, plots: bool = True
+    ) -> dict:
         """See :meth:`Bench.report`."""
         return self.bench.report(out_dir=out_dir, methods=methods, plots=plots)
 
@@ -303,25 +476,68 @@ class Zoo:
         """See :meth:`Visuals.current_embedding_set`."""
         return self.visuals.current_embedding_set(probe, method)
 
-    def plot_distances(self, tasks_glob: str | None = None, out: str | Path = "distances.png",
-                       probe: str | None = None, method: str | None = None, order: str = "cluster") -> Path:
+    def plot_distances(
+        self,
+        tasks_glob: str | None = None,
+        out: str | Path = "distances.png",
+        probe: str | None = None,
+        method: str | None = None,
+        order: str = "cluster",
+    ) -> Path:
         """See :meth:`Visuals.plot_distances`."""
         return self.visuals.plot_distances(tasks_glob, out, probe, method, order)
 
-    def plot_map(self, out: str | Path = "map.png", query: str | None = None, *,
-                 probe: str | None = None, method: str | None = None, models: bool = True,
-                 layout: str = "tsne", seed: int = 0) -> Path:
+    def plot_map(
+        self,
+        out: str | Path = "map.png",
+        query: str | None = None,
+        *,
+        probe: str | None = None,
+        method: str | None = None,
+        models: bool = True,
+        layout: str = "tsne",
+        seed: int = 0,
+    ) -> Path:
         """See :meth:`Visuals.plot_map`."""
-        return self.visuals.plot_map(out, query, probe=probe, method=method, models=models, layout=layout,
-                                     seed=seed)
+        return self.visuals.plot_map(out, query, probe=probe, method=method, models=models, layout=layout, seed=seed)
 
-    def report(self, out_dir: str | Path, *, selection: str | Path | None = None,
-               probe: str | None = None, method: str | None = None, neighbours: int = 5,
-               recommendations: int = 3, seed: int = 0) -> ReportFiles:
+    def report(
+        self,
+        out_dir: str | Path,
+        *,
+        selection: str | Path | None = None,
+        probe: str | None = None,
+        method: str | None = None,
+        neighbours: int = 5,
+        recommendations: int = 3,
+        seed: int = 0,
+    ) -> ReportFiles:
         """See :meth:`Visuals.report`."""
-        return self.visuals.report(out_dir, selection=selection, probe=probe, method=method,
-                                   neighbours=neighbours, recommendations=recommendations, seed=seed)
+        return self.visuals.report(
+            out_dir,
+            selection=selection,
+            probe=probe,
+            method=method,
+            neighbours=neighbours,
+            recommendations=recommendations,
+            seed=seed,
+        )
 
 
-__all__ = ["Bench", "Catalog", "EmbeddingSet", "Embeddings", "Evidence", "Indexes", "Model2VecTraining",
-           "ProbeName", "Probes", "Recommendation", "Recommender", "ReportFiles", "SelectionJudge", "Visuals", "Zoo"]
+__all__ = [
+    "Bench",
+    "Catalog",
+    "EmbeddingSet",
+    "Embeddings",
+    "Evidence",
+    "Indexes",
+    "Model2VecTraining",
+    "ProbeName",
+    "Probes",
+    "Recommendation",
+    "Recommender",
+    "ReportFiles",
+    "SelectionJudge",
+    "Visuals",
+    "Zoo",
+]

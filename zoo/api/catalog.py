@@ -3,6 +3,7 @@
 Thin wrappers over :class:`registry.store.Store` that return its frozen
 records (see docs/ARCHITECTURE.md).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -21,22 +22,37 @@ class Catalog:
         self.store = store
 
     # models
-    def register_model(self, name: str, source: str, *, arch: str | None = None,
-                       trained_on: str | None = None,
-                       tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-                       description: str | None = None, num_params: int | None = None,
-                       checksum: str | None = None, check: bool = True) -> Model:
+    def register_model(
+        self,
+        name: str,
+        source: str,
+        *,
+        arch: str | None = None,
+        trained_on: str | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        description: str | None = None,
+        num_params: int | None = None,
+        checksum: str | None = None,
+        check: bool = True,
+    ) -> Model:
         """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``.
 
         ``tags``: a mapping or ``(key, value)`` pairs (a key given twice is an error). ``check``
         verifies a ``file:`` source at registration (exists, regular file, readable weights header).
         """
-        return self.store.add_model(name, source, arch=arch, num_params=num_params,
-                                    checksum=checksum, trained_on=trained_on,
-                                    description=description, tags=tags, check=check)
+        return self.store.add_model(
+            name,
+            source,
+            arch=arch,
+            num_params=num_params,
+            checksum=checksum,
+            trained_on=trained_on,
+            description=description,
+            tags=tags,
+            check=check,
+        )
 
-    def models(self, pattern: str | None = None, *,
-               tags: Mapping[str, str] | None = None) -> list[Model]:
+    def models(self, pattern: str | None = None, *, tags: Mapping[str, str] | None = None) -> list[Model]:
         """Models ordered by name; ``pattern`` is a glob on the name, ``tags`` must all match."""
         return self.store.list_models(pattern=pattern, tags=tags)
 
@@ -60,8 +76,7 @@ class Catalog:
         """
         return self.store.set_model_source(name, uri, check=check)
 
-    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *,
-                         check: bool = True) -> list[Model]:
+    def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *, check: bool = True) -> list[Model]:
         """Move every ``file:`` source under ``old_folder`` to the same relative path under ``new_folder``.
 
         All or nothing; each new file checked as in :meth:`set_model_source`. Returns the moved models.
@@ -103,8 +118,12 @@ class Catalog:
         """The schema revision of this registry, the code's head, and row counts."""
         import registry
 
-        return {"url": self.store.display_url, "revision": registry.current_revision(self.store.url),
-                "head": registry.head_revision(), "counts": self.store.counts()}
+        return {
+            "url": self.store.display_url,
+            "revision": registry.current_revision(self.store.url),
+            "head": registry.head_revision(),
+            "counts": self.store.counts(),
+        }
 
     @staticmethod
     def db_upgrade(url: str | None = None) -> dict[str, object]:
@@ -122,5 +141,4 @@ class Catalog:
 
         before = registry.current_revision(url)
         after = registry.upgrade(url)
-        return {"url": display_url(parse_url(url)), "from": before, "to": after,
-                "head": registry.head_revision()}
+        return {"url": display_url(parse_url(url)), "from": before, "to": after, "head": registry.head_revision()}

@@ -3,6 +3,7 @@
 Each is read from the module that defines it, on call, so an interface can
 list them without importing numpy or torch up front.
 """
+
 from __future__ import annotations
 
 from typing import Any

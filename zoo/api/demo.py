@@ -1,4 +1,5 @@
 """The demo as one call: the shipped zoo in a registry of its own, one recommendation, one chart."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

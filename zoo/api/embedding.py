@@ -9,6 +9,7 @@ The library (:mod:`zoo.embedding`) does the work; :class:`Embeddings` registers
 tasks and probes and reads/writes embeddings through the store. Every write
 happens after the embedding is computed, so a failure leaves the registry unchanged.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,19 +35,38 @@ class Embeddings:
         self.indexes = indexes
 
     # ------------------------------------------------------------------ embedding
-    def embed(self, data: Any, *, probe: Any = "bundled", method: str = DEFAULT_METHOD,
-              max_samples: int | None = None, seed: int = 0, progress: bool = True,
-              arch: str | None = None, allow_random: bool = False) -> Embedding:
+    def embed(
+        self,
+        data: Any,
+        *,
+        probe: Any = "bundled",
+        method: str = DEFAULT_METHOD,
+        max_samples: int | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        arch: str | None = None,
+        allow_random: bool = False,
+    ) -> Embedding:
         """Embed ``data`` without storing anything -> :class:`zoo.embedding.task2vec.Embedding`."""
         from zoo.embedding.task2vec import embed
 
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         return embed(data, loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
 
-    def embed_task(self, data: Any = None, name: str | None = None, *, probe: Any = "bundled",
-                   method: str = DEFAULT_METHOD, max_samples: int | None = None, seed: int = 0,
-                   taxonomy: str | None = None, progress: bool = True, arch: str | None = None,
-                   allow_random: bool = False) -> TaskEmbedding:
+    def embed_task(
+        self,
+        data: Any = None,
+        name: str | None = None,
+        *,
+        probe: Any = "bundled",
+        method: str = DEFAULT_METHOD,
+        max_samples: int | None = None,
+        seed: int = 0,
+        taxonomy: str | None = None,
+        progress: bool = True,
+        arch: str | None = None,
+        allow_random: bool = False,
+    ) -> TaskEmbedding:
         """Embed a task and store it (replacing its previous probe/method embedding).
 
         ``data``: a folder, manifest, Dataset or LabelledImages; None embeds the
@@ -66,12 +86,13 @@ class Embeddings:
         if given_data and existing is not None and isinstance(data, (str, Path)):
             given = str(Path(data).expanduser().resolve())
             if given != existing.data_uri:
-                raise InvalidInput(f"task {name!r} is registered from {existing.data_uri}, not {given}: "
-                                   f"embed it without {arg('data', 'PATH')}, or choose another name")
+                raise InvalidInput(
+                    f"task {name!r} is registered from {existing.data_uri}, not {given}: "
+                    f"embed it without {arg('data', 'PATH')}, or choose another name"
+                )
         full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
-        embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed,
-                               progress=progress)
+        embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
         from registry.task_writes import EmbeddingSpec, probe_spec
 
         task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
@@ -79,10 +100,23 @@ class Embeddings:
         # the task (when new), the probe and the embedding: one transaction, all or nothing
         return self.store.record_task_embedding(
             task=task,
-            probe=probe_spec(info.name, arch=info.arch, weights_checksum=info.checksum,
-                             embedding_length=info.embedding_length, layers=info.layers),
-            embedding=EmbeddingSpec(embedding.method, embedding.vector, embedding.sample_count, embedding.seed,
-                                    embedding.params, embedding.package_version, prior=embedding.prior))
+            probe=probe_spec(
+                info.name,
+                arch=info.arch,
+                weights_checksum=info.checksum,
+                embedding_length=info.embedding_length,
+                layers=info.layers,
+            ),
+            embedding=EmbeddingSpec(
+                embedding.method,
+                embedding.vector,
+                embedding.sample_count,
+                embedding.seed,
+                embedding.params,
+                embedding.package_version,
+                prior=embedding.prior,
+            ),
+        )
 
     def _task_and_data(self, data: Any, name: str | None) -> tuple[Any, str | None, Any]:
         """(data, name, registered task or None): a missing ``data`` is the registered task's folder."""
@@ -95,8 +129,10 @@ class Embeddings:
         existing = self.store.get_task(name)
         folder = local_path(existing.data_uri)
         if not folder.exists():
-            raise InvalidInput(f"task {name!r} was registered from {existing.data_uri}, which no longer exists; "
-                               f"pass {arg('data', 'PATH')}")
+            raise InvalidInput(
+                f"task {name!r} was registered from {existing.data_uri}, which no longer exists; "
+                f"pass {arg('data', 'PATH')}"
+            )
         return str(folder), name, existing
 
     def _registered_task(self, name: str) -> Any:
@@ -121,8 +157,16 @@ class Embeddings:
         """The stored embedding of task ``name`` (probe: see :meth:`zoo.api.probes.Probes.choose`)."""
         return self.store.get_task_embedding(name, self.probes.default(probe, method, task=name), method)
 
-    def similar_tasks(self, name: str, k: int = 5, *, asymmetric: bool = False, probe: Any = None,
-                      method: str = DEFAULT_METHOD, alpha: float | None = None) -> list[dict[str, Any]]:
+    def similar_tasks(
+        self,
+        name: str,
+        k: int = 5,
+        *,
+        asymmetric: bool = False,
+        probe: Any = None,
+        method: str = DEFAULT_METHOD,
+        alpha: float | None = None,
+    ) -> list[dict[str, Any]]:
         """The ``k`` stored tasks nearest to ``name`` (same probe and method), nearest first.
 
         Symmetric: d_sym, through the FAISS task index (candidates in a
@@ -140,8 +184,10 @@ class Embeddings:
         vector = np.asarray(target.vector, dtype=np.float64)
         if not asymmetric:
             hits = self.indexes.nearest_tasks(vector, k, target.probe, method, exclude=name)
-            return [{"task": task, "distance": float(dist), "probe": target.probe, "method": method,
-                     "kind": "d_sym"} for task, dist in hits]
+            return [
+                {"task": task, "distance": float(dist), "probe": target.probe, "method": method, "kind": "d_sym"}
+                for task, dist in hits
+            ]
         others = [e for e in self.store.list_task_embeddings(probe=target.probe, method=method) if e.task != name]
         if not others:
             return []
@@ -149,11 +195,20 @@ class Embeddings:
         t0 = np.stack([_t0(e) for e in others])
         dist = d_asym_matrix(sources, target.vector[None, :], t0, ALPHA if alpha is None else alpha)[:, 0]
         order = np.argsort(dist, kind="stable")[:k]
-        return [{"task": others[i].task, "distance": float(dist[i]), "probe": target.probe, "method": method,
-                 "kind": "d_asym"} for i in order]
+        return [
+            {
+                "task": others[i].task,
+                "distance": float(dist[i]),
+                "probe": target.probe,
+                "method": method,
+                "kind": "d_asym",
+            }
+            for i in order
+        ]
 
-    def distance(self, a: str, b: str, *, probe: Any = None, method: str = DEFAULT_METHOD,
-                 alpha: float | None = None) -> dict[str, Any]:
+    def distance(
+        self, a: str, b: str, *, probe: Any = None, method: str = DEFAULT_METHOD, alpha: float | None = None
+    ) -> dict[str, Any]:
         """d_sym(a, b) and d_asym(a -> b) of two stored tasks (same probe and method)."""
         from zoo.embedding.distance import ALPHA, d_asym, d_sym
 
@@ -161,9 +216,15 @@ class Embeddings:
         ea = self.store.get_task_embedding(a, probe_name, method)
         eb = self.store.get_task_embedding(b, probe_name, method)
         weight = ALPHA if alpha is None else alpha
-        return {"a": a, "b": b, "probe": probe_name, "method": method,
-                "d_sym": d_sym(ea.vector, eb.vector),
-                "d_asym": d_asym(ea.vector, eb.vector, _t0(ea), weight), "alpha": weight}
+        return {
+            "a": a,
+            "b": b,
+            "probe": probe_name,
+            "method": method,
+            "d_sym": d_sym(ea.vector, eb.vector),
+            "d_asym": d_asym(ea.vector, eb.vector, _t0(ea), weight),
+            "alpha": weight,
+        }
 
 
 def _name_from(data: Any, description: dict | None) -> str:
@@ -181,5 +242,6 @@ def _t0(record: TaskEmbedding) -> Any:
     try:
         return trivial_embedding(record)
     except ValueError as err:
-        raise InvalidInput(f"the embedding of {record.task!r} has no trivial embedding stored; "
-                           f"re-run `zoo embed-task {record.task}`") from err
+        raise InvalidInput(
+            f"the embedding of {record.task!r} has no trivial embedding stored; re-run `zoo embed-task {record.task}`"
+        ) from err

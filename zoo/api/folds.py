@@ -7,6 +7,7 @@ collections excluded (training and early stopping) on top of the base run's
 own exclusions, so its predictions on those tasks are predictions on a source
 it never saw. :func:`fit_run_shrinkage` fits :mod:`zoo.shrinkage` on them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -58,14 +59,19 @@ class FoldContext:
         self.training, self.base = training, base
         space = base.space
         tasks = {t.name: t for t in training.store.list_tasks()}
-        self.collection = {name: collection_of(tasks[name].taxonomy if name in tasks else None)
-                           for name in space.task_names}
+        self.collection = {
+            name: collection_of(tasks[name].taxonomy if name in tasks else None) for name in space.task_names
+        }
         matrix = d_sym_matrix(space.task_vectors, space.task_vectors)
         self.dsym = (matrix + matrix.T) / 2.0
-        chosen = [r for r in base.selected.recorded
-                  if r.metric == base.selected.metric and r.protocol == base.selected.protocol]
-        self.truth = error_matrix(((r.task, r.model, r.value) for r in chosen), space.task_names,
-                                  [m.name for m in space.models])
+        chosen = [
+            r
+            for r in base.selected.recorded
+            if r.metric == base.selected.metric and r.protocol == base.selected.protocol
+        ]
+        self.truth = error_matrix(
+            ((r.task, r.model, r.value) for r in chosen), space.task_names, [m.name for m in space.models]
+        )
         self.measured = [t for i, t in enumerate(space.task_names) if np.isfinite(self.truth[i]).any()]
         self.row = {t: i for i, t in enumerate(space.task_names)}
 
@@ -81,11 +87,19 @@ class FoldContext:
         left = tuple(sorted(set(left_out)))
         base = self.base
         exclude = set(base.selected.excluded) | {t for t, c in self.collection.items() if c in left}
-        fitted = self.training.fit(probe=base.space.probe, method=base.space.method, objective=base.config.objective,
-                                   epochs=base.config.epochs, seed=base.config.seed,
-                                   val_fraction=base.config.val_fraction, lr=base.config.lr,
-                                   metric=base.selected.metric, exclude_tasks=sorted(exclude),
-                                   own_task_pairs=base.own_task_pairs, progress=progress)
+        fitted = self.training.fit(
+            probe=base.space.probe,
+            method=base.space.method,
+            objective=base.config.objective,
+            epochs=base.config.epochs,
+            seed=base.config.seed,
+            val_fraction=base.config.val_fraction,
+            lr=base.config.lr,
+            metric=base.selected.metric,
+            exclude_tasks=sorted(exclude),
+            own_task_pairs=base.own_task_pairs,
+            progress=progress,
+        )
         seen = tuple(self.row[t] for t in fitted.seen_tasks)
         rows = list(seen)
         reference = nn_distances(self.dsym[rows][:, rows]) if len(rows) > 1 else self.dsym[rows][:, rows].ravel()
@@ -101,8 +115,10 @@ class FoldContext:
             return []
         rows = [self.row[t] for t in unseen]
         near = novelty(self.dsym[rows][:, list(fold.seen)], fold.reference)
-        return [FoldExample(t, fold.expected[r], fold.prior, self.truth[r], n.ratio,
-                            self.collection[t] in fold.left_out) for t, r, n in zip(unseen, rows, near)]
+        return [
+            FoldExample(t, fold.expected[r], fold.prior, self.truth[r], n.ratio, self.collection[t] in fold.left_out)
+            for t, r, n in zip(unseen, rows, near)
+        ]
 
     def fit_examples(self, fold: FoldRun, skip: Callable[[str], bool] = lambda t: False) -> list[FoldExample]:
         """A fold run's fitting examples: its left-out collections' measured tasks (novel) and the base
@@ -112,8 +128,9 @@ class FoldContext:
         return [e for e in self.examples(fold, novel + familiar) if not skip(e.task)]
 
 
-def fit_run_shrinkage(training: Model2VecTraining, base: Fitted, *, progress: bool = False,
-                      log: Callable[[str], None] | None = None) -> RunShrinkage:
+def fit_run_shrinkage(
+    training: Model2VecTraining, base: Fitted, *, progress: bool = False, log: Callable[[str], None] | None = None
+) -> RunShrinkage:
     """The shrinkage of a run to be stored: fitted on one fold run per collection (the default
     when there are fewer than two collections), with the base run's own novelty reference."""
     from zoo.shrinkage import Shrinkage, fit_shrinkage, nn_distances

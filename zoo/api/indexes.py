@@ -5,6 +5,7 @@ with a sidecar naming what it was built from (the run and the store's
 revision tokens); a query rebuilds a stale index and re-reads nothing while
 the one in memory stays fresh.
 """
+
 from __future__ import annotations
 
 import re
@@ -64,8 +65,9 @@ class Indexes:
         self.loaded[str(path)] = index
         return index
 
-    def models(self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None,
-               progress: bool = False) -> tuple[Model2VecRun, EmbeddingIndex]:
+    def models(
+        self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None, progress: bool = False
+    ) -> tuple[Model2VecRun, EmbeddingIndex]:
         """(latest run, fresh index over its model embeddings), rebuilt when stale.
 
         Models rank by their Model2Vec distance d_asym(m_i -> t) + shift_i
@@ -87,18 +89,33 @@ class Indexes:
         vectors, shifts, untrained = learned_vectors(self.store, run.id, space)
         alpha = float(run.hyperparams.get("alpha", 0.15))
         offsets = alpha * d_sym_matrix(vectors, space.t0[None, :])[:, 0] - shifts
-        meta = {"built_from": built_from, "alpha": alpha, "untrained": len(untrained),
-                "error_map": run.hyperparams.get("error_map", [0.0, 1.0]),
-                "error_link": run.hyperparams.get("error_link", "identity")}
+        meta = {
+            "built_from": built_from,
+            "alpha": alpha,
+            "untrained": len(untrained),
+            "error_map": run.hyperparams.get("error_map", [0.0, 1.0]),
+            "error_link": run.hyperparams.get("error_link", "identity"),
+        }
         cold = set(untrained)
-        columns = {"source": [m.source for m in space.models], "arch": [m.arch or "" for m in space.models],
-                   "trained": ["0" if m.name in cold else "1" for m in space.models]}
-        index = EmbeddingIndex.build([m.name for m in space.models], vectors, offsets=offsets, factory=factory,
-                                     meta=meta, columns=columns, progress=progress)
+        columns = {
+            "source": [m.source for m in space.models],
+            "arch": [m.arch or "" for m in space.models],
+            "trained": ["0" if m.name in cold else "1" for m in space.models],
+        }
+        index = EmbeddingIndex.build(
+            [m.name for m in space.models],
+            vectors,
+            offsets=offsets,
+            factory=factory,
+            meta=meta,
+            columns=columns,
+            progress=progress,
+        )
         return run, self._keep(path, index)
 
-    def tasks(self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None,
-              progress: bool = False) -> EmbeddingIndex:
+    def tasks(
+        self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None, progress: bool = False
+    ) -> EmbeddingIndex:
         """The fresh index over the task embeddings of probe/method (d_sym, no offsets)."""
         from zoo.index import EmbeddingIndex
 
@@ -108,12 +125,14 @@ class Indexes:
         if index is not None:
             return index
         space = load_space(self.store, probe, method)
-        index = EmbeddingIndex.build(space.task_names, space.task_vectors, factory=factory,
-                                     meta={"built_from": built_from}, progress=progress)
+        index = EmbeddingIndex.build(
+            space.task_names, space.task_vectors, factory=factory, meta={"built_from": built_from}, progress=progress
+        )
         return self._keep(path, index)
 
-    def rebuild(self, probe: str, method: str, *, factory: str | None = None,
-                progress: bool = True) -> list[dict[str, Any]]:
+    def rebuild(
+        self, probe: str, method: str, *, factory: str | None = None, progress: bool = True
+    ) -> list[dict[str, Any]]:
         """Rebuild the model index (when a run exists) and the task index; returns their sidecars."""
         if factory is not None:
             import faiss
@@ -121,8 +140,10 @@ class Indexes:
             try:
                 faiss.index_factory(8, factory, faiss.METRIC_L2)
             except RuntimeError:
-                raise InvalidInput(f"{arg('factory', repr(factory))} is not a faiss index_factory string; "
-                                   "try Flat, HNSW32,Flat or IVF256,Flat") from None
+                raise InvalidInput(
+                    f"{arg('factory', repr(factory))} is not a faiss index_factory string; "
+                    "try Flat, HNSW32,Flat or IVF256,Flat"
+                ) from None
         built = []
         try:
             _, index = self.models(probe, method, rebuild=True, factory=factory, progress=progress)
@@ -133,8 +154,9 @@ class Indexes:
         built.append({**index.meta, "path": str(self.path("tasks", probe, method))})
         return built
 
-    def nearest_tasks(self, vector: Any, k: int, probe: str, method: str, *,
-                      exclude: str | None = None) -> list[tuple[str, float]]:
+    def nearest_tasks(
+        self, vector: Any, k: int, probe: str, method: str, *, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
         """The ``k`` stored tasks nearest (d_sym) to ``vector`` [D], leaving out the task ``exclude``."""
         hits = self.tasks(probe, method).search(vector, k + (1 if exclude else 0))
         return [(h.name, h.distance) for h in hits if h.name != exclude][:k]

@@ -10,6 +10,7 @@ killed worker, a new model) does only the rest. A unit opens the registry by
 URL and writes its own row (see :mod:`zoo.api.jobs_units`); Ray is optional
 (``pip install 'zoo[ray]'``) and its runner lives in :mod:`zoo.api.jobs_ray`.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,16 +42,35 @@ if TYPE_CHECKING:
 #: the environment variable naming the Ray cluster when ``ray_address`` is not given
 RAY_ENV = "ZOO_RAY_ADDRESS"
 
-__all__ = ["DONE", "FAILED", "RAY_ENV", "SKIPPED", "EmbedUnit", "EvaluateUnit", "ScoreUnit", "Unit", "plan_embed",
-           "plan_evaluate", "resolve_device", "run_units", "unit_dict"]
+__all__ = [
+    "DONE",
+    "FAILED",
+    "RAY_ENV",
+    "SKIPPED",
+    "EmbedUnit",
+    "EvaluateUnit",
+    "ScoreUnit",
+    "Unit",
+    "plan_embed",
+    "plan_evaluate",
+    "resolve_device",
+    "run_units",
+    "unit_dict",
+]
 
 
 def _store(store_or_zoo: Store | Zoo) -> Store:
     return getattr(store_or_zoo, "store", store_or_zoo)
 
 
-def plan_evaluate(store: Store | Zoo, models_glob: str | None = None, tasks_glob: str | None = None,
-                  tags: Mapping[str, str] | None = None, *, device: str = "auto") -> list[EvaluateUnit]:
+def plan_evaluate(
+    store: Store | Zoo,
+    models_glob: str | None = None,
+    tasks_glob: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    *,
+    device: str = "auto",
+) -> list[EvaluateUnit]:
     """One :class:`EvaluateUnit` per (model, task) pair with no result under the current protocol.
 
     ``models_glob``/``tasks_glob`` filter names (fnmatch); ``tags`` keeps the
@@ -62,13 +82,24 @@ def plan_evaluate(store: Store | Zoo, models_glob: str | None = None, tasks_glob
     models = registry.list_models(pattern=models_glob, tags=tags)
     tasks = registry.list_tasks(pattern=tasks_glob)
     have = {(r.model, r.task) for r in registry.list_transfer_results(protocol=PROTOCOL) if r.metric == METRIC}
-    return [EvaluateUnit(m.name, t.name, PROTOCOL, m.source, device)
-            for m in models for t in tasks if (m.name, t.name) not in have]
+    return [
+        EvaluateUnit(m.name, t.name, PROTOCOL, m.source, device)
+        for m in models
+        for t in tasks
+        if (m.name, t.name) not in have
+    ]
 
 
-def plan_embed(store: Store | Zoo, tasks_glob: str | None = None, probe: str = "bundled",
-               method: str = DEFAULT_METHOD, *, device: str = "auto", max_samples: int | None = None,
-               seed: int = 0) -> list[EmbedUnit]:
+def plan_embed(
+    store: Store | Zoo,
+    tasks_glob: str | None = None,
+    probe: str = "bundled",
+    method: str = DEFAULT_METHOD,
+    *,
+    device: str = "auto",
+    max_samples: int | None = None,
+    seed: int = 0,
+) -> list[EmbedUnit]:
     """One :class:`EmbedUnit` per registered task lacking a ``method`` embedding by ``probe``.
 
     ``probe``: a probe spec (``bundled``, ``timm:NAME``, ``file:PATH``) or a
@@ -93,8 +124,15 @@ def plan_embed(store: Store | Zoo, tasks_glob: str | None = None, probe: str = "
     return [EmbedUnit(t.name, name, method, probe, device, max_samples, seed) for t in tasks if t.name not in have]
 
 
-def run_units(units: Sequence[Unit], url: str, *, ray_address: str | None = None, gpus_per_task: float = 0,
-              progress: bool = True, max_retries: int = 3) -> dict[str, Any]:
+def run_units(
+    units: Sequence[Unit],
+    url: str,
+    *,
+    ray_address: str | None = None,
+    gpus_per_task: float = 0,
+    progress: bool = True,
+    max_retries: int = 3,
+) -> dict[str, Any]:
     """Run ``units`` against the registry at ``url``; a summary dict.
 
     ``ray_address``: None runs a plain loop in this process unless ``$ZOO_RAY_ADDRESS``
@@ -119,8 +157,13 @@ def run_units(units: Sequence[Unit], url: str, *, ray_address: str | None = None
             from zoo.api.jobs_ray import import_ray, run_on_ray
 
             import_ray()  # says how to install the extra, even with nothing to do
-            outcomes = run_on_ray(units, url, address, gpus_per_task=gpus_per_task, max_retries=max_retries,
-                                  on_result=bar.update) if units else []
+            outcomes = (
+                run_on_ray(
+                    units, url, address, gpus_per_task=gpus_per_task, max_retries=max_retries, on_result=bar.update
+                )
+                if units
+                else []
+            )
             runner = "ray"
     return _summary(units, outcomes, runner, time.perf_counter() - start)
 
@@ -172,4 +215,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
-

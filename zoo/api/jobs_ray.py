@@ -7,6 +7,7 @@ as ``timm:NAME`` / ``hf-hub:REPO`` every node can fetch). Nothing heavy goes
 through the object store. A task whose worker or node dies is retried by Ray
 (``max_retries``); the units' idempotent writes make a retry harmless.
 """
+
 from __future__ import annotations
 
 import socket
@@ -22,8 +23,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise InvalidInput("Ray is not installed: pip install 'zoo[ray]', or run without "
-                           f"{arg('ray_address', 'ADDRESS')}") from None
+        raise InvalidInput(
+            f"Ray is not installed: pip install 'zoo[ray]', or run without {arg('ray_address', 'ADDRESS')}"
+        ) from None
     return ray
 
 
@@ -38,8 +40,10 @@ def _connect(ray: Any, address: str) -> bool:
             ray.init(address=address, logging_level="warning", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
         lines = str(err).strip().splitlines()
-        raise InvalidInput(f"cannot reach the Ray cluster at {address!r} ({lines[0] if lines else err}); "
-                           "start one with `ray start --head`, or pass ray_address='local'") from None
+        raise InvalidInput(
+            f"cannot reach the Ray cluster at {address!r} ({lines[0] if lines else err}); "
+            "start one with `ray start --head`, or pass ray_address='local'"
+        ) from None
     return True
 
 
@@ -65,13 +69,17 @@ def _check_cluster(ray: Any, url: str, address: str, gpus_per_task: float) -> No
     if is_sqlite(parse_url(url)):
         remote = sorted(node_ips(ray) - this_host_ips(ray))
         if remote:
-            raise InvalidInput(f"a SQLite registry lives on this machine, but the Ray cluster at {address!r} has "
-                               f"nodes on {', '.join(remote)}; use a PostgreSQL registry "
-                               "(postgresql+psycopg://USER@HOST/DB), or pass ray_address='local'")
+            raise InvalidInput(
+                f"a SQLite registry lives on this machine, but the Ray cluster at {address!r} has "
+                f"nodes on {', '.join(remote)}; use a PostgreSQL registry "
+                "(postgresql+psycopg://USER@HOST/DB), or pass ray_address='local'"
+            )
     gpus = ray.cluster_resources().get("GPU", 0)
     if gpus_per_task > gpus:
-        raise InvalidInput(f"gpus_per_task={gpus_per_task:g} but the Ray cluster has {gpus:g} GPUs; "
-                           f"pass {arg('gpus_per_task', '0')} or add GPU nodes")
+        raise InvalidInput(
+            f"gpus_per_task={gpus_per_task:g} but the Ray cluster has {gpus:g} GPUs; "
+            f"pass {arg('gpus_per_task', '0')} or add GPU nodes"
+        )
 
 
 def _ray_unit(unit: Unit, url: str) -> Outcome:
@@ -79,8 +87,15 @@ def _ray_unit(unit: Unit, url: str) -> Outcome:
     return run_unit(unit, url)
 
 
-def run_on_ray(units: Sequence[Unit], url: str, address: str, *, gpus_per_task: float = 0, max_retries: int = 3,
-               on_result: Callable[[str], None] = lambda status: None) -> list[Outcome]:
+def run_on_ray(
+    units: Sequence[Unit],
+    url: str,
+    address: str,
+    *,
+    gpus_per_task: float = 0,
+    max_retries: int = 3,
+    on_result: Callable[[str], None] = lambda status: None,
+) -> list[Outcome]:
     """(status, message, value) of each unit, in order, each run as one Ray task on the cluster at ``address``.
 
     ``on_result(status)`` is called as each unit finishes (it drives the progress bar).
@@ -89,8 +104,9 @@ def run_on_ray(units: Sequence[Unit], url: str, address: str, *, gpus_per_task: 
     started = _connect(ray, address)
     try:
         _check_cluster(ray, url, address, gpus_per_task)
-        task = ray.remote(_ray_unit).options(num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries,
-                                             retry_exceptions=False)
+        task = ray.remote(_ray_unit).options(
+            num_cpus=1, num_gpus=gpus_per_task, max_retries=max_retries, retry_exceptions=False
+        )
         index = {task.remote(unit, url): i for i, unit in enumerate(units)}
         outcomes: list[Outcome] = [(FAILED, "not run", None)] * len(units)
         pending = list(index)

@@ -13,6 +13,7 @@ on the key; SQLite: the write transaction's ``BEGIN IMMEDIATE``). A retried
 unit, or the same unit in a concurrent run, therefore finds its row and skips.
 A :class:`ScoreUnit` writes nothing: its value goes back to the caller.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -166,8 +167,10 @@ def _run_evaluate(zoo: Zoo, unit: EvaluateUnit) -> str:
     from zoo.transfer import PROTOCOL
 
     if unit.protocol != PROTOCOL:
-        raise InvalidInput(f"this node measures protocol {PROTOCOL!r}, the unit asks for {unit.protocol!r}; "
-                           "install the same zoo version on every node")
+        raise InvalidInput(
+            f"this node measures protocol {PROTOCOL!r}, the unit asks for {unit.protocol!r}; "
+            "install the same zoo version on every node"
+        )
     if has_transfer_result(zoo.store, unit):
         return SKIPPED
     out = zoo.evaluate(unit.model, unit.task, save=False, device=unit.device)
@@ -183,15 +186,23 @@ def _run_embed(zoo: Zoo, unit: EmbedUnit) -> str:
     except NotFound:
         pass
     resolve_device(unit.device)  # Task2Vec picks CUDA itself when there is one
-    zoo.embed_task(None, unit.task, probe=unit.probe_spec, method=unit.method, max_samples=unit.max_samples,
-                   seed=unit.seed, progress=False)
+    zoo.embed_task(
+        None,
+        unit.task,
+        probe=unit.probe_spec,
+        method=unit.method,
+        max_samples=unit.max_samples,
+        seed=unit.seed,
+        progress=False,
+    )
     return DONE
 
 
 def _run_score(zoo: Zoo, unit: ScoreUnit) -> float:
     """The scorer's matrix entry (minus its value: lower = better) for one model on one task."""
-    matrix = zoo.judge.scorer_matrix(unit.scorer, [unit.task], [zoo.store.get_model(unit.model)], unit.max_samples,
-                                     device=unit.device)
+    matrix = zoo.judge.scorer_matrix(
+        unit.scorer, [unit.task], [zoo.store.get_model(unit.model)], unit.max_samples, device=unit.device
+    )
     return float(matrix[0, 0])
 
 
@@ -208,10 +219,16 @@ def _existing_result(session: Session, model: str, task: str, protocol: str) -> 
     from registry.orm import TransferResultRow
     from registry.rows import model_row, task_row
 
-    return session.scalar(select(TransferResultRow.id).where(
-        TransferResultRow.model_id == model_row(session, model).id,
-        TransferResultRow.task_id == task_row(session, task).id,
-        TransferResultRow.protocol == protocol, TransferResultRow.metric == METRIC).limit(1))
+    return session.scalar(
+        select(TransferResultRow.id)
+        .where(
+            TransferResultRow.model_id == model_row(session, model).id,
+            TransferResultRow.task_id == task_row(session, task).id,
+            TransferResultRow.protocol == protocol,
+            TransferResultRow.metric == METRIC,
+        )
+        .limit(1)
+    )
 
 
 def has_transfer_result(store: Store, unit: EvaluateUnit) -> bool:
@@ -237,14 +254,24 @@ def add_transfer_result_once(store: Store, out: dict[str, Any]) -> bool:
 
     def work(session: Session) -> bool:
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                            {"key": _lock_key((model, task, protocol, METRIC))})
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key((model, task, protocol, METRIC))}
+            )
         if _existing_result(session, model, task, protocol) is not None:
             return False
-        session.add(TransferResultRow(model=model_row(session, model), task=task_row(session, task), metric=METRIC,
-                                      value=float(value), protocol=protocol, protocol_params=params,
-                                      train_size=int(out["train_size"]), test_size=int(out["test_size"]),
-                                      created_at=utcnow()))
+        session.add(
+            TransferResultRow(
+                model=model_row(session, model),
+                task=task_row(session, task),
+                metric=METRIC,
+                value=float(value),
+                protocol=protocol,
+                protocol_params=params,
+                train_size=int(out["train_size"]),
+                test_size=int(out["test_size"]),
+                created_at=utcnow(),
+            )
+        )
         session.flush()
         bump(session, "transfer_results")
         return True

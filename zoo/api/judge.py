@@ -4,6 +4,7 @@ Task2Vec baselines, Model2Vec and the forward-pass scorers (:data:`zoo.scorers.S
 are each turned into a ``[T, M]`` score matrix (lower = better) and compared
 with the measured errors by :mod:`zoo.selection`.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,9 +29,16 @@ class SelectionJudge:
         self.store = store
         self.probes = probes
 
-    def evaluate_selection(self, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                           tasks: Sequence[str] | None = None, scorers: Sequence[str] = (),
-                           max_samples: int | None = None, progress: bool = True) -> dict[str, Any]:
+    def evaluate_selection(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        tasks: Sequence[str] | None = None,
+        scorers: Sequence[str] = (),
+        max_samples: int | None = None,
+        progress: bool = True,
+    ) -> dict[str, Any]:
         """Every selection method of METHOD section 7 on held-out tasks: ``{"rows", "markdown", "tasks", ...}``.
 
         ``tasks`` defaults to the tasks the latest Model2Vec run excluded
@@ -48,20 +56,41 @@ class SelectionJudge:
         names = [m.name for m in space.models]
         metric = run.hyperparams.get("metric", "error")
         protocol = run.hyperparams.get("protocol")
-        results = [r for r in self.store.list_transfer_results()
-                   if r.metric == metric and (protocol is None or r.protocol == protocol)]
+        results = [
+            r
+            for r in self.store.list_transfer_results()
+            if r.metric == metric and (protocol is None or r.protocol == protocol)
+        ]
         errors = error_matrix(((r.task, r.model, r.value) for r in results), space.task_names, names)
         chosen = _held_out(run, space, errors, tasks)
         methods = self._methods(run, space, errors, chosen, scorers, max_samples, progress)
         report_rows = selection.evaluate_methods(methods, errors[[space.task_names.index(t) for t in chosen]])
-        markdown = (f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
-                    f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n"
-                    + selection.markdown_table(report_rows))
-        return {"probe": probe, "method": method, "run_id": run.id, "protocol": protocol, "metric": metric,
-                "tasks": chosen, "models": names, "rows": json_safe(report_rows), "markdown": markdown}
+        markdown = (
+            f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
+            f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n" + selection.markdown_table(report_rows)
+        )
+        return {
+            "probe": probe,
+            "method": method,
+            "run_id": run.id,
+            "protocol": protocol,
+            "metric": metric,
+            "tasks": chosen,
+            "models": names,
+            "rows": json_safe(report_rows),
+            "markdown": markdown,
+        }
 
-    def _methods(self, run: Model2VecRun, space: EmbeddingSpace, errors: Any, chosen: list[str],
-                 scorers: Sequence[str], max_samples: int | None, progress: bool) -> list[Any]:
+    def _methods(
+        self,
+        run: Model2VecRun,
+        space: EmbeddingSpace,
+        errors: Any,
+        chosen: list[str],
+        scorers: Sequence[str],
+        max_samples: int | None,
+        progress: bool,
+    ) -> list[Any]:
         """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task."""
         import numpy as np
 
@@ -72,9 +101,11 @@ class SelectionJudge:
         rows = [row_of[t] for t in chosen]
         train = [row_of[t] for t in run.metrics.get("train_tasks", []) if t in row_of and row_of[t] not in rows]
         truth, targets = errors[rows], space.task_vectors[rows]
-        probe_seconds = [float((e.params or {}).get("seconds") or 0.0)
-                         for e in self.store.list_task_embeddings(probe=space.probe, method=space.method)
-                         if e.task in chosen]
+        probe_seconds = [
+            float((e.params or {}).get("seconds") or 0.0)
+            for e in self.store.list_task_embeddings(probe=space.probe, method=space.method)
+            if e.task in chosen
+        ]
         embed_cost = float(np.mean(probe_seconds)) if probe_seconds else 0.0
         methods: list[Any] = []
 
@@ -83,8 +114,9 @@ class SelectionJudge:
             scores = compute()
             seconds = (time.perf_counter() - start) / len(rows)
             # the Task2Vec methods also pay the probe pass that embedded the task
-            methods.append(selection.MethodScores(name, scores, seconds + (embed_cost if passes == 1 else 0.0),
-                                                  passes, note))
+            methods.append(
+                selection.MethodScores(name, scores, seconds + (embed_cost if passes == 1 else 0.0), passes, note)
+            )
 
         models = len(space.models)
         generic = np.nanmean(errors[train], axis=0) if train else np.full(models, np.nan)
@@ -93,14 +125,26 @@ class SelectionJudge:
         timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
         vectors, shifts, _ = learned_vectors(self.store, run.id, space)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
-        timed("Model2Vec", lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :], 1,
-              f"run {run.id}")
+        timed(
+            "Model2Vec",
+            lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
+            1,
+            f"run {run.id}",
+        )
         if "shrinkage" in run.hyperparams:
-            timed("Model2Vec (shrunk)", lambda: self._shrunk(run, space, vectors, shifts, targets), 1,
-                  "the recommend ranking: shrunk toward each expert's prior by novelty")
+            timed(
+                "Model2Vec (shrunk)",
+                lambda: self._shrunk(run, space, vectors, shifts, targets),
+                1,
+                "the recommend ranking: shrunk toward each expert's prior by novelty",
+            )
         for scorer in scorers:
-            timed(scorer, lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
-                  models, "forward pass of every expert")
+            timed(
+                scorer,
+                lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
+                models,
+                "forward pass of every expert",
+            )
         timed("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return methods
 
@@ -115,22 +159,32 @@ class SelectionJudge:
 
         trust = RunTrust.load(self.store, run, space.probe, space.method)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
-        raw = expected_error(d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
-                             tuple(run.hyperparams.get("error_map", (0.0, 1.0))),
-                             run.hyperparams.get("error_link", "identity"))
+        raw = expected_error(
+            d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
+            tuple(run.hyperparams.get("error_map", (0.0, 1.0))),
+            run.hyperparams.get("error_link", "identity"),
+        )
         prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
         ratios = np.array([trust.novelty(t).ratio for t in targets])
         out = np.empty_like(raw)
         for i in range(len(targets)):
             p = np.where(np.isfinite(prior), prior, raw[i])
-            out[i] = blend(raw[i:i + 1], p, ratios[i:i + 1], trust.shrinkage.weight)[0]
+            out[i] = blend(raw[i : i + 1], p, ratios[i : i + 1], trust.shrinkage.weight)[0]
         return out
 
     #: where :meth:`scorer_matrix` runs its units: None in this process, else a Ray address (see zoo.api.jobs)
     ray_address: str | None = None
 
-    def scorer_matrix(self, scorer: str, tasks: Sequence[str], models: Sequence[Model], max_samples: int | None,
-                      progress: bool = False, *, device: str = "auto") -> Any:
+    def scorer_matrix(
+        self,
+        scorer: str,
+        tasks: Sequence[str],
+        models: Sequence[Model],
+        max_samples: int | None,
+        progress: bool = False,
+        *,
+        device: str = "auto",
+    ) -> Any:
         """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images.
 
         The forward passes run on ``device`` (``auto``: CUDA when there is one);
@@ -146,8 +200,9 @@ class SelectionJudge:
         from zoo.scorers import SCORERS
 
         if scorer not in SCORERS:
-            raise InvalidInput(f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of "
-                               f"{', '.join(SCORERS)}")
+            raise InvalidInput(
+                f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of {', '.join(SCORERS)}"
+            )
         if self.ray_address:  # each worker resolves "auto" itself
             return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device)
         device = resolve_device(device)
@@ -165,8 +220,15 @@ class SelectionJudge:
                 out[i, j] = -function(feats, np.asarray(images.labels))
         return out
 
-    def _scorer_matrix_on_ray(self, scorer: str, tasks: Sequence[str], models: Sequence[Model],
-                              max_samples: int | None, progress: bool, device: str) -> Any:
+    def _scorer_matrix_on_ray(
+        self,
+        scorer: str,
+        tasks: Sequence[str],
+        models: Sequence[Model],
+        max_samples: int | None,
+        progress: bool,
+        device: str,
+    ) -> Any:
         """:meth:`scorer_matrix` as one Ray task per (model, task); a failed unit raises its one-line reason."""
         import numpy as np
 
@@ -177,8 +239,10 @@ class SelectionJudge:
         summary = run_units(units, self.store.url, ray_address=self.ray_address, progress=progress)
         if summary["errors"]:
             first = summary["errors"][0]
-            raise ZooError(f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
-                           f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}")
+            raise ZooError(
+                f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
+                f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}"
+            )
         return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
 
 
@@ -187,12 +251,15 @@ def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequ
     import numpy as np
 
     row_of = {t: i for i, t in enumerate(space.task_names)}
-    excluded = [t for t in run.hyperparams.get("excluded_tasks") or []
-                if t in row_of and np.isfinite(errors[row_of[t]]).any()]
+    excluded = [
+        t for t in run.hyperparams.get("excluded_tasks") or [] if t in row_of and np.isfinite(errors[row_of[t]]).any()
+    ]
     chosen = list(tasks) if tasks else (excluded or list(run.metrics.get("val_tasks") or []))
     missing = [t for t in chosen if t not in row_of]
     if not chosen or missing:
-        raise InvalidInput(f"no held-out tasks to evaluate ({', '.join(missing) or 'the run has none'} "
-                           f"not embedded with {space.probe}/{space.method}); pass {arg('tasks', 'TASK')} "
-                           f"or retrain with {arg('val_fraction', 'F')} above 0")
+        raise InvalidInput(
+            f"no held-out tasks to evaluate ({', '.join(missing) or 'the run has none'} "
+            f"not embedded with {space.probe}/{space.method}); pass {arg('tasks', 'TASK')} "
+            f"or retrain with {arg('val_fraction', 'F')} above 0"
+        )
     return chosen

@@ -9,6 +9,7 @@ C's tasks chooses it (:mod:`zoo.api.folds`, :mod:`zoo.shrinkage`). The hybrid
 re-ranks the default ranking's top K by LogME on the task's images
 (:func:`zoo.selection.hybrid_scores`, the code ``recommend --verify K`` runs).
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,16 @@ if TYPE_CHECKING:
 
 HYBRID_K = (3, 5)
 #: the columns the mean over folds averages
-MEAN_KEYS = ("relative_error", "gap_points", "top1", "top3", "kendall_tau", "weighted_tau", "seconds_per_task",
-             "forward_passes_per_task")
+MEAN_KEYS = (
+    "relative_error",
+    "gap_points",
+    "top1",
+    "top3",
+    "kendall_tau",
+    "weighted_tau",
+    "seconds_per_task",
+    "forward_passes_per_task",
+)
 
 
 class LeaveOutJudge:
@@ -37,9 +46,17 @@ class LeaveOutJudge:
         self.training = training
         self.judge = judge
 
-    def evaluate(self, leave_out: Sequence[str], *, probe: str | None = None, scorers: Sequence[str] = (),
-                 hybrid_k: Sequence[int] = HYBRID_K, max_samples: int | None = 200, progress: bool = True,
-                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    def evaluate(
+        self,
+        leave_out: Sequence[str],
+        *,
+        probe: str | None = None,
+        scorers: Sequence[str] = (),
+        hybrid_k: Sequence[int] = HYBRID_K,
+        max_samples: int | None = 200,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+    ) -> dict[str, Any]:
         """``{"folds": [{collection, tasks, rows, coverage, shrinkage, per_task}], "mean": rows, "markdown"}``."""
         from zoo.api.folds import FoldContext
 
@@ -47,15 +64,19 @@ class LeaveOutJudge:
         collections = context.collections()
         folds = _chosen_folds(leave_out, collections)
         if len(collections) < 2:
-            raise InvalidInput(f"leaving a collection out needs at least two collections of measured tasks; "
-                               f"this registry has {', '.join(collections) or 'none'}")
+            raise InvalidInput(
+                f"leaving a collection out needs at least two collections of measured tasks; "
+                f"this registry has {', '.join(collections) or 'none'}"
+            )
         runs: dict[str, FoldRun] = {}
         for collection in collections:
             log(f"leave-out: training Model2Vec without {collection}")
             start = time.perf_counter()
             runs[collection] = context.run([collection], progress=progress)
-            log(f"leave-out: {collection} left out, {len(runs[collection].seen)} tasks seen, "
-                f"{time.perf_counter() - start:.0f} s")
+            log(
+                f"leave-out: {collection} left out, {len(runs[collection].seen)} tasks seen, "
+                f"{time.perf_counter() - start:.0f} s"
+            )
         reports = [self._fold(context, runs, c, scorers, hybrid_k, max_samples, progress) for c in folds]
         return _assemble(reports, context)
 
@@ -79,14 +100,23 @@ class LeaveOutJudge:
         name = self.training.probes.default(probe, DEFAULT_METHOD)
         excluded: list[str] = []
         try:
-            excluded = list(self.training.store.latest_model2vec_run(name, DEFAULT_METHOD)
-                            .hyperparams.get("excluded_tasks") or [])
+            excluded = list(
+                self.training.store.latest_model2vec_run(name, DEFAULT_METHOD).hyperparams.get("excluded_tasks") or []
+            )
         except NotFound:  # no run yet: nothing is held out beyond the left-out collection
             excluded = []
         return self.training.prepare(probe=name, method=DEFAULT_METHOD, exclude_tasks=excluded)
 
-    def _fold(self, context: FoldContext, runs: dict[str, FoldRun], collection: str, scorers: Sequence[str],
-              hybrid_k: Sequence[int], max_samples: int | None, progress: bool) -> dict[str, Any]:
+    def _fold(
+        self,
+        context: FoldContext,
+        runs: dict[str, FoldRun],
+        collection: str,
+        scorers: Sequence[str],
+        hybrid_k: Sequence[int],
+        max_samples: int | None,
+        progress: bool,
+    ) -> dict[str, Any]:
         """One collection's report: every method on its held-out tasks, the interval's coverage, spreads."""
         from zoo import selection
         from zoo.shrinkage import coverage, fit_shrinkage
@@ -103,12 +133,26 @@ class LeaveOutJudge:
         methods = self._methods(context, run, examples, shrink, scorers, hybrid_k, max_samples, progress)
         truth = context.truth[[context.row[e.task] for e in examples]]
         rows = selection.evaluate_methods(methods, truth)
-        return {"collection": collection, "tasks": [e.task for e in examples], "rows": json_safe(rows),
-                "coverage": coverage(examples, shrink.weight, shrink.interval), "shrinkage": shrink.as_dict(),
-                "per_task": _spreads(examples)}
+        return {
+            "collection": collection,
+            "tasks": [e.task for e in examples],
+            "rows": json_safe(rows),
+            "coverage": coverage(examples, shrink.weight, shrink.interval),
+            "shrinkage": shrink.as_dict(),
+            "per_task": _spreads(examples),
+        }
 
-    def _methods(self, context: FoldContext, run: FoldRun, examples: list, shrink: Any, scorers: Sequence[str],
-                 hybrid_k: Sequence[int], max_samples: int | None, progress: bool) -> list[Any]:
+    def _methods(
+        self,
+        context: FoldContext,
+        run: FoldRun,
+        examples: list,
+        shrink: Any,
+        scorers: Sequence[str],
+        hybrid_k: Sequence[int],
+        max_samples: int | None,
+        progress: bool,
+    ) -> list[Any]:
         import numpy as np
 
         from zoo import selection
@@ -133,20 +177,36 @@ class LeaveOutJudge:
         timed("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
         timed("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
-        default = timed("Model2Vec", lambda: blend(expected, run.prior, ratio, shrink.weight), 1,
-                        "shrunk toward the prior by novelty (the default ranking)")
+        default = timed(
+            "Model2Vec",
+            lambda: blend(expected, run.prior, ratio, shrink.weight),
+            1,
+            "shrunk toward the prior by novelty (the default ranking)",
+        )
         logme = None
         for scorer in scorers:
-            matrix = timed(scorer, lambda s=scorer: self.judge.scorer_matrix(
-                s, [e.task for e in examples], space.models, max_samples, progress), models,
-                "forward pass of every expert")
+            matrix = timed(
+                scorer,
+                lambda s=scorer: self.judge.scorer_matrix(
+                    s, [e.task for e in examples], space.models, max_samples, progress
+                ),
+                models,
+                "forward pass of every expert",
+            )
             logme = -matrix if scorer == "logme" else logme
         if logme is not None:
             per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
             for k in hybrid_k:
                 scores = selection.hybrid_scores(default, logme, k)
-                out.append(selection.MethodScores(f"Model2Vec + LogME top-{k}", scores, per_pass * k, k,
-                                                  "shortlist by the default ranking, re-ranked by LogME"))
+                out.append(
+                    selection.MethodScores(
+                        f"Model2Vec + LogME top-{k}",
+                        scores,
+                        per_pass * k,
+                        k,
+                        "shortlist by the default ranking, re-ranked by LogME",
+                    )
+                )
         timed("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
         return out
 
@@ -156,8 +216,11 @@ def _probe_seconds(store: Any, space: Any, tasks: list[str]) -> float:
     import numpy as np
 
     wanted = set(tasks)
-    seconds = [float((e.params or {}).get("seconds") or 0.0)
-               for e in store.list_task_embeddings(probe=space.probe, method=space.method) if e.task in wanted]
+    seconds = [
+        float((e.params or {}).get("seconds") or 0.0)
+        for e in store.list_task_embeddings(probe=space.probe, method=space.method)
+        if e.task in wanted
+    ]
     return float(np.mean(seconds)) if seconds else 0.0
 
 
@@ -166,8 +229,10 @@ def _chosen_folds(leave_out: Sequence[str], collections: list[str]) -> list[str]
     wanted = sorted(set(collections) if "all" in leave_out else set(leave_out))
     unknown = [c for c in wanted if c not in collections]
     if unknown or not wanted:
-        raise InvalidInput(f"cannot leave out {', '.join(unknown) or 'nothing'}: {arg('leave_out', 'COLLECTION')} "
-                           f"takes one of {', '.join(collections) or '(no collections)'} or all")
+        raise InvalidInput(
+            f"cannot leave out {', '.join(unknown) or 'nothing'}: {arg('leave_out', 'COLLECTION')} "
+            f"takes one of {', '.join(collections) or '(no collections)'} or all"
+        )
     return wanted
 
 
@@ -184,9 +249,16 @@ def _spreads(examples: list) -> list[dict[str, Any]]:
     out = []
     for e in examples:
         errors = e.truth[np.isfinite(e.truth)]
-        out.append({"task": e.task, "experts": int(errors.size), "best": float(errors.min()),
-                    "median": float(np.median(errors)), "spread_points": float(100 * (errors.max() - errors.min())),
-                    "novelty_ratio": float(e.ratio)})
+        out.append(
+            {
+                "task": e.task,
+                "experts": int(errors.size),
+                "best": float(errors.min()),
+                "median": float(np.median(errors)),
+                "spread_points": float(100 * (errors.max() - errors.min())),
+                "novelty_ratio": float(e.ratio),
+            }
+        )
     return out
 
 
@@ -205,11 +277,22 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
             values = [r[key] for r in per_fold if r.get(key) is not None]
             row[key] = float(np.mean(values)) if values else None
         mean_rows.append(row)
-    lines = [f"# Selection on collections Model2Vec never saw ({len(reports)} folds, probe "
-             f"{context.base.space.probe})", ""]
+    lines = [
+        f"# Selection on collections Model2Vec never saw ({len(reports)} folds, probe {context.base.space.probe})",
+        "",
+    ]
     for rep in reports:
-        lines += [f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
-                  f"80% interval coverage {rep['coverage']:.2f}", "", selection.markdown_table(rep["rows"]), ""]
+        lines += [
+            f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
+            f"80% interval coverage {rep['coverage']:.2f}",
+            "",
+            selection.markdown_table(rep["rows"]),
+            "",
+        ]
     lines += ["## Mean over folds", "", selection.markdown_table(mean_rows), ""]
-    return {"folds": reports, "mean": json_safe(mean_rows), "markdown": "\n".join(lines),
-            "coverage": {rep["collection"]: rep["coverage"] for rep in reports}}
+    return {
+        "folds": reports,
+        "mean": json_safe(mean_rows),
+        "markdown": "\n".join(lines),
+        "coverage": {rep["collection"]: rep["coverage"] for rep in reports},
+    }

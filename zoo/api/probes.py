@@ -3,6 +3,7 @@
 ``Probes.choose`` is the one rule every part of the API uses when a caller
 leaves the probe (or the method) out; see its docstring.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -68,8 +69,10 @@ class Probes:
                 continue
             if probe.info.name == name:
                 return probe
-        raise InvalidInput(f"probe {name!r} is registered but where its weights live is not: pass "
-                           f"{arg('probe', 'SPEC')} as bundled, timm:NAME or file:PATH (with {arg('arch', 'ARCH')})")
+        raise InvalidInput(
+            f"probe {name!r} is registered but where its weights live is not: pass "
+            f"{arg('probe', 'SPEC')} as bundled, timm:NAME or file:PATH (with {arg('arch', 'ARCH')})"
+        )
 
     def resolve(self, spec: Any = "bundled", *, arch: str | None = None, allow_random: bool = False) -> ProbeName:
         """The registry name of the probe ``spec`` names (a str; ``.info`` holds its ProbeInfo)."""
@@ -99,8 +102,9 @@ class Probes:
             return False
         return True
 
-    def choose(self, probe: Any = None, method: str | None = DEFAULT_METHOD, *,
-               tasks: Iterable[str] | None = None) -> tuple[str, str]:
+    def choose(
+        self, probe: Any = None, method: str | None = DEFAULT_METHOD, *, tasks: Iterable[str] | None = None
+    ) -> tuple[str, str]:
         """The (probe, method) pair to use when the caller gives ``probe`` and/or ``method`` or leaves them out.
 
         The one rule: a given probe is used as it is (by its registry name);
@@ -124,8 +128,11 @@ class Probes:
         if given is not None and method is not None:
             return given, method
         scope = None if tasks is None else set(tasks)
-        counts = Counter((e.probe, e.method) for e in self.store.list_task_embeddings(probe=given, method=method)
-                         if scope is None or e.task in scope)
+        counts = Counter(
+            (e.probe, e.method)
+            for e in self.store.list_task_embeddings(probe=given, method=method)
+            if scope is None or e.task in scope
+        )
         if not counts:
             raise _nothing_embedded(given, method, scope)
         runs = {pair: self._has_run(*pair) for pair in counts}
@@ -138,8 +145,10 @@ class Probes:
         tied = [pair for pair in ranked if rank(pair) == rank(ranked[0])]
         if len(tied) > 1:
             names = ", ".join(p if method is not None else f"{p}/{m}" for p, m in tied)
-            raise InvalidInput(f"several probes have data ({names}); pass {arg('probe', 'NAME')}"
-                               + ("" if method is not None else f" and {arg('method', 'M')}"))
+            raise InvalidInput(
+                f"several probes have data ({names}); pass {arg('probe', 'NAME')}"
+                + ("" if method is not None else f" and {arg('method', 'M')}")
+            )
         return ranked[0]
 
     def default(self, probe: Any = None, method: str = DEFAULT_METHOD, *, task: str | None = None) -> str:
@@ -155,5 +164,7 @@ def _nothing_embedded(probe: str | None, method: str | None, scope: set[str] | N
         kind = f"{method} embedding" if method else "embedding"
         return NotFound(f"task {task!r} has no {kind}; run `zoo embed-task {task}`")
     wanted = " and ".join(f"{k} {v!r}" for k, v in (("probe", probe), ("method", method)) if v)
-    return NotFound(f"no task embeddings{' with ' + wanted if wanted else ''}; "
-                    "embed tasks first with `zoo embed-task NAME --data DIR`")
+    return NotFound(
+        f"no task embeddings{' with ' + wanted if wanted else ''}; "
+        "embed tasks first with `zoo embed-task NAME --data DIR`"
+    )

@@ -1,5 +1,6 @@
 """Scoring every expert for one query: Model2Vec's expected error, shrunk toward each expert's prior by the
 query's novelty (:mod:`zoo.shrinkage`), with an interval; and the constraints that narrow the candidates."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -39,15 +40,19 @@ class Constraints:
         if self.arch is not None:
             models = [m for m in models if m.arch and fnmatch.fnmatchcase(m.arch, self.arch)]
         if not models:
-            raise InvalidInput(f"no registered model satisfies the constraints ({self.describe()}); "
-                               "loosen them or list the models with `zoo models list`")
+            raise InvalidInput(
+                f"no registered model satisfies the constraints ({self.describe()}); "
+                "loosen them or list the models with `zoo models list`"
+            )
         return {m.name for m in models}
 
     def describe(self) -> str:
-        parts = [f"name {self.pattern}" if self.pattern else "",
-                 ", ".join(f"tag {k}={v}" for k, v in dict(self.tags or {}).items()),
-                 f"at most {self.max_params:,} parameters" if self.max_params is not None else "",
-                 f"arch {self.arch}" if self.arch else ""]
+        parts = [
+            f"name {self.pattern}" if self.pattern else "",
+            ", ".join(f"tag {k}={v}" for k, v in dict(self.tags or {}).items()),
+            f"at most {self.max_params:,} parameters" if self.max_params is not None else "",
+            f"arch {self.arch}" if self.arch else "",
+        ]
         return ", ".join(p for p in parts if p)
 
 
@@ -79,11 +84,20 @@ class RunTrust:
 
             matrix = d_sym_matrix(stacked, stacked)
             reference = nn_distances((matrix + matrix.T) / 2.0)
-        prior = {e.model: float(e.params["prior_error"]) for e in store.list_model_embeddings(run.id)
-                 if e.trained and "prior_error" in (e.params or {})}
+        prior = {
+            e.model: float(e.params["prior_error"])
+            for e in store.list_model_embeddings(run.id)
+            if e.trained and "prior_error" in (e.params or {})
+        }
         fitted = "shrinkage" in run.hyperparams
-        return cls(Shrinkage.from_dict(run.hyperparams.get("shrinkage")), np.asarray([] if reference is None else reference, dtype=float),
-                   names, stacked, prior, fitted)
+        return cls(
+            Shrinkage.from_dict(run.hyperparams.get("shrinkage")),
+            np.asarray([] if reference is None else reference, dtype=float),
+            names,
+            stacked,
+            prior,
+            fitted,
+        )
 
     def novelty(self, vector: Any) -> Novelty | None:
         """The query's distance to its nearest seen task, as a ratio and percentile of the seen tasks' own."""
@@ -135,8 +149,9 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
     hits = index.search(vector, len(index), min_candidates=len(index))
     names = tuple(h.name for h in hits)
     distance = np.array([h.distance for h in hits], dtype=np.float64)
-    raw = expected_error(distance, tuple(index.meta.get("error_map", (0.0, 1.0))),
-                         index.meta.get("error_link", "identity"))
+    raw = expected_error(
+        distance, tuple(index.meta.get("error_map", (0.0, 1.0))), index.meta.get("error_link", "identity")
+    )
     novelty = trust.novelty(vector)
     weight = trust.weight(novelty)
     prior = np.array([trust.prior.get(n, np.nan) for n in names])

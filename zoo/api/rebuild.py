@@ -12,6 +12,7 @@ version) is reported with how far it is from the stored one: its transfer error
 on one task it was measured on, next to the stored error. The registry is
 pointed at a differing file only when asked (``accept_different``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -33,14 +34,22 @@ class RebuiltExpert:
     path: str
     checksum: str
     stored_checksum: str | None
-    status: str                   # identical / different / unregistered
-    source: str | None = None     # the source the registry now holds, when it was pointed at the file
-    check: dict | None = None     # for a differing expert: {task, stored_error, rebuilt_error}
+    status: str  # identical / different / unregistered
+    source: str | None = None  # the source the registry now holds, when it was pointed at the file
+    check: dict | None = None  # for a differing expert: {task, stored_error, rebuilt_error}
 
 
-def rebuild_experts(store: Store, *, size: str = "full", workdir: str | Path | None = None, seed: int = 0,
-                    accept_different: bool = False, compare_tasks: int = 1, progress: bool = True,
-                    log: Callable[[str], None] = print) -> dict:
+def rebuild_experts(
+    store: Store,
+    *,
+    size: str = "full",
+    workdir: str | Path | None = None,
+    seed: int = 0,
+    accept_different: bool = False,
+    compare_tasks: int = 1,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Render, train and verify the experts of bench ``size`` in ``workdir``; point the registry at them.
 
     ``workdir`` defaults to the bench data root for ``full`` (so the shipped
@@ -54,15 +63,26 @@ def rebuild_experts(store: Store, *, size: str = "full", workdir: str | Path | N
     started = time.time()
     folder = _workdir(size, workdir)
     plan, task_root = _train(size, folder, seed=seed, progress=progress, log=log)
-    rows = [_verify(store, spec.name, folder / "experts" / f"{spec.name}.safetensors", folder,
-                    accept_different=accept_different) for spec in plan]
+    rows = [
+        _verify(
+            store, spec.name, folder / "experts" / f"{spec.name}.safetensors", folder, accept_different=accept_different
+        )
+        for spec in plan
+    ]
     for row in [r for r in rows if r.status == "different"][:compare_tasks]:
         row.check = _compare_transfer(store, row, task_root)
     counts = {s: sum(r.status == s for r in rows) for s in ("identical", "different", "unregistered")}
-    log(f"rebuilt {len(rows)} experts in {folder}: {counts['identical']} identical to the registry's checksum, "
-        f"{counts['different']} different, {counts['unregistered']} not registered")
-    return {"workdir": str(folder), "experts": [asdict(r) for r in rows], **counts,
-            "pointed": sum(r.source is not None for r in rows), "seconds": round(time.time() - started, 1)}
+    log(
+        f"rebuilt {len(rows)} experts in {folder}: {counts['identical']} identical to the registry's checksum, "
+        f"{counts['different']} different, {counts['unregistered']} not registered"
+    )
+    return {
+        "workdir": str(folder),
+        "experts": [asdict(r) for r in rows],
+        **counts,
+        "pointed": sum(r.source is not None for r in rows),
+        "seconds": round(time.time() - started, 1),
+    }
 
 
 def _workdir(size: str, workdir: str | Path | None) -> Path:
@@ -72,8 +92,9 @@ def _workdir(size: str, workdir: str | Path | None) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InvalidInput(f"cannot create {folder} ({err.strerror}); pass {arg('workdir', 'DIR')} "
-                           "somewhere writable") from err
+        raise InvalidInput(
+            f"cannot create {folder} ({err.strerror}); pass {arg('workdir', 'DIR')} somewhere writable"
+        ) from err
     return folder
 
 
@@ -90,15 +111,28 @@ def _train(size: str, folder: Path, *, seed: int, progress: bool, log: Callable[
     task_root = folder / "tasks"
     chosen = select_tasks(spec, seed)["expert"]
     log(f"rendering the {len(chosen)} tasks the {size} experts train on into {task_root}")
-    render_tasks(task_root, chosen, train_per_class=spec.train_per_class, test_per_class=spec.test_per_class,
-                 seed=seed, progress=progress)
+    render_tasks(
+        task_root,
+        chosen,
+        train_per_class=spec.train_per_class,
+        test_per_class=spec.test_per_class,
+        seed=seed,
+        progress=progress,
+    )
     plan = plan_experts([read_task(task_root / s.name) for s in chosen], spec)
     for union, members in union_records(plan).items():
         write_union_task(task_root, union, members)
     log(f"training {len(plan)} experts into {folder / 'experts'}")
     for expert in plan:
-        train_expert(expert, task_root, folder / "experts", probe_weights=BUNDLED_DIR / "probe.safetensors",
-                     batch_size=spec.batch_size, seed=seed, progress=progress)
+        train_expert(
+            expert,
+            task_root,
+            folder / "experts",
+            probe_weights=BUNDLED_DIR / "probe.safetensors",
+            batch_size=spec.batch_size,
+            seed=seed,
+            progress=progress,
+        )
     return plan, task_root
 
 
@@ -128,14 +162,24 @@ def _compare_transfer(store: Store, row: RebuiltExpert, task_root: Path) -> dict
     from zoo.transfer import PROTOCOL, ProtocolParams, evaluate_arrays
 
     params = ProtocolParams().as_dict()
-    stored = [r for r in store.list_transfer_results(model=row.name, protocol=PROTOCOL)
-              if r.metric == "error" and r.protocol_params == params and (task_root / r.task / "test").is_dir()]
+    stored = [
+        r
+        for r in store.list_transfer_results(model=row.name, protocol=PROTOCOL)
+        if r.metric == "error" and r.protocol_params == params and (task_root / r.task / "test").is_dir()
+    ]
     if not stored:
         return None
     result = stored[0]
     network = load_network(f"file:{row.path}")
     cfg = data_config(network)
     folder = task_root / result.task
-    measured = evaluate_arrays(network, load_split(folder, "train"), load_split(folder, "test"), key=result.task,
-                               mean=cfg["mean"], std=cfg["std"], size=int(cfg["input_size"][-1]))
+    measured = evaluate_arrays(
+        network,
+        load_split(folder, "train"),
+        load_split(folder, "test"),
+        key=result.task,
+        mean=cfg["mean"],
+        std=cfg["std"],
+        size=int(cfg["input_size"][-1]),
+    )
     return {"task": result.task, "stored_error": float(result.value), "rebuilt_error": float(measured["error"])}

@@ -4,6 +4,7 @@ Everything a query compares comes from one probe and one method: the
 Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 :mod:`zoo.api.indexes`, judging selection methods in :mod:`zoo.api.judge`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -85,10 +86,15 @@ class Recommendation:
 
         path = local_weights(self.source)
         if path is not None and not path.is_file():
-            remedy = ("run `zoo bench rebuild-experts` to rebuild the bench's experts here, or"
-                      if self.source.startswith("bench:") else "copy the file there, or")
-            raise NotFound(f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "
-                           f"point the model at its file with `zoo models set-source {self.model} file:PATH`")
+            remedy = (
+                "run `zoo bench rebuild-experts` to rebuild the bench's experts here, or"
+                if self.source.startswith("bench:")
+                else "copy the file there, or"
+            )
+            raise NotFound(
+                f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "
+                f"point the model at its file with `zoo models set-source {self.model} file:PATH`"
+            )
         return load_network(self.source, arch=self.arch, num_classes=num_classes)
 
 
@@ -101,11 +107,22 @@ class Recommender:
         self.embeddings = embeddings
         self.indexes = indexes
 
-    def recommend(self, data_or_name: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD,
-                  save: str | None = None, verify: int | str = 0, evidence: int = EVIDENCE_TASKS,
-                  progress: bool = True, pattern: str | None = None,
-                  tags: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-                  max_params: int | None = None, arch: str | None = None) -> list[Recommendation]:
+    def recommend(
+        self,
+        data_or_name: Any,
+        k: int = 5,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        save: str | None = None,
+        verify: int | str = 0,
+        evidence: int = EVIDENCE_TASKS,
+        progress: bool = True,
+        pattern: str | None = None,
+        tags: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        max_params: int | None = None,
+        arch: str | None = None,
+    ) -> list[Recommendation]:
         """The ``k`` experts most likely to transfer well to a folder, a registered task or a vector [D].
 
         One probe pass for a folder (none for a registered task); every model
@@ -125,22 +142,28 @@ class Recommender:
         allowed = constraints.allowed(self.store) if constraints.active else None
         probe_name = self.probes.default(probe, method)
         run, index = self._run_index(probe, probe_name, method, progress=progress)
-        vector, task_name = self._target_vector(data_or_name, probe_name, method, spec=probe, save=save,
-                                                progress=progress)
+        vector, task_name = self._target_vector(
+            data_or_name, probe_name, method, spec=probe, save=save, progress=progress
+        )
         if vector.shape[0] != index.vectors.shape[1]:
-            raise ProbeMismatch(f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
-                                f"{index.vectors.shape[1]}; embed it with {arg('probe', probe_name)}")
+            raise ProbeMismatch(
+                f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
+                f"{index.vectors.shape[1]}; embed it with {arg('probe', probe_name)}"
+            )
         scored = score_models(index, vector, RunTrust.load(self.store, run, probe_name, method))
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
-        recs = [self._recommendation(rank, scored, i, index, near, measured)
-                for rank, i in enumerate(scored.order(allowed)[:k], start=1)]
+        recs = [
+            self._recommendation(rank, scored, i, index, near, measured)
+            for rank, i in enumerate(scored.order(allowed)[:k], start=1)
+        ]
         top = _verify_count(verify, recs)
         if top:
             recs = self.verify(recs, data_or_name, top, progress=progress)
         return recs
 
-    def _run_index(self, probe: str | None, probe_name: str, method: str, *,
-                   progress: bool) -> tuple[Model2VecRun, EmbeddingIndex]:
+    def _run_index(
+        self, probe: str | None, probe_name: str, method: str, *, progress: bool
+    ) -> tuple[Model2VecRun, EmbeddingIndex]:
         """The latest run of ``probe_name`` and its model index (a stale index is rebuilt here)."""
         try:
             return self.indexes.models(probe_name, method, progress=progress)
@@ -148,11 +171,14 @@ class Recommender:
             trained = self.probes.with_runs(method)
             if probe is None or not trained:
                 raise
-            raise ProbeMismatch(f"Model2Vec was trained with probe {', '.join(trained)}, not {probe_name}; pass "
-                                f"{arg('probe', trained[0])} (or `zoo train-model2vec --probe {probe}`)") from None
+            raise ProbeMismatch(
+                f"Model2Vec was trained with probe {', '.join(trained)}, not {probe_name}; pass "
+                f"{arg('probe', trained[0])} (or `zoo train-model2vec --probe {probe}`)"
+            ) from None
 
-    def _evidence(self, vector: Any, task_name: str | None, run: Model2VecRun, probe: str, method: str,
-                  evidence: int) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]]]:
+    def _evidence(
+        self, vector: Any, task_name: str | None, run: Model2VecRun, probe: str, method: str, evidence: int
+    ) -> tuple[list[tuple[str, float]], dict[str, dict[str, float]]]:
         """The nearest tasks with measured results, and {task: {model: error}} on them (the run's metric/protocol).
 
         A task nobody measured shows nothing, so a few more neighbours than
@@ -164,15 +190,22 @@ class Recommender:
         for t, _ in near:
             if len(measured) == evidence:
                 break
-            found = measured_errors(self.store, t, protocol=run.hyperparams.get("protocol"),
-                                    metric=run.hyperparams.get("metric", "error"))
+            found = measured_errors(
+                self.store, t, protocol=run.hyperparams.get("protocol"), metric=run.hyperparams.get("metric", "error")
+            )
             if found:
                 measured[t] = found
         return [(t, d) for t, d in near if t in measured] or near[:evidence], measured
 
     @staticmethod
-    def _recommendation(rank: int, scored: Any, i: int, index: EmbeddingIndex, near: list[tuple[str, float]],
-                        measured: dict[str, dict[str, float]]) -> Recommendation:
+    def _recommendation(
+        rank: int,
+        scored: Any,
+        i: int,
+        index: EmbeddingIndex,
+        near: list[tuple[str, float]],
+        measured: dict[str, dict[str, float]],
+    ) -> Recommendation:
         import math
 
         row, name = int(scored.rows[i]), scored.names[i]
@@ -181,15 +214,31 @@ class Recommender:
             return None if math.isnan(value) else float(value)
 
         return Recommendation(
-            rank=rank, model=name, distance=float(scored.distance[i]),
-            expected_error=float(scored.expected_error[i]), model2vec_error=float(scored.model2vec_error[i]),
-            low=number(scored.low[i]), high=number(scored.high[i]), novelty=scored.novelty, trust=scored.weight,
+            rank=rank,
+            model=name,
+            distance=float(scored.distance[i]),
+            expected_error=float(scored.expected_error[i]),
+            model2vec_error=float(scored.model2vec_error[i]),
+            low=number(scored.low[i]),
+            high=number(scored.high[i]),
+            novelty=scored.novelty,
+            trust=scored.weight,
             evidence=tuple(Evidence(t, float(d), measured.get(t, {}).get(name)) for t, d in near),
-            trained=str(index.columns["trained"][row]) == "1", source=str(index.columns["source"][row]),
-            arch=str(index.columns["arch"][row]) or None)
+            trained=str(index.columns["trained"][row]) == "1",
+            source=str(index.columns["source"][row]),
+            arch=str(index.columns["arch"][row]) or None,
+        )
 
-    def _target_vector(self, target: Any, probe: str, method: str, *, spec: str | None = None,
-                       save: str | None = None, progress: bool = False) -> tuple[Any, str | None]:
+    def _target_vector(
+        self,
+        target: Any,
+        probe: str,
+        method: str,
+        *,
+        spec: str | None = None,
+        save: str | None = None,
+        progress: bool = False,
+    ) -> tuple[Any, str | None]:
         """(vector [D], registered task name or None) for a task name, a folder, or a vector."""
         import numpy as np
 
@@ -199,14 +248,17 @@ class Recommender:
         if not Path(target).exists():
             return self._registered_vector(target, probe, method), target
         if save:  # embed once and store it, under the run's probe
-            record = self.embeddings.embed_task(target, name=save, probe=spec or probe, method=method,
-                                                progress=progress)
+            record = self.embeddings.embed_task(
+                target, name=save, probe=spec or probe, method=method, progress=progress
+            )
             return np.asarray(record.vector, dtype=np.float64), save
         embedding = self.embeddings.embed(target, probe=spec or probe, method=method, progress=progress)
         if embedding.probe.name != probe or embedding.method != method:
-            raise ProbeMismatch(f"the folder was embedded with {embedding.probe.name}/{embedding.method}, but the "
-                                f"Model2Vec run uses {probe}/{method}; pass {arg('probe', probe)} "
-                                f"{arg('method', method)}")
+            raise ProbeMismatch(
+                f"the folder was embedded with {embedding.probe.name}/{embedding.method}, but the "
+                f"Model2Vec run uses {probe}/{method}; pass {arg('probe', probe)} "
+                f"{arg('method', method)}"
+            )
         return np.asarray(embedding.vector, dtype=np.float64), None
 
     def _registered_vector(self, task: str, probe: str, method: str) -> Any:
@@ -216,21 +268,26 @@ class Recommender:
         try:
             self.store.get_task(task)
         except NotFound:
-            raise NotFound(f"{task!r} is neither a folder nor a registered task; "
-                           "pass a folder of labelled images or a name from `zoo tasks list`") from None
+            raise NotFound(
+                f"{task!r} is neither a folder nor a registered task; "
+                "pass a folder of labelled images or a name from `zoo tasks list`"
+            ) from None
         try:
             return np.asarray(self.store.get_task_embedding(task, probe, method).vector, dtype=np.float64)
         except NotFound:
             others = self.store.list_task_embeddings(task=task)
             if others:
                 have = ", ".join(sorted({f"{e.probe}/{e.method}" for e in others}))
-                raise ProbeMismatch(f"task {task!r} is embedded with {have}, but the Model2Vec run uses "
-                                    f"{probe}/{method}; run `zoo embed-task {task} --probe {probe} "
-                                    f"--method {method}`") from None
+                raise ProbeMismatch(
+                    f"task {task!r} is embedded with {have}, but the Model2Vec run uses "
+                    f"{probe}/{method}; run `zoo embed-task {task} --probe {probe} "
+                    f"--method {method}`"
+                ) from None
             raise
 
-    def similar_tasks_indexed(self, task_or_vector: Any, k: int = 5, *, probe: str | None = None,
-                              method: str = DEFAULT_METHOD) -> list[tuple[str, float]]:
+    def similar_tasks_indexed(
+        self, task_or_vector: Any, k: int = 5, *, probe: str | None = None, method: str = DEFAULT_METHOD
+    ) -> list[tuple[str, float]]:
         """The ``k`` known tasks nearest (d_sym) to a registered task name, a folder or a vector [D], via the index."""
         probe = self.probes.default(probe, method)
         vector, name = self._target_vector(task_or_vector, probe, method)
@@ -240,8 +297,7 @@ class Recommender:
         """{model: measured transfer error} on a registered ``task`` (see :func:`zoo.api.results.measured_errors`)."""
         return measured_errors(self.store, task, protocol=protocol, metric=metric)
 
-    def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *,
-                             task: str | None = None) -> Path:
+    def plot_recommendations(self, recs: Sequence[Recommendation], out: str | Path, *, task: str | None = None) -> Path:
         """A chart of the expected errors (and measured ones when ``task`` is registered) via zoo.plots."""
         from zoo.plots import recommendation_chart
 
@@ -252,8 +308,10 @@ class Recommender:
                 measured = self.measured_errors(task)
             except NotFound:
                 pass
-        rows = [{"model": r.model, "expected_error": r.expected_error, "measured_error": measured.get(r.model)}
-                for r in recs]
+        rows = [
+            {"model": r.model, "expected_error": r.expected_error, "measured_error": measured.get(r.model)}
+            for r in recs
+        ]
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
 
     def verify(self, recs: list[Recommendation], data: Any, top: int, *, progress: bool) -> list[Recommendation]:
@@ -275,9 +333,16 @@ class Recommender:
         before = np.arange(len(recs), dtype=np.float64)[None, :]
         order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
         ranked = sorted(scores, key=lambda m: -scores[m])
-        return [dataclasses.replace(recs[j], rank=rank, model2vec_rank=recs[j].rank, logme=scores.get(recs[j].model),
-                                    verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None)
-                for rank, j in enumerate(order, start=1)]
+        return [
+            dataclasses.replace(
+                recs[j],
+                rank=rank,
+                model2vec_rank=recs[j].rank,
+                logme=scores.get(recs[j].model),
+                verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None,
+            )
+            for rank, j in enumerate(order, start=1)
+        ]
 
     def _verify_images(self, data: Any) -> Any:
         from zoo.data import load_labelled, local_path
@@ -286,8 +351,9 @@ class Recommender:
         if path is None and isinstance(data, str):
             path = local_path(self.store.get_task(data).data_uri)
         if path is None or not path.exists():
-            raise InvalidInput(f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri "
-                               "is a local folder")
+            raise InvalidInput(
+                f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
+            )
         return load_labelled(path)
 
     @staticmethod

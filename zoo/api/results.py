@@ -1,4 +1,5 @@
 """Reading recorded transfer results: the prevailing metric/protocol, measured errors, JSON-safe figures."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def measured_errors(store: Store, task: str, *, protocol: str | None = None,
-                    metric: str = "error") -> dict[str, float]:
+def measured_errors(store: Store, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:
     """{model: measured transfer error} on a registered ``task`` under one protocol.
 
     ``protocol`` None: the protocol with the most results on the task (a

@@ -13,6 +13,7 @@ stderr says so. So ``zoo recommend --task DIR`` works right after install.
   default one and renamed into place, under a file lock, so two first uses at
   once import the shipped zoo once and neither sees half a registry.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def seed_default_registry(*, log: Callable[[str], None] = _stderr) -> dict[str, 
         if path.exists():  # another process seeded it while this one waited
             return None
         counts = _build(path, SHIPPED_ZOO)
-    log(f"Created the default registry {path} from the shipped zoo ({counts.get('model', 0)} models, "
-        f"{counts.get('task', 0)} tasks); set {NO_SEED_VARIABLE}=1 or pass a database URL for an empty one.")
+    log(
+        f"Created the default registry {path} from the shipped zoo ({counts.get('model', 0)} models, "
+        f"{counts.get('task', 0)} tasks); set {NO_SEED_VARIABLE}=1 or pass a database URL for an empty one."
+    )
     return counts
 
 

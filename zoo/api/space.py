@@ -1,4 +1,5 @@
 """The embedding space of one (probe, method) pair, as arrays: what training, indexes and judging compare."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,8 +36,10 @@ def load_space(store: Store, probe: str, method: str) -> EmbeddingSpace:
 
     records = store.list_task_embeddings(probe=probe, method=method)
     if not records:
-        raise NotFound(f"no task embeddings for probe {probe!r} and method {method!r}; "
-                       f"embed tasks with `zoo embed-task --probe {probe} --method {method}`")
+        raise NotFound(
+            f"no task embeddings for probe {probe!r} and method {method!r}; "
+            f"embed tasks with `zoo embed-task --probe {probe} --method {method}`"
+        )
     names = [r.task for r in records]
     vectors = np.stack([np.asarray(r.vector, dtype=np.float64) for r in records])
     priors = [np.asarray(r.prior, dtype=np.float64) for r in records if r.prior is not None]
@@ -46,10 +49,19 @@ def load_space(store: Store, probe: str, method: str) -> EmbeddingSpace:
     default = vectors.mean(axis=0)  # model2vec.DEFAULT_SOURCE
     by_name = dict(zip(names, vectors))
     models = store.list_models()
-    sources = (np.stack([by_name.get(m.trained_on, default) for m in models]) if models
-               else np.zeros((0, vectors.shape[1])))
-    return EmbeddingSpace(probe, method, names, vectors, t0, models, sources,
-                          "mean stored prior" if priors else "per-filter minimum of task embeddings")
+    sources = (
+        np.stack([by_name.get(m.trained_on, default) for m in models]) if models else np.zeros((0, vectors.shape[1]))
+    )
+    return EmbeddingSpace(
+        probe,
+        method,
+        names,
+        vectors,
+        t0,
+        models,
+        sources,
+        "mean stored prior" if priors else "per-filter minimum of task embeddings",
+    )
 
 
 def learned_vectors(store: Store, run_id: int, space: EmbeddingSpace) -> tuple[Any, Any, list[str]]:

@@ -1,4 +1,5 @@
 """Model2Vec training over the registry: gather transfer results, train (:mod:`zoo.model2vec`), store the run."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, arg
-from zoo.api.results import json_safe, most_common
 from zoo.api.folds import fit_run_shrinkage
+from zoo.api.results import json_safe, most_common
 from zoo.api.space import EmbeddingSpace, load_space
 from zoo.embedding import DEFAULT_METHOD
 
@@ -89,11 +90,24 @@ class Model2VecTraining:
         self.store = store
         self.probes = probes
 
-    def train(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
-              epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
-              lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
-              exclude_tasks: Sequence[str] | None = None, results_recorded: int | None = None,
-              own_task_pairs: bool = False, progress: bool = True, shrinkage: bool = True) -> dict[str, Any]:
+    def train(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        objective: str | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        val_fraction: float | None = None,
+        lr: float | None = None,
+        metric: str | None = None,
+        val_tasks: Sequence[str] | None = None,
+        exclude_tasks: Sequence[str] | None = None,
+        results_recorded: int | None = None,
+        own_task_pairs: bool = False,
+        progress: bool = True,
+        shrinkage: bool = True,
+    ) -> dict[str, Any]:
         """Train Model2Vec on the recorded transfer results and store the run (METHOD section 6).
 
         ``objective``, ``epochs``, ``seed``, ``val_fraction`` and ``lr`` left
@@ -121,64 +135,149 @@ class Model2VecTraining:
         """
         import numpy as np
 
-        fitted = self.fit(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
-                          val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
-                          exclude_tasks=exclude_tasks, own_task_pairs=own_task_pairs, progress=progress)
+        fitted = self.fit(
+            probe=probe,
+            method=method,
+            objective=objective,
+            epochs=epochs,
+            seed=seed,
+            val_fraction=val_fraction,
+            lr=lr,
+            metric=metric,
+            val_tasks=val_tasks,
+            exclude_tasks=exclude_tasks,
+            own_task_pairs=own_task_pairs,
+            progress=progress,
+        )
         result, space, selected = fitted.result, fitted.space, fitted.selected
         shrink = fit_run_shrinkage(self, fitted, progress=progress) if shrinkage else None
-        hyperparams = {**result.hyperparams, "metric": selected.metric, "protocol": selected.protocol,
-                       "alpha": result.alpha, "tau": result.tau, "error_map": list(result.error_map),
-                       "error_link": result.error_link, "t0": space.t0_source, "val_tasks_given": bool(val_tasks),
-                       "excluded_tasks": selected.excluded, "own_task_pairs_excluded": selected.own_pairs,
-                       "results_recorded": len(selected.recorded) if results_recorded is None else results_recorded}
+        hyperparams = {
+            **result.hyperparams,
+            "metric": selected.metric,
+            "protocol": selected.protocol,
+            "alpha": result.alpha,
+            "tau": result.tau,
+            "error_map": list(result.error_map),
+            "error_link": result.error_link,
+            "t0": space.t0_source,
+            "val_tasks_given": bool(val_tasks),
+            "excluded_tasks": selected.excluded,
+            "own_task_pairs_excluded": selected.own_pairs,
+            "results_recorded": len(selected.recorded) if results_recorded is None else results_recorded,
+        }
         if shrink is not None:
             hyperparams["shrinkage"] = shrink.shrinkage.as_dict()
             hyperparams["novelty_reference"] = [float(x) for x in shrink.reference]
         prior = fitted.prior_errors()
-        embeddings = {name: (result.bias[i], result.vectors[i], bool(result.trained[i]),
-                             {"shift": float(result.shift[i]) if result.shift is not None else 0.0,
-                              **({"prior_error": float(prior[i])} if np.isfinite(prior[i]) else {})})
-                      for i, name in enumerate(result.model_names)}
-        run = self.store.add_model2vec_run(fitted.space.probe, method, hyperparams=hyperparams,
-                                           metrics=json_safe(result.metrics), embeddings=embeddings)
-        return {"run_id": run.id, "probe": fitted.space.probe, "method": method, "models": len(result.model_names),
-                "trained": int(np.sum(result.trained)), "tasks": len(space.task_names),
-                "metrics": json_safe(result.metrics), "hyperparams": hyperparams}
+        embeddings = {
+            name: (
+                result.bias[i],
+                result.vectors[i],
+                bool(result.trained[i]),
+                {
+                    "shift": float(result.shift[i]) if result.shift is not None else 0.0,
+                    **({"prior_error": float(prior[i])} if np.isfinite(prior[i]) else {}),
+                },
+            )
+            for i, name in enumerate(result.model_names)
+        }
+        run = self.store.add_model2vec_run(
+            fitted.space.probe,
+            method,
+            hyperparams=hyperparams,
+            metrics=json_safe(result.metrics),
+            embeddings=embeddings,
+        )
+        return {
+            "run_id": run.id,
+            "probe": fitted.space.probe,
+            "method": method,
+            "models": len(result.model_names),
+            "trained": int(np.sum(result.trained)),
+            "tasks": len(space.task_names),
+            "metrics": json_safe(result.metrics),
+            "hyperparams": hyperparams,
+        }
 
-    def fit(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
-            epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
-            lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
-            exclude_tasks: Sequence[str] | None = None, own_task_pairs: bool = False,
-            progress: bool = True) -> Fitted:
+    def fit(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        objective: str | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        val_fraction: float | None = None,
+        lr: float | None = None,
+        metric: str | None = None,
+        val_tasks: Sequence[str] | None = None,
+        exclude_tasks: Sequence[str] | None = None,
+        own_task_pairs: bool = False,
+        progress: bool = True,
+    ) -> Fitted:
         """Train Model2Vec as :meth:`train` does, without storing anything: the result and what it saw."""
         from zoo import model2vec as m2v
 
-        prepared = self.prepare(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
-                                val_fraction=val_fraction, lr=lr, metric=metric, val_tasks=val_tasks,
-                                exclude_tasks=exclude_tasks, own_task_pairs=own_task_pairs)
+        prepared = self.prepare(
+            probe=probe,
+            method=method,
+            objective=objective,
+            epochs=epochs,
+            seed=seed,
+            val_fraction=val_fraction,
+            lr=lr,
+            metric=metric,
+            val_tasks=val_tasks,
+            exclude_tasks=exclude_tasks,
+            own_task_pairs=own_task_pairs,
+        )
         space = prepared.space
-        data = m2v.TrainingData(tuple(space.task_names), space.task_vectors, tuple(m.name for m in space.models),
-                                space.sources, prepared.errors, space.t0)
+        data = m2v.TrainingData(
+            tuple(space.task_names),
+            space.task_vectors,
+            tuple(m.name for m in space.models),
+            space.sources,
+            prepared.errors,
+            space.t0,
+        )
         try:
             result = m2v.train_model2vec(data, prepared.config, val_tasks=val_tasks, progress=progress)
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
         return Fitted(result, space, prepared.selected, prepared.errors, prepared.config, own_task_pairs)
 
-    def prepare(self, *, probe: str | None = None, method: str = DEFAULT_METHOD, objective: str | None = None,
-                epochs: int | None = None, seed: int | None = None, val_fraction: float | None = None,
-                lr: float | None = None, metric: str | None = None, val_tasks: Sequence[str] | None = None,
-                exclude_tasks: Sequence[str] | None = None, own_task_pairs: bool = False) -> Prepared:
+    def prepare(
+        self,
+        *,
+        probe: str | None = None,
+        method: str = DEFAULT_METHOD,
+        objective: str | None = None,
+        epochs: int | None = None,
+        seed: int | None = None,
+        val_fraction: float | None = None,
+        lr: float | None = None,
+        metric: str | None = None,
+        val_tasks: Sequence[str] | None = None,
+        exclude_tasks: Sequence[str] | None = None,
+        own_task_pairs: bool = False,
+    ) -> Prepared:
         """The space, results and configuration a run with these settings learns from (nothing trained)."""
         from zoo import model2vec as m2v
 
         config = _config(objective=objective, epochs=epochs, seed=seed, val_fraction=val_fraction, lr=lr)
         probe = self.probes.default(probe, method)
         space = load_space(self.store, probe, method)
-        selected = _select(self.store.list_transfer_results(), space, metric=metric, exclude_tasks=exclude_tasks,
-                           val_tasks=val_tasks, own_task_pairs=own_task_pairs)
-        errors = m2v.error_matrix(((r.task, r.model, r.value) for r in selected.results), space.task_names,
-                                  [m.name for m in space.models])
+        selected = _select(
+            self.store.list_transfer_results(),
+            space,
+            metric=metric,
+            exclude_tasks=exclude_tasks,
+            val_tasks=val_tasks,
+            own_task_pairs=own_task_pairs,
+        )
+        errors = m2v.error_matrix(
+            ((r.task, r.model, r.value) for r in selected.results), space.task_names, [m.name for m in space.models]
+        )
         return Prepared(space, selected, errors, config, own_task_pairs)
 
 
@@ -197,9 +296,15 @@ def _config(**given: Any) -> Model2VecConfig:
     return Model2VecConfig(**chosen)
 
 
-def _select(recorded: list[TransferResult], space: EmbeddingSpace, *, metric: str | None,
-            exclude_tasks: Sequence[str] | None, val_tasks: Sequence[str] | None,
-            own_task_pairs: bool) -> _Selected:
+def _select(
+    recorded: list[TransferResult],
+    space: EmbeddingSpace,
+    *,
+    metric: str | None,
+    exclude_tasks: Sequence[str] | None,
+    val_tasks: Sequence[str] | None,
+    own_task_pairs: bool,
+) -> _Selected:
     """The results to learn from: one metric, one protocol, no excluded task, no own-task pair unless asked."""
     if not recorded:
         raise NotFound("no transfer results recorded; run `zoo bench build` (or record transfer results) first")
@@ -209,8 +314,10 @@ def _select(recorded: list[TransferResult], space: EmbeddingSpace, *, metric: st
     known = set(space.task_names)
     unknown = [t for t in excluded if t not in known]
     if unknown:
-        raise InvalidInput(f"cannot exclude {', '.join(unknown[:3])}: no {space.method} embedding with probe "
-                           f"{space.probe}; check the task names")
+        raise InvalidInput(
+            f"cannot exclude {', '.join(unknown[:3])}: no {space.method} embedding with probe "
+            f"{space.probe}; check the task names"
+        )
     left_out = set(excluded)
     if val_tasks and set(val_tasks) & left_out:
         raise InvalidInput("a task cannot be both a validation task and excluded")

@@ -4,6 +4,7 @@ These read the registry, compute d_sym with
 :mod:`zoo.embedding.distance`, and hand plain arrays to :mod:`zoo.plots` and
 plain dataclasses to :mod:`zoo.report`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,8 +68,10 @@ class Visuals:
         probe, method = self.probes.choose(probe, method)
         found = sorted(self.store.list_task_embeddings(probe=probe, method=method), key=lambda e: e.task)
         if not found:
-            raise NotFound(f"no task embeddings for probe {probe!r} and method {method!r}; "
-                           "embed tasks first with `zoo embed-task NAME --data DIR`")
+            raise NotFound(
+                f"no task embeddings for probe {probe!r} and method {method!r}; "
+                "embed tasks first with `zoo embed-task NAME --data DIR`"
+            )
         return EmbeddingSet(probe, method, tuple(found))
 
     def _visual_dsym(self, rows: Sequence[Any], columns: Sequence[Any] | None = None):
@@ -81,9 +84,14 @@ class Visuals:
         return d_sym_matrix(a, b)
 
     # ------------------------------------------------------------ figures
-    def plot_distances(self, tasks_glob: str | None = None, out: str | Path = "distances.png",
-                       probe: str | None = None, method: str | None = None,
-                       order: str = "cluster") -> Path:
+    def plot_distances(
+        self,
+        tasks_glob: str | None = None,
+        out: str | Path = "distances.png",
+        probe: str | None = None,
+        method: str | None = None,
+        order: str = "cluster",
+    ) -> Path:
         """Heatmap of d_sym between the embedded tasks (matching ``tasks_glob``); returns the file.
 
         Tasks with a taxonomy are grouped by its first two components
@@ -92,23 +100,36 @@ class Visuals:
         from zoo import plots
 
         chosen = self.current_embedding_set(probe, method)
-        embeddings = [e for e in chosen.embeddings
-                      if tasks_glob is None or fnmatch.fnmatchcase(e.task, tasks_glob)]
+        embeddings = [e for e in chosen.embeddings if tasks_glob is None or fnmatch.fnmatchcase(e.task, tasks_glob)]
         if len(embeddings) < 2:
             raise InvalidInput(
                 f"{len(embeddings)} embedded task(s) match {tasks_glob or '*'} for probe {chosen.probe}, "
-                f"method {chosen.method}; a heatmap needs at least two (see `zoo tasks list`)")
+                f"method {chosen.method}; a heatmap needs at least two (see `zoo tasks list`)"
+            )
         taxonomy = {t.name: t.taxonomy for t in self.store.list_tasks()}
         names = [e.task for e in embeddings]
         groups = [taxonomy_group(taxonomy.get(n), 2) for n in names]
         matrix = self._visual_dsym([e.vector for e in embeddings])
         return plots.distance_heatmap(
-            matrix, names, out, groups=groups if any(groups) else None, order=order,
-            title=f"Task distances d_sym, {len(names)} tasks (probe {chosen.probe}, {chosen.method})")
+            matrix,
+            names,
+            out,
+            groups=groups if any(groups) else None,
+            order=order,
+            title=f"Task distances d_sym, {len(names)} tasks (probe {chosen.probe}, {chosen.method})",
+        )
 
-    def plot_map(self, out: str | Path = "map.png", query: str | None = None, *,
-                 probe: str | None = None, method: str | None = None, models: bool = True,
-                 layout: str = "tsne", seed: int = 0) -> Path:
+    def plot_map(
+        self,
+        out: str | Path = "map.png",
+        query: str | None = None,
+        *,
+        probe: str | None = None,
+        method: str | None = None,
+        models: bool = True,
+        layout: str = "tsne",
+        seed: int = 0,
+    ) -> Path:
         """2-D map (t-SNE on d_sym) of the embedded tasks, coloured by the first taxonomy component.
 
         Expert models are placed jointly with the tasks from their latest
@@ -120,23 +141,31 @@ class Visuals:
         chosen = self.current_embedding_set(probe, method)
         names = chosen.names
         if len(names) < 2:
-            raise InvalidInput(f"only {len(names)} task embedded with probe {chosen.probe}, method "
-                               f"{chosen.method}; a map needs at least two")
+            raise InvalidInput(
+                f"only {len(names)} task embedded with probe {chosen.probe}, method "
+                f"{chosen.method}; a map needs at least two"
+            )
         if query is not None and query not in names:
-            raise NotFound(f"task {query!r} has no {chosen.probe}/{chosen.method} embedding; embed it with "
-                           f"`zoo embed-task {query} --data DIR --method {chosen.method}`")
+            raise NotFound(
+                f"task {query!r} has no {chosen.probe}/{chosen.method} embedding; embed it with "
+                f"`zoo embed-task {query} --data DIR --method {chosen.method}`"
+            )
         model_names, model_vectors = self._visual_model_vectors(chosen) if models else ([], [])
         vectors = [e.vector for e in chosen.embeddings] + model_vectors
         coords = plots.embed_2d(self._visual_dsym(vectors), method=layout, seed=seed)
         taxonomy = {t.name: t.taxonomy for t in self.store.list_tasks()}
         n = len(names)
         return plots.task_map(
-            coords[:n], names, [taxonomy_group(taxonomy.get(t), 1) for t in names], out,
+            coords[:n],
+            names,
+            [taxonomy_group(taxonomy.get(t), 1) for t in names],
+            out,
             models=(coords[n:], model_names) if model_names else None,
             query=(coords[names.index(query)], query) if query is not None else None,
             axis_name="t-SNE" if layout == "tsne" else "MDS",
             title=f"Tasks{' and expert models' if model_names else ''} by d_sym "
-                  f"(probe {chosen.probe}, {chosen.method})")
+            f"(probe {chosen.probe}, {chosen.method})",
+        )
 
     def _visual_model_vectors(self, chosen: EmbeddingSet) -> tuple[list[str], list[Any]]:
         try:
@@ -147,9 +176,17 @@ class Visuals:
         return [m.model for m in found], [m.vector for m in found]
 
     # ------------------------------------------------------------ report
-    def report(self, out_dir: str | Path, *, selection: str | Path | None = None,
-               probe: str | None = None, method: str | None = None, neighbours: int = 5,
-               recommendations: int = 3, seed: int = 0) -> ReportFiles:
+    def report(
+        self,
+        out_dir: str | Path,
+        *,
+        selection: str | Path | None = None,
+        probe: str | None = None,
+        method: str | None = None,
+        neighbours: int = 5,
+        recommendations: int = 3,
+        seed: int = 0,
+    ) -> ReportFiles:
         """Write the static HTML report (index, task pages, map and heatmap) under ``out_dir``.
 
         Each task page lists its ``neighbours`` nearest tasks by d_sym, the top
@@ -172,31 +209,55 @@ class Visuals:
                 raise
             chosen = None
         vectors = {e.task: e.vector for e in chosen.embeddings} if chosen else {}
-        task_rows = tuple(site.TaskRow(t.name, t.taxonomy, t.num_classes, t.num_samples, t.data_uri,
-                                       float(np.linalg.norm(vectors[t.name])) if t.name in vectors else None)
-                          for t in tasks)
-        model_rows = tuple(site.ModelRow(m.name, m.source, m.arch, m.trained_on, m.num_params,
-                                         dict(m.tags), tuple(m.aliases), m.description)
-                           for m in sorted(self.store.list_models(), key=lambda m: m.name))
+        task_rows = tuple(
+            site.TaskRow(
+                t.name,
+                t.taxonomy,
+                t.num_classes,
+                t.num_samples,
+                t.data_uri,
+                float(np.linalg.norm(vectors[t.name])) if t.name in vectors else None,
+            )
+            for t in tasks
+        )
+        model_rows = tuple(
+            site.ModelRow(
+                m.name, m.source, m.arch, m.trained_on, m.num_params, dict(m.tags), tuple(m.aliases), m.description
+            )
+            for m in sorted(self.store.list_models(), key=lambda m: m.name)
+        )
         nearest = self._visual_nearest(chosen, neighbours) if chosen else {}
         results: dict[str, list] = {}
         for r in self.store.list_transfer_results():
-            results.setdefault(r.task, []).append(site.Measurement(
-                r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size))
+            results.setdefault(r.task, []).append(
+                site.Measurement(r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size)
+            )
         recommended, notes = self._visual_recommended(chosen, recommendations)
-        pages = tuple(site.TaskPage(row, tuple(nearest.get(row.name, ())),
-                                    site.sort_results(results.get(row.name, [])),
-                                    recommended.get(row.name, ()))
-                      for row in task_rows)
+        pages = tuple(
+            site.TaskPage(
+                row,
+                tuple(nearest.get(row.name, ())),
+                site.sort_results(results.get(row.name, [])),
+                recommended.get(row.name, ()),
+            )
+            for row in task_rows
+        )
         figures, figure_notes = self._visual_figures(root, chosen, seed)
         notes = notes + figure_notes
         content = site.ReportContent(
-            title="zoo report", database=self.store.display_url,
-            probe=chosen.probe if chosen else None, method=chosen.method if chosen else None,
+            title="zoo report",
+            database=self.store.display_url,
+            probe=chosen.probe if chosen else None,
+            method=chosen.method if chosen else None,
             generated_at=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            models=model_rows, tasks=task_rows, pages=pages, figures=tuple(figures),
-            selection=selection_data, selection_source=str(selection) if selection else None,
-            notes=tuple(notes))
+            models=model_rows,
+            tasks=task_rows,
+            pages=pages,
+            figures=tuple(figures),
+            selection=selection_data,
+            selection_source=str(selection) if selection else None,
+            notes=tuple(notes),
+        )
         written = site.write_site(root, content)
         return ReportFiles(written[0], tuple(written[1:]), tuple(root / f.path for f in figures))
 
@@ -222,17 +283,21 @@ class Visuals:
         try:
             self.store.latest_model2vec_run(chosen.probe, chosen.method)
         except NotFound:
-            return {}, [f"No Model2Vec run for probe {chosen.probe}, method {chosen.method}: task pages show no "
-                        "recommended models (run `zoo train-model2vec`)."]
+            return {}, [
+                f"No Model2Vec run for probe {chosen.probe}, method {chosen.method}: task pages show no "
+                "recommended models (run `zoo train-model2vec`)."
+            ]
         found: dict[str, tuple] = {}
         for name in chosen.names:
             try:
-                picks = self.recommender.recommend(name, k, probe=chosen.probe, method=chosen.method, evidence=0,
-                                                   progress=False)
+                picks = self.recommender.recommend(
+                    name, k, probe=chosen.probe, method=chosen.method, evidence=0, progress=False
+                )
             except ZooError as err:
                 return found, [f"Recommended models left out: {err}"]
-            found[name] = tuple({"model": r.model, "expected_error": r.expected_error, "distance": r.distance}
-                                for r in picks)
+            found[name] = tuple(
+                {"model": r.model, "expected_error": r.expected_error, "distance": r.distance} for r in picks
+            )
         return found, []
 
     def _visual_figures(self, root: Path, chosen: EmbeddingSet | None, seed: int) -> tuple[list, list[str]]:
@@ -243,10 +308,17 @@ class Visuals:
         where = f"probe {chosen.probe}, method {chosen.method}"
         self.plot_map(root / "figures" / "map.png", probe=chosen.probe, method=chosen.method, seed=seed)
         self.plot_distances(None, root / "figures" / "distances.png", probe=chosen.probe, method=chosen.method)
-        return [Figure("figures/map.png", f"Map of the tasks (t-SNE on d_sym, {where}); stars are expert "
-                                          "models placed by their Model2Vec embeddings."),
-                Figure("figures/distances.png", f"d_sym between every pair of tasks ({where}), grouped "
-                                                "by taxonomy and clustered within groups.")], []
+        return [
+            Figure(
+                "figures/map.png",
+                f"Map of the tasks (t-SNE on d_sym, {where}); stars are expert "
+                "models placed by their Model2Vec embeddings.",
+            ),
+            Figure(
+                "figures/distances.png",
+                f"d_sym between every pair of tasks ({where}), grouped by taxonomy and clustered within groups.",
+            ),
+        ], []
 
 
 def _read_selection(selection: str | Path | None) -> Any:
@@ -254,10 +326,12 @@ def _read_selection(selection: str | Path | None) -> Any:
         return None
     path = Path(selection)
     if not path.is_file():
-        raise NotFound(f"no selection report at {path}; write one with `zoo bench evaluate --json` "
-                       f"or leave out {arg('selection')}")
+        raise NotFound(
+            f"no selection report at {path}; write one with `zoo bench evaluate --json` or leave out {arg('selection')}"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInput(f"{path} is not a JSON file ({err}); pass the JSON written by "
-                           "`zoo bench evaluate`") from None
+        raise InvalidInput(
+            f"{path} is not a JSON file ({err}); pass the JSON written by `zoo bench evaluate`"
+        ) from None

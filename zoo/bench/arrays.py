@@ -11,6 +11,7 @@ A task folder is a split folder (:mod:`zoo.splits`): ``train/<class>/`` and a
 held-out split, ``test/`` or else ``val/``, ``valid/``, ``validation/``; asking
 for "test" reads whichever of them the folder has.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,8 +61,10 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if len(shapes) > 1:
         first = images[0].shape
         odd = next(path for (_, path), image in zip(files, images) if image.shape != first)
-        raise InvalidInput(f"{split_dir} mixes image sizes: {odd} is {_size(odd, images, files)}, "
-                           f"{files[0][1]} is {first[1]}x{first[0]}; resize them to one size")
+        raise InvalidInput(
+            f"{split_dir} mixes image sizes: {odd} is {_size(odd, images, files)}, "
+            f"{files[0][1]} is {first[1]}x{first[0]}; resize them to one size"
+        )
     out = np.stack(images), np.asarray([index for index, _ in files], dtype=np.int64)
     _write_cache(cache, fingerprint, out)
     return out
@@ -130,9 +133,11 @@ def task_classes(folder: Path) -> list[str]:
     folder = Path(folder)
     splits = split_folders(folder)
     if splits is None or len(splits) < 2:
-        raise InvalidInput(f"{folder} has no train/ and test/ class folders; a task to evaluate on "
-                           f"needs both (layout: {folder}/train/<class>/*.png, {folder}/test/<class>/*.png; "
-                           "val/ may stand for test/)")
+        raise InvalidInput(
+            f"{folder} has no train/ and test/ class folders; a task to evaluate on "
+            f"needs both (layout: {folder}/train/<class>/*.png, {folder}/test/<class>/*.png; "
+            "val/ may stand for test/)"
+        )
     if (folder / "task.json").exists():
         try:
             classes = read_task(folder)["classes"]
@@ -141,8 +146,10 @@ def task_classes(folder: Path) -> list[str]:
         except (KeyError, TypeError):
             classes = None
         if not isinstance(classes, list) or not classes or not all(isinstance(c, (str, int)) for c in classes):
-            raise InvalidInput(f"{folder / 'task.json'} has no \"classes\" list of class folder names; "
-                               "add one (the class order), or delete task.json to use the sorted folders of train/")
+            raise InvalidInput(
+                f'{folder / "task.json"} has no "classes" list of class folder names; '
+                "add one (the class order), or delete task.json to use the sorted folders of train/"
+            )
         return [str(c) for c in classes]
     return [p.name for p in class_folders(splits["train"])]
 

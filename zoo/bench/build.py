@@ -14,6 +14,7 @@ ends with the same registry:
 The registry is reached only through the :class:`Registry` callbacks that
 :mod:`zoo.api.bench` passes in, so this module does not import the store.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,11 +35,11 @@ from zoo.collections.tasks import read_task, write_json_atomic
 class Registry:
     """What the build needs from the registry, as callbacks (see zoo.api.bench)."""
 
-    ensure_task: Callable[[Path], None]                       # register a task folder if absent
-    ensure_embedding: Callable[[str, Path, str, str], bool]   # (task, folder, probe, method) -> computed?
-    ensure_model: Callable[[ExpertSpec, Path], None]          # register an expert if absent
-    has_transfer: Callable[[str, str], bool]                  # (model, task) -> measured?
-    add_transfer: Callable[[str, str, dict], None]            # (model, task, result)
+    ensure_task: Callable[[Path], None]  # register a task folder if absent
+    ensure_embedding: Callable[[str, Path, str, str], bool]  # (task, folder, probe, method) -> computed?
+    ensure_model: Callable[[ExpertSpec, Path], None]  # register an expert if absent
+    has_transfer: Callable[[str, str], bool]  # (model, task) -> measured?
+    add_transfer: Callable[[str, str, dict], None]  # (model, task, result)
 
 
 def select_tasks(size: BenchSize, seed: int, *, train_probe: bool = False) -> dict[str, list]:
@@ -67,8 +68,17 @@ def select_tasks(size: BenchSize, seed: int, *, train_probe: bool = False) -> di
     }
 
 
-def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, train_probe: bool = False,
-          progress: bool = True, log: Callable[[str], None] = print, overlap: bool = True) -> dict:
+def build(
+    size: BenchSize,
+    workdir: Path,
+    registry: Registry,
+    *,
+    seed: int = 0,
+    train_probe: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    overlap: bool = True,
+) -> dict:
     """Run (or resume) every stage of the bench in ``workdir``; returns a summary.
 
     Stages: render the tasks, the probe, the experts, then the task embeddings
@@ -85,39 +95,70 @@ def build(size: BenchSize, workdir: Path, registry: Registry, *, seed: int = 0, 
     chosen = _render(size, workdir, task_root, seed=seed, train_probe=train_probe, progress=progress)
     timings["render"] = time.time() - started
     t0 = time.time()
-    probe_source, probe_weights = _probe(size, workdir, task_root, chosen["probe"], seed=seed,
-                                         train=train_probe, progress=progress, log=log)
+    probe_source, probe_weights = _probe(
+        size, workdir, task_root, chosen["probe"], seed=seed, train=train_probe, progress=progress, log=log
+    )
     timings["probe"] = time.time() - t0
     t0 = time.time()
-    plan = _experts(size, chosen, task_root, workdir / "experts", registry, probe_weights=probe_weights,
-                    seed=seed, progress=progress)
+    plan = _experts(
+        size,
+        chosen,
+        task_root,
+        workdir / "experts",
+        registry,
+        probe_weights=probe_weights,
+        seed=seed,
+        progress=progress,
+    )
     timings["experts"] = time.time() - t0
-    stages = _embed_and_transfer(size, chosen, plan, task_root, workdir / "experts", registry, probe_source,
-                                 progress=progress, overlap=overlap)
+    stages = _embed_and_transfer(
+        size, chosen, plan, task_root, workdir / "experts", registry, probe_source, progress=progress, overlap=overlap
+    )
     timings.update(embed=stages["embed"], transfer=stages["transfer"], total=time.time() - started)
     summary = {
-        "size": size.name, "workdir": str(workdir), "probe": probe_source,
-        "tasks": {k: len(v) for k, v in chosen.items()}, "unions": len(union_records(plan)),
-        "experts": len(plan), "transfer_pairs": stages["pairs"], "overlap": overlap,
+        "size": size.name,
+        "workdir": str(workdir),
+        "probe": probe_source,
+        "tasks": {k: len(v) for k, v in chosen.items()},
+        "unions": len(union_records(plan)),
+        "experts": len(plan),
+        "transfer_pairs": stages["pairs"],
+        "overlap": overlap,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
     _append_log(workdir, summary)
     return summary
 
 
-def _render(size: BenchSize, workdir: Path, task_root: Path, *, seed: int, train_probe: bool,
-            progress: bool) -> dict[str, list]:
+def _render(
+    size: BenchSize, workdir: Path, task_root: Path, *, seed: int, train_probe: bool, progress: bool
+) -> dict[str, list]:
     """Stage 1: choose the task sets, render them under ``task_root`` and record them in sets.json."""
     chosen = select_tasks(size, seed, train_probe=train_probe)
     specs = chosen["probe"] + chosen["expert"] + chosen["heldout"]
-    render_tasks(task_root, specs, train_per_class=size.train_per_class,
-                 test_per_class=size.test_per_class, seed=seed, progress=progress)
+    render_tasks(
+        task_root,
+        specs,
+        train_per_class=size.train_per_class,
+        test_per_class=size.test_per_class,
+        seed=seed,
+        progress=progress,
+    )
     write_json_atomic(workdir / "sets.json", {k: [s.name for s in v] for k, v in chosen.items()})
     return chosen
 
 
-def _experts(size: BenchSize, chosen: dict[str, list], task_root: Path, expert_dir: Path, registry: Registry, *,
-             probe_weights: Path, seed: int, progress: bool) -> list:
+def _experts(
+    size: BenchSize,
+    chosen: dict[str, list],
+    task_root: Path,
+    expert_dir: Path,
+    registry: Registry,
+    *,
+    probe_weights: Path,
+    seed: int,
+    progress: bool,
+) -> list:
     """Stage 3: plan the experts, write their union tasks, train and register each; returns the plan.
 
     Runs before embedding, so that the union tasks exist to embed.
@@ -129,14 +170,31 @@ def _experts(size: BenchSize, chosen: dict[str, list], task_root: Path, expert_d
     for union, members in union_records(plan).items():
         write_union_task(task_root, union, members)
     for spec in tqdm(plan, desc="train experts", unit="expert", disable=not progress):
-        path = train_expert(spec, task_root, expert_dir, probe_weights=probe_weights,
-                            batch_size=size.batch_size, seed=seed, progress=progress)
+        path = train_expert(
+            spec,
+            task_root,
+            expert_dir,
+            probe_weights=probe_weights,
+            batch_size=size.batch_size,
+            seed=seed,
+            progress=progress,
+        )
         registry.ensure_model(spec, path)
     return plan
 
 
-def _embed_and_transfer(size: BenchSize, chosen: dict[str, list], plan: list, task_root: Path, expert_dir: Path,
-                        registry: Registry, probe_source: str, *, progress: bool, overlap: bool) -> dict:
+def _embed_and_transfer(
+    size: BenchSize,
+    chosen: dict[str, list],
+    plan: list,
+    task_root: Path,
+    expert_dir: Path,
+    registry: Registry,
+    probe_source: str,
+    *,
+    progress: bool,
+    overlap: bool,
+) -> dict:
     """Stages 4 and 5: register every task, embed them (measured tasks, unions, probe pool) and measure every
     expert on every expert and held-out task; with ``overlap`` the transfer stage runs in a thread beside the
     embedding (both need only the registered tasks and models). Returns {"embed": s, "transfer": s, "pairs": n}.
@@ -148,8 +206,9 @@ def _embed_and_transfer(size: BenchSize, chosen: dict[str, list], plan: list, ta
     for name in names:
         registry.ensure_task(task_root / name)
     pool = {s.name for s in chosen["probe"]}
-    units = [(name, method) for name in names
-             for method in (size.probe_pool_methods if name in pool else size.embed_methods)]
+    units = [
+        (name, method) for name in names for method in (size.probe_pool_methods if name in pool else size.embed_methods)
+    ]
     measured = [s.name for s in chosen["expert"] + chosen["heldout"]]
     pairs = [(spec, task) for spec in plan for task in measured]
     stop = threading.Event()
@@ -174,8 +233,17 @@ def _embed_and_transfer(size: BenchSize, chosen: dict[str, list], plan: list, ta
     return {"embed": embed_seconds, "transfer": transfer_seconds, "pairs": len(pairs)}
 
 
-def _probe(size: BenchSize, workdir: Path, task_root: Path, probe_specs: list, *, seed: int, train: bool,
-           progress: bool, log: Callable[[str], None]) -> tuple[str, Path]:
+def _probe(
+    size: BenchSize,
+    workdir: Path,
+    task_root: Path,
+    probe_specs: list,
+    *,
+    seed: int,
+    train: bool,
+    progress: bool,
+    log: Callable[[str], None],
+) -> tuple[str, Path]:
     """(probe source for embed_task, probe weights path): the shipped one unless asked to train."""
     from zoo.bench.probe import BUNDLED_DIR, train_probe
 
@@ -184,21 +252,37 @@ def _probe(size: BenchSize, workdir: Path, task_root: Path, probe_specs: list, *
         if not weights.exists():
             from registry.errors import InvalidInput
 
-            raise InvalidInput("the shipped probe zoo/assets/probe/probe.safetensors is missing; "
-                               "run `zoo bench build --train-probe` to train one")
+            raise InvalidInput(
+                "the shipped probe zoo/assets/probe/probe.safetensors is missing; "
+                "run `zoo bench build --train-probe` to train one"
+            )
         return "bundled", weights
     out = workdir / "probe"
     weights = out / "probe.safetensors"
     if not weights.exists() or not (out / "probe.json").exists():
         steps = size.train_probe_steps
         log(f"training the probe on {len(probe_specs)} probe-pool tasks ({steps} steps)")
-        train_probe([task_root / s.name for s in probe_specs], out, steps=steps, seed=seed, progress=progress,
-                    command=f"zoo bench build --size {size.name} --train-probe --workdir {workdir}")
+        train_probe(
+            [task_root / s.name for s in probe_specs],
+            out,
+            steps=steps,
+            seed=seed,
+            progress=progress,
+            command=f"zoo bench build --size {size.name} --train-probe --workdir {workdir}",
+        )
     return f"file:{weights}", weights
 
 
-def _transfer(pairs: list[tuple[ExpertSpec, str]], task_root: Path, expert_dir: Path, registry: Registry, *,
-              progress: bool, position: int = 0, stop: threading.Event | None = None) -> None:
+def _transfer(
+    pairs: list[tuple[ExpertSpec, str]],
+    task_root: Path,
+    expert_dir: Path,
+    registry: Registry,
+    *,
+    progress: bool,
+    position: int = 0,
+    stop: threading.Event | None = None,
+) -> None:
     """Measure every (expert, task) pair the registry lacks, one expert loaded at a time."""
     from tqdm import tqdm
 
@@ -217,8 +301,15 @@ def _transfer(pairs: list[tuple[ExpertSpec, str]], task_root: Path, expert_dir: 
             loaded = (spec.name, model, data_config(model))
         _, model, cfg = loaded
         folder = task_root / task
-        result = evaluate_arrays(model, load_split(folder, "train"), load_split(folder, "test"), key=task,
-                                 mean=cfg["mean"], std=cfg["std"], size=int(cfg["input_size"][-1]))
+        result = evaluate_arrays(
+            model,
+            load_split(folder, "train"),
+            load_split(folder, "test"),
+            key=task,
+            mean=cfg["mean"],
+            std=cfg["std"],
+            size=int(cfg["input_size"][-1]),
+        )
         registry.add_transfer(spec.name, task, result)
 
 

@@ -16,6 +16,7 @@ any task, so Model2Vec has its F_i. Weights go to ``<workdir>/experts/`` as
 fp32 safetensors with a sidecar JSON (arch, input size, mean/std) that
 :func:`zoo.networks.load_network` reads.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,9 @@ class ExpertSpec:
 
     name: str
     arch: str
-    init: str                      # "probe" (fine-tune the bundled probe) or "scratch"
-    tasks: tuple[str, ...]         # task names whose train splits it learns
-    trained_on: str                # a task name (single) or a union task name
+    init: str  # "probe" (fine-tune the bundled probe) or "scratch"
+    tasks: tuple[str, ...]  # task names whose train splits it learns
+    trained_on: str  # a task name (single) or a union task name
     steps: int
     tags: dict = field(default_factory=dict, compare=False)
 
@@ -54,10 +55,17 @@ def plan_experts(expert_tasks: list[dict], size) -> list[ExpertSpec]:
     singles = tasks if size.single_experts is None else _spread(tasks, size.single_experts)
     for i, task in enumerate(singles):
         arch, init = ARCHS[i % len(ARCHS)]
-        plan.append(ExpertSpec(
-            name=f"expert-{task['name']}-{arch.replace('_', '')}", arch=arch, init=init,
-            tasks=(task["name"],), trained_on=task["name"], steps=size.single_steps,
-            tags={"kind": "task", "source": task["collection"], "init": init, "bench": size.name}))
+        plan.append(
+            ExpertSpec(
+                name=f"expert-{task['name']}-{arch.replace('_', '')}",
+                arch=arch,
+                init=init,
+                tasks=(task["name"],),
+                trained_on=task["name"],
+                steps=size.single_steps,
+                tags={"kind": "task", "source": task["collection"], "init": init, "bench": size.name},
+            )
+        )
     groups: dict[tuple[str, str], list[str]] = {}
     for task in tasks:
         family = task["taxonomy"].split("/")[0]
@@ -67,17 +75,30 @@ def plan_experts(expert_tasks: list[dict], size) -> list[ExpertSpec]:
         if len(names) < 2:
             continue
         union = f"union-{collection}-{safe_name(family)}"
-        plan.append(ExpertSpec(
-            name=f"expert-{union.removeprefix('union-')}-resnet10t", arch="resnet10t", init="probe",
-            tasks=tuple(names), trained_on=union, steps=size.group_steps,
-            tags={"kind": "group", "source": collection, "group": family, "init": "probe",
-                  "bench": size.name}))
+        plan.append(
+            ExpertSpec(
+                name=f"expert-{union.removeprefix('union-')}-resnet10t",
+                arch="resnet10t",
+                init="probe",
+                tasks=tuple(names),
+                trained_on=union,
+                steps=size.group_steps,
+                tags={"kind": "group", "source": collection, "group": family, "init": "probe", "bench": size.name},
+            )
+        )
     everything = tuple(t["name"] for t in tasks)
     for arch, init in (("resnet10t", "probe"), ("lcnet_050", "scratch")):
-        plan.append(ExpertSpec(
-            name=f"expert-generalist-{arch.replace('_', '')}", arch=arch, init=init, tasks=everything,
-            trained_on="union-all-experts", steps=size.generalist_steps,
-            tags={"kind": "generalist", "source": "all", "init": init, "bench": size.name}))
+        plan.append(
+            ExpertSpec(
+                name=f"expert-generalist-{arch.replace('_', '')}",
+                arch=arch,
+                init=init,
+                tasks=everything,
+                trained_on="union-all-experts",
+                steps=size.generalist_steps,
+                tags={"kind": "generalist", "source": "all", "init": init, "bench": size.name},
+            )
+        )
     return plan
 
 
@@ -115,10 +136,19 @@ def write_union_task(root: Path, name: str, members: tuple[str, ...]) -> Path:
                     if not link.exists():
                         os.symlink(os.path.relpath(path, target), link)
                     counts[split] += 1
-    write_json_atomic(folder / "task.json", {
-        "name": name, "collection": "union", "taxonomy": f"union/{'+'.join(sorted(collections))}",
-        "classes": classes, "members": list(members), "counts": counts, "image_size": IMAGE_SIZE,
-        "set": "union"})
+    write_json_atomic(
+        folder / "task.json",
+        {
+            "name": name,
+            "collection": "union",
+            "taxonomy": f"union/{'+'.join(sorted(collections))}",
+            "classes": classes,
+            "members": list(members),
+            "counts": counts,
+            "image_size": IMAGE_SIZE,
+            "set": "union",
+        },
+    )
     return folder
 
 
@@ -133,8 +163,16 @@ def union_arrays(root: Path, members: tuple[str, ...], split: str) -> tuple[np.n
     return np.concatenate(images), np.concatenate(labels)
 
 
-def train_expert(spec: ExpertSpec, task_root: Path, out_dir: Path, *, probe_weights: Path,
-                 batch_size: int, seed: int = 0, progress: bool = True) -> Path:
+def train_expert(
+    spec: ExpertSpec,
+    task_root: Path,
+    out_dir: Path,
+    *,
+    probe_weights: Path,
+    batch_size: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Train one expert and write ``out_dir/<name>.safetensors`` (+ ``.json``); returns the path.
 
     Written to a temporary name and renamed, so a file that exists is complete.
@@ -162,16 +200,37 @@ def train_expert(spec: ExpertSpec, task_root: Path, out_dir: Path, *, probe_weig
         head = {f"{n}.{p}" for n, m in model.named_modules() if m is classifier for p in ("weight", "bias")}
         model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=False)
         lr = 1e-3  # fine-tuning: gentler than from scratch
-    train_classifier(model, x, y, steps=spec.steps, batch_size=batch_size, lr=lr, seed=expert_seed,
-                     progress=progress, desc=f"train {spec.name}")
+    train_classifier(
+        model,
+        x,
+        y,
+        steps=spec.steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=expert_seed,
+        progress=progress,
+        desc=f"train {spec.name}",
+    )
     tmp = out_dir / f".{spec.name}.{os.getpid()}.tmp"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
-              metadata={"arch": spec.arch})
-    write_json_atomic(out_dir / f"{spec.name}.json", {
-        "arch": spec.arch, "input_size": [3, IMAGE_SIZE, IMAGE_SIZE], "mean": list(IMAGENET_MEAN),
-        "std": list(IMAGENET_STD), "interpolation": "bilinear", "crop_pct": 1.0,
-        "num_classes": num_classes, "num_params": int(sum(p.numel() for p in model.parameters())),
-        "trained_on": spec.trained_on, "tasks": list(spec.tasks),
-        "init": spec.init, "steps": spec.steps, "batch_size": batch_size, "seed": expert_seed})
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata={"arch": spec.arch})
+    write_json_atomic(
+        out_dir / f"{spec.name}.json",
+        {
+            "arch": spec.arch,
+            "input_size": [3, IMAGE_SIZE, IMAGE_SIZE],
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "num_classes": num_classes,
+            "num_params": int(sum(p.numel() for p in model.parameters())),
+            "trained_on": spec.trained_on,
+            "tasks": list(spec.tasks),
+            "init": spec.init,
+            "steps": spec.steps,
+            "batch_size": batch_size,
+            "seed": expert_seed,
+        },
+    )
     os.replace(tmp, path)
     return path

@@ -5,6 +5,7 @@ output (a script's letter, an emoji, a garment of one task), so one network
 sees writing systems, emoji and photographs together, as the Task2Vec paper
 advises for a probe. Saved as fp16 safetensors (under 10 MB) with probe.json.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,8 +33,9 @@ def union_dataset(folders: list[Path], split: str) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(images), np.concatenate(labels), np.concatenate(task_ids), names
 
 
-def train_probe(folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0,
-                progress: bool = True, command: str = "") -> dict:
+def train_probe(
+    folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0, progress: bool = True, command: str = ""
+) -> dict:
     """Train the probe on the train splits of ``folders``; write probe.safetensors + probe.json.
 
     Returns the probe record (also written as probe.json). Accuracy is measured on
@@ -56,7 +58,7 @@ def train_probe(folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0
     collections = sorted({read_task(f)["collection"] for f in folders})
     made = {
         "data": f"train splits of the {len(folders)} probe-pool tasks ({', '.join(collections)}), "
-                f"{len(y)} images, union label space of {len(names)} classes",
+        f"{len(y)} images, union label space of {len(names)} classes",
         "tasks": [read_task(f)["name"] for f in folders],
         "steps": steps,
         "batch_size": 128,
@@ -96,7 +98,7 @@ def _test_accuracy(model, folders: list[Path], num_classes: int) -> tuple[float,
     offsets = np.cumsum([0] + [len(read_task(f)["classes"]) for f in folders])
     allowed = np.zeros((len(yt), num_classes), dtype=bool)
     for i, t in enumerate(tt):
-        allowed[i, offsets[t]:offsets[t + 1]] = True
+        allowed[i, offsets[t] : offsets[t + 1]] = True
     return accuracy(model, xt, yt, allowed=allowed), accuracy(model, xt, yt)
 
 

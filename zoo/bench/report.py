@@ -4,6 +4,7 @@ Pure numpy/scipy over arrays the api layer hands in (distance matrices come
 from zoo.embedding.distance there), so each statistic is testable on its own.
 Taxonomy paths are ``collection/family/.../leaf`` strings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,9 +51,15 @@ def taxonomy_agreement(distances: np.ndarray, paths: list[str]) -> dict:
     t = tree_distance_matrix(paths)[iu]
     families = [family_of(p) for p in paths]
     same = np.array([families[i] == families[j] for i, j in zip(*iu)], dtype=bool)
-    out = {"tasks": n, "pairs": int(len(d)), "spearman": None, "p_value": None,
-           "within": float(d[same].mean()) if same.any() else None,
-           "between": float(d[~same].mean()) if (~same).any() else None, "ratio": None}
+    out = {
+        "tasks": n,
+        "pairs": int(len(d)),
+        "spearman": None,
+        "p_value": None,
+        "within": float(d[same].mean()) if same.any() else None,
+        "between": float(d[~same].mean()) if (~same).any() else None,
+        "ratio": None,
+    }
     if len(d) >= 3 and np.ptp(t) > 0 and np.ptp(d) > 0:
         rho, p = spearmanr(d, t)
         out["spearman"], out["p_value"] = float(rho), float(p)
@@ -70,9 +77,15 @@ def expert_error_table(results: list[tuple[str, str, float]]) -> dict[str, dict]
     for task, rows in sorted(by_task.items()):
         errors = np.array([e for e, _ in rows])
         best = min(rows)
-        out[task] = {"best": best[0], "best_model": best[1], "worst": float(errors.max()),
-                     "median": float(np.median(errors)), "spread": float(errors.max() - errors.min()),
-                     "std": float(errors.std()), "experts": len(rows)}
+        out[task] = {
+            "best": best[0],
+            "best_model": best[1],
+            "worst": float(errors.max()),
+            "median": float(np.median(errors)),
+            "spread": float(errors.max() - errors.min()),
+            "std": float(errors.std()),
+            "experts": len(rows),
+        }
     return out
 
 

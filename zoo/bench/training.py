@@ -5,6 +5,7 @@ in steps, not epochs, so an expert on a 5-class task costs as much as one on a
 union of tasks), random-shift augmentation on top of the rendered one, seeded
 so a rerun gives the same weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,16 +24,26 @@ def random_shift(x, generator, pad: int = 3):
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
-    rows = (dy.view(b, 1) + torch.arange(h).view(1, h))  # [B, H]
-    cols = (dx.view(b, 1) + torch.arange(w).view(1, w))  # [B, W]
+    rows = dy.view(b, 1) + torch.arange(h).view(1, h)  # [B, H]
+    cols = dx.view(b, 1) + torch.arange(w).view(1, w)  # [B, W]
     idx_b = torch.arange(b).view(b, 1, 1)
     out = padded.permute(0, 2, 3, 1)[idx_b, rows.view(b, h, 1), cols.view(b, 1, w)]
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def train_classifier(model, images: np.ndarray, labels: np.ndarray, *, steps: int,
-                     batch_size: int = 128, lr: float = 2e-3, weight_decay: float = 5e-4,
-                     seed: int = 0, progress: bool = True, desc: str = "train") -> dict:
+def train_classifier(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 5e-4,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
     """Train ``model`` in place on uint8 images [N, H, W, 3]; returns {steps, final_loss}."""
     import torch
     from tqdm import tqdm
@@ -44,7 +55,8 @@ def train_classifier(model, images: np.ndarray, labels: np.ndarray, *, steps: in
     model.train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    )
     losses = []
     order = torch.randperm(len(y_all), generator=generator)
     cursor = 0
@@ -52,7 +64,7 @@ def train_classifier(model, images: np.ndarray, labels: np.ndarray, *, steps: in
         if cursor + batch_size > len(order):
             order = torch.randperm(len(y_all), generator=generator)
             cursor = 0
-        idx = order[cursor:cursor + batch_size]
+        idx = order[cursor : cursor + batch_size]
         cursor += batch_size
         x = random_shift(x_all[idx], generator)
         loss = torch.nn.functional.cross_entropy(model(x), y_all[idx], label_smoothing=0.1)
@@ -73,9 +85,9 @@ def accuracy(model, images: np.ndarray, labels: np.ndarray, *, allowed=None, bat
     correct = 0
     with torch.no_grad():
         for start in range(0, len(labels), batch_size):
-            logits = model(to_tensor(images[start:start + batch_size]))
+            logits = model(to_tensor(images[start : start + batch_size]))
             if allowed is not None:
-                mask = torch.from_numpy(allowed[start:start + batch_size])
+                mask = torch.from_numpy(allowed[start : start + batch_size])
                 logits = logits.masked_fill(~mask, float("-inf"))
-            correct += int((logits.argmax(1).numpy() == labels[start:start + batch_size]).sum())
+            correct += int((logits.argmax(1).numpy() == labels[start : start + batch_size]).sum())
     return correct / max(1, len(labels))

@@ -4,6 +4,7 @@ Each command lives in a module of this package and is loaded only when it is
 invoked or listed, so ``zoo --help`` never imports torch. Command modules
 import click (and nothing heavy) at module level.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """``zoo export`` and ``zoo import``: the whole registry as JSON Lines."""
+
 from __future__ import annotations
 
 import click

@@ -1,4 +1,5 @@
 """`zoo evaluate` and `zoo bench build|report|train-probe|export-demo|rebuild-experts`."""
+
 from __future__ import annotations
 
 import click
@@ -15,8 +16,12 @@ from zoo.embedding import BENCH_METHODS
 @click.command("evaluate")
 @click.option("--model", "-m", "model", help="A registered model (name or alias).")
 @click.option("--task", "-t", "task", help="A registered task whose folder holds train/<class>/ and test/<class>/.")
-@click.option("--all", "run_all", is_flag=True,
-              help="Measure every (model, task) pair that has no result under the current protocol.")
+@click.option(
+    "--all",
+    "run_all",
+    is_flag=True,
+    help="Measure every (model, task) pair that has no result under the current protocol.",
+)
 @click.option("--models", "models_glob", metavar="GLOB", help="With --all: only models whose name matches.")
 @click.option("--tasks", "tasks_glob", metavar="GLOB", help="With --all: only tasks whose name matches.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="With --all: only models with this tag (repeat).")
@@ -28,9 +33,21 @@ from zoo.embedding import BENCH_METHODS
 @click.option("--json", "as_json", is_flag=True, help="Print the result (with --all: the run's summary) as JSON.")
 @click.pass_context
 @handle_errors
-def evaluate(ctx: click.Context, model: str | None, task: str | None, run_all: bool, models_glob: str | None,
-             tasks_glob: str | None, tags: tuple[str, ...], ray_address: str | None, gpus_per_task: float,
-             device: str, no_save: bool, quiet: bool, as_json: bool) -> None:
+def evaluate(
+    ctx: click.Context,
+    model: str | None,
+    task: str | None,
+    run_all: bool,
+    models_glob: str | None,
+    tasks_glob: str | None,
+    tags: tuple[str, ...],
+    ray_address: str | None,
+    gpus_per_task: float,
+    device: str,
+    no_save: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Measure the transfer error of MODEL on TASK and store it; --all fills the matrix.
 
     The protocol (linear-probe-3shot): the model's frozen pooled features,
@@ -52,8 +69,10 @@ def evaluate(ctx: click.Context, model: str | None, task: str | None, run_all: b
 
     if run_all:
         if model or task or no_save:
-            raise InvalidInput(f"{arg('run_all')} measures every missing pair and stores it; "
-                               f"drop {arg('model', 'MODEL')}, {arg('task', 'TASK')} and {arg('no_save')}")
+            raise InvalidInput(
+                f"{arg('run_all')} measures every missing pair and stores it; "
+                f"drop {arg('model', 'MODEL')}, {arg('task', 'TASK')} and {arg('no_save')}"
+            )
         return _evaluate_all(ctx, models_glob, tasks_glob, tags, ray_address, gpus_per_task, device, quiet, as_json)
     if not (model and task):
         raise InvalidInput(f"pass {arg('model', 'MODEL')} and {arg('task', 'TASK')}, or {arg('run_all')}")
@@ -65,12 +84,23 @@ def evaluate(ctx: click.Context, model: str | None, task: str | None, run_all: b
         echo_json(result)
         return
     saved = "stored" if result["saved"] else "not stored"
-    click.echo(f"{result['model']} on {result['task']}: error {100 * result['value']:.1f}% "
-               f"({result['protocol']}, {result['train_size']} train / {result['test_size']} test images; {saved})")
+    click.echo(
+        f"{result['model']} on {result['task']}: error {100 * result['value']:.1f}% "
+        f"({result['protocol']}, {result['train_size']} train / {result['test_size']} test images; {saved})"
+    )
 
 
-def _evaluate_all(ctx: click.Context, models_glob: str | None, tasks_glob: str | None, tags: tuple[str, ...],
-                  ray_address: str | None, gpus_per_task: float, device: str, quiet: bool, as_json: bool) -> None:
+def _evaluate_all(
+    ctx: click.Context,
+    models_glob: str | None,
+    tasks_glob: str | None,
+    tags: tuple[str, ...],
+    ray_address: str | None,
+    gpus_per_task: float,
+    device: str,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """``zoo evaluate --all``: plan the missing pairs, run them, report."""
     from zoo.api.jobs import plan_evaluate, resolve_device
     from zoo.cli.models import parse_tags
@@ -80,8 +110,9 @@ def _evaluate_all(ctx: click.Context, models_glob: str | None, tasks_glob: str |
     with open_zoo(ctx) as z:
         units = plan_evaluate(z, models_glob, tasks_glob, dict(parse_tags(tags)) or None, device=device)
         url = z.url
-    run_and_report(units, url, what="evaluate", ray_address=ray_address, gpus_per_task=gpus_per_task, quiet=quiet,
-                   as_json=as_json)
+    run_and_report(
+        units, url, what="evaluate", ray_address=ray_address, gpus_per_task=gpus_per_task, quiet=quiet, as_json=as_json
+    )
 
 
 @click.group("bench")
@@ -96,24 +127,52 @@ def bench() -> None:
 
 
 @bench.command("build")
-@click.option("--size", type=click.Choice(["ci", "small", "full"]), default="ci", show_default=True,
-              help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1 h 15 min on 2 cores).")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Where rendered tasks, expert weights and markers go (default: user cache dir).")
+@click.option(
+    "--size",
+    type=click.Choice(["ci", "small", "full"]),
+    default="ci",
+    show_default=True,
+    help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1 h 15 min on 2 cores).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where rendered tasks, expert weights and markers go (default: user cache dir).",
+)
 @click.option("--train-probe", is_flag=True, help="Train a probe on the probe pool instead of the shipped one.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every rendering and training.")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Torch CPU threads. More than the idle cores makes training slower, not faster.")
-@click.option("--sequential", is_flag=True,
-              help="Embed, then measure transfer (default: both at once, in two threads; for a single core).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Torch CPU threads. More than the idle cores makes training slower, not faster.",
+)
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="Embed, then measure transfer (default: both at once, in two threads; for a single core).",
+)
 @ray_option
 @gpus_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.pass_context
 @handle_errors
-def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: bool, seed: int, threads: int,
-              sequential: bool, ray_address: str | None, gpus_per_task: float, quiet: bool, as_json: bool) -> None:
+def build_cmd(
+    ctx: click.Context,
+    size: str,
+    workdir: str | None,
+    train_probe: bool,
+    seed: int,
+    threads: int,
+    sequential: bool,
+    ray_address: str | None,
+    gpus_per_task: float,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Render tasks, embed them, train experts, measure transfer; fill the registry.
 
     Every stage is cached in WORKDIR: run the same command again after an
@@ -131,44 +190,83 @@ def build_cmd(ctx: click.Context, size: str, workdir: str | None, train_probe: b
 
     torch.set_num_threads(threads)
     with open_zoo(ctx) as z:
-        summary = z.bench_build(size, workdir, seed=seed, train_probe=train_probe, progress=not quiet,
-                                overlap=not sequential, ray_address=ray_address or None, gpus_per_task=gpus_per_task,
-                                log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+        summary = z.bench_build(
+            size,
+            workdir,
+            seed=seed,
+            train_probe=train_probe,
+            progress=not quiet,
+            overlap=not sequential,
+            ray_address=ray_address or None,
+            gpus_per_task=gpus_per_task,
+            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
+        )
     if as_json:
         echo_json(summary)
         return
     seconds = summary["seconds"]
     tasks = summary["tasks"]
-    click.echo(f"bench {summary['size']} in {summary['workdir']}: {tasks['expert']} expert + "
-               f"{tasks['heldout']} held-out + {tasks['probe']} probe-pool tasks, "
-               f"{summary['unions']} union tasks, {summary['experts']} experts, "
-               f"{summary['transfer_pairs']} transfer results; {seconds['total']:.0f} s "
-               f"(render {seconds['render']:.0f}, experts {seconds['experts']:.0f}, "
-               f"embed {seconds['embed']:.0f}, transfer {seconds['transfer']:.0f})")
+    click.echo(
+        f"bench {summary['size']} in {summary['workdir']}: {tasks['expert']} expert + "
+        f"{tasks['heldout']} held-out + {tasks['probe']} probe-pool tasks, "
+        f"{summary['unions']} union tasks, {summary['experts']} experts, "
+        f"{summary['transfer_pairs']} transfer results; {seconds['total']:.0f} s "
+        f"(render {seconds['render']:.0f}, experts {seconds['experts']:.0f}, "
+        f"embed {seconds['embed']:.0f}, transfer {seconds['transfer']:.0f})"
+    )
 
 
 @bench.command("evaluate")
-@click.option("--task", "tasks", multiple=True, metavar="TASK",
-              help="Judge on this task (repeat); default: the held-out tasks the Model2Vec run left out.")
-@click.option("--scorer", "scorers", multiple=True, type=LazyChoice(scorer_names),
-              help=f"Forward-pass scorers run on every expert (default: {' and '.join(DEFAULT_SCORERS)}).")
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    metavar="TASK",
+    help="Judge on this task (repeat); default: the held-out tasks the Model2Vec run left out.",
+)
+@click.option(
+    "--scorer",
+    "scorers",
+    multiple=True,
+    type=LazyChoice(scorer_names),
+    help=f"Forward-pass scorers run on every expert (default: {' and '.join(DEFAULT_SCORERS)}).",
+)
 @click.option("--no-scorers", is_flag=True, help="Skip the forward-pass scorers (Task2Vec methods only).")
-@click.option("--max-samples", type=int, default=200, show_default=True,
-              help="Images per task the scorers see.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Where selection.json, selection.md and selection.png go.")
-@click.option("--leave-out", "leave_out", multiple=True, metavar="COLLECTION",
-              help="Judge on a collection Model2Vec never saw (repeat; 'all': each in turn). Writes leave-out.json "
-                   "and leave-out.md.")
+@click.option("--max-samples", type=int, default=200, show_default=True, help="Images per task the scorers see.")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where selection.json, selection.md and selection.png go.",
+)
+@click.option(
+    "--leave-out",
+    "leave_out",
+    multiple=True,
+    metavar="COLLECTION",
+    help="Judge on a collection Model2Vec never saw (repeat; 'all': each in turn). Writes leave-out.json "
+    "and leave-out.md.",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the chart.")
 @ray_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @handle_errors
-def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str, ...], no_scorers: bool,
-                 max_samples: int, out_dir: str, leave_out: tuple[str, ...], no_plots: bool, ray_address: str | None,
-                 quiet: bool, as_json: bool) -> None:
+def evaluate_cmd(
+    ctx: click.Context,
+    tasks: tuple[str, ...],
+    scorers: tuple[str, ...],
+    no_scorers: bool,
+    max_samples: int,
+    out_dir: str,
+    leave_out: tuple[str, ...],
+    no_plots: bool,
+    ray_address: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Judge expert selection on held-out tasks: every method side by side.
 
     Chance, generic (best on average), nearest source task (d_sym), d_asym,
@@ -187,11 +285,17 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
         zoo bench evaluate --leave-out all --no-scorers --out-dir figures
     """
     with open_zoo(ctx, create=False) as z:
-        report = z.bench_evaluate(out_dir=out_dir, tasks=list(tasks) or None,
-                                  scorers=() if no_scorers else (scorers or DEFAULT_SCORERS),
-                                  max_samples=max_samples, plots=not no_plots, progress=not quiet,
-                                  leave_out=leave_out, log=lambda line: click.echo(line, err=True),
-                                  ray_address=ray_address or None)
+        report = z.bench_evaluate(
+            out_dir=out_dir,
+            tasks=list(tasks) or None,
+            scorers=() if no_scorers else (scorers or DEFAULT_SCORERS),
+            max_samples=max_samples,
+            plots=not no_plots,
+            progress=not quiet,
+            leave_out=leave_out,
+            log=lambda line: click.echo(line, err=True),
+            ray_address=ray_address or None,
+        )
     if as_json:
         echo_json(report)
         return
@@ -200,10 +304,16 @@ def evaluate_cmd(ctx: click.Context, tasks: tuple[str, ...], scorers: tuple[str,
 
 
 @bench.command("report")
-@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Where the heatmap PNGs go.")
-@click.option("--method", "methods", multiple=True, type=click.Choice(BENCH_METHODS),
-              help="Embedding methods to report (default: both).")
+@click.option(
+    "--out-dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Where the heatmap PNGs go."
+)
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    type=click.Choice(BENCH_METHODS),
+    help="Embedding methods to report (default: both).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the heatmaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @click.pass_context
@@ -217,8 +327,7 @@ def report_cmd(ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_pl
         zoo bench report --method montecarlo --json
     """
     with open_zoo(ctx, create=False) as z:
-        result = z.bench_report(out_dir=out_dir, methods=methods or BENCH_METHODS,
-                                plots=not no_plots)
+        result = z.bench_report(out_dir=out_dir, methods=methods or BENCH_METHODS, plots=not no_plots)
     if as_json:
         echo_json(result)
         return
@@ -230,37 +339,48 @@ def _num(value, fmt: str = "{:+.2f}") -> str:
 
 
 def _format_report(result: dict) -> str:
-    lines = ["Taxonomy agreement (Spearman of d_sym vs tree distance; within/between-family mean d_sym)",
-             f"{'method':<12} {'collection':<10} {'tasks':>5} {'spearman':>9} {'within':>7} {'between':>8} "
-             f"{'ratio':>6}"]
+    lines = [
+        "Taxonomy agreement (Spearman of d_sym vs tree distance; within/between-family mean d_sym)",
+        f"{'method':<12} {'collection':<10} {'tasks':>5} {'spearman':>9} {'within':>7} {'between':>8} {'ratio':>6}",
+    ]
     for method, rows in result["agreement"].items():
         for collection, row in rows.items():
-            lines.append(f"{method:<12} {collection:<10} {row['tasks']:>5} {_num(row['spearman']):>9} "
-                         f"{_num(row['within'], '{:.3f}'):>7} {_num(row['between'], '{:.3f}'):>8} "
-                         f"{_num(row['ratio'], '{:.2f}'):>6}")
+            lines.append(
+                f"{method:<12} {collection:<10} {row['tasks']:>5} {_num(row['spearman']):>9} "
+                f"{_num(row['within'], '{:.3f}'):>7} {_num(row['between'], '{:.3f}'):>8} "
+                f"{_num(row['ratio'], '{:.2f}'):>6}"
+            )
     lines.append("")
     lines.append("Difficulty (correlation of embedding norm with best-expert error)")
     for method, row in result["difficulty"].items():
-        lines.append(f"{method:<12} tasks {row['tasks']:>4}  spearman {_num(row['spearman'])}  "
-                     f"pearson {_num(row['pearson'])}")
+        lines.append(
+            f"{method:<12} tasks {row['tasks']:>4}  spearman {_num(row['spearman'])}  pearson {_num(row['pearson'])}"
+        )
     errors = result["errors"]
     if errors.get("tasks"):
         lines.append("")
-        lines.append(f"Expert errors over {errors['tasks']} tasks: best-expert error median "
-                     f"{100 * errors['best_error_median']:.1f}% (p10 {100 * errors['best_error_p10']:.1f}%, "
-                     f"p90 {100 * errors['best_error_p90']:.1f}%), {100 * errors['share_best_in_5_50']:.0f}% "
-                     f"of tasks in [5%, 50%]; spread (worst - best) median {errors['spread_median_pp']:.1f} pp")
+        lines.append(
+            f"Expert errors over {errors['tasks']} tasks: best-expert error median "
+            f"{100 * errors['best_error_median']:.1f}% (p10 {100 * errors['best_error_p10']:.1f}%, "
+            f"p90 {100 * errors['best_error_p90']:.1f}%), {100 * errors['share_best_in_5_50']:.0f}% "
+            f"of tasks in [5%, 50%]; spread (worst - best) median {errors['spread_median_pp']:.1f} pp"
+        )
     for path in result["plots"]:
         lines.append(f"wrote {path}")
     return "\n".join(lines)
 
 
 @bench.command("train-probe")
-@click.option("--workdir", type=click.Path(file_okay=False), required=True,
-              help="Where the probe-pool tasks are rendered.")
+@click.option(
+    "--workdir", type=click.Path(file_okay=False), required=True, help="Where the probe-pool tasks are rendered."
+)
 @click.option("--steps", type=int, default=1200, show_default=True, help="Optimiser steps (batch 128).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where probe.safetensors/probe.json go (default: zoo/assets/probe, the shipped probe).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where probe.safetensors/probe.json go (default: zoo/assets/probe, the shipped probe).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the probe record as JSON.")
@@ -282,8 +402,10 @@ def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet:
         echo_json(record)
         return
     made = record["made"]
-    click.echo(f"probe {record['arch']} trained {made['epochs']} epochs on {len(made['tasks'])} tasks: "
-               f"within-task test accuracy {100 * made['test_accuracy_within_task']:.1f}%")
+    click.echo(
+        f"probe {record['arch']} trained {made['epochs']} epochs on {len(made['tasks'])} tasks: "
+        f"within-task test accuracy {100 * made['test_accuracy_within_task']:.1f}%"
+    )
 
 
 @bench.command("export-demo")
@@ -305,7 +427,10 @@ def export_demo(out: str, task: str | None, seed: int, as_json: bool) -> None:
     if as_json:
         echo_json(record)
         return
-    click.echo(f"wrote {folder} ({record['counts']['train']} train + {record['counts']['test']} test images, "
-               f"{len(record['classes'])} classes)")
+    click.echo(
+        f"wrote {folder} ({record['counts']['train']} train + {record['counts']['test']} test images, "
+        f"{len(record['classes'])} classes)"
+    )
+
 
 bench.add_command(rebuild_experts)

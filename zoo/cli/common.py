@@ -1,10 +1,12 @@
 """What every command shares: opening the registry, errors, JSON output."""
+
 from __future__ import annotations
 
 import functools
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 

@@ -1,4 +1,5 @@
 """``zoo db``: create or upgrade the registry's schema, and show where it stands."""
+
 from __future__ import annotations
 
 import click
@@ -68,17 +69,25 @@ def current_cmd(ctx: click.Context, as_json: bool) -> None:
     revision = registry.current_revision(url)
     head = registry.head_revision()
     state = revision_state(revision)
-    result: dict[str, object] = {"url": display_url(parse_url(url)), "revision": revision,
-                                 "head": head, "state": state, "counts": None}
+    result: dict[str, object] = {
+        "url": display_url(parse_url(url)),
+        "revision": revision,
+        "head": head,
+        "state": state,
+        "counts": None,
+    }
     if state == "current":
         with open_zoo(ctx, create=False) as zoo:  # also checks that every table is there
             result["counts"] = zoo.store.counts()
     if as_json:
         echo_json(result)
     else:
-        words = {"current": "up to date", "empty": "empty: run `zoo db upgrade`",
-                 "behind": "behind: run `zoo db upgrade`",
-                 "ahead": "ahead of this zoo, which cannot use it: upgrade zoo (pip install -U zoo)"}
+        words = {
+            "current": "up to date",
+            "empty": "empty: run `zoo db upgrade`",
+            "behind": "behind: run `zoo db upgrade`",
+            "ahead": "ahead of this zoo, which cannot use it: upgrade zoo (pip install -U zoo)",
+        }
         click.echo(f"database: {result['url']}")
         click.echo(f"schema:   {revision or '(empty)'} (head {head}, {words[state]})")
         if result["counts"]:

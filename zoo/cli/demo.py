@@ -1,4 +1,5 @@
 """``zoo demo``: the main job on the shipped zoo, offline, in under two minutes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,13 @@ from zoo.cli.common import echo_json, handle_errors
 
 
 @click.command("demo")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("zoo-demo"),
-              show_default=True, help="Where the demo's own registry (zoo.db) and chart are written.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("zoo-demo"),
+    show_default=True,
+    help="Where the demo's own registry (zoo.db) and chart are written.",
+)
 @click.option("-k", type=int, default=5, show_default=True, help="How many experts to recommend.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
@@ -38,8 +44,15 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
     result = Zoo.run_demo(workdir, k=k, progress=not quiet)
     setup, recs, chart, measured = result.setup, result.recommendations, result.chart, result.measured
     if as_json:
-        echo_json({"registry": setup.db_url, "task": setup.task_name, "taxonomy": setup.taxonomy,
-                   "recommendations": recs, "plot": str(chart)})
+        echo_json(
+            {
+                "registry": setup.db_url,
+                "task": setup.task_name,
+                "taxonomy": setup.taxonomy,
+                "recommendations": recs,
+                "plot": str(chart),
+            }
+        )
         return
     counts = ", ".join(f"{v} {name}" for name, v in setup.imported.items() if v)
     click.echo(f"Registry {setup.db_url} holds the shipped zoo ({counts}).")
@@ -48,7 +61,8 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
     if measured:
         best = min(measured, key=measured.get)
         picked = ", ".join(f"{r.model}: {100 * measured[r.model]:.1f}%" for r in recs if r.model in measured)
-        click.echo(f"Measured on this held-out task: best expert {best} ({100 * measured[best]:.1f}%); "
-                   f"the picks: {picked}")
+        click.echo(
+            f"Measured on this held-out task: best expert {best} ({100 * measured[best]:.1f}%); the picks: {picked}"
+        )
     click.echo(f"Chart saved to {chart}")
     click.echo("Next, your own folder of images (one subfolder per class): zoo recommend --task DIR -k 3")

@@ -1,4 +1,5 @@
 """``zoo register-model`` and ``zoo models``: the expert models in the registry."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -23,22 +24,38 @@ def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
 
 @click.command("register-model")
 @click.argument("name")
-@click.option("--source", required=True, metavar="URI",
-              help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH.")
+@click.option(
+    "--source", required=True, metavar="URI", help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH."
+)
 @click.option("--arch", metavar="A", help="timm architecture (default: from a timm: source).")
 @click.option("--trained-on", metavar="TASK", help="The task the model was trained on.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag; repeat for more.")
 @click.option("--description", metavar="TEXT", help="Free text.")
 @click.option("--num-params", type=int, metavar="N", help="Parameter count, when known.")
 @click.option("--checksum", metavar="SHA256", help="Checksum of the weights, when known.")
-@click.option("--check/--no-check", "check", default=True, show_default=True,
-              help="Check a file: source now (exists, regular file, readable weights header).")
+@click.option(
+    "--check/--no-check",
+    "check",
+    default=True,
+    show_default=True,
+    help="Check a file: source now (exists, regular file, readable weights header).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the registered model as JSON.")
 @click.pass_context
 @handle_errors
-def register_model(ctx: click.Context, name: str, source: str, arch: str | None,
-                   trained_on: str | None, tags: tuple[str, ...], description: str | None,
-                   num_params: int | None, checksum: str | None, check: bool, as_json: bool) -> None:
+def register_model(
+    ctx: click.Context,
+    name: str,
+    source: str,
+    arch: str | None,
+    trained_on: str | None,
+    tags: tuple[str, ...],
+    description: str | None,
+    num_params: int | None,
+    checksum: str | None,
+    check: bool,
+    as_json: bool,
+) -> None:
     """Add an expert model NAME to the registry.
 
     \b
@@ -48,9 +65,17 @@ def register_model(ctx: click.Context, name: str, source: str, arch: str | None,
     """
     parsed = parse_tags(tags)
     with open_zoo(ctx) as zoo:
-        model = zoo.register_model(name, source, arch=arch, trained_on=trained_on, tags=parsed,
-                                   description=description, num_params=num_params,
-                                   checksum=checksum, check=check)
+        model = zoo.register_model(
+            name,
+            source,
+            arch=arch,
+            trained_on=trained_on,
+            tags=parsed,
+            description=description,
+            num_params=num_params,
+            checksum=checksum,
+            check=check,
+        )
     if as_json:
         echo_json(model)
     else:
@@ -91,8 +116,10 @@ def list_cmd(ctx: click.Context, pattern: str | None, tags: tuple[str, ...], as_
     if not found:
         click.echo("No models. Add one with `zoo register-model NAME --source URI`.", err=True)
         return
-    rows = [(m.name, m.source, m.arch or "-", m.trained_on or "-",
-             ",".join(f"{k}={v}" for k, v in m.tags.items()) or "-") for m in found]
+    rows = [
+        (m.name, m.source, m.arch or "-", m.trained_on or "-", ",".join(f"{k}={v}" for k, v in m.tags.items()) or "-")
+        for m in found
+    ]
     echo_table(("NAME", "SOURCE", "ARCH", "TRAINED_ON", "TAGS"), rows)
 
 
@@ -114,12 +141,18 @@ def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         echo_json(model)
         return
-    fields = [("name", model.name), ("source", model.source), ("arch", model.arch),
-              ("params", model.num_params), ("checksum", model.checksum),
-              ("trained on", model.trained_on), ("description", model.description),
-              ("created", model.created_at.isoformat(timespec="seconds")),
-              ("tags", ", ".join(f"{k}={v}" for k, v in model.tags.items())),
-              ("aliases", ", ".join(model.aliases))]
+    fields = [
+        ("name", model.name),
+        ("source", model.source),
+        ("arch", model.arch),
+        ("params", model.num_params),
+        ("checksum", model.checksum),
+        ("trained on", model.trained_on),
+        ("description", model.description),
+        ("created", model.created_at.isoformat(timespec="seconds")),
+        ("tags", ", ".join(f"{k}={v}" for k, v in model.tags.items())),
+        ("aliases", ", ".join(model.aliases)),
+    ]
     for label, value in fields:
         click.echo(f"{label + ':':<13}{'-' if value in (None, '') else value}")
 
@@ -173,13 +206,25 @@ def alias_cmd(ctx: click.Context, alias: str, name: str, as_json: bool) -> None:
 @click.argument("uri", required=False)
 @click.option("--from-dir", "old_folder", metavar="OLD", help="Move every file: source under OLD ...")
 @click.option("--to-dir", "new_folder", metavar="NEW", help="... to the same relative path under NEW.")
-@click.option("--check/--no-check", "check", default=True, show_default=True,
-              help="Check each new file now (exists, readable weights header).")
+@click.option(
+    "--check/--no-check",
+    "check",
+    default=True,
+    show_default=True,
+    help="Check each new file now (exists, readable weights header).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the changed models as JSON.")
 @click.pass_context
 @handle_errors
-def set_source_cmd(ctx: click.Context, name: str | None, uri: str | None, old_folder: str | None,
-                   new_folder: str | None, check: bool, as_json: bool) -> None:
+def set_source_cmd(
+    ctx: click.Context,
+    name: str | None,
+    uri: str | None,
+    old_folder: str | None,
+    new_folder: str | None,
+    check: bool,
+    as_json: bool,
+) -> None:
     """Point model NAME at its weights URI, or move a folder of weights (--from-dir/--to-dir).
 
     The new file must exist with a readable header (unless --no-check); when
@@ -195,11 +240,16 @@ def set_source_cmd(ctx: click.Context, name: str | None, uri: str | None, old_fo
     if bulk and (name or uri or old_folder is None or new_folder is None):
         raise InvalidInput(f"give either NAME URI, or {arg('old_folder', 'OLD')} with {arg('new_folder', 'NEW')}")
     if not bulk and not (name and uri):
-        raise InvalidInput("give NAME and URI (e.g. file:PATH), or move a folder with "
-                           f"{arg('old_folder', 'OLD')} {arg('new_folder', 'NEW')}")
+        raise InvalidInput(
+            "give NAME and URI (e.g. file:PATH), or move a folder with "
+            f"{arg('old_folder', 'OLD')} {arg('new_folder', 'NEW')}"
+        )
     with open_zoo(ctx) as zoo:
-        changed = (zoo.relocate_sources(old_folder, new_folder, check=check) if bulk
-                   else [zoo.set_model_source(name, uri, check=check)])
+        changed = (
+            zoo.relocate_sources(old_folder, new_folder, check=check)
+            if bulk
+            else [zoo.set_model_source(name, uri, check=check)]
+        )
     if as_json:
         echo_json(changed)
         return

@@ -4,6 +4,7 @@
 choices and defaults below live in the library (see :mod:`zoo.api.choices`),
 so the CLI never repeats them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

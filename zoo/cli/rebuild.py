@@ -1,4 +1,5 @@
 """``zoo bench rebuild-experts``: the shipped zoo's expert weights, rebuilt on this machine."""
+
 from __future__ import annotations
 
 import click
@@ -7,21 +8,46 @@ from zoo.cli.common import echo_json, handle_errors, open_zoo
 
 
 @click.command("rebuild-experts")
-@click.option("--size", type=click.Choice(["ci", "small", "full"]), default="full", show_default=True,
-              help="The bench size whose experts to rebuild (full: the shipped zoo's 48).")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Where the tasks and experts go (default: the bench data root, $ZOO_BENCH_ROOT).")
+@click.option(
+    "--size",
+    type=click.Choice(["ci", "small", "full"]),
+    default="full",
+    show_default=True,
+    help="The bench size whose experts to rebuild (full: the shipped zoo's 48).",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the tasks and experts go (default: the bench data root, $ZOO_BENCH_ROOT).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="The bench's seed.")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Torch CPU threads; the shipped experts were trained with 1 (bit-identical needs the same).")
-@click.option("--accept-different", is_flag=True,
-              help="Also point the registry at experts whose file differs from the stored checksum.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Torch CPU threads; the shipped experts were trained with 1 (bit-identical needs the same).",
+)
+@click.option(
+    "--accept-different",
+    is_flag=True,
+    help="Also point the registry at experts whose file differs from the stored checksum.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print every expert's check as JSON.")
 @click.pass_context
 @handle_errors
-def rebuild_experts(ctx: click.Context, size: str, workdir: str | None, seed: int, threads: int,
-                    accept_different: bool, quiet: bool, as_json: bool) -> None:
+def rebuild_experts(
+    ctx: click.Context,
+    size: str,
+    workdir: str | None,
+    seed: int,
+    threads: int,
+    accept_different: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Rebuild the bench's experts here, check them, and point the registry at them.
 
     Renders the tasks the experts train on, trains each expert with the
@@ -40,8 +66,14 @@ def rebuild_experts(ctx: click.Context, size: str, workdir: str | None, seed: in
 
     torch.set_num_threads(threads)
     with open_zoo(ctx) as zoo:
-        report = zoo.rebuild_experts(size=size, workdir=workdir, seed=seed, accept_different=accept_different,
-                                     progress=not quiet, log=lambda msg: click.echo(msg, err=True))
+        report = zoo.rebuild_experts(
+            size=size,
+            workdir=workdir,
+            seed=seed,
+            accept_different=accept_different,
+            progress=not quiet,
+            log=lambda msg: click.echo(msg, err=True),
+        )
     if as_json:
         echo_json(report)
         return
@@ -51,8 +83,12 @@ def rebuild_experts(ctx: click.Context, size: str, workdir: str | None, seed: in
         line = f"{row['name']}: {row['status']}"
         if row["check"]:
             check = row["check"]
-            line += (f" (transfer error on {check['task']}: {100 * check['rebuilt_error']:.1f}% rebuilt, "
-                     f"{100 * check['stored_error']:.1f}% stored)")
+            line += (
+                f" (transfer error on {check['task']}: {100 * check['rebuilt_error']:.1f}% rebuilt, "
+                f"{100 * check['stored_error']:.1f}% stored)"
+            )
         click.echo(line)
-    click.echo(f"{report['identical']} identical, {report['different']} different, {report['unregistered']} not "
-               f"registered; the registry points at {report['pointed']} of them ({report['seconds']:.0f} s)")
+    click.echo(
+        f"{report['identical']} identical, {report['different']} different, {report['unregistered']} not "
+        f"registered; the registry points at {report['pointed']} of them ({report['seconds']:.0f} s)"
+    )

@@ -3,6 +3,7 @@
 Thin commands over :class:`zoo.api.Zoo` (see :mod:`zoo.api.recommend`, :mod:`zoo.api.training`);
 nothing heavy is imported at module level.
 """
+
 from __future__ import annotations
 
 import click
@@ -15,37 +16,80 @@ from zoo.embedding import DEFAULT_METHOD, METHODS
 # the trainer's settings: None on the command line means Model2VecConfig's default
 _TRAINER = {"cls": LibraryDefault, "default_of": model2vec_default}
 
-PROBE_HELP = ("Probe: a registered probe name or a spec (bundled, timm:NAME, file:PATH). "
-              "Default: the probe of the only Model2Vec run.")
+PROBE_HELP = (
+    "Probe: a registered probe name or a spec (bundled, timm:NAME, file:PATH). "
+    "Default: the probe of the only Model2Vec run."
+)
 
 
 @click.command("train-model2vec")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
-              help="Task2Vec method.")
-@click.option("--objective", type=LazyChoice(model2vec_objectives), **_TRAINER,
-              help="ce: the paper's k-way cross-entropy; regression: distance predicts the error; both: their sum.")
+@click.option(
+    "--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="Task2Vec method."
+)
+@click.option(
+    "--objective",
+    type=LazyChoice(model2vec_objectives),
+    **_TRAINER,
+    help="ce: the paper's k-way cross-entropy; regression: distance predicts the error; both: their sum.",
+)
 @click.option("--epochs", **_TRAINER, type=int, help="Upper bound; stops early on validation.")
 @click.option("--seed", **_TRAINER, type=int, help="Seed of the task split and the optimiser.")
 @click.option("--val-fraction", **_TRAINER, type=float, help="Share of tasks held out.")
-@click.option("--val-task", "val_tasks", multiple=True, metavar="TASK",
-              help="Hold out this task instead of a random share; repeat for more.")
-@click.option("--exclude-task", "exclude_tasks", multiple=True, metavar="TASK",
-              help="Leave this task out entirely (a held-out query task); repeat for more.")
-@click.option("--exclude-from", "exclude_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.")
-@click.option("--keep-own-task", "own_task_pairs", is_flag=True,
-              help="Also learn from each model's result on the task it was trained on (left out by default).")
-@click.option("--shrinkage/--no-shrinkage", "shrinkage", default=True, show_default=True,
-              help="Fit how far to trust the task term off the evidence, on one extra run per task collection.")
+@click.option(
+    "--val-task",
+    "val_tasks",
+    multiple=True,
+    metavar="TASK",
+    help="Hold out this task instead of a random share; repeat for more.",
+)
+@click.option(
+    "--exclude-task",
+    "exclude_tasks",
+    multiple=True,
+    metavar="TASK",
+    help="Leave this task out entirely (a held-out query task); repeat for more.",
+)
+@click.option(
+    "--exclude-from",
+    "exclude_file",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Leave out the tasks listed in FILE: a bench sets.json (its 'heldout' list) or one name per line.",
+)
+@click.option(
+    "--keep-own-task",
+    "own_task_pairs",
+    is_flag=True,
+    help="Also learn from each model's result on the task it was trained on (left out by default).",
+)
+@click.option(
+    "--shrinkage/--no-shrinkage",
+    "shrinkage",
+    default=True,
+    show_default=True,
+    help="Fit how far to trust the task term off the evidence, on one extra run per task collection.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
-def train_model2vec(ctx: click.Context, probe: str | None, method: str, objective: str | None, epochs: int | None,
-                    seed: int | None, val_fraction: float | None, val_tasks: tuple[str, ...],
-                    exclude_tasks: tuple[str, ...], exclude_file: str | None, own_task_pairs: bool,
-                    shrinkage: bool, quiet: bool, as_json: bool) -> None:
+def train_model2vec(
+    ctx: click.Context,
+    probe: str | None,
+    method: str,
+    objective: str | None,
+    epochs: int | None,
+    seed: int | None,
+    val_fraction: float | None,
+    val_tasks: tuple[str, ...],
+    exclude_tasks: tuple[str, ...],
+    exclude_file: str | None,
+    own_task_pairs: bool,
+    shrinkage: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Learn model embeddings from the recorded transfer results and store the run.
 
     Holds out a share of tasks for validation, stops early, stores the
@@ -63,27 +107,40 @@ def train_model2vec(ctx: click.Context, probe: str | None, method: str, objectiv
     """
     excluded = list(exclude_tasks) + (_task_list(exclude_file) if exclude_file else [])
     with open_zoo(ctx) as zoo:
-        summary = zoo.train_model2vec(probe=probe, method=method, objective=objective, epochs=epochs, seed=seed,
-                                      val_fraction=val_fraction, val_tasks=list(val_tasks) or None,
-                                      exclude_tasks=excluded or None, own_task_pairs=own_task_pairs,
-                                      progress=not quiet, shrinkage=shrinkage)
+        summary = zoo.train_model2vec(
+            probe=probe,
+            method=method,
+            objective=objective,
+            epochs=epochs,
+            seed=seed,
+            val_fraction=val_fraction,
+            val_tasks=list(val_tasks) or None,
+            exclude_tasks=excluded or None,
+            own_task_pairs=own_task_pairs,
+            progress=not quiet,
+            shrinkage=shrinkage,
+        )
         zoo.rebuild_index(probe=summary["probe"], method=method, progress=not quiet)
     if as_json:
         echo_json(summary)
         return
     val = summary["metrics"].get("validation") or {}
-    click.echo(f"Model2Vec run {summary['run_id']} ({summary['probe']}/{summary['method']}): "
-               f"{summary['trained']}/{summary['models']} models trained on "
-               f"{len(summary['metrics'].get('train_tasks') or [])} tasks with results "
-               f"({summary['tasks']} embedded), {summary['metrics']['epochs_run']} epochs")
+    click.echo(
+        f"Model2Vec run {summary['run_id']} ({summary['probe']}/{summary['method']}): "
+        f"{summary['trained']}/{summary['models']} models trained on "
+        f"{len(summary['metrics'].get('train_tasks') or [])} tasks with results "
+        f"({summary['tasks']} embedded), {summary['metrics']['epochs_run']} epochs"
+    )
     excluded = summary["hyperparams"].get("excluded_tasks") or []
     if excluded:
         click.echo(f"  left out entirely: {len(excluded)} tasks (--exclude-task/--exclude-from)")
     if val:
-        click.echo(f"  validation tasks: {val.get('tasks')}, top-1 {val.get('top1', float('nan')):.2f} "
-                   f"(untrained {val.get('untrained_top1', float('nan')):.2f}), relative error "
-                   f"{_fmt(val.get('relative_error'))}% (untrained {_fmt(val.get('untrained_relative_error'))}%), "
-                   f"expected-error MAE {_fmt(val.get('error_mae_points'))} points")
+        click.echo(
+            f"  validation tasks: {val.get('tasks')}, top-1 {val.get('top1', float('nan')):.2f} "
+            f"(untrained {val.get('untrained_top1', float('nan')):.2f}), relative error "
+            f"{_fmt(val.get('relative_error'))}% (untrained {_fmt(val.get('untrained_relative_error'))}%), "
+            f"expected-error MAE {_fmt(val.get('error_mae_points'))} points"
+        )
 
 
 def _task_list(path: str) -> list[str]:
@@ -100,8 +157,9 @@ def _task_list(path: str) -> list[str]:
         return [str(t) for t in data["heldout"]]
     if isinstance(data, list):
         return [str(t) for t in data]
-    raise click.BadParameter(f"{path} is JSON without a 'heldout' list; give a sets.json or one name per line",
-                             param_hint="--exclude-from")
+    raise click.BadParameter(
+        f"{path} is JSON without a 'heldout' list; give a sets.json or one name per line", param_hint="--exclude-from"
+    )
 
 
 def _fmt(value) -> str:
@@ -126,16 +184,27 @@ class VerifyCount(click.ParamType):
 
 
 @click.command("recommend")
-@click.option("--task", "target", required=True, metavar="DIR|NAME",
-              help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task.")
+@click.option(
+    "--task",
+    "target",
+    required=True,
+    metavar="DIR|NAME",
+    help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task.",
+)
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many experts.")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
-              help="Task2Vec method.")
+@click.option(
+    "--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="Task2Vec method."
+)
 @click.option("--save", metavar="NAME", help="Also register the folder as task NAME with its embedding.")
-@click.option("--verify", type=VerifyCount(), default=0, metavar="K|auto",
-              help="Re-rank the top K by LogME on their features (K forward passes); auto: K=5 when the "
-                   "folder is far from the evidence.")
+@click.option(
+    "--verify",
+    type=VerifyCount(),
+    default=0,
+    metavar="K|auto",
+    help="Re-rank the top K by LogME on their features (K forward passes); auto: K=5 when the "
+    "folder is far from the evidence.",
+)
 @click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag; repeat for more.")
 @click.option("--max-params", "max_params", type=int, metavar="N", help="Only models with at most N parameters.")
@@ -145,9 +214,22 @@ class VerifyCount(click.ParamType):
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
 @handle_errors
-def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method: str, save: str | None,
-              verify: int | str, pattern: str | None, tags: tuple[str, ...], max_params: int | None,
-              arch: str | None, plot_path: str | None, quiet: bool, as_json: bool) -> None:
+def recommend(
+    ctx: click.Context,
+    target: str,
+    k: int,
+    probe: str | None,
+    method: str,
+    save: str | None,
+    verify: int | str,
+    pattern: str | None,
+    tags: tuple[str, ...],
+    max_params: int | None,
+    arch: str | None,
+    plot_path: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Recommend the experts most likely to transfer well to a task.
 
     A folder is embedded once with the probe (stored only with --save). Every
@@ -167,14 +249,30 @@ def recommend(ctx: click.Context, target: str, k: int, probe: str | None, method
     from zoo.cli.models import parse_tags
 
     with open_zoo(ctx) as zoo:
-        recs = zoo.recommend(target, k=k, probe=probe, method=method, save=save, verify=verify,
-                             progress=not quiet, pattern=pattern, tags=parse_tags(tags) or None,
-                             max_params=max_params, arch=arch)
+        recs = zoo.recommend(
+            target,
+            k=k,
+            probe=probe,
+            method=method,
+            save=save,
+            verify=verify,
+            progress=not quiet,
+            pattern=pattern,
+            tags=parse_tags(tags) or None,
+            max_params=max_params,
+            arch=arch,
+        )
         chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
     if as_json:
-        echo_json({"task": target, "novelty": recs[0].novelty if recs else None,
-                   "extrapolates": bool(recs and recs[0].extrapolates), "recommendations": recs,
-                   "plot": str(chart) if chart else None})
+        echo_json(
+            {
+                "task": target,
+                "novelty": recs[0].novelty if recs else None,
+                "extrapolates": bool(recs and recs[0].extrapolates),
+                "recommendations": recs,
+                "plot": str(chart) if chart else None,
+            }
+        )
         return
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if chart:
@@ -186,12 +284,17 @@ def echo_novelty(recs) -> None:
     if not recs or recs[0].novelty is None:
         return
     n, first = recs[0].novelty, recs[0]
-    click.echo(f"Nearest task the ranking learned from: {n.nearest} (d_sym {n.distance:.3f}, "
-               f"{n.percentile:.0f}th percentile of the zoo's own nearest-neighbour distances); "
-               f"Model2Vec's task term kept at {100 * first.trust:.0f}%.")
+    click.echo(
+        f"Nearest task the ranking learned from: {n.nearest} (d_sym {n.distance:.3f}, "
+        f"{n.percentile:.0f}th percentile of the zoo's own nearest-neighbour distances); "
+        f"Model2Vec's task term kept at {100 * first.trust:.0f}%."
+    )
     if first.extrapolates and first.logme is None:
-        click.echo("Warning: this task is far from every task the ranking learned from, so it leans on each "
-                   "expert's overall quality; check the shortlist with --verify 5 (or --verify auto).", err=True)
+        click.echo(
+            "Warning: this task is far from every task the ranking learned from, so it leans on each "
+            "expert's overall quality; check the shortlist with --verify 5 (or --verify auto).",
+            err=True,
+        )
 
 
 def echo_recommendations(recs, *, verify: bool = False) -> None:
@@ -223,16 +326,19 @@ def index() -> None:
 
 @index.command("rebuild")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
-@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
-              help="Task2Vec method.")
-@click.option("--factory", metavar="STRING",
-              help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000).")
+@click.option(
+    "--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="Task2Vec method."
+)
+@click.option(
+    "--factory", metavar="STRING", help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
 @click.pass_context
 @handle_errors
-def rebuild(ctx: click.Context, probe: str | None, method: str, factory: str | None, quiet: bool,
-            as_json: bool) -> None:
+def rebuild(
+    ctx: click.Context, probe: str | None, method: str, factory: str | None, quiet: bool, as_json: bool
+) -> None:
     """Rebuild the model and task indexes of a probe/method from the registry.
 
     \b

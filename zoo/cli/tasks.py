@@ -1,4 +1,5 @@
 """``zoo tasks``: the tasks (labelled data sets) in the registry and their embeddings."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,11 @@ class TasksGroup(LazyGroup):
     """The ``tasks`` group; a lazy subcommand whose module is not installed is not listed."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in super().list_commands(ctx)
-                if name not in self.lazy_commands or _module_exists(self.lazy_commands[name])]
+        return [
+            name
+            for name in super().list_commands(ctx)
+            if name not in self.lazy_commands or _module_exists(self.lazy_commands[name])
+        ]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and not _module_exists(self.lazy_commands[cmd_name]):
@@ -62,9 +66,10 @@ def list_cmd(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     if not found:
         click.echo("No tasks. Embed one with `zoo embed-task PATH`.", err=True)
         return
-    echo_table(("NAME", "CLASSES", "SAMPLES", "TAXONOMY", "DATA"),
-                [(t.name, str(t.num_classes), str(t.num_samples), t.taxonomy or "-", t.data_uri)
-                 for t in found])
+    echo_table(
+        ("NAME", "CLASSES", "SAMPLES", "TAXONOMY", "DATA"),
+        [(t.name, str(t.num_classes), str(t.num_samples), t.taxonomy or "-", t.data_uri) for t in found],
+    )
 
 
 @tasks.command("show")
@@ -86,18 +91,25 @@ def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
     if as_json:
         echo_json({"task": task, "embeddings": embeddings})
         return
-    fields = [("name", task.name), ("data", task.data_uri), ("classes", task.num_classes),
-              ("samples", task.num_samples), ("fingerprint", task.fingerprint),
-              ("taxonomy", task.taxonomy or "-"),
-              ("created", task.created_at.isoformat(timespec="seconds")),
-              ("embeddings", len(embeddings))]
+    fields = [
+        ("name", task.name),
+        ("data", task.data_uri),
+        ("classes", task.num_classes),
+        ("samples", task.num_samples),
+        ("fingerprint", task.fingerprint),
+        ("taxonomy", task.taxonomy or "-"),
+        ("created", task.created_at.isoformat(timespec="seconds")),
+        ("embeddings", len(embeddings)),
+    ]
     for label, value in fields:
         click.echo(f"{label + ':':<13}{value}")
     for emb in embeddings:
         click.echo("")
-        click.echo(f"embedding {emb.probe}/{emb.method} (id {emb.id}): {emb.vector.shape[0]} values, "
-                   f"{emb.sample_count} samples, seed {emb.seed}, zoo {emb.package_version}, "
-                   f"{emb.created_at.isoformat(timespec='seconds')}")
+        click.echo(
+            f"embedding {emb.probe}/{emb.method} (id {emb.id}): {emb.vector.shape[0]} values, "
+            f"{emb.sample_count} samples, seed {emb.seed}, zoo {emb.package_version}, "
+            f"{emb.created_at.isoformat(timespec='seconds')}"
+        )
         click.echo(f"  params: {emb.params}")
         click.echo(f"  vector: {_format_vector(emb.vector)}")
         if emb.prior is not None:

@@ -5,12 +5,13 @@ fonts-noto-color-emoji, unicode-data, dataset-fashion-mnist), deterministically
 from a seed. :func:`catalogue` lists every task with its set (probe pool,
 expert, held-out); :func:`render_tasks` writes them to disk.
 """
+
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 from zoo.collections.tasks import IMAGE_SIZE, SETS, TaskSpec, deal_sets, read_task, write_task
 
@@ -47,7 +48,7 @@ def _catalogue(seed: int) -> dict[str, list[TaskSpec]]:
     set has tasks of every collection. The spec's ``meta["set"]`` says its set.
     """
     out: dict[str, list[TaskSpec]] = {name: [] for name in SETS}
-    for collection, (make_specs, _) in _sources().items():
+    for make_specs, _ in _sources().values():
         specs = make_specs(seed)
         sets = deal_sets(specs, seed)
         for spec in specs:
@@ -55,8 +56,15 @@ def _catalogue(seed: int) -> dict[str, list[TaskSpec]]:
     return out
 
 
-def render_tasks(root: Path, specs: Iterable[TaskSpec], *, train_per_class: int,
-                 test_per_class: int, seed: int = 0, progress: bool = True) -> list[Path]:
+def render_tasks(
+    root: Path,
+    specs: Iterable[TaskSpec],
+    *,
+    train_per_class: int,
+    test_per_class: int,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[Path]:
     """Render each spec into ``root`` (skipping complete ones); the task folders."""
     from tqdm import tqdm
 
@@ -65,7 +73,15 @@ def render_tasks(root: Path, specs: Iterable[TaskSpec], *, train_per_class: int,
     root.mkdir(parents=True, exist_ok=True)
     folders = []
     for spec in tqdm(specs, desc="render tasks", unit="task", disable=not progress):
-        folders.append(write_task(root, spec, renderer_for(spec.collection),
-                                  train_per_class=train_per_class, test_per_class=test_per_class,
-                                  seed=seed, set_name=spec.meta.get("set")))
+        folders.append(
+            write_task(
+                root,
+                spec,
+                renderer_for(spec.collection),
+                train_per_class=train_per_class,
+                test_per_class=test_per_class,
+                seed=seed,
+                set_name=spec.meta.get("set"),
+            )
+        )
     return folders

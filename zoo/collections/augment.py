@@ -3,6 +3,7 @@
 Strong on purpose (docs/METHOD.md section 7): rendered glyphs without it are
 solved by any feature extractor, and the ground truth stops discriminating.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,16 @@ from PIL import Image, ImageFilter
 from zoo.collections.tasks import IMAGE_SIZE
 
 
-def affine_jitter(image: Image.Image, rng: random.Random, *, rotate: float = 15.0,
-                  scale: tuple[float, float] = (0.8, 1.1), shear: float = 0.2,
-                  shift: float = 0.08, fill=(255, 255, 255)) -> Image.Image:
+def affine_jitter(
+    image: Image.Image,
+    rng: random.Random,
+    *,
+    rotate: float = 15.0,
+    scale: tuple[float, float] = (0.8, 1.1),
+    shear: float = 0.2,
+    shift: float = 0.08,
+    fill=(255, 255, 255),
+) -> Image.Image:
     """Rotate, scale, shear and shift ``image`` about its centre, same size out."""
     w, h = image.size
     angle = math.radians(rng.uniform(-rotate, rotate))
@@ -32,12 +40,10 @@ def affine_jitter(image: Image.Image, rng: random.Random, *, rotate: float = 15.
     ox, oy = cx + tx, cy + ty
     c = cx - ia * ox - ib * oy
     f = cy - id_ * ox - ie * oy
-    return image.transform((w, h), Image.AFFINE, (ia, ib, c, id_, ie, f),
-                           resample=Image.BILINEAR, fillcolor=fill)
+    return image.transform((w, h), Image.AFFINE, (ia, ib, c, id_, ie, f), resample=Image.BILINEAR, fillcolor=fill)
 
 
-def finish(image: Image.Image, rng: random.Random, *, blur: float = 1.2,
-           noise: float = 14.0) -> Image.Image:
+def finish(image: Image.Image, rng: random.Random, *, blur: float = 1.2, noise: float = 14.0) -> Image.Image:
     """Blur at full size, shrink to IMAGE_SIZE, add Gaussian pixel noise; RGB out."""
     radius = rng.uniform(0.0, blur) * image.size[0] / IMAGE_SIZE
     if radius > 0.05:

@@ -6,6 +6,7 @@ classes that are copies of each other). Taxonomy: group / subgroup.
 NotoColorEmoji is a CBDT bitmap font, so it renders only at its strike size
 (109 px) with ``embedded_color=True``; images are shrunk afterwards.
 """
+
 from __future__ import annotations
 
 import functools
@@ -76,13 +77,15 @@ def emoji_specs(seed: int = 0) -> list[TaskSpec]:
             keep = set(random.Random(f"{seed}:{subgroup}").sample(items, MAX_EMOJI))
             items = [text for text in items if text in keep]
         classes = tuple("-".join(f"{ord(c):x}" for c in text) for text in items)
-        specs.append(TaskSpec(
-            name=f"emoji-{safe_name(subgroup)}",
-            collection=COLLECTION,
-            taxonomy=(group, subgroup),
-            classes=classes,
-            payload=tuple(items),
-        ))
+        specs.append(
+            TaskSpec(
+                name=f"emoji-{safe_name(subgroup)}",
+                collection=COLLECTION,
+                taxonomy=(group, subgroup),
+                classes=classes,
+                payload=tuple(items),
+            )
+        )
     return specs
 
 
@@ -94,8 +97,7 @@ def _clean(text: str) -> Image.Image:
     return canvas.crop(box)
 
 
-def render_emoji(spec: TaskSpec, index: int, split: str, rng: random.Random,
-                 count: int) -> list[Image.Image]:
+def render_emoji(spec: TaskSpec, index: int, split: str, rng: random.Random, count: int) -> list[Image.Image]:
     """``count`` augmented 32 px colour images of emoji ``index`` of ``spec``."""
     clean = _clean(spec.payload[index])
     out = []
@@ -103,8 +105,9 @@ def render_emoji(spec: TaskSpec, index: int, split: str, rng: random.Random,
         paper = tuple(rng.randint(150, 255) for _ in range(3))
         side = rng.randint(80, 108)
         factor = side / max(clean.size)
-        glyph = clean.resize((max(1, round(clean.size[0] * factor)), max(1, round(clean.size[1] * factor))),
-                             Image.BILINEAR)
+        glyph = clean.resize(
+            (max(1, round(clean.size[0] * factor)), max(1, round(clean.size[1] * factor))), Image.BILINEAR
+        )
         tile = Image.new("RGB", (128, 128), paper)
         tile.paste(glyph, ((128 - glyph.size[0]) // 2, (128 - glyph.size[1]) // 2), glyph)
         tile = affine_jitter(tile, rng, rotate=25.0, fill=paper)

@@ -7,6 +7,7 @@ the set of groups it draws from, then its classes. Train images
 come from the idx training file, test images from the t10k file, so the two
 splits never share a photograph.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,8 +24,7 @@ from zoo.collections.tasks import TaskSpec
 
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 COLLECTION = "fashion"
-CLASSES = ("tshirt-top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-           "sneaker", "bag", "ankle-boot")
+CLASSES = ("tshirt-top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")
 GROUPS = {
     "tops": ("tshirt-top", "pullover", "coat", "shirt"),
     "bottoms": ("trouser",),
@@ -47,7 +47,7 @@ def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidInput(f"{images_path} is missing; install the Debian package dataset-fashion-mnist")
     with gzip.open(images_path) as f:
         raw = f.read()
-    count, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    count, rows, cols = (int.from_bytes(raw[i : i + 4], "big") for i in (4, 8, 12))
     images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols)
     with gzip.open(labels_path) as f:
         labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
@@ -79,18 +79,19 @@ def fashion_specs(seed: int = 0) -> list[TaskSpec]:
         groups = sorted({_GROUP_OF[c] for c in ordered})
         counts = {g: sum(_GROUP_OF[c] == g for c in ordered) for g in groups}
         dominant = max(GROUPS, key=lambda g: counts.get(g, 0))
-        specs.append(TaskSpec(
-            name="fashion-" + "-".join(c.split("-")[0][:5] for c in ordered),
-            collection=COLLECTION,
-            taxonomy=(dominant, "+".join(groups), "-".join(ordered)),
-            classes=ordered,
-            payload=tuple(CLASSES.index(c) for c in ordered),
-        ))
+        specs.append(
+            TaskSpec(
+                name="fashion-" + "-".join(c.split("-")[0][:5] for c in ordered),
+                collection=COLLECTION,
+                taxonomy=(dominant, "+".join(groups), "-".join(ordered)),
+                classes=ordered,
+                payload=tuple(CLASSES.index(c) for c in ordered),
+            )
+        )
     return specs
 
 
-def render_fashion(spec: TaskSpec, index: int, split: str, rng: random.Random,
-                   count: int) -> list[Image.Image]:
+def render_fashion(spec: TaskSpec, index: int, split: str, rng: random.Random, count: int) -> list[Image.Image]:
     """``count`` augmented 32 px photographs of class ``index`` of ``spec``."""
     images, labels = load_split("train" if split == "train" else "t10k")
     rows = np.flatnonzero(labels == spec.payload[index])

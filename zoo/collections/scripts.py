@@ -6,6 +6,7 @@ regular, bold, and the Arabic/Hebrew/Thai/Lao style variants) with strong
 augmentation. The taxonomy is family / branch / script from
 :mod:`zoo.collections.genealogy`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -41,8 +42,7 @@ def _require(path: Path, package: str) -> None:
     if not path.exists():
         from registry.errors import InvalidInput
 
-        raise InvalidInput(f"{path} is missing; install the Debian package {package} "
-                           f"(apt-get install {package})")
+        raise InvalidInput(f"{path} is missing; install the Debian package {package} (apt-get install {package})")
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,13 +80,15 @@ def font_files(script: str) -> list[Path]:
     else:
         for path in sorted(FONT_DIR.glob(f"Noto*{camel}-*.ttf")):
             prefix = path.stem.split("-")[0]
-            if re.fullmatch(rf"Noto(Sans|Serif|Looped|Kufi|Naskh|Nastaliq|Rashi|Traditional)?{camel}",
-                            prefix) and path.stem.split("-")[1] in _WEIGHTS:
+            if (
+                re.fullmatch(rf"Noto(Sans|Serif|Looped|Kufi|Naskh|Nastaliq|Rashi|Traditional)?{camel}", prefix)
+                and path.stem.split("-")[1] in _WEIGHTS
+            ):
                 found.append(path)
     return [p for p in found if p.exists()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cmap(path: Path) -> frozenset[int]:
     from fontTools.ttLib import TTFont
 
@@ -96,8 +98,8 @@ def _cmap(path: Path) -> frozenset[int]:
 
 def _pick_letters(script: str, fonts: list[Path], seed: int) -> list[int]:
     letters = unicode_letters().get(script, [])
-    letters = [l for l in letters if " WITH " not in l[2] and "LIGATURE" not in l[2]]
-    upper = [l for l in letters if l[1] == "Lu"]
+    letters = [entry for entry in letters if " WITH " not in entry[2] and "LIGATURE" not in entry[2]]
+    upper = [entry for entry in letters if entry[1] == "Lu"]
     if len(upper) >= MIN_LETTERS:  # a cased script: capitals only, no case pairs
         letters = upper
     covered = set.intersection(*(set(_cmap(f)) for f in fonts))
@@ -132,19 +134,20 @@ def script_specs(seed: int = 0) -> list[TaskSpec]:
         cps = _pick_letters(script, fonts, seed)
         if len(cps) < MIN_LETTERS:
             continue
-        specs.append(TaskSpec(
-            name=f"script-{script.lower().replace('_', '-')}",
-            collection=COLLECTION,
-            taxonomy=taxonomy_of(script),
-            classes=tuple(f"u{cp:04x}" for cp in cps),
-            payload=tuple(cps),
-            meta={"fonts": [f.name for f in fonts]},
-        ))
+        specs.append(
+            TaskSpec(
+                name=f"script-{script.lower().replace('_', '-')}",
+                collection=COLLECTION,
+                taxonomy=taxonomy_of(script),
+                classes=tuple(f"u{cp:04x}" for cp in cps),
+                payload=tuple(cps),
+                meta={"fonts": [f.name for f in fonts]},
+            )
+        )
     return specs
 
 
-def render_glyph(spec: TaskSpec, index: int, split: str, rng: random.Random,
-                 count: int) -> list[Image.Image]:
+def render_glyph(spec: TaskSpec, index: int, split: str, rng: random.Random, count: int) -> list[Image.Image]:
     """``count`` augmented 32 px images of letter ``index`` of ``spec``."""
     char = chr(spec.payload[index])
     fonts = [FONT_DIR / name for name in spec.meta["fonts"]]
@@ -160,8 +163,9 @@ def render_glyph(spec: TaskSpec, index: int, split: str, rng: random.Random,
         glyph = canvas.crop(box)
         side = rng.randint(40, 52)
         factor = side / max(glyph.size)
-        glyph = glyph.resize((max(1, round(glyph.size[0] * factor)), max(1, round(glyph.size[1] * factor))),
-                             Image.BILINEAR)
+        glyph = glyph.resize(
+            (max(1, round(glyph.size[0] * factor)), max(1, round(glyph.size[1] * factor))), Image.BILINEAR
+        )
         tile = Image.new("L", (64, 64), 255)
         tile.paste(glyph, ((64 - glyph.size[0]) // 2, (64 - glyph.size[1]) // 2))
         tile = affine_jitter(tile, rng, fill=255)

@@ -11,6 +11,7 @@ and 32 px keeps what separates the classes here (Fashion-MNIST is 28 px
 natively; a glyph or an emoji stays legible at 32 px, as CIFAR-sized
 character benchmarks show).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,9 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 IMAGE_SIZE = 32
 
@@ -63,8 +64,16 @@ def task_seed(seed: int, name: str, split: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def write_task(root: Path, spec: TaskSpec, render: Renderer, *, train_per_class: int,
-               test_per_class: int, seed: int, set_name: str | None = None) -> Path:
+def write_task(
+    root: Path,
+    spec: TaskSpec,
+    render: Renderer,
+    *,
+    train_per_class: int,
+    test_per_class: int,
+    seed: int,
+    set_name: str | None = None,
+) -> Path:
     """Render ``spec`` into ``root/<name>`` unless it is already complete.
 
     Returns the task folder. Deterministic: the same spec, counts and seed give

@@ -8,6 +8,7 @@ Modules: :mod:`~zoo.embedding.probe` (probe specs, filter layers, t0),
 
 Importing this package is cheap; torch is imported by the functions that use it.
 """
+
 from __future__ import annotations
 
 __all__ = ["BENCH_METHODS", "DEFAULT_METHOD", "METHODS", "embed"]

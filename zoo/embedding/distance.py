@@ -17,6 +17,7 @@ out (u = v = 0 there).
 d_sym depends on both vectors jointly, so it is not a metric a vector index
 computes directly; the matrix forms below scan exactly, in chunks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,8 @@ def d_sym_matrix(A, B) -> np.ndarray:
     out = np.empty((n, m), dtype=np.float64)
     step = max(1, _CHUNK_ELEMENTS // max(1, m * d))
     for start in range(0, n, step):
-        a = A[start:start + step, None, :]          # [n', 1, D]
-        total = a + B[None, :, :]                   # [n', M, D]
+        a = A[start : start + step, None, :]  # [n', 1, D]
+        total = a + B[None, :, :]  # [n', M, D]
         live = total > _TINY
         safe = np.where(live, total, 1.0)
         u = np.where(live, a / safe, 0.0)
@@ -81,7 +82,7 @@ def d_sym_matrix(A, B) -> np.ndarray:
             dist = 1.0 - dot / norm
         same = np.all(a == B[None, :, :], axis=-1)
         dist = np.where(norm > 0, dist, np.where(same, 0.0, 1.0))
-        out[start:start + step] = np.clip(dist, 0.0, 1.0)
+        out[start : start + step] = np.clip(dist, 0.0, 1.0)
     return out
 
 

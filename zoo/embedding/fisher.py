@@ -26,6 +26,7 @@ in fp64.
 Each layer type (Linear, Conv2d, timm's Conv2dSame) has one handler,
 :mod:`zoo.embedding.layers`, shared with the robust Fisher.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -60,26 +61,26 @@ def per_example_square_sums(module, x, grad_out, *, path: str | None = None):
     if path == "grouped" and "grouped" in handler.paths:
         per_example = module.weight.numel()
         return handler.grouped_square_sums(module, x, grad_out, max(1, _BLOCK_ELEMENTS // per_example))
-    go, groups = handler.output_grads(module, grad_out)                    # [N, O, L]
+    go, groups = handler.output_grads(module, grad_out)  # [N, O, L]
     length = go.shape[2]
     k = module.weight[0].numel()
     out_per_group = go.shape[1] // groups
     explicit_cost = out_per_group * k * length
     gram_cost = length * length * (k + out_per_group)
     use_gram = path == "gram" or (path is None and gram_cost < explicit_cost)
-    cols, groups = handler.unfolded(module, x)                            # [N, G, K, L]
+    cols, groups = handler.unfolded(module, x)  # [N, G, K, L]
     n = cols.shape[0]
-    go = go.reshape(n, groups, out_per_group, length)                     # [N, G, Og, L]
+    go = go.reshape(n, groups, out_per_group, length)  # [N, G, Og, L]
     per_example = groups * (length * length if use_gram else out_per_group * k)
     step = max(1, _BLOCK_ELEMENTS // max(1, per_example))
     result = []
     for s in range(0, n, step):
-        c, g = cols[s:s + step], go[s:s + step]
+        c, g = cols[s : s + step], go[s : s + step]
         if use_gram:
-            gram = torch.matmul(c.transpose(-1, -2), c)                   # [n, G, L, L]
-            sums = (torch.matmul(g, gram) * g).sum(-1)                    # [n, G, Og]
+            gram = torch.matmul(c.transpose(-1, -2), c)  # [n, G, L, L]
+            sums = (torch.matmul(g, gram) * g).sum(-1)  # [n, G, Og]
         else:
-            grads = torch.matmul(g, c.transpose(-1, -2))                  # [n, G, Og, K]
+            grads = torch.matmul(g, c.transpose(-1, -2))  # [n, G, Og, K]
             sums = (grads * grads).sum(-1)
         result.append(sums.reshape(sums.shape[0], -1))
     return torch.cat(result)
@@ -94,8 +95,14 @@ def _tuned_path(module, x, grad_out, paths: tuple[str, ...]) -> str:
 
     import torch
 
-    key = (type(module).__name__, tuple(module.weight.shape), getattr(module, "stride", None),
-           getattr(module, "groups", 1), tuple(x.shape), str(x.device))
+    key = (
+        type(module).__name__,
+        tuple(module.weight.shape),
+        getattr(module, "stride", None),
+        getattr(module, "groups", 1),
+        tuple(x.shape),
+        str(x.device),
+    )
     if key not in _TUNED:
         timings = {}
         for candidate in paths:
@@ -119,8 +126,7 @@ class _SquareSumHooks:
         import torch
 
         self.layers = layers
-        self.sums = [torch.zeros(m.weight.shape[0], dtype=torch.float64, device=m.weight.device)
-                     for _, m in layers]
+        self.sums = [torch.zeros(m.weight.shape[0], dtype=torch.float64, device=m.weight.device) for _, m in layers]
         self.handles = []
 
     def __enter__(self):
@@ -155,8 +161,9 @@ class _SquareSumHooks:
         return np.concatenate(parts)
 
 
-def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo", seed: int = 0,
-                    labels=None, progress=None):
+def fisher_diagonal(
+    probe, head, batches: Iterable, *, method: str = "montecarlo", seed: int = 0, labels=None, progress=None
+):
     """Filter-wise diagonal Fisher of ``probe`` (a :class:`zoo.embedding.probe.Probe`).
 
     ``batches`` yields image tensors [B, 3, H, W]; ``head`` maps pre-logit
@@ -181,7 +188,7 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
             probs = torch.softmax(logits.detach().double(), dim=1).cpu()
             if method == "montecarlo":
                 if labels is not None:
-                    sampled = torch.as_tensor(labels[count:count + images.shape[0]], dtype=torch.long)
+                    sampled = torch.as_tensor(labels[count : count + images.shape[0]], dtype=torch.long)
                 else:
                     sampled = torch.multinomial(probs, 1, generator=generator)[:, 0]
                 drawn.append(sampled)
@@ -192,12 +199,10 @@ def fisher_diagonal(probe, head, batches: Iterable, *, method: str = "montecarlo
                 for c in range(classes):
                     onehot = torch.zeros_like(probs)
                     onehot[:, c] = 1.0
-                    seed_grad = probs[:, c:c + 1].sqrt() * (probs - onehot)
+                    seed_grad = probs[:, c : c + 1].sqrt() * (probs - onehot)
                     logits.backward(seed_grad.to(device=device, dtype=logits.dtype), retain_graph=c < classes - 1)
             count += images.shape[0]
             if progress is not None:
                 progress.update(images.shape[0])
         fisher = hooks.per_filter_mean(max(count, 1))
     return fisher, (torch.cat(drawn) if drawn else None)
-
-

@@ -13,6 +13,7 @@ strength ``l2``. The standardisation is folded into the returned linear layer,
 so it reads raw pre-logit features. Starting from zero makes the fit
 deterministic and equivariant to relabelling the classes.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,9 +33,15 @@ HEAD_RECIPE: dict[str, Any] = {
 }
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int, *,
-             l2: float = HEAD_RECIPE["l2"], max_iter: int = HEAD_RECIPE["max_iter"],
-             progress: bool = False):
+def fit_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    l2: float = HEAD_RECIPE["l2"],
+    max_iter: int = HEAD_RECIPE["max_iter"],
+    progress: bool = False,
+):
     """Fit the head on features [N, F] and labels [N] -> (``torch.nn.Linear(F, C)``, stats dict).
 
     ``stats`` holds the training loss and accuracy of the fitted head.
@@ -56,13 +63,20 @@ def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int, *,
     z = torch.zeros_like(x) if constant else (x - mean) / std
     weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-                                  tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
     bar = tqdm(total=max_iter, desc="head", unit="it", disable=not progress)
 
     def closure():
         optimizer.zero_grad()
-        loss = F.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * (weight ** 2).sum()
+        loss = F.cross_entropy(z @ weight.T + bias, y) + 0.5 * l2 * (weight**2).sum()
         loss.backward()
         if bar.n < max_iter:
             bar.update(1)
@@ -73,8 +87,10 @@ def fit_head(features: np.ndarray, labels: np.ndarray, num_classes: int, *,
     bar.close()
     with torch.no_grad():
         logits = z @ weight.T + bias
-        stats = {"train_loss": float(F.cross_entropy(logits, y)),
-                 "train_accuracy": float((logits.argmax(1) == y).double().mean())}
+        stats = {
+            "train_loss": float(F.cross_entropy(logits, y)),
+            "train_accuracy": float((logits.argmax(1) == y).double().mean()),
+        }
         head = torch.nn.Linear(x.shape[1], num_classes)
         folded = weight / std
         head.weight.copy_(folded.float())

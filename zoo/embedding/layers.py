@@ -11,6 +11,7 @@ only place that padding is written.
 
 Imports torch and timm: import this module inside the functions that use it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -61,8 +62,11 @@ class Conv2dHandler:
         """(input, padding) with string paddings ("valid", "same") made numeric, for unfold and conv2d_weight."""
         x, padding = cls.padded(module, x)
         if isinstance(padding, str):
-            padding = 0 if padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size,
-                                                                                             module.dilation))
+            padding = (
+                0
+                if padding == "valid"
+                else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
+            )
         return x, padding
 
     @staticmethod
@@ -81,7 +85,7 @@ class Conv2dHandler:
             if any(pad):
                 x = F.pad(x, (pad[1], pad[1], pad[0], pad[0]))
             (kh, kw), (sh, sw) = module.kernel_size, module.stride
-            patches = x.unfold(2, kh, sh).unfold(3, kw, sw)               # [N, C, Ho, Wo, kh, kw]
+            patches = x.unfold(2, kh, sh).unfold(3, kw, sw)  # [N, C, Ho, Wo, kh, kw]
             n, c, ho, wo = patches.shape[:4]
             cols = patches.permute(0, 1, 4, 5, 2, 3).reshape(n, groups, (c // groups) * kh * kw, ho * wo)
             return cols, groups
@@ -89,8 +93,7 @@ class Conv2dHandler:
         return cols.reshape(cols.shape[0], groups, cols.shape[1] // groups, cols.shape[2]), groups
 
     @classmethod
-    def grouped_square_sums(cls, module: nn.Module, x: torch.Tensor, grad_out: torch.Tensor,
-                            step: int) -> torch.Tensor:
+    def grouped_square_sums(cls, module: nn.Module, x: torch.Tensor, grad_out: torch.Tensor, step: int) -> torch.Tensor:
         """Per-example, per-filter square sums [N, O] as one grouped weight-gradient conv (batch as groups).
 
         x [N, C, H, W] -> [1, N*C, H, W], grad_out [N, O, Ho, Wo] -> [1, N*O, Ho, Wo]; the weight
@@ -101,12 +104,17 @@ class Conv2dHandler:
         out_channels, in_per_group = module.weight.shape[:2]
         result = []
         for s in range(0, x.shape[0], step):
-            xs, gs = x[s:s + step], grad_out[s:s + step]
+            xs, gs = x[s : s + step], grad_out[s : s + step]
             n = xs.shape[0]
             grads = torch.nn.grad.conv2d_weight(
-                xs.reshape(1, n * xs.shape[1], *xs.shape[2:]), (n * out_channels, in_per_group, *module.kernel_size),
-                gs.reshape(1, n * out_channels, *gs.shape[2:]), module.stride, padding, module.dilation,
-                module.groups * n)
+                xs.reshape(1, n * xs.shape[1], *xs.shape[2:]),
+                (n * out_channels, in_per_group, *module.kernel_size),
+                gs.reshape(1, n * out_channels, *gs.shape[2:]),
+                module.stride,
+                padding,
+                module.dilation,
+                module.groups * n,
+            )
             result.append(grads.reshape(n, out_channels, -1).pow(2).sum(-1))
         return torch.cat(result)
 
@@ -136,5 +144,7 @@ def handler_for(module: nn.Module) -> type:
         handler = LAYER_HANDLERS.get(cls)
         if handler is not None:
             return handler
-    raise TypeError(f"no Fisher handler for layer type {type(module).__name__}; "
-                    f"handled: {', '.join(t.__name__ for t in LAYER_HANDLERS)}")
+    raise TypeError(
+        f"no Fisher handler for layer type {type(module).__name__}; "
+        f"handled: {', '.join(t.__name__ for t in LAYER_HANDLERS)}"
+    )

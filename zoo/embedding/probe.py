@@ -7,6 +7,7 @@ a ready ``torch.nn.Module``. Its *filter layers* are every ``Conv2d`` and
 is one filter and one coordinate of the embedding. The probe's own classifier
 is never used (a fresh head is fitted per task, :mod:`zoo.embedding.head`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -133,6 +134,6 @@ def fisher_prior(probe: Probe, beta: float = BETA) -> np.ndarray:
     parts = []
     for _, module in probe.layers:
         weight = module.weight.detach().double().cpu()
-        lam2 = float((weight ** 2).mean().clamp_min(1e-12))
+        lam2 = float((weight**2).mean().clamp_min(1e-12))
         parts.append(np.full(weight.shape[0], 2.0 * beta / lam2))
     return np.concatenate(parts).astype(np.float32)

@@ -10,6 +10,7 @@ features, fit the head (:mod:`zoo.embedding.head`), then one pass of the Fisher
 estimator (:mod:`zoo.embedding.fisher` or :mod:`zoo.embedding.variational`).
 Works without a registry; :meth:`zoo.api.Zoo.embed_task` stores the result.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,9 +54,15 @@ class Embedding:
 
     def summary(self) -> dict[str, Any]:
         """What the CLI prints: length, norm, method, probe, samples, seconds."""
-        return {"method": self.method, "probe": self.probe.name, "length": int(self.vector.shape[0]),
-                "norm": self.norm, "sample_count": self.sample_count, "seed": self.seed,
-                "seconds": self.params.get("seconds")}
+        return {
+            "method": self.method,
+            "probe": self.probe.name,
+            "length": int(self.vector.shape[0]),
+            "norm": self.norm,
+            "sample_count": self.sample_count,
+            "seed": self.seed,
+            "seconds": self.params.get("seconds"),
+        }
 
 
 class _ImageSource:
@@ -82,10 +89,20 @@ class _ImageSource:
         self.filled = self.cache is not None
 
 
-def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples: int | None = None,
-          seed: int = 0, progress: bool = True, arch: str | None = None, allow_random: bool = False,
-          batch_size: int = 32, variational_options: dict | None = None,
-          device: str | None = None) -> Embedding:
+def embed(
+    dataset,
+    probe="bundled",
+    *,
+    method: str = DEFAULT_METHOD,
+    max_samples: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    arch: str | None = None,
+    allow_random: bool = False,
+    batch_size: int = 32,
+    variational_options: dict | None = None,
+    device: str | None = None,
+) -> Embedding:
     """Embed ``dataset`` (folder, manifest, Dataset or :class:`zoo.data.LabelledImages`) with ``probe``.
 
     ``probe``: a spec (``bundled``, ``timm:NAME``, ``file:PATH`` with ``arch``), a
@@ -107,8 +124,10 @@ def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples
     data = load_labelled(dataset, max_samples=max_samples, seed=seed)
     probe = resolve_probe(probe, arch=arch, allow_random=allow_random)
     if method == "expected" and data.num_classes > 100:
-        raise InvalidInput(f"method expected needs one backward pass per class ({data.num_classes}); "
-                           f"use {arg('method', 'montecarlo')} for many classes")
+        raise InvalidInput(
+            f"method expected needs one backward pass per class ({data.num_classes}); "
+            f"use {arg('method', 'montecarlo')} for many classes"
+        )
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     probe.model.to(device)
     images = _ImageSource(data, probe.model, batch_size)
@@ -126,13 +145,28 @@ def embed(dataset, probe="bundled", *, method: str = DEFAULT_METHOD, max_samples
         "skipped_images": data.skipped,
         "device": device.type,
     }
-    vector, prior, info = _fisher(method, probe, head.to(device), images, labels, seed=seed, progress=progress,
-                                  variational_options=variational_options)
+    vector, prior, info = _fisher(
+        method,
+        probe,
+        head.to(device),
+        images,
+        labels,
+        seed=seed,
+        progress=progress,
+        variational_options=variational_options,
+    )
     params.update(info)
     params["seconds"] = round(time.perf_counter() - started, 3)
-    return Embedding(vector=np.asarray(vector, dtype=np.float32), prior=np.asarray(prior, dtype=np.float32),
-                     method=method, probe=probe.info, sample_count=len(data), seed=int(seed), params=params,
-                     package_version=__version__)
+    return Embedding(
+        vector=np.asarray(vector, dtype=np.float32),
+        prior=np.asarray(prior, dtype=np.float32),
+        method=method,
+        probe=probe.info,
+        sample_count=len(data),
+        seed=int(seed),
+        params=params,
+        package_version=__version__,
+    )
 
 
 def _features(probe, images: _ImageSource, count: int, device, progress: bool) -> np.ndarray:
@@ -148,8 +182,17 @@ def _features(probe, images: _ImageSource, count: int, device, progress: bool) -
     return np.concatenate(feats)
 
 
-def _fisher(method: str, probe, head, images: _ImageSource, labels: np.ndarray, *, seed: int, progress: bool,
-            variational_options: dict | None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _fisher(
+    method: str,
+    probe,
+    head,
+    images: _ImageSource,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    progress: bool,
+    variational_options: dict | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """One pass of the Fisher estimator ``method`` -> (embedding [D], trivial embedding t0 [D], its params)."""
     import torch
     from tqdm.auto import tqdm
@@ -162,10 +205,14 @@ def _fisher(method: str, probe, head, images: _ImageSource, labels: np.ndarray, 
         if method == "variational":
             from zoo.embedding.variational import variational_fisher
 
-            return variational_fisher(probe, head, images.batches, labels, seed=seed, progress=bar,
-                                      **(variational_options or {}))
+            return variational_fisher(
+                probe, head, images.batches, labels, seed=seed, progress=bar, **(variational_options or {})
+            )
         vector, _ = fisher_diagonal(probe, head, images.batches(), method=method, seed=seed, progress=bar)
-    info = {"estimator": "exact per-example squared gradients (hooks)",
-            "samples_per_example": 1 if method == "montecarlo" else "all classes",
-            "t0": "2*beta/lambda_l^2, lambda_l^2 = mean w^2 of layer l", "beta": BETA}
+    info = {
+        "estimator": "exact per-example squared gradients (hooks)",
+        "samples_per_example": 1 if method == "montecarlo" else "all classes",
+        "t0": "2*beta/lambda_l^2, lambda_l^2 = mean w^2 of layer l",
+        "beta": BETA,
+    }
     return vector, fisher_prior(probe, BETA), info

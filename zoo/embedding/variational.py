@@ -20,6 +20,7 @@ At the optimum 2*beta*Lambda_f ~= mean_f(F) + 2*beta/lambda_l^2, so the embeddin
 is Lambda_f = exp(-logvar_f) and the trivial embedding t0 is the prior precision
 1/lambda_l^2 (:func:`zoo.embedding.distance.trivial_embedding`).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,11 +65,20 @@ class _NoisyLayers:
         return hook
 
 
-def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.ndarray, *, seed: int = 0,
-                       progress=None, beta: float = VARIATIONAL_DEFAULTS["beta"],
-                       lr: float = VARIATIONAL_DEFAULTS["lr"], epochs: int = VARIATIONAL_DEFAULTS["epochs"],
-                       min_steps: int = VARIATIONAL_DEFAULTS["min_steps"],
-                       init: str = VARIATIONAL_DEFAULTS["init"]):
+def variational_fisher(
+    probe,
+    head,
+    batches: Callable[[], Iterable],
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    progress=None,
+    beta: float = VARIATIONAL_DEFAULTS["beta"],
+    lr: float = VARIATIONAL_DEFAULTS["lr"],
+    epochs: int = VARIATIONAL_DEFAULTS["epochs"],
+    min_steps: int = VARIATIONAL_DEFAULTS["min_steps"],
+    init: str = VARIATIONAL_DEFAULTS["init"],
+):
     """Robust Fisher of ``probe`` on the task -> (Lambda [D], prior 1/lambda^2 [D], params).
 
     ``batches()`` yields image tensors [B, 3, H, W] in the order of ``labels`` [N].
@@ -88,19 +98,29 @@ def variational_fisher(probe, head, batches: Callable[[], Iterable], labels: np.
     logvars = [torch.tensor(values, dtype=torch.float64, device=device, requires_grad=True) for values in start]
     targets = torch.as_tensor(labels, dtype=torch.long, device=device)
     loss = _VariationalLoss(probe, head, logvars, lam2, beta)
-    steps, epoch_count = _fit_logvars(loss, batches, targets, generator, lr=lr, epochs=epochs, min_steps=min_steps,
-                                      progress=progress)
+    steps, epoch_count = _fit_logvars(
+        loss, batches, targets, generator, lr=lr, epochs=epochs, min_steps=min_steps, progress=progress
+    )
     vector = np.concatenate([(-lv.detach().double()).exp().cpu().numpy() for lv in logvars])
     prior = np.concatenate([np.full(lv.shape[0], 1.0 / l2) for lv, l2 in zip(logvars, lam2)])
-    params = {"estimator": "variational (robust Fisher, local reparameterisation)", "beta": beta, "lr": lr,
-              "optimizer": "adam", "epochs": epoch_count, "steps": steps,
-              "init": init, "lambda2": "fixed, mean w^2 per layer",
-              "trained": "log-variances only", "t0": "prior precision 1/lambda_l^2"}
+    params = {
+        "estimator": "variational (robust Fisher, local reparameterisation)",
+        "beta": beta,
+        "lr": lr,
+        "optimizer": "adam",
+        "epochs": epoch_count,
+        "steps": steps,
+        "init": init,
+        "lambda2": "fixed, mean w^2 per layer",
+        "trained": "log-variances only",
+        "t0": "prior precision 1/lambda_l^2",
+    }
     return vector, prior, params
 
 
-def _initial_logvars(probe, head, batches: Callable[[], Iterable], lam2: list[float], *, beta: float, seed: int,
-                     init: str) -> list[np.ndarray]:
+def _initial_logvars(
+    probe, head, batches: Callable[[], Iterable], lam2: list[float], *, beta: float, seed: int, init: str
+) -> list[np.ndarray]:
     """Starting log-variances, one [C_l] float64 array per filter layer (see :func:`variational_fisher`).
 
     fp64: Adam rescales gradients, so fp32 round-off at the prior (a task
@@ -131,14 +151,21 @@ class _VariationalLoss:
 
         logits = self.head(self.probe.features(images.to(self.device).float()))
         ce = F.cross_entropy(logits, targets)
-        compression = sum(
-            k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(self.logvars, self.lam2, self.fan_in)
-        )
+        compression = sum(k * ((lv.exp() / l2) - lv).sum() for lv, l2, k in zip(self.logvars, self.lam2, self.fan_in))
         return ce + self.beta * compression
 
 
-def _fit_logvars(loss: _VariationalLoss, batches: Callable[[], Iterable], targets, generator, *, lr: float,
-                 epochs: int, min_steps: int, progress=None) -> tuple[int, int]:
+def _fit_logvars(
+    loss: _VariationalLoss,
+    batches: Callable[[], Iterable],
+    targets,
+    generator,
+    *,
+    lr: float,
+    epochs: int,
+    min_steps: int,
+    progress=None,
+) -> tuple[int, int]:
     """Adam on the log-variances only, under the noise hooks -> (steps taken, epochs run)."""
     import torch
 
@@ -149,7 +176,7 @@ def _fit_logvars(loss: _VariationalLoss, batches: Callable[[], Iterable], target
         while epoch_count < epochs or steps < min_steps:
             start = 0
             for images in batches():
-                y = targets[start:start + images.shape[0]]
+                y = targets[start : start + images.shape[0]]
                 start += images.shape[0]
                 value = loss(images, y)
                 optimizer.zero_grad()

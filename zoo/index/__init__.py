@@ -6,6 +6,7 @@ squared L2 approximates d_sym, the offset scale, the exact d_sym) and
 its files and where they live). The index imports no sibling part: its d_sym
 is its own, checked against :mod:`zoo.embedding.distance` by the tests.
 """
+
 from __future__ import annotations
 
 from zoo.index.embedding_index import (

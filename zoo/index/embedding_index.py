@@ -16,6 +16,7 @@ offsets, metadata) written to a temporary file and renamed, plus a JSON
 sidecar describing what it was built from, so a crash never leaves a broken
 index and a stale one is detected by comparing the sidecar with the registry.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -139,8 +140,15 @@ class EmbeddingIndex:
         scale = calibrate_offset_scale(vectors, floors) if np.any(offsets) else 1.0
         constant = float(scale * 2.0 * dim * offsets.max()) if count else 0.0
         if not index.is_trained:
-            index.train(cls._augment(vectors[np.sort(order[:TRAIN_SAMPLE])], offsets[np.sort(order[:TRAIN_SAMPLE])],
-                                     floors, scale, constant))
+            index.train(
+                cls._augment(
+                    vectors[np.sort(order[:TRAIN_SAMPLE])],
+                    offsets[np.sort(order[:TRAIN_SAMPLE])],
+                    floors,
+                    scale,
+                    constant,
+                )
+            )
         chunk = 10_000
         with tqdm(total=count, desc="index", unit="vec", disable=not progress or count < 5 * chunk) as bar:
             for start in range(0, count, chunk):
@@ -153,8 +161,9 @@ class EmbeddingIndex:
         return cls(tuple(names), vectors, offsets, index, factory, floors, scale, dict(meta or {}), cols)
 
     @staticmethod
-    def _augment(vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray, scale: float = 1.0,
-                 constant: float | None = None) -> np.ndarray:
+    def _augment(
+        vectors: np.ndarray, offsets: np.ndarray, floors: np.ndarray, scale: float = 1.0, constant: float | None = None
+    ) -> np.ndarray:
         """[N, D+1]: centred logs plus sqrt(C - s 2D offset): squared L2 gains C - s 2D offset.
 
         C (``constant``, default the largest s 2D offset of these rows) must be
@@ -195,8 +204,9 @@ class EmbeddingIndex:
             min_candidates = default_candidates(len(self))
         query = np.asarray(query, dtype=np.float64)
         if query.shape != (self.vectors.shape[1],):
-            raise ValueError(f"query has shape {query.shape}, "
-                             f"the index holds vectors of length {self.vectors.shape[1]}")
+            raise ValueError(
+                f"query has shape {query.shape}, the index holds vectors of length {self.vectors.shape[1]}"
+            )
         rows = self.candidates(query, max(k * over_fetch, min_candidates))
         return self._rank(query, rows, k)
 
@@ -218,8 +228,13 @@ class EmbeddingIndex:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {**self.meta, "factory": self.factory, "count": len(self), "dim": int(self.vectors.shape[1]),
-                "format": FORMAT_VERSION}
+        meta = {
+            **self.meta,
+            "factory": self.factory,
+            "count": len(self),
+            "dim": int(self.vectors.shape[1]),
+            "format": FORMAT_VERSION,
+        }
         payload = {
             "faiss": faiss.serialize_index(self.faiss_index),
             "names": np.array(self.names, dtype=object).astype(str),
@@ -247,10 +262,17 @@ class EmbeddingIndex:
                 meta = json.loads(str(data["meta"]))
                 index = faiss.deserialize_index(np.ascontiguousarray(data["faiss"]))
                 names = tuple(str(n) for n in data["names"])
-                return cls(names, data["vectors"].astype(np.float32), data["offsets"].astype(np.float64), index,
-                           meta["factory"], data["floors"].astype(np.float64),
-                           float(data["offset_scale"]), meta,
-                           {k[len("column_"):]: data[k] for k in data.files if k.startswith("column_")})
+                return cls(
+                    names,
+                    data["vectors"].astype(np.float32),
+                    data["offsets"].astype(np.float64),
+                    index,
+                    meta["factory"],
+                    data["floors"].astype(np.float64),
+                    float(data["offset_scale"]),
+                    meta,
+                    {k[len("column_") :]: data[k] for k in data.files if k.startswith("column_")},
+                )
         except (OSError, KeyError, ValueError, RuntimeError, json.JSONDecodeError):
             return None
 

@@ -17,6 +17,7 @@ exact d_sym (:func:`d_sym_to`, the same arithmetic as
 :func:`zoo.embedding.distance.d_sym_matrix`, which the tests check; the index
 imports no sibling part).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -63,8 +64,9 @@ def log_space(vectors: np.ndarray, floors: np.ndarray | None = None) -> np.ndarr
     return (logs - logs.mean(axis=1, keepdims=True)).astype(np.float32)
 
 
-def calibrate_offset_scale(vectors: np.ndarray, floors: np.ndarray, *, sample: int = 32, pool: int = 4000,
-                           neighbours: int = 32, seed: int = 0) -> float:
+def calibrate_offset_scale(
+    vectors: np.ndarray, floors: np.ndarray, *, sample: int = 32, pool: int = 4000, neighbours: int = 32, seed: int = 0
+) -> float:
     """s such that squared log-space distance ~= s * 2 D * d_sym among near neighbours.
 
     The second-order expansion gives s = 1 at small distances; real
@@ -104,7 +106,7 @@ def d_sym_to(query: np.ndarray, rows: np.ndarray, *, block: int = 128) -> np.nda
     rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
     out = np.empty(rows.shape[0], dtype=np.float64)
     for start in range(0, rows.shape[0], block):
-        r = rows[start:start + block]
+        r = rows[start : start + block]
         total = r + q
         live = total > _TINY
         safe = np.where(live, total, 1.0)
@@ -115,5 +117,5 @@ def d_sym_to(query: np.ndarray, rows: np.ndarray, *, block: int = 128) -> np.nda
         with np.errstate(invalid="ignore", divide="ignore"):
             dist = 1.0 - dot / norm
         same = np.all(r == q, axis=-1)
-        out[start:start + block] = np.clip(np.where(norm > 0, dist, np.where(same, 0.0, 1.0)), 0.0, 1.0)
+        out[start : start + block] = np.clip(np.where(norm > 0, dist, np.where(same, 0.0, 1.0)), 0.0, 1.0)
     return out

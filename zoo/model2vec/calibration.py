@@ -1,4 +1,5 @@
 """The map from the Model2Vec distance to an expected transfer error, and its ridge calibration."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,9 @@ def error_logit(errors: np.ndarray) -> np.ndarray:
     return np.log(e / (1.0 - e))
 
 
-def calibrate_errors(distance: np.ndarray, errors: np.ndarray, *, prior: float = 5.0,
-                     min_slope: float = 1e-3) -> tuple[float, float, np.ndarray]:
+def calibrate_errors(
+    distance: np.ndarray, errors: np.ndarray, *, prior: float = 5.0, min_slope: float = 1e-3
+) -> tuple[float, float, np.ndarray]:
     """Fit err[t, i] ~= a + s * distance[t, i] + c_i by ridge least squares: (a, s, c [M]).
 
     Over the measured pairs (``errors`` NaN elsewhere) minimise

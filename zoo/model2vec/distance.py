@@ -1,4 +1,5 @@
 """Differentiable d_sym / d_asym in torch, for Model2Vec's gradients (METHOD section 5)."""
+
 from __future__ import annotations
 
 __all__ = ["d_asym_torch", "d_sym_torch"]

@@ -4,6 +4,7 @@
 loop (:func:`_optimise`), calibrates the error map (:func:`_calibrate`) and
 measures the selection (:func:`_fit_metrics`). See :mod:`zoo.model2vec`.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,17 @@ from zoo.model2vec.calibration import (
 )
 from zoo.model2vec.distance import d_asym_torch
 
-__all__ = ["DEFAULT_SOURCE", "OBJECTIVES", "SOURCE_FLOOR", "Model2VecConfig", "Model2VecResult", "TrainingData",
-           "error_matrix", "split_tasks", "train_model2vec"]
+__all__ = [
+    "DEFAULT_SOURCE",
+    "OBJECTIVES",
+    "SOURCE_FLOOR",
+    "Model2VecConfig",
+    "Model2VecResult",
+    "TrainingData",
+    "error_matrix",
+    "split_tasks",
+    "train_model2vec",
+]
 
 DEFAULT_SOURCE = "mean task embedding"
 OBJECTIVES = ("ce", "regression", "both")
@@ -145,8 +155,9 @@ def _softplus_inverse(x: float) -> float:
     return x + math.log(-math.expm1(-x))
 
 
-def _split(data: TrainingData, errors: np.ndarray, config: Model2VecConfig,
-           val_tasks: Sequence[str] | None) -> tuple[list[str], list[str]]:
+def _split(
+    data: TrainingData, errors: np.ndarray, config: Model2VecConfig, val_tasks: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
     """(training, validation) task names among the tasks with at least two measured models."""
     usable_names = [data.task_names[i] for i in range(errors.shape[0]) if np.sum(~np.isnan(errors[i])) >= 2]
     if not usable_names:
@@ -189,8 +200,9 @@ class _Problem:
     params: list = field(default_factory=list)
 
 
-def _prepare(data: TrainingData, errors: np.ndarray, train_idx: list[int], trained_mask: np.ndarray,
-             config: Model2VecConfig) -> _Problem:
+def _prepare(
+    data: TrainingData, errors: np.ndarray, train_idx: list[int], trained_mask: np.ndarray, config: Model2VecConfig
+) -> _Problem:
     """Tensors and initial parameters; the optimised ones are listed in ``params`` in a fixed order."""
     import torch
 
@@ -256,8 +268,9 @@ def _loss(p: _Problem, config: Model2VecConfig, rows: list[int], d):
     return total
 
 
-def _optimise(p: _Problem, config: Model2VecConfig, train_idx: list[int], val_idx: list[int],
-              progress: bool) -> tuple[int, float]:
+def _optimise(
+    p: _Problem, config: Model2VecConfig, train_idx: list[int], val_idx: list[int], progress: bool
+) -> tuple[int, float]:
     """Full-batch Adam with early stopping on the validation loss; leaves ``p`` at its best state.
 
     Returns (epochs run, best validation loss).
@@ -271,8 +284,11 @@ def _optimise(p: _Problem, config: Model2VecConfig, train_idx: list[int], val_id
     bar = tqdm(range(config.epochs), desc="model2vec", unit="epoch", disable=not progress)
     for epoch in bar:
         optimiser.zero_grad()
-        train_loss = (_loss(p, config, train_idx, _distances(p, config, train_idx)[0])
-                      + config.bias_l2 * (p.beta**2).mean() + config.shift_l2 * (p.shift**2).mean())
+        train_loss = (
+            _loss(p, config, train_idx, _distances(p, config, train_idx)[0])
+            + config.bias_l2 * (p.beta**2).mean()
+            + config.shift_l2 * (p.shift**2).mean()
+        )
         train_loss.backward()
         optimiser.step()
         with torch.no_grad():
@@ -294,8 +310,9 @@ def _optimise(p: _Problem, config: Model2VecConfig, train_idx: list[int], val_id
     return epoch + 1, best_val
 
 
-def _calibrate(distance: np.ndarray, errors: np.ndarray, train_idx: list[int], trained_mask: np.ndarray,
-               config: Model2VecConfig) -> tuple[tuple[float, float], np.ndarray]:
+def _calibrate(
+    distance: np.ndarray, errors: np.ndarray, train_idx: list[int], trained_mask: np.ndarray, config: Model2VecConfig
+) -> tuple[tuple[float, float], np.ndarray]:
     """Refit the error map on the training pairs: ((a, s), per-model extra shift c_i / s ``[M]``).
 
     The trained distance ``[T, M]`` orders models; a ridge fit turns it into an
@@ -310,8 +327,14 @@ def _calibrate(distance: np.ndarray, errors: np.ndarray, train_idx: list[int], t
 _SELECTION_KEYS = ("relative_error", "gap_points", "top1", "tasks")
 
 
-def _fit_metrics(distance: np.ndarray, untrained: np.ndarray, errors: np.ndarray, rows: list[int],
-                 error_map: tuple[float, float], link: str) -> dict[str, float]:
+def _fit_metrics(
+    distance: np.ndarray,
+    untrained: np.ndarray,
+    errors: np.ndarray,
+    rows: list[int],
+    error_map: tuple[float, float],
+    link: str,
+) -> dict[str, float]:
     """Selection metrics of the trained and untrained distances ``[T, M]`` on task ``rows``, and the
     error map's mean absolute error in points."""
     from zoo.selection import selection_metrics
@@ -330,8 +353,13 @@ def _fit_metrics(distance: np.ndarray, untrained: np.ndarray, errors: np.ndarray
     }
 
 
-def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfig(), *,
-                    val_tasks: Sequence[str] | None = None, progress: bool = True) -> Model2VecResult:
+def train_model2vec(
+    data: TrainingData,
+    config: Model2VecConfig = Model2VecConfig(),
+    *,
+    val_tasks: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Model2VecResult:
     """Learn b_i, alpha (and tau, the error map) from recorded transfer errors (METHOD section 6).
 
     Full-batch Adam over the training tasks; the validation tasks (a seeded
@@ -381,7 +409,15 @@ def train_model2vec(data: TrainingData, config: Model2VecConfig = Model2VecConfi
     return Model2VecResult(
         model_names=tuple(data.model_names),
         bias=np.where(trained_mask[:, None], vectors - raw_sources, 0.0).astype(np.float32),
-        vectors=vectors, trained=trained_mask.copy(), alpha=alpha, tau=tau, error_map=error_map,
-        error_link=link, train_tasks=tuple(train_names), val_tasks=tuple(val_names), metrics=metrics,
-        hyperparams={**asdict(config), "default_source": DEFAULT_SOURCE}, shift=shifts,
+        vectors=vectors,
+        trained=trained_mask.copy(),
+        alpha=alpha,
+        tau=tau,
+        error_map=error_map,
+        error_link=link,
+        train_tasks=tuple(train_names),
+        val_tasks=tuple(val_names),
+        metrics=metrics,
+        hyperparams={**asdict(config), "default_source": DEFAULT_SOURCE},
+        shift=shifts,
     )

@@ -13,6 +13,7 @@ Modules: :mod:`~zoo.plots.canvas` (files, figures, labels, group styles),
 :mod:`~zoo.plots.layout` (the 2-D layout behind the task map: t-SNE or
 classical MDS on a precomputed distance matrix; numpy only).
 """
+
 from __future__ import annotations
 
 from zoo.plots.canvas import FORMATS, NO_GROUP, figure_path, short_label

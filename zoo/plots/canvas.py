@@ -3,6 +3,7 @@
 A figure is a bare :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot
 state); :func:`save` writes it in the format the suffix of ``out`` names.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +55,7 @@ def short_label(text: Any, limit: int = 32) -> str:
     if len(text) <= limit:
         return text
     head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
 def wrapped_title(text: str, width_inches: float, fontsize: float) -> str:
@@ -73,8 +74,7 @@ def group_styles(names: Sequence[str]) -> dict[str, tuple[Any, str]]:
 
     palette = matplotlib.colormaps["tab10"]
     markers = "os^DvPX<>p"
-    styles = {name: (palette(i % 10), markers[(i // 10) % len(markers)])
-              for i, name in enumerate(dict.fromkeys(names))}
+    styles = {name: (palette(i % 10), markers[(i // 10) % len(markers)]) for i, name in enumerate(dict.fromkeys(names))}
     if NO_GROUP in styles:
         styles[NO_GROUP] = ((0.6, 0.6, 0.6, 1.0), "o")
     return styles

@@ -1,4 +1,5 @@
 """Bar charts of choosing an expert: one task's recommendations, and the selection methods compared."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,8 +14,9 @@ from zoo.plots.canvas import field, new_figure, save, short_label
 __all__ = ["recommendation_chart", "selection_chart"]
 
 
-def recommendation_chart(rows: Sequence[Any], out: str | Path, *, oracle: float | None = None,
-                         title: str | None = None) -> Path:
+def recommendation_chart(
+    rows: Sequence[Any], out: str | Path, *, oracle: float | None = None, title: str | None = None
+) -> Path:
     """Horizontal bars of expected error (%) per recommended model, best rank on top.
 
     ``rows``: dicts or dataclasses with ``model``, ``expected_error`` (a fraction)
@@ -32,18 +34,50 @@ def recommendation_chart(rows: Sequence[Any], out: str | Path, *, oracle: float 
     ypos = np.arange(n)
     ax.barh(ypos, expected, height=0.6, color="#4c72b0", label="expected error (predicted)", zorder=2)
     for y, value in zip(ypos, expected):
-        ax.annotate(f"{value:.1f}%", (0.0, y), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=8, color="white", fontweight="bold", zorder=5)
+        ax.annotate(
+            f"{value:.1f}%",
+            (0.0, y),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
+            zorder=5,
+        )
     known = [(y, float(m) * 100.0) for y, m in zip(ypos, measured) if m is not None]
     if known:
-        ax.scatter([k[1] for k in known], [k[0] for k in known], color="#dd8452", marker="D",
-                   edgecolors="black", s=45, zorder=3, label="measured error")
+        ax.scatter(
+            [k[1] for k in known],
+            [k[0] for k in known],
+            color="#dd8452",
+            marker="D",
+            edgecolors="black",
+            s=45,
+            zorder=3,
+            label="measured error",
+        )
         for y, value in known:
-            ax.annotate(f"{value:.1f}%", (value, y), xytext=(0, 7), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=7, color="#8c3d0f", zorder=5)
+            ax.annotate(
+                f"{value:.1f}%",
+                (value, y),
+                xytext=(0, 7),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#8c3d0f",
+                zorder=5,
+            )
     if oracle is not None:
-        ax.axvline(float(oracle) * 100.0, color="#c44e52", linestyle="--", linewidth=1.5,
-                   label=f"oracle (best measured): {float(oracle) * 100:.1f}%", zorder=4)
+        ax.axvline(
+            float(oracle) * 100.0,
+            color="#c44e52",
+            linestyle="--",
+            linewidth=1.5,
+            label=f"oracle (best measured): {float(oracle) * 100:.1f}%",
+            zorder=4,
+        )
     ax.set_yticks(ypos, models, fontsize=9)
     ax.invert_yaxis()
     right = max([*expected, *(k[1] for k in known), (oracle or 0.0) * 100.0])
@@ -76,8 +110,10 @@ def selection_chart(rows: Sequence[Any], out: str | Path, *, title: str | None =
     left, right = fig.subplots(1, 2, sharey=True)
     ypos = np.arange(n)
     colours = ["#c44e52" if name == "Model2Vec" else "#4c72b0" for name in names]
-    for ax, values, label in ((left, rel, "mean relative error to the oracle (%)"),
-                              (right, gap, "mean gap to the oracle (percentage points)")):
+    for ax, values, label in (
+        (left, rel, "mean relative error to the oracle (%)"),
+        (right, gap, "mean gap to the oracle (percentage points)"),
+    ):
         ax.barh(ypos, values, height=0.6, color=colours, zorder=2)
         ax.set_xlabel(label)
         ax.grid(axis="x", color="0.9", zorder=0)
@@ -86,8 +122,7 @@ def selection_chart(rows: Sequence[Any], out: str | Path, *, title: str | None =
         text = f"{value:.1f} pts" + ("" if hit is None else f"  (top-1 {100 * float(hit):.0f}%)")
         right.annotate(text, (value, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     for y, value in zip(ypos, rel):
-        left.annotate(f"{value:.1f}%", (value, y), xytext=(4, 0), textcoords="offset points", va="center",
-                      fontsize=8)
+        left.annotate(f"{value:.1f}%", (value, y), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     left.set_yticks(ypos, names, fontsize=9)
     left.invert_yaxis()
     left.set_ylabel("selection method")

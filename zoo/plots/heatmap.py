@@ -1,4 +1,5 @@
 """The task distance heatmap: an [N, N] matrix, clustered, with taxonomy groups marked."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -14,9 +15,16 @@ from zoo.plots.ordering import check_distance_matrix, heatmap_order
 __all__ = ["distance_heatmap"]
 
 
-def distance_heatmap(matrix: Any, labels: Sequence[str], out: str | Path, *,
-                     groups: Sequence[str | None] | None = None, title: str | None = None,
-                     order: str = "cluster", value_label: str = "d_sym (symmetric Task2Vec distance)") -> Path:
+def distance_heatmap(
+    matrix: Any,
+    labels: Sequence[str],
+    out: str | Path,
+    *,
+    groups: Sequence[str | None] | None = None,
+    title: str | None = None,
+    order: str = "cluster",
+    value_label: str = "d_sym (symmetric Task2Vec distance)",
+) -> Path:
     """Draw an [N, N] distance matrix as a labelled heatmap and return the file written.
 
     Ordered by :func:`zoo.plots.ordering.heatmap_order`; with ``groups`` (e.g.
@@ -62,6 +70,7 @@ def _draw_group_bands(ax, ordered_groups: list[str], fontsize: float) -> None:
         ax.axvline(start - 0.5, color="white", linewidth=1.2)
     top = ax.secondary_xaxis("top")
     centres = [(s + e - 1) / 2 for s, e in zip(starts, ends)]
-    top.set_xticks(centres, [ordered_groups[s] for s in starts],
-                   rotation=90 if len(starts) > 6 else 0, fontsize=max(fontsize, 8.0))
+    top.set_xticks(
+        centres, [ordered_groups[s] for s in starts], rotation=90 if len(starts) > 6 else 0, fontsize=max(fontsize, 8.0)
+    )
     top.tick_params(length=0)

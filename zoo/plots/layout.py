@@ -1,4 +1,5 @@
 """The 2-D layout behind the task map: t-SNE or classical MDS on a precomputed distance matrix (numpy only)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,9 @@ from zoo.plots.ordering import check_distance_matrix
 __all__ = ["classical_mds", "embed_2d", "tsne", "tsne_affinities", "tsne_gradient"]
 
 
-def embed_2d(distance_matrix: Any, *, method: str = "tsne", seed: int = 0,
-             perplexity: float | None = None) -> np.ndarray:
+def embed_2d(
+    distance_matrix: Any, *, method: str = "tsne", seed: int = 0, perplexity: float | None = None
+) -> np.ndarray:
     """Place N items in 2-D from their [N, N] distances; returns [N, 2].
 
     ``method``: ``"tsne"`` (exact t-SNE on the precomputed distances, van der
@@ -54,8 +56,9 @@ def classical_mds(distance_matrix: Any, dims: int = 2) -> np.ndarray:
     return coords
 
 
-def tsne_affinities(distance_matrix: np.ndarray, perplexity: float, *, tol: float = 1e-5,
-                    steps: int = 100) -> np.ndarray:
+def tsne_affinities(
+    distance_matrix: np.ndarray, perplexity: float, *, tol: float = 1e-5, steps: int = 100
+) -> np.ndarray:
     """Conditional affinities P[j|i] [N, N] with each row's perplexity matched.
 
     P[j|i] ~ exp(-beta_i * d_ij^2), beta_i found by bisection on log(beta) so the
@@ -103,8 +106,9 @@ def tsne_gradient(joint: np.ndarray, coords: np.ndarray) -> tuple[float, np.ndar
     return cost, grad
 
 
-def tsne(distance_matrix: np.ndarray, *, seed: int = 0, perplexity: float | None = None,
-         iterations: int = 750) -> np.ndarray:
+def tsne(
+    distance_matrix: np.ndarray, *, seed: int = 0, perplexity: float | None = None, iterations: int = 750
+) -> np.ndarray:
     """Exact t-SNE [N, 2] from [N, N] distances (gains, momentum, early exaggeration 12)."""
     n = distance_matrix.shape[0]
     perplexity = float(perplexity or min(15.0, max(2.0, (n - 1) / 3.0)))

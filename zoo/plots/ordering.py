@@ -1,4 +1,5 @@
 """Distance matrices for figures: checked, and put in an order that shows their structure."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,8 +42,7 @@ def cluster_order(matrix: Any) -> np.ndarray:
     return leaves_list(tree).astype(int)
 
 
-def heatmap_order(matrix: Any, *, groups: Sequence[str | None] | None = None,
-                  order: str = "cluster") -> np.ndarray:
+def heatmap_order(matrix: Any, *, groups: Sequence[str | None] | None = None, order: str = "cluster") -> np.ndarray:
     """The row/column order [N] of a distance heatmap.
 
     With ``groups``, each group is contiguous, groups sorted by name (a taxonomy

@@ -4,6 +4,7 @@
 selection-quality report) and one page per task, from plain dataclasses; it
 needs no server, no network and no database.
 """
+
 from __future__ import annotations
 
 from zoo.report.site import (

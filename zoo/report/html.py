@@ -4,13 +4,15 @@ Everything is self-contained (inline CSS and a small vanilla-JS table sorter, no
 CDN) so a page opens from the file system, offline. Every piece of text that
 comes from the registry goes through :func:`escape`.
 """
+
 from __future__ import annotations
 
 import html
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -71,21 +73,31 @@ def cell(value: Any) -> str:
     return f"<td>{escape(value)}</td>"
 
 
-def table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
-          caption: str | None = None, empty: str = "Nothing here yet.") -> str:
+def table(
+    table_id: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    caption: str | None = None,
+    empty: str = "Nothing here yet.",
+) -> str:
     """A sortable table (click a header); numeric columns are detected from the cells."""
     if not rows:
         return f'<p class="empty">{escape(empty)}</p>'
-    numeric = [all(isinstance(r[i], (Number, int, float)) and not isinstance(r[i], bool)
-                   for r in rows) for i in range(len(headers))]
+    numeric = [
+        all(isinstance(r[i], (Number, int, float)) and not isinstance(r[i], bool) for r in rows)
+        for i in range(len(headers))
+    ]
     head = "".join(
         f'<th scope="col" data-type="{"number" if numeric[i] else "text"}" tabindex="0">{escape(h)}</th>'
         for i, h in enumerate(headers)
     )
     body = "\n".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return (f'<table class="sortable" id="{escape(table_id)}">{cap}<thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{body}\n</tbody></table>")
+    return (
+        f'<table class="sortable" id="{escape(table_id)}">{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{body}\n</tbody></table>"
+    )
 
 
 def json_section(data: Any, *, table_prefix: str = "json") -> str:
@@ -136,8 +148,7 @@ def _json_rows_table(table_id: str, rows: list) -> str | None:
     if not rows or not all(isinstance(r, dict) for r in rows):
         return None
     headers = list(dict.fromkeys(k for r in rows for k in r))
-    cells = [[_scalar(r.get(h)) if _is_scalar(r.get(h)) else json.dumps(r.get(h)) for h in headers]
-             for r in rows]
+    cells = [[_scalar(r.get(h)) if _is_scalar(r.get(h)) else json.dumps(r.get(h)) for h in headers] for r in rows]
     return table(table_id, headers, cells)
 
 

@@ -4,13 +4,15 @@
 from the registry) and writes HTML only; figures are made beforehand and given
 as paths relative to the site folder.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from zoo.report.html import Link, escape, fixed, json_section, number, page, percent, table
 
@@ -140,33 +142,67 @@ def _index(content: ReportContent, paged: set[str]) -> str:
     if content.notes:
         sections.append("".join(f'<p class="note">{escape(n)}</p>' for n in content.notes))
     sections.append(f'<h2 id="models">Models ({len(content.models)})</h2>')
-    sections.append(table("models-table", ["model", "aliases", "tags", "trained on", "architecture",
-                                           "parameters", "source"],
-                          [[m.name, ", ".join(m.aliases), _tags(m.tags),
-                            _task_link(m.trained_on, paged, "tasks/"), m.arch or "",
-                            number(m.num_params), m.source] for m in content.models],
-                          empty="No models registered: add one with `zoo register-model`."))
+    sections.append(
+        table(
+            "models-table",
+            ["model", "aliases", "tags", "trained on", "architecture", "parameters", "source"],
+            [
+                [
+                    m.name,
+                    ", ".join(m.aliases),
+                    _tags(m.tags),
+                    _task_link(m.trained_on, paged, "tasks/"),
+                    m.arch or "",
+                    number(m.num_params),
+                    m.source,
+                ]
+                for m in content.models
+            ],
+            empty="No models registered: add one with `zoo register-model`.",
+        )
+    )
     sections.append(f'<h2 id="tasks">Tasks ({len(content.tasks)})</h2>')
-    sections.append(table("tasks-table", ["task", "taxonomy", "classes", "samples", "embedding norm"],
-                          [[_task_link(t.name, paged, "tasks/"), t.taxonomy or "", number(t.num_classes),
-                            number(t.num_samples), number(t.embedding_norm, 4)] for t in content.tasks],
-                          empty="No tasks registered: add one with `zoo embed-task NAME --data DIR`."))
+    sections.append(
+        table(
+            "tasks-table",
+            ["task", "taxonomy", "classes", "samples", "embedding norm"],
+            [
+                [
+                    _task_link(t.name, paged, "tasks/"),
+                    t.taxonomy or "",
+                    number(t.num_classes),
+                    number(t.num_samples),
+                    number(t.embedding_norm, 4),
+                ]
+                for t in content.tasks
+            ],
+            empty="No tasks registered: add one with `zoo embed-task NAME --data DIR`.",
+        )
+    )
     sections.append('<h2 id="figures">Figures</h2>')
     if content.figures:
         sections.extend(
             f'<figure><a href="{escape(f.path)}"><img src="{escape(f.path)}" alt="{escape(f.caption)}"></a>'
-            f"<figcaption>{escape(f.caption)}</figcaption></figure>" for f in content.figures)
+            f"<figcaption>{escape(f.caption)}</figcaption></figure>"
+            for f in content.figures
+        )
     else:
         sections.append('<p class="empty">No figures: they need at least two embedded tasks.</p>')
     sections.append('<h2 id="selection">Selection quality</h2>')
     if content.selection is None:
-        sections.append('<p class="empty">No selection-quality report given: run `zoo bench evaluate` and '
-                        "pass its JSON with `zoo report --selection FILE`.</p>")
+        sections.append(
+            '<p class="empty">No selection-quality report given: run `zoo bench evaluate` and '
+            "pass its JSON with `zoo report --selection FILE`.</p>"
+        )
     else:
         source = f'<p class="note">From {escape(content.selection_source)}</p>' if content.selection_source else ""
         sections.append(source + json_section(content.selection, table_prefix="selection"))
-    nav = [Link("Models", "#models"), Link("Tasks", "#tasks"), Link("Figures", "#figures"),
-           Link("Selection", "#selection")]
+    nav = [
+        Link("Models", "#models"),
+        Link("Tasks", "#tasks"),
+        Link("Figures", "#figures"),
+        Link("Selection", "#selection"),
+    ]
     return page(content.title, "\n".join(sections), subtitle=_subtitle(content), nav=nav)
 
 
@@ -176,27 +212,57 @@ def _tags(tags: dict[str, str]) -> str:
 
 def _task_page(content: ReportContent, task_page: TaskPage, paged: set[str]) -> str:
     task = task_page.task
-    facts = [("taxonomy", task.taxonomy or "–"), ("classes", f"{task.num_classes:,}"),
-             ("samples", f"{task.num_samples:,}"), ("data", task.data_uri),
-             ("embedding norm", "–" if task.embedding_norm is None else f"{task.embedding_norm:.4g}")]
+    facts = [
+        ("taxonomy", task.taxonomy or "–"),
+        ("classes", f"{task.num_classes:,}"),
+        ("samples", f"{task.num_samples:,}"),
+        ("data", task.data_uri),
+        ("embedding norm", "–" if task.embedding_norm is None else f"{task.embedding_norm:.4g}"),
+    ]
     body = ['<dl class="facts">' + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts) + "</dl>"]
     body.append("<h2>Nearest tasks (d_sym)</h2>")
-    body.append(table("nearest-table", ["rank", "task", "d_sym", "taxonomy"],
-                      [[i + 1, _task_link(n.task, paged, ""), fixed(n.distance),
-                        _taxonomy_of(content, n.task)] for i, n in enumerate(task_page.nearest)],
-                      empty="No other embedded tasks to compare with."))
+    body.append(
+        table(
+            "nearest-table",
+            ["rank", "task", "d_sym", "taxonomy"],
+            [
+                [i + 1, _task_link(n.task, paged, ""), fixed(n.distance), _taxonomy_of(content, n.task)]
+                for i, n in enumerate(task_page.nearest)
+            ],
+            empty="No other embedded tasks to compare with.",
+        )
+    )
     if task_page.recommended:
         measured = {m.model: m.value for m in task_page.results if "error" in m.metric}
         body.append("<h2>Recommended models (latest Model2Vec run)</h2>")
-        body.append(table("recommended-table", ["rank", "model", "expected error", "measured error", "d_asym"],
-                          [[i + 1, r.get("model"), percent(r.get("expected_error")),
-                            percent(measured.get(r.get("model"))), fixed(r.get("distance"))]
-                           for i, r in enumerate(task_page.recommended)]))
+        body.append(
+            table(
+                "recommended-table",
+                ["rank", "model", "expected error", "measured error", "d_asym"],
+                [
+                    [
+                        i + 1,
+                        r.get("model"),
+                        percent(r.get("expected_error")),
+                        percent(measured.get(r.get("model"))),
+                        fixed(r.get("distance")),
+                    ]
+                    for i, r in enumerate(task_page.recommended)
+                ],
+            )
+        )
     body.append("<h2>Measured transfer results (best first)</h2>")
-    body.append(table("results-table", ["rank", "model", "metric", "value", "protocol", "train", "test"],
-                      [[i + 1, m.model, m.metric, _metric_value(m), m.protocol, number(m.train_size),
-                        number(m.test_size)] for i, m in enumerate(task_page.results)],
-                      empty="No transfer results for this task: measure one with `zoo evaluate`."))
+    body.append(
+        table(
+            "results-table",
+            ["rank", "model", "metric", "value", "protocol", "train", "test"],
+            [
+                [i + 1, m.model, m.metric, _metric_value(m), m.protocol, number(m.train_size), number(m.test_size)]
+                for i, m in enumerate(task_page.results)
+            ],
+            empty="No transfer results for this task: measure one with `zoo evaluate`.",
+        )
+    )
     nav = [Link("← all models and tasks", "../index.html")]
     return page(f"Task {task.name}", "\n".join(body), subtitle=_subtitle(content), nav=nav)
 
