@@ -133,8 +133,6 @@ class Model2VecTraining:
 
         Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
         """
-        import numpy as np
-
         fitted = self.fit(
             probe=probe,
             method=method,
@@ -149,52 +147,23 @@ class Model2VecTraining:
             own_task_pairs=own_task_pairs,
             progress=progress,
         )
-        result, space, selected = fitted.result, fitted.space, fitted.selected
         shrink = fit_run_shrinkage(self, fitted, progress=progress) if shrinkage else None
-        hyperparams = {
-            **result.hyperparams,
-            "metric": selected.metric,
-            "protocol": selected.protocol,
-            "alpha": result.alpha,
-            "tau": result.tau,
-            "error_map": list(result.error_map),
-            "error_link": result.error_link,
-            "t0": space.t0_source,
-            "val_tasks_given": bool(val_tasks),
-            "excluded_tasks": selected.excluded,
-            "own_task_pairs_excluded": selected.own_pairs,
-            "results_recorded": len(selected.recorded) if results_recorded is None else results_recorded,
-        }
-        if shrink is not None:
-            hyperparams["shrinkage"] = shrink.shrinkage.as_dict()
-            hyperparams["novelty_reference"] = [float(x) for x in shrink.reference]
-        prior = fitted.prior_errors()
-        embeddings = {
-            name: (
-                result.bias[i],
-                result.vectors[i],
-                bool(result.trained[i]),
-                {
-                    "shift": float(result.shift[i]) if result.shift is not None else 0.0,
-                    **({"prior_error": float(prior[i])} if np.isfinite(prior[i]) else {}),
-                },
-            )
-            for i, name in enumerate(result.model_names)
-        }
+        hyperparams = _run_hyperparams(fitted, shrink, bool(val_tasks), results_recorded)
+        result = fitted.result
         run = self.store.add_model2vec_run(
             fitted.space.probe,
             method,
             hyperparams=hyperparams,
             metrics=json_safe(result.metrics),
-            embeddings=embeddings,
+            embeddings=_model_embeddings(fitted),
         )
         return {
             "run_id": run.id,
             "probe": fitted.space.probe,
             "method": method,
             "models": len(result.model_names),
-            "trained": int(np.sum(result.trained)),
-            "tasks": len(space.task_names),
+            "trained": int(sum(bool(t) for t in result.trained)),
+            "tasks": len(fitted.space.task_names),
             "metrics": json_safe(result.metrics),
             "hyperparams": hyperparams,
         }
@@ -279,6 +248,48 @@ class Model2VecTraining:
             ((r.task, r.model, r.value) for r in selected.results), space.task_names, [m.name for m in space.models]
         )
         return Prepared(space, selected, errors, config, own_task_pairs)
+
+
+def _run_hyperparams(
+    fitted: Fitted, shrink: Any, val_tasks_given: bool, results_recorded: int | None
+) -> dict[str, Any]:
+    """What a stored run records about how it was made (and its shrinkage, when fitted)."""
+    result, selected = fitted.result, fitted.selected
+    hyperparams = {
+        **result.hyperparams,
+        "metric": selected.metric,
+        "protocol": selected.protocol,
+        "alpha": result.alpha,
+        "tau": result.tau,
+        "error_map": list(result.error_map),
+        "error_link": result.error_link,
+        "t0": fitted.space.t0_source,
+        "val_tasks_given": val_tasks_given,
+        "excluded_tasks": selected.excluded,
+        "own_task_pairs_excluded": selected.own_pairs,
+        "results_recorded": len(selected.recorded) if results_recorded is None else results_recorded,
+    }
+    if shrink is not None:
+        hyperparams["shrinkage"] = shrink.shrinkage.as_dict()
+        hyperparams["novelty_reference"] = [float(x) for x in shrink.reference]
+    return hyperparams
+
+
+def _model_embeddings(fitted: Fitted) -> dict[str, tuple]:
+    """Each model's (bias [D], vector [D], trained, params): its shift and, when measured, its prior error."""
+    import numpy as np
+
+    result, prior = fitted.result, fitted.prior_errors()
+    shift = result.shift if result.shift is not None else np.zeros(len(result.model_names))
+    return {
+        name: (
+            result.bias[i],
+            result.vectors[i],
+            bool(result.trained[i]),
+            {"shift": float(shift[i]), **({"prior_error": float(prior[i])} if np.isfinite(prior[i]) else {})},
+        )
+        for i, name in enumerate(result.model_names)
+    }
 
 
 def _config(**given: Any) -> Model2VecConfig:
