@@ -23,7 +23,9 @@ def test_demo_recommends_for_the_shipped_heldout_task_in_its_own_registry(tmp_pa
     picks = out["recommendations"]
     assert [p["rank"] for p in picks] == [1, 2, 3]
     assert all(0.0 <= p["expected_error"] <= 1.0 for p in picks)
-    assert picks[0]["distance"] <= picks[1]["distance"] <= picks[2]["distance"]
+    # ranked by expected error (Model2Vec's, shrunk toward each expert's prior by the task's novelty)
+    assert picks[0]["expected_error"] <= picks[1]["expected_error"] <= picks[2]["expected_error"]
+    assert all(p["low"] <= p["expected_error"] <= p["high"] for p in picks)
     with Image.open(out["plot"]) as image:
         assert image.width > 400 and image.height > 200
     assert not user_db.exists()  # the user's registry is never touched
