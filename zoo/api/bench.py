@@ -242,79 +242,10 @@ class Bench:
         return {"run_id": summary["run_id"], "reused": False, "excluded_tasks": len(excluded)}
 
     def _bench_registry(self, spec: BenchSize) -> Registry:
-        """The registry operations :func:`zoo.bench.build.build` needs, over this store."""
-        from zoo.bench.build import Registry
-        from zoo.transfer import PROTOCOL, ProtocolParams
+        """The registry operations :func:`zoo.bench.build.build` needs, over this store (:mod:`zoo.api.bench_build`)."""
+        from zoo.api.bench_build import BenchRegistry
 
-        store = self.store
-        params = ProtocolParams().as_dict()
-
-        def ensure_task(folder: Path) -> None:
-            from zoo.collections.tasks import read_task
-            from zoo.data import fingerprint, load_labelled
-
-            record = read_task(folder)
-            try:
-                store.get_task(record["name"])
-                return
-            except NotFound:
-                pass
-            from registry.locations import bench_root, bench_uri
-
-            store.add_task(
-                record["name"],
-                data_uri=bench_uri(folder, bench_root()) or str(Path(folder).resolve()),
-                num_classes=len(record["classes"]),
-                num_samples=int(record["counts"]["train"]),
-                fingerprint=fingerprint(load_labelled(folder)),
-                taxonomy=f"{record['collection']}/{record['taxonomy']}",
-            )
-
-        def ensure_embedding(task: str, folder: Path, probe: str, method: str) -> bool:
-            if store.list_task_embeddings(task=task, method=method):
-                return False
-            self.embeddings.embed_task(
-                str(folder),
-                name=task,
-                probe=probe,
-                method=method,
-                max_samples=spec.embed_max_samples,
-                seed=0,
-                progress=False,
-            )
-            return True
-
-        def ensure_model(expert: Any, path: Path) -> None:
-            try:
-                store.get_model(expert.name)
-            except NotFound:
-                _register_expert(store, expert, path)
-
-        def has_transfer(model: str, task: str) -> bool:
-            return any(
-                r.protocol_params == params and r.metric == "error"
-                for r in store.list_transfer_results(model=model, task=task, protocol=PROTOCOL)
-            )
-
-        def add_transfer(model: str, task: str, result: dict) -> None:
-            store.add_transfer_result(
-                model,
-                task,
-                metric="error",
-                value=result["error"],
-                protocol=PROTOCOL,
-                protocol_params=params,
-                train_size=result["train_size"],
-                test_size=result["test_size"],
-            )
-
-        return Registry(
-            ensure_task=ensure_task,
-            ensure_embedding=ensure_embedding,
-            ensure_model=ensure_model,
-            has_transfer=has_transfer,
-            add_transfer=add_transfer,
-        )
+        return BenchRegistry(self.store, self.embeddings, spec).registry()
 
     # ------------------------------------------------------------------ report
     def selection_report(
@@ -334,56 +265,13 @@ class Bench:
         writes ``selection.json``, ``selection.md`` and ``selection.png`` to
         ``out_dir``. Returns the report dict with ``files``.
         """
-        import json
-
-        import numpy as np
+        from zoo.api.bench_report import error_spread, spread_markdown, write_selection
 
         report = self.judge.evaluate_selection(tasks=tasks, scorers=scorers, max_samples=max_samples, progress=progress)
-        spread = []
-        for task in report["tasks"]:
-            errors = np.array(
-                [
-                    r.value
-                    for r in self.store.list_transfer_results(task=task)
-                    if r.metric == report["metric"] and (report["protocol"] is None or r.protocol == report["protocol"])
-                ]
-            )
-            if errors.size:
-                spread.append(
-                    {
-                        "task": task,
-                        "experts": int(errors.size),
-                        "best": float(errors.min()),
-                        "median": float(np.median(errors)),
-                        "worst": float(errors.max()),
-                        "spread_points": float(100 * (errors.max() - errors.min())),
-                    }
-                )
+        spread = error_spread(self.store, report["tasks"], report["metric"], report["protocol"])
         report["per_task"] = spread
-        lines = [
-            "",
-            "",
-            f"Spread of expert errors per held-out task ({report['protocol']}):",
-            "",
-            "| task | experts | best (%) | median (%) | worst (%) | spread (points) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        lines += [
-            f"| {r['task']} | {r['experts']} | {100 * r['best']:.1f} | {100 * r['median']:.1f} | "
-            f"{100 * r['worst']:.1f} | {r['spread_points']:.1f} |"
-            for r in spread
-        ]
-        report["markdown"] += "\n".join(lines) + "\n"
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {"json": folder / "selection.json", "markdown": folder / "selection.md"}
-        files["json"].write_text(json.dumps(report, indent=2, default=float))
-        files["markdown"].write_text(report["markdown"])
-        if plots:
-            from zoo.plots import selection_chart
-
-            files["chart"] = selection_chart(report["rows"], folder / "selection.png")
-        report["files"] = {k: str(v) for k, v in files.items()}
+        report["markdown"] += spread_markdown(spread, report["protocol"])
+        report["files"] = write_selection(report, out_dir, plots=plots)
         return report
 
     def report(
@@ -395,6 +283,7 @@ class Bench:
         over the bench tasks. Returns {"agreement": {method: {collection: {...}}},
         "difficulty": {method: {...}}, "errors": {...summary}, "per_task": {task: {...}}, "plots": [paths]}.
         """
+        from zoo.api.bench_report import method_report
         from zoo.bench.report import error_summary, expert_error_table
         from zoo.transfer import PROTOCOL, ProtocolParams
 
@@ -425,7 +314,7 @@ class Bench:
             )
             if len(rows) < 2:
                 continue
-            figures = _method_report(
+            figures = method_report(
                 rows, [tasks[e.task].taxonomy for e in rows], best, probe, method, Path(out_dir) if plots else None
             )
             out["agreement"][method], out["difficulty"][method] = figures["agreement"], figures["difficulty"]
@@ -487,69 +376,3 @@ class Bench:
             set_name="heldout",
         )
         return folder, read_task(folder)
-
-
-def _register_expert(store: Store, expert: Any, path: Path) -> None:
-    """Register a bench expert (a :class:`zoo.bench.experts` plan entry) from its weights file and sidecar."""
-    import json
-
-    from zoo.networks import weights_checksum
-
-    sidecar = json.loads(Path(path).with_suffix(".json").read_text())
-    origin = "fine-tuned from the probe" if expert.init == "probe" else "from scratch"
-    from registry.locations import bench_root, bench_uri
-
-    source = bench_uri(path, bench_root()) or f"file:{Path(path).resolve()}"  # bench: inside the bench data root
-    store.add_model(
-        expert.name,
-        source,
-        arch=expert.arch,
-        num_params=sidecar.get("num_params"),
-        checksum=weights_checksum(path),
-        trained_on=expert.trained_on,
-        description=f"bench expert ({expert.tags.get('kind')}): {expert.arch} {origin}"
-        f" on {len(expert.tasks)} task(s), {expert.steps} steps",
-        tags={
-            **{k: str(v) for k, v in expert.tags.items()},
-            "arch": expert.arch,
-            "classes": str(sidecar["num_classes"]),
-        },
-    )
-
-
-def _method_report(
-    rows: list, paths: list[str], best: dict[str, float], probe: str, method: str, plot_dir: Path | None
-) -> dict[str, Any]:
-    """Taxonomy agreement per collection, difficulty, and the heatmap of one method's embeddings."""
-    import numpy as np
-
-    from zoo.bench.report import difficulty, family_of, taxonomy_agreement
-    from zoo.embedding.distance import d_sym_matrix
-
-    names = [e.task for e in rows]
-    vectors = np.stack([np.asarray(e.vector, dtype=np.float64) for e in rows])
-    matrix = np.asarray(d_sym_matrix(vectors, vectors), dtype=np.float64)
-    matrix = (matrix + matrix.T) / 2
-    np.fill_diagonal(matrix, 0.0)
-    agreement = {}
-    for collection in sorted({p.split("/")[0] for p in paths}) + ["all"]:
-        idx = [i for i, p in enumerate(paths) if collection == "all" or p.split("/")[0] == collection]
-        if len(idx) >= 3:
-            agreement[collection] = taxonomy_agreement(matrix[np.ix_(idx, idx)], [paths[i] for i in idx])
-    norms = {e.task: float(np.linalg.norm(e.vector)) for e in rows}
-    plots = []
-    if plot_dir is not None:
-        from zoo.plots import distance_heatmap
-
-        plots.append(
-            str(
-                distance_heatmap(
-                    matrix,
-                    names,
-                    plot_dir / f"bench-heatmap-{method}.png",
-                    groups=[family_of(p) for p in paths],
-                    title=f"Task2Vec d_sym ({method}, probe {probe}), ordered by taxonomy",
-                )
-            )
-        )
-    return {"agreement": agreement, "difficulty": difficulty(norms, best), "plots": plots}

@@ -93,11 +93,17 @@ class Embeddings:
         full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
+        task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
+        return self._record(task, embedding)
+
+    def _record(self, task: Any, embedding: Any) -> TaskEmbedding:
+        """Store ``embedding`` (a :class:`zoo.embedding.TaskEmbedding`) of ``task`` (a name, or a new task's spec).
+
+        The task (when new), the probe and the embedding: one transaction, all or nothing.
+        """
         from registry.task_writes import EmbeddingSpec, probe_spec
 
-        task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
         info = embedding.probe
-        # the task (when new), the probe and the embedding: one transaction, all or nothing
         return self.store.record_task_embedding(
             task=task,
             probe=probe_spec(

@@ -22,6 +22,29 @@ if TYPE_CHECKING:
     from zoo.api.probes import Probes
 
 
+class MethodTimer:
+    """Collects :class:`zoo.selection.MethodScores`, each method's compute time spread over ``tasks`` tasks.
+
+    A method of one forward pass (the Task2Vec ones) also pays ``probe_seconds``, the probe
+    pass that embedded each task.
+    """
+
+    def __init__(self, tasks: int, probe_seconds: float) -> None:
+        self.tasks = tasks
+        self.probe_seconds = probe_seconds
+        self.methods: list[Any] = []
+
+    def add(self, name: str, compute: Callable[[], Any], passes: float, note: str = "") -> Any:
+        """Run ``compute`` (-> ``[T, M]`` scores, lower = better), record it as method ``name``; return the scores."""
+        from zoo import selection
+
+        start = time.perf_counter()
+        scores = compute()
+        seconds = (time.perf_counter() - start) / self.tasks + (self.probe_seconds if passes == 1 else 0.0)
+        self.methods.append(selection.MethodScores(name, scores, seconds, passes, note))
+        return scores
+
+
 class SelectionJudge:
     """Score every selection method on held-out tasks against the measured transfer errors."""
 
@@ -94,7 +117,6 @@ class SelectionJudge:
         """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task."""
         import numpy as np
 
-        from zoo import selection
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
 
         row_of = {t: i for i, t in enumerate(space.task_names)}
@@ -106,47 +128,46 @@ class SelectionJudge:
             for e in self.store.list_task_embeddings(probe=space.probe, method=space.method)
             if e.task in chosen
         ]
-        embed_cost = float(np.mean(probe_seconds)) if probe_seconds else 0.0
-        methods: list[Any] = []
-
-        def timed(name: str, compute: Callable[[], Any], passes: int, note: str = "") -> None:
-            start = time.perf_counter()
-            scores = compute()
-            seconds = (time.perf_counter() - start) / len(rows)
-            # the Task2Vec methods also pay the probe pass that embedded the task
-            methods.append(
-                selection.MethodScores(name, scores, seconds + (embed_cost if passes == 1 else 0.0), passes, note)
-            )
-
+        # the Task2Vec methods also pay the probe pass that embedded the task
+        timer = MethodTimer(len(rows), float(np.mean(probe_seconds)) if probe_seconds else 0.0)
         models = len(space.models)
         generic = np.nanmean(errors[train], axis=0) if train else np.full(models, np.nan)
-        timed("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
-        timed("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
-        timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
+        timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
+        timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
+        timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
+        self._model2vec_methods(timer, run, space, targets)
+        for scorer in scorers:
+            timer.add(
+                scorer,
+                lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
+                models,
+                "forward pass of every expert",
+            )
+        timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
+        return timer.methods
+
+    def _model2vec_methods(self, timer: MethodTimer, run: Model2VecRun, space: EmbeddingSpace, targets: Any) -> None:
+        """Add Model2Vec's raw ranking and, when the run has a fitted shrinkage, the shrunk one recommend uses.
+
+        ``targets`` is ``[T, D]``, the chosen tasks' embeddings.
+        """
+        from zoo.embedding.distance import ALPHA, d_asym_matrix
+
         vectors, shifts, _ = learned_vectors(self.store, run.id, space)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
-        timed(
+        timer.add(
             "Model2Vec",
             lambda: d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
             1,
             f"run {run.id}",
         )
         if "shrinkage" in run.hyperparams:
-            timed(
+            timer.add(
                 "Model2Vec (shrunk)",
                 lambda: self._shrunk(run, space, vectors, shifts, targets),
                 1,
                 "the recommend ranking: shrunk toward each expert's prior by novelty",
             )
-        for scorer in scorers:
-            timed(
-                scorer,
-                lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
-                models,
-                "forward pass of every expert",
-            )
-        timed("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
-        return methods
 
     def _shrunk(self, run: Model2VecRun, space: EmbeddingSpace, vectors: Any, shifts: Any, targets: Any) -> Any:
         """``[T, M]`` the expected errors recommend ranks by (:func:`zoo.api.ranking.score_models`'s blend)."""

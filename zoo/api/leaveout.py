@@ -22,7 +22,7 @@ from zoo.api.results import json_safe
 
 if TYPE_CHECKING:
     from zoo.api.folds import FoldContext, FoldRun
-    from zoo.api.judge import SelectionJudge
+    from zoo.api.judge import MethodTimer, SelectionJudge
     from zoo.api.training import Model2VecTraining
 
 HYBRID_K = (3, 5)
@@ -153,9 +153,10 @@ class LeaveOutJudge:
         max_samples: int | None,
         progress: bool,
     ) -> list[Any]:
+        """Each method's :class:`zoo.selection.MethodScores` on the fold's judged ``examples``, timed per task."""
         import numpy as np
 
-        from zoo import selection
+        from zoo.api.judge import MethodTimer
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
         from zoo.shrinkage import blend
 
@@ -163,52 +164,66 @@ class LeaveOutJudge:
         rows = [context.row[e.task] for e in examples]
         targets, models = space.task_vectors[rows], len(space.models)
         expected, ratio = run.expected[rows], np.array([e.ratio for e in examples])
-        probe_pass = _probe_seconds(self.training.store, space, [e.task for e in examples])
-        out: list[Any] = []
-
-        def timed(name: str, compute: Callable[[], Any], passes: float, note: str = "") -> Any:
-            start = time.perf_counter()
-            scores = compute()
-            seconds = (time.perf_counter() - start) / len(rows) + (probe_pass if passes == 1 else 0.0)
-            out.append(selection.MethodScores(name, scores, seconds, passes, note))
-            return scores
-
-        timed("generic", lambda: np.tile(run.prior, (len(rows), 1)), 0, "lowest mean error over the fold's seen tasks")
-        timed("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
-        timed("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
-        timed("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
-        default = timed(
+        tasks = [e.task for e in examples]
+        timer = MethodTimer(len(rows), _probe_seconds(self.training.store, space, tasks))
+        timer.add(
+            "generic", lambda: np.tile(run.prior, (len(rows), 1)), 0, "lowest mean error over the fold's seen tasks"
+        )
+        timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
+        timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
+        timer.add("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
+        default = timer.add(
             "Model2Vec",
             lambda: blend(expected, run.prior, ratio, shrink.weight),
             1,
             "shrunk toward the prior by novelty (the default ranking)",
         )
+        self._scorer_methods(timer, default, tasks, space.models, scorers, hybrid_k, max_samples, progress)
+        timer.add("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
+        return timer.methods
+
+    def _scorer_methods(
+        self,
+        timer: MethodTimer,
+        default: Any,
+        tasks: list[str],
+        experts: Sequence[Any],
+        scorers: Sequence[str],
+        hybrid_k: Sequence[int],
+        max_samples: int | None,
+        progress: bool,
+    ) -> None:
+        """Add each scorer's ``[T, M]`` matrix of ``experts`` on ``tasks``; when LogME ran, hybrids of ``default``.
+
+        A hybrid re-ranks the default ranking's top K by LogME; it costs K of LogME's forward passes.
+        """
+        from zoo import selection
+
+        models = len(experts)
         logme = None
         for scorer in scorers:
-            matrix = timed(
+            matrix = timer.add(
                 scorer,
-                lambda s=scorer: self.judge.scorer_matrix(
-                    s, [e.task for e in examples], space.models, max_samples, progress
-                ),
+                lambda s=scorer: self.judge.scorer_matrix(s, tasks, experts, max_samples, progress),
                 models,
                 "forward pass of every expert",
             )
             logme = -matrix if scorer == "logme" else logme
-        if logme is not None:
-            per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
-            for k in hybrid_k:
-                scores = selection.hybrid_scores(default, logme, k)
-                out.append(
-                    selection.MethodScores(
-                        f"Model2Vec + LogME top-{k}",
-                        scores,
-                        per_pass * k,
-                        k,
-                        "shortlist by the default ranking, re-ranked by LogME",
-                    )
+        if logme is None:
+            return
+        out = timer.methods
+        per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
+        for k in hybrid_k:
+            scores = selection.hybrid_scores(default, logme, k)
+            out.append(
+                selection.MethodScores(
+                    f"Model2Vec + LogME top-{k}",
+                    scores,
+                    per_pass * k,
+                    k,
+                    "shortlist by the default ranking, re-ranked by LogME",
                 )
-        timed("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
-        return out
+            )
 
 
 def _probe_seconds(store: Any, space: Any, tasks: list[str]) -> float:

@@ -193,55 +193,20 @@ class Visuals:
         ``recommendations`` models of the latest Model2Vec run (when there is one;
         0 leaves them out) and every measured transfer result, best first.
         """
-        import numpy as np
-
         from zoo import report as site
 
         root = Path(out_dir)
         if root.exists() and not root.is_dir():
             raise InvalidInput(f"{root} is a file; give {arg('out_dir', 'DIR')} a directory (it is created if missing)")
         selection_data = _read_selection(selection)
-        tasks = sorted(self.store.list_tasks(), key=lambda t: t.name)
         try:
             chosen: EmbeddingSet | None = self.current_embedding_set(probe, method)
         except NotFound:
             if probe or method:
                 raise
             chosen = None
-        vectors = {e.task: e.vector for e in chosen.embeddings} if chosen else {}
-        task_rows = tuple(
-            site.TaskRow(
-                t.name,
-                t.taxonomy,
-                t.num_classes,
-                t.num_samples,
-                t.data_uri,
-                float(np.linalg.norm(vectors[t.name])) if t.name in vectors else None,
-            )
-            for t in tasks
-        )
-        model_rows = tuple(
-            site.ModelRow(
-                m.name, m.source, m.arch, m.trained_on, m.num_params, dict(m.tags), tuple(m.aliases), m.description
-            )
-            for m in sorted(self.store.list_models(), key=lambda m: m.name)
-        )
-        nearest = self._visual_nearest(chosen, neighbours) if chosen else {}
-        results: dict[str, list] = {}
-        for r in self.store.list_transfer_results():
-            results.setdefault(r.task, []).append(
-                site.Measurement(r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size)
-            )
-        recommended, notes = self._visual_recommended(chosen, recommendations)
-        pages = tuple(
-            site.TaskPage(
-                row,
-                tuple(nearest.get(row.name, ())),
-                site.sort_results(results.get(row.name, [])),
-                recommended.get(row.name, ()),
-            )
-            for row in task_rows
-        )
+        task_rows, model_rows = self._report_rows(chosen)
+        pages, notes = self._report_pages(task_rows, chosen, neighbours, recommendations)
         figures, figure_notes = self._visual_figures(root, chosen, seed)
         notes = notes + figure_notes
         content = site.ReportContent(
@@ -260,6 +225,60 @@ class Visuals:
         )
         written = site.write_site(root, content)
         return ReportFiles(written[0], tuple(written[1:]), tuple(root / f.path for f in figures))
+
+    def _report_rows(self, chosen: EmbeddingSet | None) -> tuple[tuple, tuple]:
+        """Every task (with its embedding's norm in ``chosen``, when it has one) and every model, by name.
+
+        Returns (``zoo.report.TaskRow``s, ``zoo.report.ModelRow``s).
+        """
+        import numpy as np
+
+        from zoo import report as site
+
+        tasks = sorted(self.store.list_tasks(), key=lambda t: t.name)
+        vectors = {e.task: e.vector for e in chosen.embeddings} if chosen else {}
+        task_rows = tuple(
+            site.TaskRow(
+                t.name,
+                t.taxonomy,
+                t.num_classes,
+                t.num_samples,
+                t.data_uri,
+                float(np.linalg.norm(vectors[t.name])) if t.name in vectors else None,
+            )
+            for t in tasks
+        )
+        model_rows = tuple(
+            site.ModelRow(
+                m.name, m.source, m.arch, m.trained_on, m.num_params, dict(m.tags), tuple(m.aliases), m.description
+            )
+            for m in sorted(self.store.list_models(), key=lambda m: m.name)
+        )
+        return task_rows, model_rows
+
+    def _report_pages(
+        self, task_rows: tuple, chosen: EmbeddingSet | None, neighbours: int, recommendations: int
+    ) -> tuple[tuple, list[str]]:
+        """One ``zoo.report.TaskPage`` per task row (its nearest tasks, results best first, top models); notes."""
+        from zoo import report as site
+
+        nearest = self._visual_nearest(chosen, neighbours) if chosen else {}
+        results: dict[str, list] = {}
+        for r in self.store.list_transfer_results():
+            results.setdefault(r.task, []).append(
+                site.Measurement(r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size)
+            )
+        recommended, notes = self._visual_recommended(chosen, recommendations)
+        pages = tuple(
+            site.TaskPage(
+                row,
+                tuple(nearest.get(row.name, ())),
+                site.sort_results(results.get(row.name, [])),
+                recommended.get(row.name, ()),
+            )
+            for row in task_rows
+        )
+        return pages, notes
 
     def _visual_nearest(self, chosen: EmbeddingSet, k: int) -> dict[str, list]:
         import numpy as np

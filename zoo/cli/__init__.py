@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "import": "zoo.cli.backup:import_cmd",
     "embed-task": "zoo.cli.embedding:embed_task",
     "distance": "zoo.cli.embedding:distance",
-    "evaluate": "zoo.cli.bench:evaluate",
+    "evaluate": "zoo.cli.evaluate:evaluate",
     "bench": "zoo.cli.bench:bench",
     "train-model2vec": "zoo.cli.recommend:train_model2vec",
     "recommend": "zoo.cli.recommend:recommend",

@@ -124,6 +124,11 @@ def train_model2vec(
     if as_json:
         echo_json(summary)
         return
+    _echo_run(summary)
+
+
+def _echo_run(summary: dict) -> None:
+    """The human summary of a stored Model2Vec run (``Zoo.train_model2vec``'s return)."""
     val = summary["metrics"].get("validation") or {}
     click.echo(
         f"Model2Vec run {summary['run_id']} ({summary['probe']}/{summary['method']}): "
@@ -264,19 +269,22 @@ def recommend(
         )
         chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
     if as_json:
-        echo_json(
-            {
-                "task": target,
-                "novelty": recs[0].novelty if recs else None,
-                "extrapolates": bool(recs and recs[0].extrapolates),
-                "recommendations": recs,
-                "plot": str(chart) if chart else None,
-            }
-        )
+        echo_json(_recommend_json(target, recs, chart))
         return
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if chart:
         click.echo(f"Chart saved to {chart}")
+
+
+def _recommend_json(target: str, recs: list, chart: object | None) -> dict:
+    """What ``zoo recommend --json`` prints: the query, its novelty, the ranked experts, the chart's path."""
+    return {
+        "task": target,
+        "novelty": recs[0].novelty if recs else None,
+        "extrapolates": bool(recs and recs[0].extrapolates),
+        "recommendations": recs,
+        "plot": str(chart) if chart else None,
+    }
 
 
 def echo_novelty(recs) -> None:

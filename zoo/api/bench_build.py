@@ -1,0 +1,137 @@
+"""The registry side of ``zoo bench build``: the callbacks :func:`zoo.bench.build.build` calls.
+
+:class:`BenchRegistry` adds what the build produces (task folders, their embeddings,
+experts, transfer results) to one store, each only when it is missing, so a rerun
+or a resumed build leaves the registry as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import NotFound
+
+if TYPE_CHECKING:
+    from registry.store import Store
+    from zoo.api.embedding import Embeddings
+    from zoo.bench.build import Registry
+    from zoo.bench.sizes import BenchSize
+
+
+class BenchRegistry:
+    """The operations of :class:`zoo.bench.build.Registry` over ``store``, for a bench of size ``spec``."""
+
+    def __init__(self, store: Store, embeddings: Embeddings, spec: BenchSize) -> None:
+        from zoo.transfer import ProtocolParams
+
+        self.store = store
+        self.embeddings = embeddings
+        self.spec = spec
+        self.params = ProtocolParams().as_dict()
+
+    def registry(self) -> Registry:
+        """These operations as the build's :class:`zoo.bench.build.Registry`."""
+        from zoo.bench.build import Registry
+
+        return Registry(
+            ensure_task=self.ensure_task,
+            ensure_embedding=self.ensure_embedding,
+            ensure_model=self.ensure_model,
+            has_transfer=self.has_transfer,
+            add_transfer=self.add_transfer,
+        )
+
+    def ensure_task(self, folder: Path) -> None:
+        """Register the task rendered in ``folder`` (its ``task.json``) unless its name is registered."""
+        from registry.locations import bench_root, bench_uri
+        from zoo.collections.tasks import read_task
+        from zoo.data import fingerprint, load_labelled
+
+        record = read_task(folder)
+        try:
+            self.store.get_task(record["name"])
+            return
+        except NotFound:
+            pass
+        self.store.add_task(
+            record["name"],
+            data_uri=bench_uri(folder, bench_root()) or str(Path(folder).resolve()),
+            num_classes=len(record["classes"]),
+            num_samples=int(record["counts"]["train"]),
+            fingerprint=fingerprint(load_labelled(folder)),
+            taxonomy=f"{record['collection']}/{record['taxonomy']}",
+        )
+
+    def ensure_embedding(self, task: str, folder: Path, probe: str, method: str) -> bool:
+        """Embed ``task`` from ``folder`` unless it has a ``method`` embedding; True when one was computed."""
+        if self.store.list_task_embeddings(task=task, method=method):
+            return False
+        self.embeddings.embed_task(
+            str(folder),
+            name=task,
+            probe=probe,
+            method=method,
+            max_samples=self.spec.embed_max_samples,
+            seed=0,
+            progress=False,
+        )
+        return True
+
+    def ensure_model(self, expert: Any, path: Path) -> None:
+        """Register ``expert`` (a :mod:`zoo.bench.experts` plan entry) from ``path`` unless it is registered."""
+        try:
+            self.store.get_model(expert.name)
+        except NotFound:
+            register_expert(self.store, expert, path)
+
+    def has_transfer(self, model: str, task: str) -> bool:
+        """Whether the error of ``model`` on ``task`` is recorded under the current protocol and its parameters."""
+        from zoo.transfer import PROTOCOL
+
+        return any(
+            r.protocol_params == self.params and r.metric == "error"
+            for r in self.store.list_transfer_results(model=model, task=task, protocol=PROTOCOL)
+        )
+
+    def add_transfer(self, model: str, task: str, result: dict) -> None:
+        """Record ``result`` (``error``, ``train_size``, ``test_size``) of ``model`` on ``task``."""
+        from zoo.transfer import PROTOCOL
+
+        self.store.add_transfer_result(
+            model,
+            task,
+            metric="error",
+            value=result["error"],
+            protocol=PROTOCOL,
+            protocol_params=self.params,
+            train_size=result["train_size"],
+            test_size=result["test_size"],
+        )
+
+
+def register_expert(store: Store, expert: Any, path: Path) -> None:
+    """Register a bench expert (a :class:`zoo.bench.experts` plan entry) from its weights file and sidecar."""
+    import json
+
+    from registry.locations import bench_root, bench_uri
+    from zoo.networks import weights_checksum
+
+    sidecar = json.loads(Path(path).with_suffix(".json").read_text())
+    origin = "fine-tuned from the probe" if expert.init == "probe" else "from scratch"
+    source = bench_uri(path, bench_root()) or f"file:{Path(path).resolve()}"  # bench: inside the bench data root
+    store.add_model(
+        expert.name,
+        source,
+        arch=expert.arch,
+        num_params=sidecar.get("num_params"),
+        checksum=weights_checksum(path),
+        trained_on=expert.trained_on,
+        description=f"bench expert ({expert.tags.get('kind')}): {expert.arch} {origin}"
+        f" on {len(expert.tasks)} task(s), {expert.steps} steps",
+        tags={
+            **{k: str(v) for k, v in expert.tags.items()},
+            "arch": expert.arch,
+            "classes": str(sidecar["num_classes"]),
+        },
+    )
