@@ -117,6 +117,13 @@ def _refuse_target(store: Any, path: Path, *, force: bool) -> None:
 
 
 def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
+    """Every row as one JSON-ready dict, in the export's order: probes, tasks, models, then results."""
+    yield from _catalogue_lines(session)
+    yield from _result_lines(session)
+
+
+def _catalogue_lines(session: Session) -> Iterator[dict[str, Any]]:
+    """Probes, tasks and models (with tags and aliases), each kind ordered by name."""
     for p in session.scalars(select(ProbeRow).order_by(ProbeRow.name)):
         yield {
             "kind": "probe",
@@ -153,6 +160,10 @@ def _export_lines(session: Session) -> Iterator[dict[str, Any]]:
             "tags": {t.key: t.value for t in sorted(m.tags, key=lambda t: t.key)},
             "aliases": sorted(a.alias for a in m.aliases),
         }
+
+
+def _result_lines(session: Session) -> Iterator[dict[str, Any]]:
+    """Task embeddings (by task, probe, method), transfer results and Model2Vec runs (in recorded order)."""
     embeddings = (
         select(TaskEmbeddingRow)
         .join(TaskEmbeddingRow.task)

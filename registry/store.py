@@ -5,25 +5,26 @@ every write is one transaction that commits whole or leaves the database as
 it was; database errors are translated into :mod:`registry.errors` here.
 The session work of each concern lives beside it, and the store composes it:
 models in :mod:`registry.model_writes`, tasks, probes and task embeddings in
-:mod:`registry.task_writes`, Model2Vec runs in :mod:`registry.model2vec_runs`,
+:mod:`registry.task_writes`, lookups, listings and transfer results in
+:mod:`registry.results`, Model2Vec runs in :mod:`registry.model2vec_runs`,
 backups in :mod:`registry.backup`.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from registry import records as rec
+from registry import results
 from registry.engine import display_url, integrity_error, run_transaction
-from registry.errors import AlreadyExists, InvalidInput, NotFound
+from registry.errors import AlreadyExists, InvalidInput
 from registry.model2vec_runs import NewRun, add_run_in, latest_run_in, run_embeddings_in
 from registry.model_writes import (
     NewModel,
@@ -36,31 +37,7 @@ from registry.model_writes import (
     set_sources_in,
     source_move,
 )
-from registry.orm import (
-    REVISION_KINDS,
-    Model2VecRunRow,
-    ModelEmbeddingRow,
-    ModelRow,
-    ProbeRow,
-    RevisionRow,
-    TaskEmbeddingRow,
-    TaskRow,
-    TransferResultRow,
-    utcnow,
-)
-from registry.rows import (
-    bump,
-    count_rows,
-    embedding_query,
-    model_record,
-    model_row,
-    probe_record,
-    probe_row,
-    task_embedding_record,
-    task_record,
-    task_row,
-    transfer_record,
-)
+from registry.rows import model_record, model_row, probe_record, probe_row, task_record, task_row
 from registry.task_writes import (
     EmbeddingSpec,
     NewTask,
@@ -71,17 +48,7 @@ from registry.task_writes import (
     put_embedding_in,
     remove_task_in,
 )
-from registry.validation import (
-    MAX_INT32,
-    check_count,
-    check_finite,
-    check_json,
-    check_name,
-    check_source,
-    check_source_checksum,
-    check_source_file,
-    check_tags,
-)
+from registry.validation import check_name, check_source, check_source_checksum, check_source_file, check_tags
 
 T = TypeVar("T")
 
@@ -261,12 +228,7 @@ class Store:
 
     def list_tasks(self, *, pattern: str | None = None) -> list[rec.Task]:
         """Tasks ordered by name, filtered by a glob on the name."""
-
-        def work(session: Session) -> list[rec.Task]:
-            rows = session.scalars(select(TaskRow).order_by(TaskRow.name)).all()
-            return [task_record(r) for r in rows if pattern is None or fnmatch.fnmatchcase(r.name, pattern)]
-
-        return self.run(work, write=False)
+        return self.run(lambda session: results.list_tasks_in(session, pattern), write=False)
 
     def remove_task(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Delete a task; with embeddings or transfer results only when ``force``."""
@@ -291,9 +253,7 @@ class Store:
 
     def list_probes(self) -> list[rec.Probe]:
         """All probes ordered by name."""
-        return self.run(
-            lambda s: [probe_record(r) for r in s.scalars(select(ProbeRow).order_by(ProbeRow.name))], write=False
-        )
+        return self.run(results.list_probes_in, write=False)
 
     # ------------------------------------------------------------------ task embeddings
     def put_task_embedding(
@@ -346,37 +306,13 @@ class Store:
 
     def get_task_embedding(self, task: str, probe: str, method: str) -> rec.TaskEmbedding:
         """The current embedding of ``task`` by ``probe``/``method``."""
-
-        def work(session: Session) -> rec.TaskEmbedding:
-            row = session.scalar(
-                embedding_query().where(TaskRow.name == task, ProbeRow.name == probe, TaskEmbeddingRow.method == method)
-            )
-            if row is None:
-                task_row(session, task)
-                raise NotFound(
-                    f"task {task!r} has no {method} embedding by probe {probe!r}; run `zoo embed-task {task}`"
-                )
-            return task_embedding_record(row)
-
-        return self.run(work, write=False)
+        return self.run(lambda session: results.task_embedding_in(session, task, probe, method), write=False)
 
     def list_task_embeddings(
         self, *, probe: str | None = None, method: str | None = None, task: str | None = None
     ) -> list[rec.TaskEmbedding]:
         """Current embeddings, ordered by task, probe and method name."""
-
-        def work(session: Session) -> list[rec.TaskEmbedding]:
-            query = embedding_query()
-            if probe is not None:
-                query = query.where(ProbeRow.name == probe)
-            if method is not None:
-                query = query.where(TaskEmbeddingRow.method == method)
-            if task is not None:
-                query = query.where(TaskRow.name == task)
-            query = query.order_by(TaskRow.name, ProbeRow.name, TaskEmbeddingRow.method)
-            return [task_embedding_record(r) for r in session.scalars(query)]
-
-        return self.run(work, write=False)
+        return self.run(lambda session: results.list_task_embeddings_in(session, probe, method, task), write=False)
 
     # ------------------------------------------------------------------ transfer results
     def add_transfer_result(
@@ -392,52 +328,15 @@ class Store:
         test_size: int,
     ) -> rec.TransferResult:
         """Record ``metric`` = ``value`` of ``model`` on ``task`` under ``protocol``."""
-        metric, protocol = check_name("metric", metric), check_name("protocol", protocol)
-        value = check_finite("transfer result value", value)
-        train_size = check_count("train_size", train_size, limit=MAX_INT32)
-        test_size = check_count("test_size", test_size, limit=MAX_INT32)
-        params_json = check_json("protocol_params", protocol_params)
-
-        def work(session: Session) -> rec.TransferResult:
-            row = TransferResultRow(
-                model=model_row(session, model),
-                task=task_row(session, task),
-                metric=metric,
-                value=float(value),
-                protocol=protocol,
-                protocol_params=params_json,
-                train_size=int(train_size),
-                test_size=int(test_size),
-                created_at=utcnow(),
-            )
-            session.add(row)
-            session.flush()
-            bump(session, "transfer_results")
-            return transfer_record(row)
-
-        return self.run(work, write=True)
+        result = results.NewResult.build(metric, value, protocol, protocol_params, train_size, test_size)
+        return self.run(lambda session: results.add_transfer_result_in(session, model, task, result), write=True)
 
     def list_transfer_results(
         self, *, model: str | None = None, task: str | None = None, protocol: str | None = None
     ) -> list[rec.TransferResult]:
         """Transfer results in the order they were recorded."""
 
-        def work(session: Session) -> list[rec.TransferResult]:
-            query = (
-                select(TransferResultRow)
-                .join(TransferResultRow.model)
-                .join(TransferResultRow.task)
-                .options(selectinload(TransferResultRow.model), selectinload(TransferResultRow.task))
-            )
-            if model is not None:
-                query = query.where(ModelRow.id == model_row(session, model).id)
-            if task is not None:
-                query = query.where(TaskRow.name == task)
-            if protocol is not None:
-                query = query.where(TransferResultRow.protocol == protocol)
-            return [transfer_record(r) for r in session.scalars(query.order_by(TransferResultRow.id))]
-
-        return self.run(work, write=False)
+        return self.run(lambda session: results.list_transfer_results_in(session, model, task, protocol), write=False)
 
     # ------------------------------------------------------------------ model2vec
     def add_model2vec_run(
@@ -472,27 +371,12 @@ class Store:
     # ------------------------------------------------------------------ change tracking
     def revision_token(self, kind: str) -> str:
         """An opaque token that changes whenever rows of ``kind`` change."""
-        if kind not in REVISION_KINDS:
-            raise InvalidInput(f"unknown revision kind {kind!r}; use one of {', '.join(REVISION_KINDS)}")
-
-        def work(session: Session) -> str:
-            row = session.get(RevisionRow, kind)
-            return "0-none" if row is None else f"{row.counter}-{row.stamp}"
-
-        return self.run(work, write=False)
+        results.check_revision_kind(kind)
+        return self.run(lambda session: results.revision_token_in(session, kind), write=False)
 
     def counts(self) -> dict[str, int]:
         """How many rows of each kind the registry holds."""
-        tables = {
-            "models": ModelRow,
-            "tasks": TaskRow,
-            "probes": ProbeRow,
-            "task_embeddings": TaskEmbeddingRow,
-            "transfer_results": TransferResultRow,
-            "model2vec_runs": Model2VecRunRow,
-            "model_embeddings": ModelEmbeddingRow,
-        }
-        return self.run(lambda s: {k: count_rows(s, t) for k, t in tables.items()}, write=False)
+        return self.run(results.counts_in, write=False)
 
     # ------------------------------------------------------------------ backup
     def export_jsonl(self, path: str | Path, *, force: bool = False) -> dict[str, int]:

@@ -21,6 +21,14 @@ RESULT_KINDS = ("transfer_results", "model_embeddings")
 
 
 def upgrade() -> None:
+    _create_transfer_results()
+    _create_model2vec_runs()
+    _create_model_embeddings()
+    _seed_revisions()
+
+
+def _create_transfer_results() -> None:
+    """The transfer_results table and its indexes."""
     op.create_table(
         "transfer_results",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,6 +51,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_transfer_results_model_id"), "transfer_results", ["model_id"])
     op.create_index(op.f("ix_transfer_results_task_id"), "transfer_results", ["task_id"])
+
+
+def _create_model2vec_runs() -> None:
+    """The model2vec_runs table and its index."""
     op.create_table(
         "model2vec_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -57,6 +69,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model2vec_runs")),
     )
     op.create_index(op.f("ix_model2vec_runs_probe_id"), "model2vec_runs", ["probe_id"])
+
+
+def _create_model_embeddings() -> None:
+    """The model_embeddings table and its indexes."""
     op.create_table(
         "model_embeddings",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -80,6 +96,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_model_embeddings_model_id"), "model_embeddings", ["model_id"])
     op.create_index(op.f("ix_model_embeddings_run_id"), "model_embeddings", ["run_id"])
+
+
+def _seed_revisions() -> None:
+    """A revision row for each new kind of result."""
     revisions = sa.table(
         "revisions", sa.column("kind", sa.String), sa.column("counter", sa.BigInteger), sa.column("stamp", sa.String)
     )

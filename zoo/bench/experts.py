@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -213,24 +214,26 @@ def train_expert(
     )
     tmp = out_dir / f".{spec.name}.{os.getpid()}.tmp"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata={"arch": spec.arch})
-    write_json_atomic(
-        out_dir / f"{spec.name}.json",
-        {
-            "arch": spec.arch,
-            "input_size": [3, IMAGE_SIZE, IMAGE_SIZE],
-            "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD),
-            "interpolation": "bilinear",
-            "crop_pct": 1.0,
-            "num_classes": num_classes,
-            "num_params": int(sum(p.numel() for p in model.parameters())),
-            "trained_on": spec.trained_on,
-            "tasks": list(spec.tasks),
-            "init": spec.init,
-            "steps": spec.steps,
-            "batch_size": batch_size,
-            "seed": expert_seed,
-        },
-    )
+    write_json_atomic(out_dir / f"{spec.name}.json", _description(spec, model, num_classes, batch_size, expert_seed))
     os.replace(tmp, path)
     return path
+
+
+def _description(spec: ExpertSpec, model, num_classes: int, batch_size: int, seed: int) -> dict[str, Any]:
+    """The sidecar JSON of a trained expert: its data config (read by :mod:`zoo.networks`) and how it was trained."""
+    return {
+        "arch": spec.arch,
+        "input_size": [3, IMAGE_SIZE, IMAGE_SIZE],
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "num_classes": num_classes,
+        "num_params": int(sum(p.numel() for p in model.parameters())),
+        "trained_on": spec.trained_on,
+        "tasks": list(spec.tasks),
+        "init": spec.init,
+        "steps": spec.steps,
+        "batch_size": batch_size,
+        "seed": seed,
+    }

@@ -52,15 +52,7 @@ def fit_head(
 
     x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    mean = x.mean(0)
-    # one scale for all features: a per-feature scale would blow up nearly constant
-    # features (W / std) and with them the Fisher of the filters feeding them.
-    # features that vary only by float round-off (identical images) count as constant:
-    # nothing to learn, the head stays at zero.
-    scale = float(x.var(0, unbiased=False).mean().sqrt())
-    constant = scale <= 1e-5 * float(x.pow(2).mean().sqrt())
-    std = torch.full_like(mean, 1.0 if constant else scale)
-    z = torch.zeros_like(x) if constant else (x - mean) / std
+    mean, std, z = _standardise(x)
     weight = torch.zeros(num_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS(
@@ -97,3 +89,21 @@ def fit_head(
         head.bias.copy_((bias - folded @ mean).float())
     head.requires_grad_(False)
     return head, stats
+
+
+def _standardise(x):
+    """Features ``x`` [N, F] float64 -> (mean [F], std [F], standardised z [N, F]).
+
+    One scale for all features: a per-feature scale would blow up nearly constant
+    features (W / std) and with them the Fisher of the filters feeding them.
+    Features that vary only by float round-off (identical images) count as constant:
+    nothing to learn, z is zero and the head stays at zero.
+    """
+    import torch
+
+    mean = x.mean(0)
+    scale = float(x.var(0, unbiased=False).mean().sqrt())
+    constant = scale <= 1e-5 * float(x.pow(2).mean().sqrt())
+    std = torch.full_like(mean, 1.0 if constant else scale)
+    z = torch.zeros_like(x) if constant else (x - mean) / std
+    return mean, std, z

@@ -113,38 +113,21 @@ def embed(
     import torch
 
     from zoo.data import load_labelled
-    from zoo.embedding.head import HEAD_RECIPE, fit_head
+    from zoo.embedding.head import fit_head
     from zoo.embedding.probe import resolve_probe
 
-    if method not in METHODS:
-        raise InvalidInput(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-    if max_samples is not None and max_samples < 2:
-        raise InvalidInput(f"{arg('max_samples', str(max_samples))} is too small: give at least 2")
+    _check_request(method, max_samples)
     started = time.perf_counter()
     data = load_labelled(dataset, max_samples=max_samples, seed=seed)
     probe = resolve_probe(probe, arch=arch, allow_random=allow_random)
-    if method == "expected" and data.num_classes > 100:
-        raise InvalidInput(
-            f"method expected needs one backward pass per class ({data.num_classes}); "
-            f"use {arg('method', 'montecarlo')} for many classes"
-        )
+    _check_class_count(method, data.num_classes)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     probe.model.to(device)
     images = _ImageSource(data, probe.model, batch_size)
     labels = np.asarray(data.labels)
     features = _features(probe, images, len(data), device, progress)
     head, head_stats = fit_head(features, labels, data.num_classes, progress=progress)
-    params: dict[str, Any] = {
-        "head": {**HEAD_RECIPE, **head_stats},
-        "layers": "every Conv2d/Linear outside the classifier",
-        "skipped_stages": [],
-        "batchnorm": "eval",
-        "batch_size": batch_size,
-        "num_classes": data.num_classes,
-        "data_source": data.source,
-        "skipped_images": data.skipped,
-        "device": device.type,
-    }
+    params = _run_params(data, head_stats, batch_size, device.type)
     vector, prior, info = _fisher(
         method,
         probe,
@@ -167,6 +150,40 @@ def embed(
         params=params,
         package_version=__version__,
     )
+
+
+def _check_request(method: str, max_samples: int | None) -> None:
+    """InvalidInput for an unknown ``method`` or a ``max_samples`` under 2."""
+    if method not in METHODS:
+        raise InvalidInput(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if max_samples is not None and max_samples < 2:
+        raise InvalidInput(f"{arg('max_samples', str(max_samples))} is too small: give at least 2")
+
+
+def _check_class_count(method: str, num_classes: int) -> None:
+    """InvalidInput for method ``expected`` on more than 100 classes (one backward pass per class)."""
+    if method == "expected" and num_classes > 100:
+        raise InvalidInput(
+            f"method expected needs one backward pass per class ({num_classes}); "
+            f"use {arg('method', 'montecarlo')} for many classes"
+        )
+
+
+def _run_params(data, head_stats: dict[str, float], batch_size: int, device_type: str) -> dict[str, Any]:
+    """The recipe of a run (head, layers, data) that the embedding stores; ``_fisher``'s info joins it."""
+    from zoo.embedding.head import HEAD_RECIPE
+
+    return {
+        "head": {**HEAD_RECIPE, **head_stats},
+        "layers": "every Conv2d/Linear outside the classifier",
+        "skipped_stages": [],
+        "batchnorm": "eval",
+        "batch_size": batch_size,
+        "num_classes": data.num_classes,
+        "data_source": data.source,
+        "skipped_images": data.skipped,
+        "device": device_type,
+    }
 
 
 def _features(probe, images: _ImageSource, count: int, device, progress: bool) -> np.ndarray:

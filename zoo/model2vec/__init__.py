@@ -42,7 +42,7 @@ into training and held-out validation tasks; training stops when the
 validation loss has not improved for ``patience`` epochs and keeps the best
 state. A model without any transfer result keeps b_i = 0 and ``trained=False``.
 
-Modules: :mod:`~zoo.model2vec.training` (configuration, inputs, the trainer),
+Modules: :mod:`~zoo.model2vec.inputs` (configuration, inputs, result), :mod:`~zoo.model2vec.training` (the trainer),
 :mod:`~zoo.model2vec.distance` (differentiable d_sym / d_asym),
 :mod:`~zoo.model2vec.calibration` (the map from distance to expected error).
 """

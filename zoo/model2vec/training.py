@@ -1,26 +1,33 @@
-"""Training Model2Vec: its configuration, inputs and result, and the trainer (METHOD section 6).
+"""Training Model2Vec: the trainer (METHOD section 6).
 
 :func:`train_model2vec` prepares the tensors (:func:`_prepare`), runs the epoch
-loop (:func:`_optimise`), calibrates the error map (:func:`_calibrate`) and
-measures the selection (:func:`_fit_metrics`). See :mod:`zoo.model2vec`.
+loop (:func:`_optimise`), reads out the trained distances and scalars
+(:func:`_readout`, which calibrates the error map with :func:`_calibrate`) and
+measures the selection (:func:`_fit_metrics`). Its configuration, inputs and
+result live in :mod:`zoo.model2vec.inputs` (re-exported here). See :mod:`zoo.model2vec`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from zoo.model2vec.calibration import (
-    LINKS,
-    calibrate_errors,
-    error_logit,
-    expected_error,
-)
+from zoo.model2vec.calibration import calibrate_errors, error_logit, expected_error
 from zoo.model2vec.distance import d_asym_torch
+from zoo.model2vec.inputs import (
+    DEFAULT_SOURCE,
+    OBJECTIVES,
+    SOURCE_FLOOR,
+    Model2VecConfig,
+    Model2VecResult,
+    TrainingData,
+    error_matrix,
+    split_tasks,
+)
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -33,122 +40,6 @@ __all__ = [
     "split_tasks",
     "train_model2vec",
 ]
-
-DEFAULT_SOURCE = "mean task embedding"
-OBJECTIVES = ("ce", "regression", "both")
-SOURCE_FLOOR = 1e-3
-
-
-@dataclass(frozen=True)
-class Model2VecConfig:
-    """Hyper-parameters of one training run (stored with the run)."""
-
-    objective: str = "both"
-    epochs: int = 400
-    lr: float = 0.05
-    alpha_init: float = 0.15
-    tau_init: float = 0.02
-    bias_l2: float = 1e-4  # penalty on beta (log-scale bias), keeps m_i near F_i without evidence
-    ce_weight: float = 1.0
-    regression_weight: float = 1.0
-    val_fraction: float = 0.2
-    patience: int = 40
-    seed: int = 0
-    #: learn a per-model shift q_i of the distance (a model's overall quality, in distance units)
-    model_shift: bool = False
-    shift_l2: float = 1e-3
-    #: after training, refit the error map and each model's shift by ridge least squares (calibrate_errors)
-    calibrate: bool = True
-    #: ridge strength on each model's calibration offset, in pairs' worth of evidence
-    calibration_prior: float = 5.0
-    #: scale of the calibrated map: "logit" (errors live in (0, 1), a line in the distance predicts
-    #: logit(err), so no prediction leaves the range) or "identity" (err itself, clipped)
-    error_link: str = "logit"
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if self.error_link not in LINKS:
-            raise ValueError(f"error_link must be one of {LINKS}, got {self.error_link!r}")
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """What Model2Vec learns from.
-
-    task_vectors ``[T, D]`` (positive), source_vectors ``[M, D]`` (F_i,
-    positive), errors ``[T, M]`` transfer errors with NaN where not measured,
-    t0 ``[D]`` the trivial embedding.
-    """
-
-    task_names: tuple[str, ...]
-    task_vectors: np.ndarray
-    model_names: tuple[str, ...]
-    source_vectors: np.ndarray
-    errors: np.ndarray
-    t0: np.ndarray
-
-    def __post_init__(self) -> None:
-        t, d = self.task_vectors.shape
-        m = self.source_vectors.shape[0]
-        if self.source_vectors.shape != (m, d) or self.errors.shape != (t, m) or self.t0.shape != (d,):
-            raise ValueError(
-                f"inconsistent shapes: tasks {self.task_vectors.shape}, sources {self.source_vectors.shape}, "
-                f"errors {self.errors.shape}, t0 {self.t0.shape}"
-            )
-        if len(self.task_names) != t or len(self.model_names) != m:
-            raise ValueError("task_names/model_names do not match the arrays")
-
-
-@dataclass(frozen=True)
-class Model2VecResult:
-    """A trained run: per-model bias/vector ``[M, D]``, learned scalars, metrics."""
-
-    model_names: tuple[str, ...]
-    bias: np.ndarray
-    vectors: np.ndarray
-    trained: np.ndarray  # [M] bool
-    alpha: float
-    tau: float
-    error_map: tuple[float, float]  # (a, slope): err ~= a + slope * d_asym
-    train_tasks: tuple[str, ...]
-    val_tasks: tuple[str, ...]
-    metrics: dict[str, Any]
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-    #: [M] learned per-model distance shift q_i (0 for untrained models, or without ``model_shift``)
-    shift: np.ndarray | None = None
-    #: the scale ``error_map`` predicts on (see :func:`expected_error`)
-    error_link: str = "identity"
-
-
-def error_matrix(
-    results: Iterable[tuple[str, str, float]], task_names: Sequence[str], model_names: Sequence[str]
-) -> np.ndarray:
-    """``[T, M]`` matrix of errors from (task, model, error) triples; NaN where absent, mean of repeats."""
-    t_index = {name: i for i, name in enumerate(task_names)}
-    m_index = {name: j for j, name in enumerate(model_names)}
-    total = np.zeros((len(task_names), len(model_names)))
-    count = np.zeros_like(total)
-    for task, model, value in results:
-        if task in t_index and model in m_index:
-            total[t_index[task], m_index[model]] += value
-            count[t_index[task], m_index[model]] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def split_tasks(task_names: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Seeded split of task names into (training, validation); at least one of each when possible."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    names = sorted(task_names)
-    order = np.random.default_rng(seed).permutation(len(names))
-    n_val = round(val_fraction * len(names))
-    if val_fraction > 0 and len(names) >= 2:
-        n_val = min(max(n_val, 1), len(names) - 1)
-    val = sorted(names[i] for i in order[:n_val])
-    train = sorted(names[i] for i in order[n_val:])
-    return train, val
 
 
 def _softplus_inverse(x: float) -> float:
@@ -324,6 +215,45 @@ def _calibrate(
     return (a_fit, s_fit), np.where(trained_mask, offsets / s_fit, 0.0)
 
 
+@dataclass(frozen=True)
+class _Readout:
+    """What a trained :class:`_Problem` gives: distances ``[T, M]`` (trained, with any calibrated shift,
+    and untrained at b = 0), model vectors ``[M, D]`` float32, the scalars, the error map and shifts ``[M]``."""
+
+    distance: np.ndarray
+    untrained: np.ndarray
+    vectors: np.ndarray
+    alpha: float
+    tau: float
+    error_map: tuple[float, float]
+    link: str
+    shifts: np.ndarray
+
+
+def _readout(
+    p: _Problem, config: Model2VecConfig, errors: np.ndarray, train_idx: list[int], trained_mask: np.ndarray
+) -> _Readout:
+    """Read the trained parameters out of ``p``; with ``config.calibrate``, refit the error map and shifts."""
+    import torch
+
+    with torch.no_grad():
+        d, models = _distances(p, config)
+        d_untrained = d_asym_torch(p.tasks, p.raw, p.t0, torch.tensor(config.alpha_init, dtype=torch.float64))
+    distance, untrained = d.numpy(), d_untrained.numpy()
+    alpha = float(torch.nn.functional.softplus(p.alpha_raw.detach()))
+    error_map = (float(p.intercept.detach()), float(torch.nn.functional.softplus(p.slope_raw.detach())))
+    link = config.error_link if config.calibrate else "identity"  # the joint objective's own map is a line
+    shifts = p.shift.detach().numpy().copy() if config.model_shift else np.zeros(len(trained_mask))
+    shifts[~trained_mask] = 0.0
+    if config.calibrate:
+        error_map, extra = _calibrate(distance, errors, train_idx, trained_mask, config)
+        shifts = shifts + extra
+        distance = distance + extra[None, :]
+    tau = float(torch.exp(p.log_tau.detach()))
+    vectors = models.numpy().astype(np.float32)
+    return _Readout(distance, untrained, vectors, alpha, tau, error_map, link, shifts)
+
+
 _SELECTION_KEYS = ("relative_error", "gap_points", "top1", "tasks")
 
 
@@ -355,7 +285,7 @@ def _fit_metrics(
 
 def train_model2vec(
     data: TrainingData,
-    config: Model2VecConfig = Model2VecConfig(),
+    config: Model2VecConfig = Model2VecConfig(),  # noqa: B008 - frozen, so one shared default is safe
     *,
     val_tasks: Sequence[str] | None = None,
     progress: bool = True,
@@ -379,45 +309,32 @@ def train_model2vec(
     trained_mask = (~np.isnan(errors))[train_idx].any(axis=0)
     p = _prepare(data, errors, train_idx, trained_mask, config)
     epochs_run, best_val = _optimise(p, config, train_idx, val_idx, progress)
-    with torch.no_grad():
-        d, models = _distances(p, config)
-        d_untrained = d_asym_torch(p.tasks, p.raw, p.t0, torch.tensor(config.alpha_init, dtype=torch.float64))
-    distance, untrained = d.numpy(), d_untrained.numpy()
-    alpha = float(torch.nn.functional.softplus(p.alpha_raw.detach()))
-    error_map = (float(p.intercept.detach()), float(torch.nn.functional.softplus(p.slope_raw.detach())))
-    link = config.error_link if config.calibrate else "identity"  # the joint objective's own map is a line
-    shifts = p.shift.detach().numpy().copy() if config.model_shift else np.zeros(len(trained_mask))
-    shifts[~trained_mask] = 0.0
-    if config.calibrate:
-        error_map, extra = _calibrate(distance, errors, train_idx, trained_mask, config)
-        shifts = shifts + extra
-        distance = distance + extra[None, :]
-    tau = float(torch.exp(p.log_tau.detach()))
+    r = _readout(p, config, errors, train_idx, trained_mask)
     metrics = {
-        "validation": _fit_metrics(distance, untrained, errors, val_idx, error_map, link),
-        "training": _fit_metrics(distance, untrained, errors, train_idx, error_map, link),
+        "validation": _fit_metrics(r.distance, r.untrained, errors, val_idx, r.error_map, r.link),
+        "training": _fit_metrics(r.distance, r.untrained, errors, train_idx, r.error_map, r.link),
         "epochs_run": epochs_run,
         "best_validation_loss": best_val,
-        "alpha": alpha,
-        "tau": tau,
-        "error_map": {"intercept": error_map[0], "slope": error_map[1], "link": link},
+        "alpha": r.alpha,
+        "tau": r.tau,
+        "error_map": {"intercept": r.error_map[0], "slope": r.error_map[1], "link": r.link},
         "val_tasks": list(val_names),
         "train_tasks": list(train_names),
     }
-    vectors = models.numpy().astype(np.float32)
+    vectors = r.vectors
     raw_sources = np.asarray(data.source_vectors, dtype=np.float64).astype(np.float32)
     return Model2VecResult(
         model_names=tuple(data.model_names),
         bias=np.where(trained_mask[:, None], vectors - raw_sources, 0.0).astype(np.float32),
         vectors=vectors,
         trained=trained_mask.copy(),
-        alpha=alpha,
-        tau=tau,
-        error_map=error_map,
-        error_link=link,
+        alpha=r.alpha,
+        tau=r.tau,
+        error_map=r.error_map,
+        error_link=r.link,
         train_tasks=tuple(train_names),
         val_tasks=tuple(val_names),
         metrics=metrics,
         hyperparams={**asdict(config), "default_source": DEFAULT_SOURCE},
-        shift=shifts,
+        shift=r.shifts,
     )

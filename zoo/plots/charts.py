@@ -46,29 +46,7 @@ def recommendation_chart(
             zorder=5,
         )
     known = [(y, float(m) * 100.0) for y, m in zip(ypos, measured) if m is not None]
-    if known:
-        ax.scatter(
-            [k[1] for k in known],
-            [k[0] for k in known],
-            color="#dd8452",
-            marker="D",
-            edgecolors="black",
-            s=45,
-            zorder=3,
-            label="measured error",
-        )
-        for y, value in known:
-            ax.annotate(
-                f"{value:.1f}%",
-                (value, y),
-                xytext=(0, 7),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color="#8c3d0f",
-                zorder=5,
-            )
+    _draw_measured(ax, known)
     if oracle is not None:
         ax.axvline(
             float(oracle) * 100.0,
@@ -88,6 +66,34 @@ def recommendation_chart(
     ax.set_title(title or "Expected error per recommended model", fontsize=12)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, fontsize=8, frameon=False)
     return save(fig, out)
+
+
+def _draw_measured(ax, known: list[tuple[Any, float]]) -> None:
+    """Dots (and labels) at the measured errors ``known``: (bar position, error in %) pairs; none drawn when empty."""
+    if not known:
+        return
+    ax.scatter(
+        [k[1] for k in known],
+        [k[0] for k in known],
+        color="#dd8452",
+        marker="D",
+        edgecolors="black",
+        s=45,
+        zorder=3,
+        label="measured error",
+    )
+    for y, value in known:
+        ax.annotate(
+            f"{value:.1f}%",
+            (value, y),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="#8c3d0f",
+            zorder=5,
+        )
 
 
 def selection_chart(rows: Sequence[Any], out: str | Path, *, title: str | None = None) -> Path:

@@ -142,43 +142,9 @@ def _index(content: ReportContent, paged: set[str]) -> str:
     if content.notes:
         sections.append("".join(f'<p class="note">{escape(n)}</p>' for n in content.notes))
     sections.append(f'<h2 id="models">Models ({len(content.models)})</h2>')
-    sections.append(
-        table(
-            "models-table",
-            ["model", "aliases", "tags", "trained on", "architecture", "parameters", "source"],
-            [
-                [
-                    m.name,
-                    ", ".join(m.aliases),
-                    _tags(m.tags),
-                    _task_link(m.trained_on, paged, "tasks/"),
-                    m.arch or "",
-                    number(m.num_params),
-                    m.source,
-                ]
-                for m in content.models
-            ],
-            empty="No models registered: add one with `zoo register-model`.",
-        )
-    )
+    sections.append(_models_table(content, paged))
     sections.append(f'<h2 id="tasks">Tasks ({len(content.tasks)})</h2>')
-    sections.append(
-        table(
-            "tasks-table",
-            ["task", "taxonomy", "classes", "samples", "embedding norm"],
-            [
-                [
-                    _task_link(t.name, paged, "tasks/"),
-                    t.taxonomy or "",
-                    number(t.num_classes),
-                    number(t.num_samples),
-                    number(t.embedding_norm, 4),
-                ]
-                for t in content.tasks
-            ],
-            empty="No tasks registered: add one with `zoo embed-task NAME --data DIR`.",
-        )
-    )
+    sections.append(_tasks_table(content, paged))
     sections.append('<h2 id="figures">Figures</h2>')
     if content.figures:
         sections.extend(
@@ -204,6 +170,46 @@ def _index(content: ReportContent, paged: set[str]) -> str:
         Link("Selection", "#selection"),
     ]
     return page(content.title, "\n".join(sections), subtitle=_subtitle(content), nav=nav)
+
+
+def _models_table(content: ReportContent, paged: set[str]) -> str:
+    """The models table of the index page; a model trained on a paged task links to it."""
+    return table(
+        "models-table",
+        ["model", "aliases", "tags", "trained on", "architecture", "parameters", "source"],
+        [
+            [
+                m.name,
+                ", ".join(m.aliases),
+                _tags(m.tags),
+                _task_link(m.trained_on, paged, "tasks/"),
+                m.arch or "",
+                number(m.num_params),
+                m.source,
+            ]
+            for m in content.models
+        ],
+        empty="No models registered: add one with `zoo register-model`.",
+    )
+
+
+def _tasks_table(content: ReportContent, paged: set[str]) -> str:
+    """The tasks table of the index page; a paged task links to its page."""
+    return table(
+        "tasks-table",
+        ["task", "taxonomy", "classes", "samples", "embedding norm"],
+        [
+            [
+                _task_link(t.name, paged, "tasks/"),
+                t.taxonomy or "",
+                number(t.num_classes),
+                number(t.num_samples),
+                number(t.embedding_norm, 4),
+            ]
+            for t in content.tasks
+        ],
+        empty="No tasks registered: add one with `zoo embed-task NAME --data DIR`.",
+    )
 
 
 def _tags(tags: dict[str, str]) -> str:
