@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from registry.errors import AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound, ZooError
+from registry.errors import AlreadyExists, DatabaseUnavailable, InvalidInput, NotFound, ZooError, arg
 
 T = TypeVar("T")
 
@@ -201,10 +201,10 @@ def integrity_error(err: BaseException) -> ZooError:
 def unavailable(url: URL, err: BaseException) -> DatabaseUnavailable:
     """The one-line error for a database that cannot be reached or opened."""
     if is_sqlite(url):
-        hint = "check the SQLite path given with --db or $ZOO_DATABASE_URL"
+        hint = f"check the SQLite path given with {arg('url', 'URL')} or $ZOO_DATABASE_URL"
     else:
         hint = (
-            "check the URL given with --db or $ZOO_DATABASE_URL, that the server is running "
+            f"check the URL given with {arg('url', 'URL')} or $ZOO_DATABASE_URL, that the server is running "
             "and that the database exists (createdb)"
         )
     return DatabaseUnavailable(f"cannot use the database at {display_url(url)} ({first_line(err)}); {hint}")

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
-from registry.errors import AlreadyExists, DependentRows, InvalidInput, NotFound
+from registry.errors import AlreadyExists, DependentRows, InvalidInput, NotFound, arg
 from registry.orm import ModelAliasRow, ModelEmbeddingRow, ModelRow, ModelTagRow, TransferResultRow, utcnow
 from registry.rows import bump, count_rows, model_record, model_row, refuse_taken_model_name
 from registry.validation import check_count, check_name, check_source, check_tags, describe_counts, source_path
@@ -94,7 +94,7 @@ def remove_model_in(session: Session, name: str, force: bool) -> dict[str, int]:
     dependents = {k: v for k, v in counts.items() if v}
     if dependents and not force:
         raise DependentRows(
-            f"model {name!r} has {describe_counts(dependents)}; use --force (force=True) to remove them with it"
+            f"model {name!r} has {describe_counts(dependents)}; use {arg('force')} to remove them with it"
         )
     counts["model_tags"] = len(row.tags)
     counts["model_aliases"] = len(row.aliases)

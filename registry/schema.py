@@ -26,7 +26,7 @@ from registry.engine import (
     sqlite_path,
     unavailable,
 )
-from registry.errors import DatabaseUnavailable, NotFound, SchemaMismatch
+from registry.errors import DatabaseUnavailable, NotFound, SchemaMismatch, arg
 
 VERSION_TABLE = "alembic_version"
 
@@ -195,7 +195,7 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
     if current is None:
         raise SchemaMismatch(
             f"the database at {url_text} has tables but no zoo schema version; "
-            "point --db at a zoo registry or an empty database"
+            f"point {arg('url', 'URL')} at a zoo registry or an empty database"
         )
     _refuse_unknown(current, connection)
     raise SchemaMismatch(
@@ -218,7 +218,8 @@ def open_checked(url: str | None, *, create: bool) -> tuple[Engine, URL]:
             raise NotFound(f"no registry at {shown}; run `zoo db upgrade` to create one")
         if not path.parent.exists():
             if url or path != default_sqlite_path():
-                raise DatabaseUnavailable(f"directory {path.parent} does not exist; create it or fix the --db URL")
+                fix = arg("url", "URL")
+                raise DatabaseUnavailable(f"directory {path.parent} does not exist; create it or fix {fix}")
             path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(parsed)
     try:

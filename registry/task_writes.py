@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from registry import records as rec
-from registry.errors import AlreadyExists, DependentRows, InvalidInput, ProbeMismatch
+from registry.errors import AlreadyExists, DependentRows, InvalidInput, ProbeMismatch, arg
 from registry.orm import ProbeRow, TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow
 from registry.rows import bump, count_rows, probe_record, probe_row, task_embedding_record, task_record, task_row
 from registry.validation import (
@@ -135,7 +135,7 @@ def remove_task_in(session: Session, name: str, force: bool) -> dict[str, int]:
     dependents = {k: v for k, v in counts.items() if v}
     if dependents and not force:
         raise DependentRows(
-            f"task {name!r} has {describe_counts(dependents)}; use --force (force=True) to remove them with it"
+            f"task {name!r} has {describe_counts(dependents)}; use {arg('force')} to remove them with it"
         )
     session.execute(delete(TaskEmbeddingRow).where(TaskEmbeddingRow.task_id == row.id))
     session.execute(delete(TransferResultRow).where(TransferResultRow.task_id == row.id))

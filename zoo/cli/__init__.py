@@ -52,7 +52,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
-    "db_url",
+    "url",
     envvar="ZOO_DATABASE_URL",
     metavar="URL",
     help=(
@@ -63,7 +63,7 @@ class LazyGroup(click.Group):
 )
 @click.version_option(package_name="zoo")
 @click.pass_context
-def main(ctx: click.Context, db_url: str | None) -> None:
+def main(ctx: click.Context, url: str | None) -> None:
     """zoo: which pretrained backbone should I start from?
 
     A registry of expert models and tasks with a joint embedding (Task2Vec,
@@ -76,4 +76,4 @@ def main(ctx: click.Context, db_url: str | None) -> None:
         zoo recommend --task ./my_images -k 5
     """
     ctx.ensure_object(dict)
-    ctx.obj["db_url"] = db_url
+    ctx.obj["db_url"] = url

@@ -30,7 +30,11 @@ def handle_errors(func: Callable) -> Callable:
 def cli_message(err: ZooError, ctx: click.Context | None = None) -> str:
     """``err`` worded for the command line: each parameter it names becomes the option that sets it."""
     ctx = ctx or click.get_current_context(silent=True)
-    params = {p.name: p for p in (ctx.command.params if ctx is not None else [])}
+    params: dict[str, click.Parameter] = {}
+    while ctx is not None:  # the command's own options first, then its groups' (``--db`` is the root's)
+        for p in ctx.command.params:
+            params.setdefault(p.name, p)
+        ctx = ctx.parent
 
     def spell(name: str, value: str | None) -> str:
         param = params.get(name)

@@ -1,0 +1,34 @@
+"""One error, two wordings: Python callers read parameter names, the command line reads its options."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from registry.errors import DatabaseUnavailable, DependentRows
+from zoo.api import Zoo
+from zoo.cli import main
+
+
+def test_an_unusable_database_names_url_in_python_and_db_on_the_command_line(tmp_path, assert_one_line_error):
+    url = f"sqlite:///{tmp_path / 'missing' / 'dir' / 'zoo.db'}"
+    with pytest.raises(DatabaseUnavailable) as err:
+        Zoo.open(url)
+    assert "url=URL" in str(err.value) and "--db" not in str(err.value) and err.value.param == "url"
+    result = CliRunner().invoke(main, ["--db", url, "models", "list"])
+    assert_one_line_error(result, 1, "--db URL")
+    assert "url=" not in result.stderr
+
+
+def test_removing_a_model_with_results_names_force_each_way(sqlite_url, assert_one_line_error):
+    with Zoo.open(sqlite_url) as z:
+        z.register_model("m", "timm:resnet18", check=False)
+        z.store.add_task("t", data_uri="file:///nowhere", num_classes=2, num_samples=4, fingerprint="f")
+        z.store.add_transfer_result(
+            "m", "t", metric="error", value=0.5, protocol="p", protocol_params={}, train_size=2, test_size=2
+        )
+        with pytest.raises(DependentRows, match="force=True"):
+            z.remove_model("m")
+    result = CliRunner().invoke(main, ["--db", sqlite_url, "models", "remove", "m"])
+    assert_one_line_error(result, 1, "--force")
+    assert "force=True" not in result.stderr
