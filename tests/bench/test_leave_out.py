@@ -29,6 +29,7 @@ def test_a_fold_run_never_sees_a_task_of_its_left_out_collection(bench_copy):
         for collection in collections:
             run = context.run([collection])
             seen = set(run.fitted.seen_tasks)
+            assert seen == {base.space.task_names[i] for i in run.seen}
             assert seen and not {t for t in seen if context.collection[t] == collection}
             assert not seen & set(base.selected.excluded)  # the bench's held-out tasks stay out too
             assert run.expected.shape == (len(base.space.task_names), len(base.space.models))
@@ -81,3 +82,41 @@ def test_an_unknown_collection_is_a_one_line_error(bench_copy, assert_one_line_e
         main, ["--db", bench_copy, "bench", "evaluate", "--leave-out", "klingon", "--no-scorers"]
     )
     assert_one_line_error(result, 2, "--leave-out COLLECTION")
+
+
+def test_a_rerun_reads_fold_runs_and_scores_back_from_the_cache(bench_copy, tmp_path, monkeypatch):
+    from zoo.api import Zoo
+
+    with Zoo.open(bench_copy) as z:
+        first = z.bench_evaluate(
+            leave_out=["fashion"],
+            scorers=("logme",),
+            max_samples=24,
+            out_dir=tmp_path,
+            progress=False,
+            log=lambda line: None,
+        )
+        assert list((tmp_path / "leave-out-cache").glob("fold-*.npz"))
+
+        def no_training(*args, **kwargs):
+            raise AssertionError("a cached fold was trained again")
+
+        monkeypatch.setattr(z.training, "fit", no_training)
+        monkeypatch.setattr(z.judge, "scorer_matrix", no_training)
+        lines = []
+        again = z.bench_evaluate(
+            leave_out=["fashion"],
+            scorers=("logme",),
+            max_samples=24,
+            out_dir=tmp_path,
+            progress=False,
+            log=lines.append,
+        )
+    assert any("from the cache" in line for line in lines)
+
+    def figures(report):  # everything but the timings of the Task2Vec methods, which are measured anew
+        return [{k: v for k, v in row.items() if k != "seconds_per_task"} for row in report["folds"][0]["rows"]]
+
+    assert figures(again) == figures(first)
+    logme = {r["method"]: r for r in again["folds"][0]["rows"]}["logme"]
+    assert logme["seconds_per_task"] == {r["method"]: r for r in first["folds"][0]["rows"]}["logme"]["seconds_per_task"]

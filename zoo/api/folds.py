@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class FoldRun:
     """One run with ``left_out`` collections unseen: expected errors ``[T, M]``, priors ``[M]``, novelty reference."""
 
     left_out: tuple[str, ...]
-    fitted: Fitted
+    fitted: Fitted | None  # None when read back from a FoldCache
     expected: Any  # [T, M]
     prior: Any  # [M]
     reference: Any  # [S] each seen task's d_sym to its nearest other seen task
@@ -109,7 +110,7 @@ class FoldContext:
         """One :class:`zoo.shrinkage.FoldExample` per measured task of ``tasks`` the fold run never saw."""
         from zoo.shrinkage import FoldExample, novelty
 
-        seen_names = set(fold.fitted.seen_tasks)
+        seen_names = {self.base.space.task_names[i] for i in fold.seen}
         unseen = [t for t in tasks if t in self.row and t not in seen_names and t in set(self.measured)]
         if not unseen:
             return []
@@ -126,6 +127,73 @@ class FoldContext:
         novel = [t for t in self.measured if self.collection[t] in fold.left_out]
         familiar = [t for t in self.base.selected.excluded if self.collection.get(t) not in fold.left_out]
         return [e for e in self.examples(fold, novel + familiar) if not skip(e.task)]
+
+
+class FoldCache:
+    """Fold runs and scorer matrices on disk under ``folder``, valid for one ``key`` (the registry's state and
+    the runs' settings), so an interrupted leave-out report resumes where it stopped."""
+
+    def __init__(self, folder: Path | None, key: str) -> None:
+        self.folder, self.key = folder, key
+
+    def _path(self, kind: str, name: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{kind}-{name}-{self.key}.npz"
+
+    def load_run(self, left_out: Sequence[str]) -> FoldRun | None:
+        import numpy as np
+
+        path = self._path("fold", "+".join(sorted(left_out)))
+        if path is None or not path.is_file():
+            return None
+        with np.load(path) as data:
+            return FoldRun(
+                tuple(sorted(left_out)),
+                None,
+                data["expected"],
+                data["prior"],
+                data["reference"],
+                tuple(int(i) for i in data["seen"]),
+            )
+
+    def save_run(self, run: FoldRun) -> None:
+        import numpy as np
+
+        path = self._path("fold", "+".join(run.left_out))
+        if path is not None:
+            _save_npz(
+                path,
+                expected=run.expected,
+                prior=run.prior,
+                reference=np.asarray(run.reference),
+                seen=np.asarray(run.seen, dtype=np.int64),
+            )
+
+    def load_scores(self, scorer: str, collection: str) -> tuple[Any, float] | None:
+        path = self._path(f"scores-{scorer}", collection)
+        if path is None or not path.is_file():
+            return None
+        import numpy as np
+
+        with np.load(path) as data:
+            return data["scores"], float(data["seconds"])
+
+    def save_scores(self, scorer: str, collection: str, scores: Any, seconds: float) -> None:
+        path = self._path(f"scores-{scorer}", collection)
+        if path is not None:
+            _save_npz(path, scores=scores, seconds=seconds)
+
+
+def _save_npz(path: Path, **arrays: Any) -> None:
+    """Write arrays to ``path`` atomically (a temporary file, then a rename)."""
+    import os
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
 
 
 def fit_run_shrinkage(

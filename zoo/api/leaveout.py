@@ -21,7 +21,7 @@ from registry.errors import InvalidInput, NotFound, arg
 from zoo.api.results import json_safe
 
 if TYPE_CHECKING:
-    from zoo.api.folds import FoldContext, FoldRun
+    from zoo.api.folds import FoldCache, FoldContext, FoldRun
     from zoo.api.judge import MethodTimer, SelectionJudge
     from zoo.api.training import Model2VecTraining
 
@@ -56,11 +56,17 @@ class LeaveOutJudge:
         max_samples: int | None = 200,
         progress: bool = True,
         log: Callable[[str], None] = print,
+        cache_dir: str | Path | None = None,
     ) -> dict[str, Any]:
-        """``{"folds": [{collection, tasks, rows, coverage, shrinkage, per_task}], "mean": rows, "markdown"}``."""
-        from zoo.api.folds import FoldContext
+        """``{"folds": [{collection, tasks, rows, coverage, shrinkage, per_task}], "mean": rows, "markdown"}``.
+
+        With ``cache_dir``, fold runs and scorer matrices are kept there and reused by a rerun on the same
+        registry and settings (the report resumes).
+        """
+        from zoo.api.folds import FoldCache, FoldContext
 
         context = FoldContext(self.training, self._base(probe))
+        cache = FoldCache(Path(cache_dir) if cache_dir else None, _cache_key(context, max_samples))
         collections = context.collections()
         folds = _chosen_folds(leave_out, collections)
         if len(collections) < 2:
@@ -70,22 +76,28 @@ class LeaveOutJudge:
             )
         runs: dict[str, FoldRun] = {}
         for collection in collections:
+            cached = cache.load_run([collection])
+            if cached is not None:
+                runs[collection] = cached
+                log(f"leave-out: {collection} left out, fold run read back from the cache")
+                continue
             log(f"leave-out: training Model2Vec without {collection}")
             start = time.perf_counter()
             runs[collection] = context.run([collection], progress=progress)
+            cache.save_run(runs[collection])
             log(
                 f"leave-out: {collection} left out, {len(runs[collection].seen)} tasks seen, "
                 f"{time.perf_counter() - start:.0f} s"
             )
-        reports = [self._fold(context, runs, c, scorers, hybrid_k, max_samples, progress) for c in folds]
+        reports = [self._fold(context, runs, c, scorers, hybrid_k, max_samples, progress, cache) for c in folds]
         return _assemble(reports, context)
 
     def report(self, leave_out: Sequence[str], *, out_dir: str | Path = ".", **kwargs: Any) -> dict[str, Any]:
         """:meth:`evaluate`, written to ``out_dir`` as ``leave-out.json`` and ``leave-out.md`` (paths in ``files``)."""
         import json
 
-        report = self.evaluate(leave_out, **kwargs)
         folder = Path(out_dir)
+        report = self.evaluate(leave_out, cache_dir=folder / "leave-out-cache", **kwargs)
         folder.mkdir(parents=True, exist_ok=True)
         files = {"json": folder / "leave-out.json", "markdown": folder / "leave-out.md"}
         files["json"].write_text(json.dumps(report, indent=2, default=float))
@@ -116,6 +128,7 @@ class LeaveOutJudge:
         hybrid_k: Sequence[int],
         max_samples: int | None,
         progress: bool,
+        cache: FoldCache,
     ) -> dict[str, Any]:
         """One collection's report: every method on its held-out tasks, the interval's coverage, spreads."""
         from zoo import selection
@@ -130,7 +143,7 @@ class LeaveOutJudge:
                 fitting += context.fit_examples(other_run, skip=lambda t: t in in_fold)
         shrink = fit_shrinkage(fitting, [c for c in runs if c != collection])
         examples = context.examples(run, tasks)
-        methods = self._methods(context, run, examples, shrink, scorers, hybrid_k, max_samples, progress)
+        methods = self._methods(context, run, examples, shrink, scorers, hybrid_k, max_samples, progress, cache)
         truth = context.truth[[context.row[e.task] for e in examples]]
         rows = selection.evaluate_methods(methods, truth)
         return {
@@ -152,6 +165,7 @@ class LeaveOutJudge:
         hybrid_k: Sequence[int],
         max_samples: int | None,
         progress: bool,
+        cache: FoldCache,
     ) -> list[Any]:
         """Each method's :class:`zoo.selection.MethodScores` on the fold's judged ``examples``, timed per task."""
         import numpy as np
@@ -178,7 +192,7 @@ class LeaveOutJudge:
             1,
             "shrunk toward the prior by novelty (the default ranking)",
         )
-        self._scorer_methods(timer, default, tasks, space.models, scorers, hybrid_k, max_samples, progress)
+        self._scorer_methods(timer, default, run, tasks, space.models, scorers, hybrid_k, max_samples, progress, cache)
         timer.add("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
         return timer.methods
 
@@ -186,12 +200,14 @@ class LeaveOutJudge:
         self,
         timer: MethodTimer,
         default: Any,
+        run: FoldRun,
         tasks: list[str],
         experts: Sequence[Any],
         scorers: Sequence[str],
         hybrid_k: Sequence[int],
         max_samples: int | None,
         progress: bool,
+        cache: FoldCache,
     ) -> None:
         """Add each scorer's ``[T, M]`` matrix of ``experts`` on ``tasks``; when LogME ran, hybrids of ``default``.
 
@@ -201,12 +217,17 @@ class LeaveOutJudge:
 
         models = len(experts)
         logme = None
+        collection = "+".join(run.left_out)
         for scorer in scorers:
-            matrix = timer.add(
-                scorer,
-                lambda s=scorer: self.judge.scorer_matrix(s, tasks, experts, max_samples, progress),
-                models,
-                "forward pass of every expert",
+            cached = cache.load_scores(scorer, collection)
+            if cached is None:
+                start = time.perf_counter()
+                matrix = self.judge.scorer_matrix(scorer, tasks, experts, max_samples, progress)
+                cached = (matrix, (time.perf_counter() - start) / max(len(tasks), 1))
+                cache.save_scores(scorer, collection, *cached)
+            matrix, seconds = cached
+            timer.methods.append(
+                selection.MethodScores(scorer, matrix, seconds, models, "forward pass of every expert")
             )
             logme = -matrix if scorer == "logme" else logme
         if logme is None:
@@ -224,6 +245,25 @@ class LeaveOutJudge:
                     "shortlist by the default ranking, re-ranked by LogME",
                 )
             )
+
+
+def _cache_key(context: FoldContext, max_samples: int | None) -> str:
+    """What fold runs and scorer matrices depend on: the registry's rows and the runs' settings."""
+    import dataclasses
+    import hashlib
+    import json
+
+    base, store = context.base, context.training.store
+    state = {
+        "tokens": [store.revision_token(kind) for kind in ("models", "task_embeddings")],
+        "counts": store.counts(),
+        "excluded": base.selected.excluded,
+        "config": dataclasses.asdict(base.config),
+        "own_task_pairs": base.own_task_pairs,
+        "probe": base.space.probe,
+        "max_samples": max_samples,
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _probe_seconds(store: Any, space: Any, tasks: list[str]) -> float:
