@@ -107,3 +107,16 @@ def test_recommend_json_carries_novelty_and_constraints_on_the_cli(trained):
     assert [r["model"] for r in data["recommendations"]] == ["tiny-expert"]
     assert {"distance", "ratio", "percentile", "nearest"} <= set(data["novelty"])
     assert {"low", "high", "trust", "model2vec_error"} <= set(data["recommendations"][0])
+
+
+def test_verify_auto_verifies_only_when_the_query_extrapolates():
+    from zoo.api.recommend import AUTO_VERIFY, Recommendation, _verify_count
+
+    def rec(trust):
+        return Recommendation(1, "m", 0.1, 0.0, (), True, "timm:x", trust=trust)
+
+    assert _verify_count("auto", [rec(0.2)]) == AUTO_VERIFY
+    assert _verify_count("auto", [rec(0.9)]) == 0
+    assert _verify_count(3, [rec(0.9)]) == 3
+    with pytest.raises(InvalidInput, match="verify=K"):
+        _verify_count("sometimes", [rec(0.9)])
