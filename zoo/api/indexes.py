@@ -70,7 +70,8 @@ class Indexes:
     ) -> tuple[Model2VecRun, EmbeddingIndex]:
         """(latest run, fresh index over its model embeddings), rebuilt when stale.
 
-        Models rank by their Model2Vec distance d_asym(m_i -> t) + shift_i
+        The index orders models by their Model2Vec distance d_asym(m_i -> t) + shift_i (the recommender
+        reads every model's exact distance from it and ranks by expected error, see zoo.api.ranking)
         (:mod:`zoo.model2vec`); the index folds the per-model terms into its offsets.
         """
 
