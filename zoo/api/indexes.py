@@ -70,9 +70,9 @@ class Indexes:
     ) -> tuple[Model2VecRun, EmbeddingIndex]:
         """(latest run, fresh index over its model embeddings), rebuilt when stale.
 
-        The index orders models by their Model2Vec distance d_asym(m_i -> t) + shift_i (the recommender
-        reads every model's exact distance from it and ranks by expected error, see zoo.api.ranking)
-        (:mod:`zoo.model2vec`); the index folds the per-model terms into its offsets.
+        The index orders models by their Model2Vec distance d_asym(m_i -> t) + shift_i (:mod:`zoo.model2vec`),
+        folding the per-model terms into its offsets; the recommender reads every model's exact distance
+        from it and ranks by expected error (:mod:`zoo.api.ranking`).
         """
 
         from zoo.embedding.distance import d_sym_matrix
