@@ -86,20 +86,8 @@ class FoldContext:
         from zoo.shrinkage import nn_distances
 
         left = tuple(sorted(set(left_out)))
-        base = self.base
-        exclude = set(base.selected.excluded) | {t for t, c in self.collection.items() if c in left}
         fitted = self.training.fit(
-            probe=base.space.probe,
-            method=base.space.method,
-            objective=base.config.objective,
-            epochs=base.config.epochs,
-            seed=base.config.seed,
-            val_fraction=base.config.val_fraction,
-            lr=base.config.lr,
-            metric=base.selected.metric,
-            exclude_tasks=sorted(exclude),
-            own_task_pairs=base.own_task_pairs,
-            progress=progress,
+            self.base.excluding(t for t, c in self.collection.items() if c in left), progress=progress
         )
         seen = tuple(self.row[t] for t in fitted.seen_tasks)
         rows = list(seen)
@@ -203,7 +191,7 @@ def fit_run_shrinkage(
     when there are fewer than two collections), with the base run's own novelty reference."""
     from zoo.shrinkage import Shrinkage, fit_shrinkage, nn_distances
 
-    context = FoldContext(training, base)
+    context = FoldContext(training, base.prepared)
     seen = [context.row[t] for t in base.seen_tasks]
     reference = nn_distances(context.dsym[seen][:, seen]) if len(seen) > 1 else []
     folds = context.collections()

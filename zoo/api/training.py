@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,21 +37,51 @@ class Prepared:
 
     space: EmbeddingSpace
     selected: _Selected
-    errors: Any
+    errors: Any  # [T, M] the chosen results (NaN: unmeasured or excluded)
     config: Model2VecConfig
     own_task_pairs: bool
+    val_tasks: tuple[str, ...] = ()
+
+    def excluding(self, tasks: Iterable[str]) -> Prepared:
+        """The same settings with ``tasks`` left out too (no validation tasks given), from the same rows:
+        nothing is read from the store again."""
+        from zoo import model2vec as m2v
+
+        left_out = sorted(set(self.selected.excluded) | set(tasks))
+        selected = _select(
+            self.selected.recorded,
+            self.space,
+            metric=self.selected.metric,
+            exclude_tasks=left_out,
+            val_tasks=None,
+            own_task_pairs=self.own_task_pairs,
+        )
+        errors = m2v.error_matrix(
+            ((r.task, r.model, r.value) for r in selected.results),
+            self.space.task_names,
+            [m.name for m in self.space.models],
+        )
+        return Prepared(self.space, selected, errors, self.config, self.own_task_pairs)
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """A trained (not stored) Model2Vec result with the space, results and errors ``[T, M]`` it learned from."""
+    """A trained (not stored) Model2Vec result and what it learned from."""
 
     result: Any  # zoo.model2vec.Model2VecResult
-    space: EmbeddingSpace
-    selected: _Selected
-    errors: Any  # [T, M] the chosen results (NaN: unmeasured or excluded)
-    config: Model2VecConfig
-    own_task_pairs: bool
+    prepared: Prepared
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return self.prepared.space
+
+    @property
+    def selected(self) -> _Selected:
+        return self.prepared.selected
+
+    @property
+    def errors(self) -> Any:
+        return self.prepared.errors
 
     @property
     def seen_tasks(self) -> list[str]:
@@ -133,7 +163,7 @@ class Model2VecTraining:
 
         Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
         """
-        fitted = self.fit(
+        prepared = self.prepare(
             probe=probe,
             method=method,
             objective=objective,
@@ -145,8 +175,8 @@ class Model2VecTraining:
             val_tasks=val_tasks,
             exclude_tasks=exclude_tasks,
             own_task_pairs=own_task_pairs,
-            progress=progress,
         )
+        fitted = self.fit(prepared, progress=progress)
         shrink = fit_run_shrinkage(self, fitted, progress=progress) if shrinkage else None
         hyperparams = _run_hyperparams(fitted, shrink, bool(val_tasks), results_recorded)
         result = fitted.result
@@ -168,38 +198,10 @@ class Model2VecTraining:
             "hyperparams": hyperparams,
         }
 
-    def fit(
-        self,
-        *,
-        probe: str | None = None,
-        method: str = DEFAULT_METHOD,
-        objective: str | None = None,
-        epochs: int | None = None,
-        seed: int | None = None,
-        val_fraction: float | None = None,
-        lr: float | None = None,
-        metric: str | None = None,
-        val_tasks: Sequence[str] | None = None,
-        exclude_tasks: Sequence[str] | None = None,
-        own_task_pairs: bool = False,
-        progress: bool = True,
-    ) -> Fitted:
-        """Train Model2Vec as :meth:`train` does, without storing anything: the result and what it saw."""
+    def fit(self, prepared: Prepared, *, progress: bool = True) -> Fitted:
+        """Train Model2Vec on what :meth:`prepare` chose, without storing anything."""
         from zoo import model2vec as m2v
 
-        prepared = self.prepare(
-            probe=probe,
-            method=method,
-            objective=objective,
-            epochs=epochs,
-            seed=seed,
-            val_fraction=val_fraction,
-            lr=lr,
-            metric=metric,
-            val_tasks=val_tasks,
-            exclude_tasks=exclude_tasks,
-            own_task_pairs=own_task_pairs,
-        )
         space = prepared.space
         data = m2v.TrainingData(
             tuple(space.task_names),
@@ -210,10 +212,12 @@ class Model2VecTraining:
             space.t0,
         )
         try:
-            result = m2v.train_model2vec(data, prepared.config, val_tasks=val_tasks, progress=progress)
+            result = m2v.train_model2vec(
+                data, prepared.config, val_tasks=list(prepared.val_tasks) or None, progress=progress
+            )
         except ValueError as err:
             raise InvalidInput(f"cannot train Model2Vec: {err}") from err
-        return Fitted(result, space, prepared.selected, prepared.errors, prepared.config, own_task_pairs)
+        return Fitted(result, prepared)
 
     def prepare(
         self,
@@ -247,7 +251,7 @@ class Model2VecTraining:
         errors = m2v.error_matrix(
             ((r.task, r.model, r.value) for r in selected.results), space.task_names, [m.name for m in space.models]
         )
-        return Prepared(space, selected, errors, config, own_task_pairs)
+        return Prepared(space, selected, errors, config, own_task_pairs, tuple(val_tasks or ()))
 
 
 def _run_hyperparams(
