@@ -148,13 +148,13 @@ def test_bench_build_ray_measures_the_transfer_stage_on_ray(ray_cluster, fill, s
 
 
 def test_scorer_matrix_on_ray_equals_the_local_one(ray_cluster, fill, sqlite_url):
-    from zoo.api import Zoo
+    from zoo.api import SelectionJudge, Zoo
 
     fill(sqlite_url)
     with Zoo.open(sqlite_url) as zoo:
         models, tasks = zoo.store.list_models(), ["task0", "task2"]
         local = zoo.judge.scorer_matrix("logme", tasks, models, 6, device="cpu")
-        zoo.judge.ray_address = ray_cluster.address
-        remote = zoo.judge.scorer_matrix("logme", tasks, models, 6, device="cpu")
+        on_ray = SelectionJudge(zoo.store, zoo.probes, ray_address=ray_cluster.address)
+        remote = on_ray.scorer_matrix("logme", tasks, models, 6, device="cpu")
     assert remote.shape == local.shape == (2, MODELS)
     assert abs(remote - local).max() <= 1e-9, (remote, local)

@@ -430,30 +430,19 @@ class Zoo:
         """See :meth:`Bench.selection_report`; with ``leave_out`` (collections, or ``["all"]``),
         :meth:`zoo.api.leaveout.LeaveOutJudge.report` instead. ``ray_address``: the scorers' forward
         passes as one Ray task per (model, task) (see :meth:`SelectionJudge.scorer_matrix`)."""
-        self.judge.ray_address = ray_address
-        try:
-            return self._bench_evaluate(out_dir, tasks, scorers, max_samples, plots, progress, leave_out, log)
-        finally:
-            self.judge.ray_address = None
-
-    def _bench_evaluate(
-        self,
-        out_dir: str | Path,
-        tasks: Sequence[str] | None,
-        scorers: Sequence[str],
-        max_samples: int | None,
-        plots: bool,
-        progress: bool,
-        leave_out: Sequence[str],
-        log: Callable[[str], None],
-    ) -> dict:
+        judge = SelectionJudge(self.store, self.probes, ray_address=ray_address) if ray_address else self.judge
         if leave_out:
-            return self.leave_out.report(
+            return LeaveOutJudge(self.training, judge).report(
                 leave_out, out_dir=out_dir, scorers=scorers, max_samples=max_samples, progress=progress, log=log
             )
-        return self.bench.selection_report(
+        bench = self.bench if judge is self.judge else self._bench_with(judge)
+        return bench.selection_report(
             out_dir=out_dir, tasks=tasks, scorers=scorers, max_samples=max_samples, plots=plots, progress=progress
         )
+
+    def _bench_with(self, judge: SelectionJudge) -> Bench:
+        """The bench service over this registry, judging with ``judge`` (e.g. one that runs scorers on Ray)."""
+        return Bench(self.store, self.probes, self.embeddings, self.training, self.indexes, judge)
 
     def bench_report(
         self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = BENCH_METHODS, plots: bool = True

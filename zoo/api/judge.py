@@ -46,11 +46,16 @@ class MethodTimer:
 
 
 class SelectionJudge:
-    """Score every selection method on held-out tasks against the measured transfer errors."""
+    """Score every selection method on held-out tasks against the measured transfer errors.
 
-    def __init__(self, store: Store, probes: Probes) -> None:
+    ``ray_address``: where :meth:`scorer_matrix` runs its units (None: in this process; else a Ray
+    address, see :mod:`zoo.api.jobs`), fixed for the judge's life.
+    """
+
+    def __init__(self, store: Store, probes: Probes, *, ray_address: str | None = None) -> None:
         self.store = store
         self.probes = probes
+        self.ray_address = ray_address
 
     def evaluate_selection(
         self,
@@ -178,7 +183,7 @@ class SelectionJudge:
         from zoo.model2vec import expected_error
         from zoo.shrinkage import blend
 
-        trust = RunTrust.load(self.store, run, space.probe, space.method)
+        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
         raw = expected_error(
             d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
@@ -192,9 +197,6 @@ class SelectionJudge:
             p = np.where(np.isfinite(prior), prior, raw[i])
             out[i] = blend(raw[i : i + 1], p, ratios[i : i + 1], trust.shrinkage.weight)[0]
         return out
-
-    #: where :meth:`scorer_matrix` runs its units: None in this process, else a Ray address (see zoo.api.jobs)
-    ray_address: str | None = None
 
     def scorer_matrix(
         self,

@@ -68,16 +68,17 @@ class RunTrust:
     fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
 
     @classmethod
-    def load(cls, store: Store, run: Model2VecRun, probe: str, method: str) -> RunTrust:
+    def load(cls, store: Store, run: Model2VecRun, task_names: Sequence[str], task_vectors: Any) -> RunTrust:
+        """The run's trust figures; ``task_names``/``task_vectors`` ``[T, D]`` are the embedded tasks of its
+        probe and method as the caller already holds them (the task index, or the embedding space)."""
         import numpy as np
 
         from zoo.shrinkage import Shrinkage, nn_distances
 
+        row = {t: i for i, t in enumerate(task_names)}
         seen = [*(run.metrics.get("train_tasks") or []), *(run.metrics.get("val_tasks") or [])]
-        vectors = {e.task: e.vector for e in store.list_task_embeddings(probe=probe, method=method)}
-        names = tuple(t for t in seen if t in vectors)
-        width = len(next(iter(vectors.values()))) if vectors else 0
-        stacked = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in names]) if names else np.zeros((0, width))
+        names = tuple(t for t in seen if t in row)
+        stacked = np.asarray(task_vectors, dtype=np.float64)[[row[t] for t in names]]
         reference = run.hyperparams.get("novelty_reference")
         if reference is None and len(names) > 1:
             from zoo.embedding.distance import d_sym_matrix

@@ -150,7 +150,8 @@ class Recommender:
                 f"the task embedding has {vector.shape[0]} values but probe {probe_name} embeds to "
                 f"{index.vectors.shape[1]}; embed it with {arg('probe', probe_name)}"
             )
-        scored = score_models(index, vector, RunTrust.load(self.store, run, probe_name, method))
+        tasks = self.indexes.tasks(probe_name, method)  # in memory while fresh: no embedding is read again
+        scored = score_models(index, vector, RunTrust.load(self.store, run, tasks.names, tasks.vectors))
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
         recs = [
             self._recommendation(rank, scored, i, index, near, measured)
