@@ -29,6 +29,7 @@ from registry.orm import (
     TransferResultRow,
 )
 from registry.records import vector_from_bytes
+from registry.results import import_repeat
 from registry.rows import model_row, probe_row, task_row
 from registry.validation import (
     MAX_INT32,
@@ -86,13 +87,17 @@ def _import_task(session: Session, line: dict[str, Any], rows: RowCache, created
 
 
 def _import_transfer_result(session: Session, line: dict[str, Any], rows: RowCache, created: dt.datetime) -> None:
+    model, task = rows.get("model", line["model"]), rows.get("task", line["task"])
+    metric, value = _text(line, "metric", 64), check_finite("transfer result value", line["value"])
+    protocol = check_name("protocol", line["protocol"])
     session.add(
         TransferResultRow(
-            model=rows.get("model", line["model"]),
-            task=rows.get("task", line["task"]),
-            metric=_text(line, "metric", 64),
-            value=check_finite("transfer result value", line["value"]),
-            protocol=check_name("protocol", line["protocol"]),
+            model=model,
+            task=task,
+            metric=metric,
+            value=value,
+            protocol=protocol,
+            repeat=import_repeat(session, model.id, task.id, protocol, metric),
             protocol_params=check_json("protocol_params", line["protocol_params"]),
             train_size=check_count("train_size", line["train_size"], limit=MAX_INT32),
             test_size=check_count("test_size", line["test_size"], limit=MAX_INT32),

@@ -160,9 +160,18 @@ class TaskEmbeddingRow(Base):
 
 
 class TransferResultRow(Base):
-    """A measured transfer: ``metric`` (e.g. test error) of a model on a task."""
+    """A measured transfer: ``metric`` (e.g. test error) of a model on a task.
+
+    Unique key: (model, task, protocol, metric, ``repeat``). ``repeat`` numbers the measurements of one
+    (model, task, protocol, metric) in the order they were recorded, 0 for the first: measuring a pair
+    again adds a row (the readers average or take the latest), while a job's unit writes only repeat 0,
+    so a retried or concurrent unit can never add a second row (migration 0004).
+    """
 
     __tablename__ = "transfer_results"
+    __table_args__ = (
+        UniqueConstraint("model_id", "task_id", "protocol", "metric", "repeat", name="uq_transfer_results_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
@@ -174,6 +183,8 @@ class TransferResultRow(Base):
     train_size: Mapped[int] = mapped_column(Integer)
     test_size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: 0 for the first measurement of (model, task, protocol, metric), 1 for the next, ... (migration 0004)
+    repeat: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     model: Mapped[ModelRow] = relationship()
     task: Mapped[TaskRow] = relationship()

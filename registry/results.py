@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
@@ -110,11 +111,68 @@ class NewResult:
         return cls(metric, float(value), protocol, params_json, int(train_size), int(test_size))
 
 
+def lock_result_key(session: Session, model_id: int, task_id: int, protocol: str, metric: str) -> None:
+    """Serialise the writers of one result key for the rest of the transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key; SQLite: nothing to
+    do, a write transaction (``BEGIN IMMEDIATE``) already excludes every other writer.
+    The unique key (see :class:`registry.orm.TransferResultRow`) is the guarantee;
+    the lock only keeps two writers of the same key from picking the same ``repeat``.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256("\0".join(map(str, (model_id, task_id, protocol, metric))).encode()).digest()
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def next_repeat(session: Session, model_id: int, task_id: int, protocol: str, metric: str) -> int:
+    """The ``repeat`` of a new measurement of the key: 0 for the first, else one past the last."""
+    last = session.scalar(
+        select(func.max(TransferResultRow.repeat)).where(
+            TransferResultRow.model_id == model_id,
+            TransferResultRow.task_id == task_id,
+            TransferResultRow.protocol == protocol,
+            TransferResultRow.metric == metric,
+        )
+    )
+    return 0 if last is None else int(last) + 1
+
+
+def import_repeat(session: Session, model_id: int, task_id: int, protocol: str, metric: str) -> int:
+    """:func:`next_repeat` for an import's many rows: the registry's repeats read once, counted on in memory.
+
+    Every transfer result the session adds must take its ``repeat`` from here.
+    """
+    counters = session.info.get("zoo_import_repeats")
+    if counters is None:
+        query = select(
+            TransferResultRow.model_id,
+            TransferResultRow.task_id,
+            TransferResultRow.protocol,
+            TransferResultRow.metric,
+            func.max(TransferResultRow.repeat),
+        ).group_by(
+            TransferResultRow.model_id, TransferResultRow.task_id, TransferResultRow.protocol, TransferResultRow.metric
+        )
+        with session.no_autoflush:
+            counters = {tuple(row[:4]): int(row[4]) + 1 for row in session.execute(query)}
+        session.info["zoo_import_repeats"] = counters
+    key = (model_id, task_id, protocol, metric)
+    repeat = counters.get(key, 0)
+    counters[key] = repeat + 1
+    return repeat
+
+
 def add_transfer_result_in(session: Session, model: str, task: str, result: NewResult) -> rec.TransferResult:
-    """Insert ``result`` of ``model`` (name or alias) on ``task`` and bump the revision."""
+    """Insert ``result`` of ``model`` (name or alias) on ``task`` and bump the revision.
+
+    A pair measured before gets another row, numbered by :func:`next_repeat`.
+    """
+    model_id, task_id = model_row(session, model).id, task_row(session, task).id
+    lock_result_key(session, model_id, task_id, result.protocol, result.metric)
     row = TransferResultRow(
-        model=model_row(session, model),
-        task=task_row(session, task),
+        model_id=model_id,
+        task_id=task_id,
         metric=result.metric,
         value=result.value,
         protocol=result.protocol,
@@ -122,6 +180,7 @@ def add_transfer_result_in(session: Session, model: str, task: str, result: NewR
         train_size=result.train_size,
         test_size=result.test_size,
         created_at=utcnow(),
+        repeat=next_repeat(session, model_id, task_id, result.protocol, result.metric),
     )
     session.add(row)
     session.flush()

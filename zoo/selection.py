@@ -92,9 +92,16 @@ def selection_metrics(scores: np.ndarray, errors: np.ndarray) -> dict[str, float
     }
 
 
-def hybrid_scores(scores: np.ndarray, transferability: np.ndarray, k: int) -> np.ndarray:
+def hybrid_scores(
+    scores: np.ndarray, transferability: np.ndarray, k: int, anchor: np.ndarray | None = None
+) -> np.ndarray:
     """Shortlist ``k`` models per task by ``scores`` ``[T, M]`` (lower = better), re-rank them by
     ``transferability`` ``[T, M]`` (higher = better, e.g. LogME; only the shortlist's values are read).
+
+    ``anchor`` ``[T]`` (optional) names one model per task that is always on the shortlist (the generic
+    choice): when it is not among the first ``k`` it takes the k-th place, so the shortlist still costs ``k``
+    forward passes and the re-ranking can only leave the anchor on the query's own evidence. A negative
+    anchor, or one whose score is NaN, means none for that task; a shortlist of one (``k = 1``) has none.
 
     Returns new scores ``[T, M]``: the shortlist first, in descending transferability, then every other
     model in its original order; NaN scores stay NaN. The cost is ``k`` forward passes per task.
@@ -105,6 +112,9 @@ def hybrid_scores(scores: np.ndarray, transferability: np.ndarray, k: int) -> np
     for t in range(scores.shape[0]):
         valid = np.flatnonzero(~np.isnan(scores[t]))
         order = valid[np.lexsort((valid, scores[t, valid]))]
+        if anchor is not None and k > 1 and int(anchor[t]) in order[k - 1 :]:
+            a = int(anchor[t])
+            order = np.concatenate([order[: k - 1], [a], order[k - 1 :][order[k - 1 :] != a]])
         short, rest = order[:k], order[k:]
         value = np.where(np.isnan(transferability[t, short]), -np.inf, transferability[t, short])
         short = short[np.lexsort((np.arange(short.size), -value))]

@@ -115,8 +115,28 @@ def test_verify_auto_verifies_only_when_the_query_extrapolates():
     def rec(trust):
         return Recommendation(1, "m", 0.1, 0.0, (), True, "timm:x", trust=trust)
 
-    assert _verify_count("auto", [rec(0.2)]) == AUTO_VERIFY
-    assert _verify_count("auto", [rec(0.9)]) == 0
-    assert _verify_count(3, [rec(0.9)]) == 3
+    assert rec(0.2).extrapolates and not rec(0.9).extrapolates
+    assert _verify_count("auto", rec(0.2).extrapolates) == AUTO_VERIFY
+    assert _verify_count("auto", rec(0.9).extrapolates) == 0
+    assert _verify_count(3, rec(0.9).extrapolates) == 3
     with pytest.raises(InvalidInput, match="verify=K"):
-        _verify_count("sometimes", [rec(0.9)])
+        _verify_count("sometimes", False)
+
+
+def test_the_shortlist_order_puts_the_generic_pick_within_k():
+    import numpy as np
+
+    from zoo.api.ranking import Scored
+
+    names = ("a", "b", "c", "d", "e")
+    expected = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    prior = np.array([0.5, np.nan, 0.4, 0.2, 0.3])  # d is the generic pick; b has no prior
+    scored = Scored(names, np.arange(5), expected, expected, expected, expected, expected, None, 1.0, prior)
+    assert scored.generic() == 3 and scored.generic({"a", "b", "c"}) == 2
+    assert scored.order() == [0, 1, 2, 3, 4]
+    assert scored.order(anchor_within=2) == [0, 3, 1, 2, 4]  # d takes the 2nd place, the rest keep their order
+    assert scored.order(anchor_within=4) == [0, 1, 2, 3, 4]  # already within the first 4
+    assert scored.order(anchor_within=1) == [0, 1, 2, 3, 4]  # a shortlist of one has no anchor
+    assert scored.order({"a", "b", "e"}, anchor_within=2) == [0, 4, 1]
+    no_priors = Scored(names, np.arange(5), expected, expected, expected, expected, expected, None, 1.0)
+    assert no_priors.generic() is None and no_priors.order(anchor_within=2) == [0, 1, 2, 3, 4]

@@ -70,6 +70,24 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
     assert all(r.logme is not None for r in recs)
 
 
+def test_the_verified_shortlist_always_holds_the_generic_pick(synthetic_zoo, stubbed, tmp_path):
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    prior = {e.model: e.params["prior_error"] for e in zoo.store.list_model_embeddings(run.id) if e.trained}
+    generic = min(prior, key=lambda m: (prior[m], m))
+    monkey_embed = type(
+        "E", (), {"vector": truth["tasks"][0], "method": METHOD, "probe": type("P", (), {"name": PROBE})()}
+    )
+    zoo.embeddings.embed = lambda data, **kw: monkey_embed
+    plain = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), progress=False)
+    recs = zoo.recommend(str(tmp_path), k=1, verify=2, progress=False)
+    assert len(stubbed) == 2 and len(recs) == 1  # two forward passes, k recommendations back
+    verified = zoo.recommend(str(tmp_path), k=3, verify=2, progress=False)
+    shortlist = {r.model for r in verified if r.logme is not None}
+    assert shortlist == {plain[0].model, generic} if plain[0].model != generic else {plain[0].model, plain[1].model}
+
+
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, val_fraction=0.25, progress=False)

@@ -80,13 +80,17 @@ def test_relative_error_denominator_is_floored_at_one_point():
     assert m["gap_points"] == pytest.approx(5.0)
 
 
-def hybrid_reference(scores, transferability, k):
-    """Per task: sort by score, take k, sort those by transferability (descending), append the rest."""
+def hybrid_reference(scores, transferability, k, anchor=None):
+    """Per task: sort by score, take k (the anchor in place of the k-th when it is not among them), sort those
+    by transferability (descending), append the rest."""
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
         ranked = sorted(
             (j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])), key=lambda j: (scores[t, j], j)
         )
+        if anchor is not None and k > 1 and anchor[t] in ranked and ranked.index(anchor[t]) >= k:
+            ranked.remove(anchor[t])
+            ranked.insert(k - 1, anchor[t])
         short = sorted(
             ranked[:k],
             key=lambda j: (
@@ -113,3 +117,35 @@ def test_hybrid_scores_match_the_shortlist_then_rerank_loop(k):
     for t in range(2, 6):  # the pick is the most transferable model of the shortlist
         short = np.argsort(scores[t], kind="stable")[:k]
         assert picks[t] == short[np.argmax(transferability[t, short])]
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_an_anchored_shortlist_always_holds_the_anchor_and_still_costs_k(k):
+    rng = np.random.default_rng(10 + k)
+    scores = rng.normal(size=(7, 8))
+    scores[0, 2] = np.nan
+    transferability = rng.normal(size=(7, 8))
+    anchor = np.array([2, 0, 7, 3, -1, 5, 1])  # task 0's anchor is unscored, task 4 has none
+    got = selection.hybrid_scores(scores, transferability, k, anchor)
+    np.testing.assert_array_equal(got, hybrid_reference(scores, transferability, k, anchor))
+    for t in (1, 2, 3, 5, 6):  # the anchor is on the shortlist: ranked within the first k
+        assert got[t, anchor[t]] < k
+    assert np.all(np.nansum(got < k, axis=1) == k)  # exactly k shortlisted, so k forward passes
+    # the anchor wins when it is the most transferable model, whatever its score
+    transferability[np.arange(7), np.maximum(anchor, 0)] = 10.0
+    picks = np.nanargmin(selection.hybrid_scores(scores, transferability, k, anchor), axis=1)
+    assert list(picks[[1, 2, 3, 5, 6]]) == list(anchor[[1, 2, 3, 5, 6]])
+    # without an anchor (or with one already in the top k) it is the plain hybrid
+    np.testing.assert_array_equal(
+        selection.hybrid_scores(scores, transferability, k, np.full(7, -1)),
+        selection.hybrid_scores(scores, transferability, k),
+    )
+
+
+def test_a_shortlist_of_one_has_no_anchor():
+    rng = np.random.default_rng(0)
+    scores, transferability = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    np.testing.assert_array_equal(
+        selection.hybrid_scores(scores, transferability, 1, np.array([0, 1, 2, 3])),
+        selection.hybrid_scores(scores, transferability, 1),
+    )

@@ -341,8 +341,14 @@ class Zoo:
         tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         max_params: int | None = None,
         arch: str | None = None,
+        ray_address: str | None = None,
+        gpus_per_task: float = 0,
     ) -> list[Recommendation]:
-        """See :meth:`Recommender.recommend` (``pattern``, ``tags``, ``max_params``, ``arch``: constraints)."""
+        """See :meth:`Recommender.recommend` (``pattern``, ``tags``, ``max_params``, ``arch``: constraints).
+
+        ``ray_address`` (``auto``, ``local`` or ``HOST:PORT``; None: this process) runs the ``verify``
+        LogME scorings as Ray tasks, each asking for ``gpus_per_task`` GPUs.
+        """
         return self.recommender.recommend(
             data_or_name,
             k,
@@ -356,6 +362,8 @@ class Zoo:
             tags=tags,
             max_params=max_params,
             arch=arch,
+            ray_address=ray_address,
+            gpus_per_task=gpus_per_task,
         )
 
     def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:

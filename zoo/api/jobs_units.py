@@ -6,17 +6,18 @@ URL, loads the weights from the model's recorded source (a path or URI every
 node can read) and writes its one result row in its own transaction.
 
 Every unit is idempotent. An embedding has a unique key (task, probe, method)
-and is written by replacing; a transfer result is keyed by (model, task,
-protocol, metric) and written only when absent, under a lock that makes the
-check and the insert one step (PostgreSQL: a transaction-scoped advisory lock
-on the key; SQLite: the write transaction's ``BEGIN IMMEDIATE``). A retried
-unit, or the same unit in a concurrent run, therefore finds its row and skips.
+and is written by replacing; a transfer result is written only when its key
+(model, task, protocol, metric) has no row, as the key's first measurement:
+the registry's unique key (model, task, protocol, metric, repeat) admits one
+such row, and the insert is "on conflict do nothing". A retried unit, or the
+same unit in a concurrent run, therefore finds its row, or loses the insert,
+and counts as skipped.
 A :class:`ScoreUnit` writes nothing: its value goes back to the caller.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,13 +78,18 @@ class EmbedUnit:
 
 @dataclass(frozen=True)
 class ScoreUnit:
-    """The forward-pass ``scorer`` of ``model`` on ``task``'s images (at most ``max_samples``): returned, not stored."""
+    """The forward-pass ``scorer`` of ``model`` on ``task``'s images (at most ``max_samples``): returned, not stored.
+
+    ``folder``: an absolute path every node reads; when set, the images come from
+    this folder (``load_labelled``) instead of a registered task (``task`` then only labels it).
+    """
 
     scorer: str
     model: str
     task: str
     max_samples: int | None = None
     device: str = "auto"
+    folder: str = ""
 
     kind = "score"
 
@@ -150,6 +156,8 @@ def run_unit(unit: Unit, url: str, opened: dict[str, Zoo] | None = None) -> Outc
 
     try:
         zoo = open_zoo(url, opened)
+        if hasattr(unit, "run"):  # a unit kind defined elsewhere (zoo.api.jobs_bench) runs itself
+            return unit.run(zoo)
         if isinstance(unit, EvaluateUnit):
             return _run_evaluate(zoo, unit), "", None
         if isinstance(unit, ScoreUnit):
@@ -199,20 +207,80 @@ def _run_embed(zoo: Zoo, unit: EmbedUnit) -> str:
 
 
 def _run_score(zoo: Zoo, unit: ScoreUnit) -> float:
-    """The scorer's matrix entry (minus its value: lower = better) for one model on one task."""
+    """The scorer's matrix entry (minus its value: lower = better) for one model on one task or folder."""
+    if unit.folder:
+        return _score_folder(zoo, unit)
     matrix = zoo.judge.scorer_matrix(
         unit.scorer, [unit.task], [zoo.store.get_model(unit.model)], unit.max_samples, device=unit.device
     )
     return float(matrix[0, 0])
 
 
+def _score_folder(zoo: Zoo, unit: ScoreUnit) -> float:
+    """Minus the scorer's value of ``unit.model`` on the labelled images of ``unit.folder`` (as ``scorer_matrix``)."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from registry.errors import InvalidInput, NotFound
+    from zoo.data import load_labelled
+    from zoo.networks import extract_features, load_network
+    from zoo.scorers import SCORERS
+
+    if unit.scorer not in SCORERS:
+        raise InvalidInput(f"unknown scorer {unit.scorer!r}; use one of {', '.join(SCORERS)}")
+    if not Path(unit.folder).is_dir():
+        raise NotFound(f"{unit.folder} is not a folder on this node: put the images where every node reads them")
+    needs, function = SCORERS[unit.scorer]
+    model = zoo.store.get_model(unit.model)
+    network = load_network(model.source, arch=model.arch, device=resolve_device(unit.device))
+    images = load_labelled(Path(unit.folder), max_samples=unit.max_samples)
+    feats = extract_features(network, images, progress=False)
+    if needs == "probs":
+        with torch.no_grad():
+            device = next(network.parameters()).device
+            logits = network.get_classifier()(torch.from_numpy(feats).to(device)).cpu()
+        feats = torch.softmax(logits.double(), dim=1).numpy()
+    return float(-function(feats, np.asarray(images.labels)))
+
+
+def logme_scores(
+    store: Store, models: Sequence[str], data: Any, *, ray_address: str, gpus_per_task: float = 0, progress: bool = True
+) -> dict[str, float]:
+    """{model: LogME (higher = better)} of each of ``models`` on ``data``, one Ray task (a :class:`ScoreUnit`) each.
+
+    ``data``: a folder of labelled images (sent as its absolute path, which every
+    node must read) or a registered task whose ``data_uri`` every node reads.
+    Each worker loads the weights from the model's recorded source. A failed unit
+    raises its one-line reason.
+    """
+    from pathlib import Path
+
+    from registry.errors import InvalidInput, ZooError, arg
+    from zoo.api.jobs import run_units
+
+    if isinstance(data, (str, Path)) and Path(data).exists():
+        folder = str(Path(data).resolve())
+        units = [ScoreUnit("logme", m, folder, folder=folder) for m in models]
+    elif isinstance(data, str):
+        store.get_task(data)  # NotFound names it
+        units = [ScoreUnit("logme", m, data) for m in models]
+    else:
+        raise InvalidInput(
+            f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
+        )
+    summary = run_units(units, store.url, ray_address=ray_address, gpus_per_task=gpus_per_task, progress=progress)
+    if summary["errors"]:
+        first = summary["errors"][0]
+        raise ZooError(
+            f"{summary['failed']} of {len(units)} LogME units failed on Ray; first: "
+            f"{first['unit']['model']}: {first['error']}"
+        )
+    return {unit.model: -float(value) for unit, value in zip(units, summary["values"])}
+
+
 # ---------------------------------------------------------------------- the idempotent transfer write
-def _lock_key(key: tuple[str, ...]) -> int:
-    """A signed 64-bit advisory-lock key for a result key."""
-    digest = hashlib.sha256("\0".join(key).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def _existing_result(session: Session, model: str, task: str, protocol: str) -> int | None:
     from sqlalchemy import select
 
@@ -239,12 +307,13 @@ def has_transfer_result(store: Store, unit: EvaluateUnit) -> bool:
 def add_transfer_result_once(store: Store, out: dict[str, Any]) -> bool:
     """Store the result ``out`` of ``Zoo.evaluate(..., save=False)`` unless its key is there: True when written.
 
-    The check and the insert are one transaction, serialised per key (see the
-    module docstring), so two writers of the same key leave one row.
+    One transaction: any row of the key means skip; otherwise the row is
+    inserted as the key's first measurement (``repeat`` 0) with "on conflict
+    do nothing", so a writer that got there first (a retried or concurrent
+    unit) leaves its row and this one counts as skipped, never as an error.
     """
-    from sqlalchemy import text
-
     from registry.orm import TransferResultRow, utcnow
+    from registry.results import lock_result_key
     from registry.rows import bump, model_row, task_row
     from registry.validation import check_finite, check_json
 
@@ -253,27 +322,37 @@ def add_transfer_result_once(store: Store, out: dict[str, Any]) -> bool:
     params = check_json("protocol_params", out["protocol_params"])
 
     def work(session: Session) -> bool:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key((model, task, protocol, METRIC))}
-            )
+        model_id, task_id = model_row(session, model).id, task_row(session, task).id
+        lock_result_key(session, model_id, task_id, protocol, METRIC)
         if _existing_result(session, model, task, protocol) is not None:
             return False
-        session.add(
-            TransferResultRow(
-                model=model_row(session, model),
-                task=task_row(session, task),
-                metric=METRIC,
-                value=float(value),
-                protocol=protocol,
-                protocol_params=params,
-                train_size=int(out["train_size"]),
-                test_size=int(out["test_size"]),
-                created_at=utcnow(),
-            )
-        )
-        session.flush()
-        bump(session, "transfer_results")
-        return True
+        row = {
+            "model_id": model_id,
+            "task_id": task_id,
+            "metric": METRIC,
+            "value": float(value),
+            "protocol": protocol,
+            "protocol_params": params,
+            "train_size": int(out["train_size"]),
+            "test_size": int(out["test_size"]),
+            "created_at": utcnow(),
+            "repeat": 0,
+        }
+        written = _insert_once(session, TransferResultRow.__table__, row)
+        if written:
+            bump(session, "transfer_results")
+        return written
 
     return store.run(work, write=True)
+
+
+def _insert_once(session: Session, table: Any, row: dict[str, Any]) -> bool:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of ``row`` into ``table``: True when the row went in."""
+    if session.get_bind().dialect.name == "postgresql":  # psycopg reports no rowcount here: ask for the id
+        from sqlalchemy.dialects.postgresql import insert
+
+        statement = insert(table).values(**row).on_conflict_do_nothing().returning(table.c.id)
+        return session.execute(statement).first() is not None
+    from sqlalchemy.dialects.sqlite import insert
+
+    return session.execute(insert(table).values(**row).on_conflict_do_nothing()).rowcount == 1

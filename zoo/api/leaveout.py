@@ -211,8 +211,12 @@ class LeaveOutJudge:
     ) -> None:
         """Add each scorer's ``[T, M]`` matrix of ``experts`` on ``tasks``; when LogME ran, hybrids of ``default``.
 
-        A hybrid re-ranks the default ranking's top K by LogME; it costs K of LogME's forward passes.
+        A hybrid re-ranks the default ranking's top K by LogME; it costs K of LogME's forward passes. Its
+        shortlist always holds the generic pick (the anchor), so LogME on the query's own images decides
+        between the learned ranking's proposals and the safe default; the unanchored variant is reported beside.
         """
+        import numpy as np
+
         from zoo import selection
 
         models = len(experts)
@@ -234,17 +238,14 @@ class LeaveOutJudge:
             return
         out = timer.methods
         per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
+        generic = np.full(len(tasks), int(np.nanargmin(run.prior)))
         for k in hybrid_k:
-            scores = selection.hybrid_scores(default, logme, k)
-            out.append(
-                selection.MethodScores(
-                    f"Model2Vec + LogME top-{k}",
-                    scores,
-                    per_pass * k,
-                    k,
-                    "shortlist by the default ranking, re-ranked by LogME",
-                )
-            )
+            for anchor, name, note in (
+                (generic, f"Model2Vec + LogME top-{k}", "shortlist by the default ranking with the generic pick"),
+                (None, f"Model2Vec + LogME top-{k} (no anchor)", "shortlist by the default ranking alone"),
+            ):
+                scores = selection.hybrid_scores(default, logme, k, anchor)
+                out.append(selection.MethodScores(name, scores, per_pass * k, k, note + ", re-ranked by LogME"))
 
 
 def _cache_key(context: FoldContext, max_samples: int | None) -> str:

@@ -133,11 +133,34 @@ class Scored:
     high: Any
     novelty: Novelty | None
     weight: float
+    prior: Any = None  # [M] each model's mean measured error over the run's seen tasks (NaN: none)
 
-    def order(self, allowed: set[str] | None = None) -> list[int]:
-        """Positions sorted by expected error (ties: by distance, then name), allowed names only."""
+    def order(self, allowed: set[str] | None = None, *, anchor_within: int = 0) -> list[int]:
+        """Positions sorted by expected error (ties: by distance, then name), allowed names only.
+
+        ``anchor_within`` K > 1 puts the generic pick (:meth:`generic`) among the first K when it is not
+        there already, in the K-th place: the shortlist a verification re-ranks always holds the default.
+        """
         keep = [i for i, n in enumerate(self.names) if allowed is None or n in allowed]
-        return sorted(keep, key=lambda i: (self.expected_error[i], self.distance[i], self.names[i]))
+        order = sorted(keep, key=lambda i: (self.expected_error[i], self.distance[i], self.names[i]))
+        anchor = self.generic(allowed) if anchor_within > 1 else None
+        if anchor is not None and anchor in order[anchor_within - 1 :]:
+            order.remove(anchor)
+            order.insert(anchor_within - 1, anchor)
+        return order
+
+    def generic(self, allowed: set[str] | None = None) -> int | None:
+        """The position of the allowed model with the lowest prior error (ties: by name); None without priors."""
+        import math
+
+        if self.prior is None:
+            return None
+        known = [
+            i
+            for i, n in enumerate(self.names)
+            if (allowed is None or n in allowed) and math.isfinite(float(self.prior[i]))
+        ]
+        return min(known, key=lambda i: (float(self.prior[i]), self.names[i])) if known else None
 
 
 def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
@@ -155,8 +178,8 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
     )
     novelty = trust.novelty(vector)
     weight = trust.weight(novelty)
-    prior = np.array([trust.prior.get(n, np.nan) for n in names])
-    prior = np.where(np.isfinite(prior), prior, raw)  # a model without a prior keeps Model2Vec's own figure
+    known = np.array([trust.prior.get(n, np.nan) for n in names])
+    prior = np.where(np.isfinite(known), known, raw)  # a model without a prior keeps Model2Vec's own figure
     ratio = np.array([novelty.ratio if novelty is not None else 1.0])
     if trust.fitted:
         shrunk = blend(raw[None, :], prior, ratio, trust.shrinkage.weight)[0]
@@ -164,4 +187,5 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
         low, high = low[0], high[0]
     else:
         shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)
-    return Scored(names, np.array([h.row for h in hits]), distance, raw, shrunk, low, high, novelty, weight)
+    rows = np.array([h.row for h in hits])
+    return Scored(names, rows, distance, raw, shrunk, low, high, novelty, weight, known)

@@ -122,6 +122,8 @@ class Recommender:
         tags: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         max_params: int | None = None,
         arch: str | None = None,
+        ray_address: str | None = None,
+        gpus_per_task: float = 0,
     ) -> list[Recommendation]:
         """The ``k`` experts most likely to transfer well to a folder, a registered task or a vector [D].
 
@@ -132,7 +134,8 @@ class Recommender:
         result is the best ``k`` of the allowed set. ``verify`` K re-ranks the
         top K by LogME on their own features (K forward passes: the hybrid of
         :func:`zoo.selection.hybrid_scores`); ``"auto"`` does so with K =
-        :data:`AUTO_VERIFY` only when the query extrapolates.
+        :data:`AUTO_VERIFY` only when the query extrapolates. ``ray_address`` runs those K
+        scorings as Ray tasks (``gpus_per_task`` GPUs each; see :meth:`verify`).
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 
@@ -153,14 +156,17 @@ class Recommender:
         tasks = self.indexes.tasks(probe_name, method)  # in memory while fresh: no embedding is read again
         scored = score_models(index, vector, RunTrust.load(self.store, run, tasks.names, tasks.vectors))
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
-        recs = [
-            self._recommendation(rank, scored, i, index, near, measured)
-            for rank, i in enumerate(scored.order(allowed)[:k], start=1)
-        ]
-        top = _verify_count(verify, recs)
+        order = scored.order(allowed)
+        rank = {i: r for r, i in enumerate(order, start=1)}
+        top = _verify_count(verify, scored.weight < EXTRAPOLATION_TRUST)
+        if top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
+            order = scored.order(allowed, anchor_within=top)
+        recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
         if top:
-            recs = self.verify(recs, data_or_name, top, progress=progress)
-        return recs
+            recs = self.verify(
+                recs, data_or_name, top, progress=progress, ray_address=ray_address, gpus_per_task=gpus_per_task
+            )
+        return recs[:k]
 
     def _run_index(
         self, probe: str | None, probe_name: str, method: str, *, progress: bool
@@ -315,12 +321,22 @@ class Recommender:
         ]
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
 
-    def verify(self, recs: list[Recommendation], data: Any, top: int, *, progress: bool) -> list[Recommendation]:
+    def verify(
+        self,
+        recs: list[Recommendation],
+        data: Any,
+        top: int,
+        *,
+        progress: bool,
+        ray_address: str | None = None,
+        gpus_per_task: float = 0,
+    ) -> list[Recommendation]:
         """LogME on each of the first ``top`` experts' features of ``data``, and the shortlist re-ranked by it.
 
         The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate`` judges as
         "Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order.
         ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
+        ``ray_address``: one Ray task per scoring, no model pickled (:func:`zoo.api.jobs_units.logme_scores`).
         """
         import dataclasses
 
@@ -328,8 +344,15 @@ class Recommender:
 
         from zoo.selection import hybrid_scores
 
-        images = self._verify_images(data)
-        scores = {rec.model: self._logme(rec, images, progress) for rec in recs[:top]}
+        if ray_address:
+            from zoo.api.jobs_units import logme_scores
+
+            shortlist = [rec.model for rec in recs[:top]]
+            kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
+            scores = logme_scores(self.store, shortlist, data, **kwargs)
+        else:
+            images = self._verify_images(data)
+            scores = {rec.model: self._logme(rec, images, progress) for rec in recs[:top]}
         logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
         before = np.arange(len(recs), dtype=np.float64)[None, :]
         order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
@@ -366,10 +389,10 @@ class Recommender:
         return float(logme(extract_features(network, images, progress=progress), images.labels))
 
 
-def _verify_count(verify: int | str, recs: list[Recommendation]) -> int:
+def _verify_count(verify: int | str, extrapolates: bool) -> int:
     """How many experts to verify: a number, or ``"auto"`` (AUTO_VERIFY when the query extrapolates, else 0)."""
     if verify == "auto":
-        return AUTO_VERIFY if recs and recs[0].extrapolates else 0
+        return AUTO_VERIFY if extrapolates else 0
     try:
         count = int(verify)
     except (TypeError, ValueError):

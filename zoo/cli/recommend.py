@@ -10,6 +10,7 @@ import click
 
 from zoo.api.choices import model2vec_default, model2vec_objectives
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.jobs import gpus_option, ray_option
 from zoo.cli.options import LazyChoice, LibraryDefault
 from zoo.embedding import DEFAULT_METHOD, METHODS
 
@@ -215,6 +216,8 @@ class VerifyCount(click.ParamType):
 @click.option("--max-params", "max_params", type=int, metavar="N", help="Only models with at most N parameters.")
 @click.option("--arch", metavar="NAME", help="Only models of this architecture (a glob).")
 @click.option("--plot", "plot_path", metavar="FILE", help="Save a chart of the expected errors (PNG/SVG).")
+@ray_option
+@gpus_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
@@ -232,6 +235,8 @@ def recommend(
     max_params: int | None,
     arch: str | None,
     plot_path: str | None,
+    ray_address: str | None,
+    gpus_per_task: float,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -244,15 +249,22 @@ def recommend(
     evidence, then rank, model, expected error, distance and the nearest known
     tasks with the model's measured errors on them. Constraints (--filter,
     --tag, --max-params, --arch) narrow the candidates before ranking.
+    With --ray, the --verify scorings run as Ray tasks (one per expert; the
+    weights and the folder must be readable at the same path on every node).
 
     \b
     Example:
         zoo recommend --task ./my_images -k 5
         zoo recommend --task emoji-faces --json
         zoo recommend --task ./my_images --verify auto --max-params 5000000 --plot picks.png
+        zoo recommend --task /shared/images --verify 10 --ray auto --gpus-per-task 1
     """
     from zoo.cli.models import parse_tags
 
+    if ray_address and verify:
+        from zoo.api.jobs_ray import import_ray
+
+        import_ray()  # without Ray: the one-line install error, before any work
     with open_zoo(ctx) as zoo:
         recs = zoo.recommend(
             target,
@@ -266,6 +278,8 @@ def recommend(
             tags=parse_tags(tags) or None,
             max_params=max_params,
             arch=arch,
+            ray_address=ray_address or None,
+            gpus_per_task=gpus_per_task,
         )
         chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
     if as_json:
