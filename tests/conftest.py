@@ -10,6 +10,9 @@
                  is set: there it fails, so CI never skips PostgreSQL.
 ``store_url``    parametrized over both backends (ids ``sqlite`` and ``postgresql``).
 ``store``        a :class:`registry.store.Store` opened (and created) on ``store_url``.
+``ci_bench``     session: one ``ci`` bench built locally on SQLite (torch on 1 thread),
+                 shared by tests/bench and the Ray build test of tests/jobs:
+                 {"url", "workdir", "summary"}.
 
 Shared checks of the command line (click ``Result``s), one definition each:
 
@@ -236,3 +239,18 @@ def assert_one_line_error():
 def assert_help_has_example():
     """The check that a command's --help has an example (see the module docstring)."""
     return _assert_help_has_example
+
+
+@pytest.fixture(scope="session")
+def ci_bench(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A built ci bench: {"url", "workdir", "summary"} (see the module docstring)."""
+    import torch
+
+    from zoo.api import Zoo
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("ci-bench")
+    url = f"sqlite:///{root / 'bench.db'}"
+    with Zoo.open(url) as z:
+        summary = z.bench_build("ci", root / "work", progress=False, log=lambda msg: None)
+    return {"url": url, "workdir": Path(root / "work"), "summary": summary}

@@ -57,7 +57,7 @@ def test_cli_recommend_verify_with_ray(ray_cluster, bench_copy, monkeypatch):
     args = ["--db", bench_copy["url"], "recommend", "--task", bench_copy["task"], "-k", str(K), "--quiet", "--json"]
     result = CliRunner().invoke(main, [*args, "--verify", "2"])
     assert result.exit_code == 0, result.output
-    recs = json.loads(result.output)["recommendations"]
+    recs = json.loads(result.stdout)["recommendations"]
     assert sorted(r["verified_rank"] for r in recs if r["verified_rank"]) == [1, 2]
     result = CliRunner().invoke(main, [*args, "--verify", "1", "--gpus-per-task", "4"])  # more GPUs than there are
     assert result.exit_code != 0 and "GPUs" in result.output

@@ -18,6 +18,7 @@ from zoo.embedding import BENCH_METHODS, DEFAULT_METHOD
 if TYPE_CHECKING:
     from registry.records import Task
     from registry.store import Store
+    from zoo.api.bench_build import Deferred
     from zoo.api.embedding import Embeddings
     from zoo.api.indexes import Indexes
     from zoo.api.judge import SelectionJudge
@@ -153,8 +154,10 @@ class Bench:
         """Build (or resume) the bench of ``size`` in ``workdir`` into this registry.
 
         ``overlap`` measures transfer in a thread while the tasks are embedded (see zoo.bench.build).
-        ``ray_address`` (see :func:`zoo.api.jobs.run_units`) measures the transfer stage instead as
-        one Ray task per (expert, task) pair, after the other stages; the summary's ``ray`` says how it went.
+        ``ray_address`` (see :func:`zoo.api.jobs.run_units`) runs the experts, embedding and transfer
+        stages instead as Ray units (:mod:`zoo.api.jobs_bench`: one per expert, per embedding, per
+        (expert, task) pair), stage after stage; ``workdir`` must then be at the same absolute path on
+        every node (a shared filesystem). The summary's ``ray`` says how each stage went.
         """
         from zoo.bench.build import build
         from zoo.bench.sizes import get_size
@@ -168,51 +171,40 @@ class Bench:
                 f"cannot create the bench workdir {folder} ({err.strerror}); "
                 f"pass {arg('workdir', 'DIR')} somewhere writable"
             ) from err
-        registry, deferred = self._bench_registry(spec), []
-        if ray_address:  # the build only collects the pairs it would measure; Ray measures them below
-            measured = registry.has_transfer
-
-            def collect(model: str, task: str) -> bool:
-                if not measured(model, task):
-                    deferred.append((model, task))
-                return True
-
-            registry.has_transfer = collect
-        summary = build(
-            spec, folder, registry, seed=seed, train_probe=train_probe, progress=progress, log=log, overlap=overlap
-        )
+        deferred = None
         if ray_address:
-            summary["ray"] = self._transfer_on_ray(deferred, ray_address, gpus_per_task, progress=progress, log=log)
-            summary["seconds"]["transfer"] = summary["ray"]["seconds"]
+            from zoo.api.bench_build import Deferred
+            from zoo.api.jobs_ray import import_ray
+
+            import_ray()  # without Ray: one line now, not after the render
+            folder, deferred = folder.resolve(), Deferred()  # units carry absolute paths
+        summary = build(
+            spec,
+            folder,
+            self._bench_registry(spec, deferred),
+            seed=seed,
+            train_probe=train_probe,
+            progress=progress,
+            log=log,
+            overlap=overlap,
+        )
+        if deferred is not None:
+            from zoo.api.jobs_bench import run_deferred
+
+            summary["ray"] = run_deferred(
+                self.store,
+                self.probes,
+                deferred,
+                spec,
+                ray_address,
+                gpus_per_task=gpus_per_task,
+                progress=progress,
+                log=log,
+            )
+            for stage, ran in summary["ray"]["stages"].items():
+                summary["seconds"][stage] = ran["seconds"]
             summary["seconds"]["total"] += summary["ray"]["seconds"]
         summary["model2vec"] = self._bench_model2vec(folder, progress=progress, log=log)
-        return summary
-
-    def _transfer_on_ray(
-        self,
-        pairs: list[tuple[str, str]],
-        ray_address: str,
-        gpus_per_task: float,
-        *,
-        progress: bool,
-        log: Callable[[str], None],
-    ) -> dict:
-        """Measure the (model, task) ``pairs`` on Ray (:mod:`zoo.api.jobs`); raise when a unit failed."""
-        from zoo.api.jobs import EvaluateUnit, run_units
-        from zoo.transfer import PROTOCOL
-
-        log(f"transfer: {len(pairs)} pairs on Ray ({ray_address})")
-        units = [EvaluateUnit(model, task, PROTOCOL, self.store.get_model(model).source) for model, task in pairs]
-        summary = run_units(
-            units, self.store.url, ray_address=ray_address, gpus_per_task=gpus_per_task, progress=progress
-        )
-        if summary["failed"]:
-            first = summary["errors"][0]
-            raise InvalidInput(
-                f"{summary['failed']} of {len(units)} transfer units failed on Ray "
-                f"(first: {first['unit']['model']} on {first['unit']['task']}: {first['error']}); "
-                "run the same command again to retry them"
-            )
         return summary
 
     def _bench_model2vec(self, folder: Path, *, progress: bool, log: Callable[[str], None]) -> dict:
@@ -241,11 +233,14 @@ class Bench:
         self.indexes.rebuild(probe, DEFAULT_METHOD, progress=False)
         return {"run_id": summary["run_id"], "reused": False, "excluded_tasks": len(excluded)}
 
-    def _bench_registry(self, spec: BenchSize) -> Registry:
-        """The registry operations :func:`zoo.bench.build.build` needs, over this store (:mod:`zoo.api.bench_build`)."""
+    def _bench_registry(self, spec: BenchSize, deferred: Deferred | None = None) -> Registry:
+        """The registry operations :func:`zoo.bench.build.build` needs, over this store (:mod:`zoo.api.bench_build`).
+
+        With ``deferred`` the experts, embeddings and transfer pairs are collected there, not computed.
+        """
         from zoo.api.bench_build import BenchRegistry
 
-        return BenchRegistry(self.store, self.embeddings, spec).registry()
+        return BenchRegistry(self.store, self.embeddings, spec, deferred=deferred).registry()
 
     # ------------------------------------------------------------------ report
     def selection_report(
@@ -329,12 +324,19 @@ class Bench:
     # ------------------------------------------------------------------ shipped assets
     @staticmethod
     def train_probe(
-        workdir: str | Path, *, steps: int = 1200, out: str | Path | None = None, seed: int = 0, progress: bool = True
+        workdir: str | Path,
+        *,
+        steps: int = 1200,
+        out: str | Path | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        augment: str = "shift",
     ) -> dict:
         """Train the bundled probe on every probe-pool task at once, rendered under ``workdir/tasks``.
 
         Writes probe.safetensors/probe.json to ``out`` (default: the shipped
         probe's folder); returns the probe record (``made`` says how).
+        ``augment``: ``shift`` (the bundled probe's) or ``strong`` (see zoo.bench.training).
         """
         from zoo.bench.probe import BUNDLED_DIR, train_probe
         from zoo.collections import catalogue, render_tasks
@@ -344,7 +346,10 @@ class Bench:
             f"{workdir}/tasks", specs, train_per_class=40, test_per_class=20, seed=seed, progress=progress
         )
         command = f"zoo bench train-probe --workdir {workdir} --steps {steps}" + (f" --seed {seed}" if seed else "")
-        return train_probe(folders, out or BUNDLED_DIR, steps=steps, seed=seed, progress=progress, command=command)
+        command += f" --augment {augment}" if augment != "shift" else ""
+        return train_probe(
+            folders, out or BUNDLED_DIR, steps=steps, seed=seed, progress=progress, command=command, augment=augment
+        )
 
     @staticmethod
     def export_demo(out: str | Path, *, task: str | None = None, seed: int = 0) -> tuple[Path, dict]:

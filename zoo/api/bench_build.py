@@ -2,45 +2,95 @@
 
 :class:`BenchRegistry` adds what the build produces (task folders, their embeddings,
 experts, transfer results) to one store, each only when it is missing, so a rerun
-or a resumed build leaves the registry as it was.
+or a resumed build leaves the registry as it was. Given a :class:`Deferred`, it
+registers the tasks but only collects the experts to train, the embeddings to
+compute and the pairs to measure, which :mod:`zoo.api.jobs_bench` then runs on Ray.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import NotFound
+from registry.errors import AlreadyExists, NotFound
 
 if TYPE_CHECKING:
     from registry.store import Store
     from zoo.api.embedding import Embeddings
     from zoo.bench.build import Registry
+    from zoo.bench.experts import ExpertJob, ExpertSpec
     from zoo.bench.sizes import BenchSize
 
 
-class BenchRegistry:
-    """The operations of :class:`zoo.bench.build.Registry` over ``store``, for a bench of size ``spec``."""
+@dataclass
+class Deferred:
+    """What a build leaves to units elsewhere (Ray), in the order the build met them."""
 
-    def __init__(self, store: Store, embeddings: Embeddings, spec: BenchSize) -> None:
+    experts: list[tuple[ExpertSpec, ExpertJob]] = field(default_factory=list)  # to train and register
+    embeddings: list[tuple[str, str, str]] = field(default_factory=list)  # (task, probe source, method)
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (model, task) to measure
+
+
+class BenchRegistry:
+    """The operations of :class:`zoo.bench.build.Registry` over ``store``, for a bench of size ``spec``.
+
+    With ``deferred`` the experts, embeddings and transfer pairs the build asks for are
+    collected there instead of computed (see :meth:`registry`).
+    """
+
+    def __init__(
+        self, store: Store, embeddings: Embeddings, spec: BenchSize, *, deferred: Deferred | None = None
+    ) -> None:
         from zoo.transfer import ProtocolParams
 
         self.store = store
         self.embeddings = embeddings
         self.spec = spec
         self.params = ProtocolParams().as_dict()
+        self.deferred = deferred
 
     def registry(self) -> Registry:
-        """These operations as the build's :class:`zoo.bench.build.Registry`."""
+        """These operations as the build's :class:`zoo.bench.build.Registry`.
+
+        Deferring, the build trains, embeds and measures nothing itself: every
+        expert goes to ``deferred.experts``, every missing embedding to
+        ``deferred.embeddings`` and every unmeasured pair to ``deferred.pairs``.
+        """
         from zoo.bench.build import Registry
 
+        if self.deferred is None:
+            return Registry(
+                ensure_task=self.ensure_task,
+                ensure_embedding=self.ensure_embedding,
+                ensure_model=self.ensure_model,
+                has_transfer=self.has_transfer,
+                add_transfer=self.add_transfer,
+            )
         return Registry(
             ensure_task=self.ensure_task,
-            ensure_embedding=self.ensure_embedding,
+            ensure_embedding=self._defer_embedding,
             ensure_model=self.ensure_model,
-            has_transfer=self.has_transfer,
+            has_transfer=self._defer_transfer,
             add_transfer=self.add_transfer,
+            ensure_expert=lambda expert, job: self.deferred.experts.append((expert, job)),
         )
+
+    def _defer_embedding(self, task: str, folder: Path, probe: str, method: str) -> bool:
+        """Collect the ``method`` embedding of ``task`` unless it has one; False (nothing computed here)."""
+        if not self.store.list_task_embeddings(task=task, method=method):
+            self.deferred.embeddings.append((task, probe, method))
+        return False
+
+    def _defer_transfer(self, model: str, task: str) -> bool:
+        """Collect the pair unless measured (a model not registered yet has no results); True: not measured here."""
+        try:
+            measured = self.has_transfer(model, task)
+        except NotFound:
+            measured = False
+        if not measured:
+            self.deferred.pairs.append((model, task))
+        return True
 
     def ensure_task(self, folder: Path) -> None:
         """Register the task rendered in ``folder`` (its ``task.json``) unless its name is registered."""
@@ -80,10 +130,7 @@ class BenchRegistry:
 
     def ensure_model(self, expert: Any, path: Path) -> None:
         """Register ``expert`` (a :mod:`zoo.bench.experts` plan entry) from ``path`` unless it is registered."""
-        try:
-            self.store.get_model(expert.name)
-        except NotFound:
-            register_expert(self.store, expert, path)
+        register_once(self.store, expert, path)
 
     def has_transfer(self, model: str, task: str) -> bool:
         """Whether the error of ``model`` on ``task`` is recorded under the current protocol and its parameters."""
@@ -110,8 +157,29 @@ class BenchRegistry:
         )
 
 
-def register_expert(store: Store, expert: Any, path: Path) -> None:
-    """Register a bench expert (a :class:`zoo.bench.experts` plan entry) from its weights file and sidecar."""
+def register_once(store: Store, expert: Any, path: Path, root: str | Path | None = None) -> bool:
+    """Register ``expert`` from ``path`` unless its name is registered (one transaction); True when it was added.
+
+    A concurrent registration of the same name (a retried unit) counts as already there.
+    """
+    try:
+        store.get_model(expert.name)
+        return False
+    except NotFound:
+        pass
+    try:
+        register_expert(store, expert, path, root)
+    except AlreadyExists:
+        return False
+    return True
+
+
+def register_expert(store: Store, expert: Any, path: Path, root: str | Path | None = None) -> None:
+    """Register a bench expert (a :class:`zoo.bench.experts` plan entry) from its weights file and sidecar.
+
+    ``root``: the bench data root its source is recorded against (``bench:REL`` inside it,
+    else ``file:`` the absolute path); default :func:`registry.locations.bench_root`.
+    """
     import json
 
     from registry.locations import bench_root, bench_uri
@@ -119,7 +187,8 @@ def register_expert(store: Store, expert: Any, path: Path) -> None:
 
     sidecar = json.loads(Path(path).with_suffix(".json").read_text())
     origin = "fine-tuned from the probe" if expert.init == "probe" else "from scratch"
-    source = bench_uri(path, bench_root()) or f"file:{Path(path).resolve()}"  # bench: inside the bench data root
+    root = bench_root() if root is None else root
+    source = bench_uri(path, root) or f"file:{Path(path).resolve()}"  # bench: inside the bench data root
     store.add_model(
         expert.name,
         source,

@@ -6,7 +6,8 @@ ends with the same registry:
 
 - a task is complete when its ``task.json`` exists (written last, atomically);
 - the trained probe and each expert are complete when their weights file exists
-  (written to a temporary name, then renamed);
+  (written to a temporary name, then renamed); an expert's file is reused only when
+  its sidecar records the same training (:func:`zoo.bench.experts.trained_as`);
 - a registry row is added only when the registry lacks it (task, model,
   embedding per (task, probe, method), transfer result per (model, task,
   protocol)), each in its own transaction.
@@ -25,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.bench.experts import ExpertSpec, plan_experts, train_expert, union_records, write_union_task
+from zoo.bench.experts import ExpertJob, ExpertSpec, ensure_expert, plan_experts, union_records, write_union_task
 from zoo.bench.sizes import BenchSize
 from zoo.collections import catalogue, render_tasks
 from zoo.collections.tasks import read_task, write_json_atomic
@@ -40,6 +41,9 @@ class Registry:
     ensure_model: Callable[[ExpertSpec, Path], None]  # register an expert if absent
     has_transfer: Callable[[str, str], bool]  # (model, task) -> measured?
     add_transfer: Callable[[str, str, dict], None]  # (model, task, result)
+    #: train (unless done) and register one expert elsewhere, e.g. as a Ray unit (zoo.api.jobs_bench);
+    #: None: the build trains it in this process (ensure_expert) and calls ensure_model
+    ensure_expert: Callable[[ExpertSpec, ExpertJob], None] | None = None
 
 
 def select_tasks(size: BenchSize, seed: int, *, train_probe: bool = False) -> dict[str, list]:
@@ -161,7 +165,8 @@ def _experts(
 ) -> list:
     """Stage 3: plan the experts, write their union tasks, train and register each; returns the plan.
 
-    Runs before embedding, so that the union tasks exist to embed.
+    Runs before embedding, so that the union tasks exist to embed. With
+    ``registry.ensure_expert`` each expert is handed to it instead of trained here.
     """
     from tqdm import tqdm
 
@@ -169,16 +174,12 @@ def _experts(
     plan = plan_experts(expert_records, size)
     for union, members in union_records(plan).items():
         write_union_task(task_root, union, members)
+    job = ExpertJob(task_root, expert_dir, probe_weights, size.batch_size, seed)
     for spec in tqdm(plan, desc="train experts", unit="expert", disable=not progress):
-        path = train_expert(
-            spec,
-            task_root,
-            expert_dir,
-            probe_weights=probe_weights,
-            batch_size=size.batch_size,
-            seed=seed,
-            progress=progress,
-        )
+        if registry.ensure_expert is not None:
+            registry.ensure_expert(spec, job)
+            continue
+        path, _ = ensure_expert(spec, job, progress=progress)
         registry.ensure_model(spec, path)
     return plan
 

@@ -164,6 +164,76 @@ def union_arrays(root: Path, members: tuple[str, ...], split: str) -> tuple[np.n
     return np.concatenate(images), np.concatenate(labels)
 
 
+@dataclass(frozen=True)
+class ExpertJob:
+    """What every expert of one build trains with: its folders, the probe's weights, the batch size and seed."""
+
+    task_root: Path
+    expert_dir: Path
+    probe_weights: Path
+    batch_size: int
+    seed: int = 0
+
+    def weights(self, spec: ExpertSpec) -> Path:
+        """Where ``spec``'s weights file goes: ``expert_dir/<name>.safetensors``."""
+        return Path(self.expert_dir) / f"{spec.name}.safetensors"
+
+
+def expert_seed(spec: ExpertSpec, seed: int) -> int:
+    """The training seed of ``spec`` in a build seeded ``seed`` (distinct per expert name)."""
+    return seed + int.from_bytes(spec.name.encode()[:4].ljust(4, b"\0"), "little") % 10_000
+
+
+def trained_as(spec: ExpertSpec, job: ExpertJob) -> bool:
+    """Whether ``job``'s weights file of ``spec`` exists and its sidecar records this very training.
+
+    The same architecture, initialisation, tasks, steps, batch size and seed: a file that
+    matches is what training again would write (for the same torch thread count).
+    """
+    import json
+
+    path = job.weights(spec)
+    sidecar = path.with_suffix(".json")
+    if not path.is_file() or not sidecar.is_file():
+        return False
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = {
+        "arch": spec.arch,
+        "init": spec.init,
+        "tasks": list(spec.tasks),
+        "trained_on": spec.trained_on,
+        "steps": spec.steps,
+        "batch_size": job.batch_size,
+        "seed": expert_seed(spec, job.seed),
+    }
+    return all(record.get(key) == value for key, value in wanted.items())
+
+
+def ensure_expert(spec: ExpertSpec, job: ExpertJob, *, progress: bool = True) -> tuple[Path, bool]:
+    """(weights path, trained now?): ``spec`` trained unless its file is there and :func:`trained_as` it.
+
+    A file left by another training (another seed, batch size or budget) is
+    trained again and replaced; a build resumed with the same settings trains
+    only what is missing.
+    """
+    if trained_as(spec, job):
+        return job.weights(spec), False
+    path = train_expert(
+        spec,
+        job.task_root,
+        job.expert_dir,
+        probe_weights=job.probe_weights,
+        batch_size=job.batch_size,
+        seed=job.seed,
+        progress=progress,
+        replace=True,
+    )
+    return path, True
+
+
 def train_expert(
     spec: ExpertSpec,
     task_root: Path,
@@ -173,10 +243,12 @@ def train_expert(
     batch_size: int,
     seed: int = 0,
     progress: bool = True,
+    replace: bool = False,
 ) -> Path:
     """Train one expert and write ``out_dir/<name>.safetensors`` (+ ``.json``); returns the path.
 
     Written to a temporary name and renamed, so a file that exists is complete.
+    An existing file is kept as it is unless ``replace``.
     """
     import timm
     import torch
@@ -187,12 +259,12 @@ def train_expert(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{spec.name}.safetensors"
-    if path.exists():
+    if path.exists() and not replace:
         return path
     x, y = union_arrays(task_root, spec.tasks, "train")
     num_classes = int(y.max()) + 1
-    expert_seed = seed + int.from_bytes(spec.name.encode()[:4].ljust(4, b"\0"), "little") % 10_000
-    torch.manual_seed(expert_seed)
+    seed_of_expert = expert_seed(spec, seed)
+    torch.manual_seed(seed_of_expert)
     model = timm.create_model(spec.arch, num_classes=num_classes)
     lr = 2e-3
     if spec.init == "probe":
@@ -208,13 +280,13 @@ def train_expert(
         steps=spec.steps,
         batch_size=batch_size,
         lr=lr,
-        seed=expert_seed,
+        seed=seed_of_expert,
         progress=progress,
         desc=f"train {spec.name}",
     )
     tmp = out_dir / f".{spec.name}.{os.getpid()}.tmp"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata={"arch": spec.arch})
-    write_json_atomic(out_dir / f"{spec.name}.json", _description(spec, model, num_classes, batch_size, expert_seed))
+    write_json_atomic(out_dir / f"{spec.name}.json", _description(spec, model, num_classes, batch_size, seed_of_expert))
     os.replace(tmp, path)
     return path
 
