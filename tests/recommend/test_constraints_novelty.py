@@ -110,7 +110,8 @@ def test_recommend_json_carries_novelty_and_constraints_on_the_cli(trained):
 
 
 def test_verify_auto_verifies_only_when_the_query_extrapolates():
-    from zoo.api.recommend import AUTO_VERIFY, Recommendation, _verify_count
+    from zoo.api.recommend import AUTO_VERIFY, Recommendation
+    from zoo.api.verify import verify_count as _verify_count
 
     def rec(trust):
         return Recommendation(1, "m", 0.1, 0.0, (), True, "timm:x", trust=trust)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, ProbeMismatch, arg
 from zoo.api.results import measured_errors
+from zoo.api.verify import AUTO_VERIFY as AUTO_VERIFY  # re-exported: the shortlist of verify="auto"
+from zoo.api.verify import verify_count
 from zoo.embedding import DEFAULT_METHOD
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 EVIDENCE_TASKS = 3
 #: below this share of Model2Vec's task-dependent term kept, a recommendation extrapolates (see zoo.shrinkage)
 EXTRAPOLATION_TRUST = 0.5
-#: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates
-AUTO_VERIFY = 5
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class Recommender:
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
         order = scored.order(allowed)
         rank = {i: r for r, i in enumerate(order, start=1)}
-        top = _verify_count(verify, scored.weight < EXTRAPOLATION_TRUST)
+        top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST)
         if top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
             order = scored.order(allowed, anchor_within=top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
@@ -331,72 +331,9 @@ class Recommender:
         ray_address: str | None = None,
         gpus_per_task: float = 0,
     ) -> list[Recommendation]:
-        """LogME on each of the first ``top`` experts' features of ``data``, and the shortlist re-ranked by it.
+        """The first ``top`` of ``recs`` re-ranked by LogME on ``data`` (:func:`zoo.api.verify.verify`)."""
+        from zoo.api.verify import verify
 
-        The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate`` judges as
-        "Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order.
-        ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
-        ``ray_address``: one Ray task per scoring, no model pickled (:func:`zoo.api.jobs_units.logme_scores`).
-        """
-        import dataclasses
-
-        import numpy as np
-
-        from zoo.selection import hybrid_scores
-
-        if ray_address:
-            from zoo.api.jobs_units import logme_scores
-
-            shortlist = [rec.model for rec in recs[:top]]
-            kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
-            scores = logme_scores(self.store, shortlist, data, **kwargs)
-        else:
-            images = self._verify_images(data)
-            scores = {rec.model: self._logme(rec, images, progress) for rec in recs[:top]}
-        logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
-        before = np.arange(len(recs), dtype=np.float64)[None, :]
-        order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
-        ranked = sorted(scores, key=lambda m: -scores[m])
-        return [
-            dataclasses.replace(
-                recs[j],
-                rank=rank,
-                model2vec_rank=recs[j].rank,
-                logme=scores.get(recs[j].model),
-                verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None,
-            )
-            for rank, j in enumerate(order, start=1)
-        ]
-
-    def _verify_images(self, data: Any) -> Any:
-        from zoo.data import load_labelled, local_path
-
-        path = Path(data) if isinstance(data, (str, Path)) and Path(data).exists() else None
-        if path is None and isinstance(data, str):
-            path = local_path(self.store.get_task(data).data_uri)
-        if path is None or not path.exists():
-            raise InvalidInput(
-                f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
-            )
-        return load_labelled(path)
-
-    @staticmethod
-    def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
-        from zoo.networks import extract_features
-        from zoo.scorers import logme
-
-        network = rec.load()
-        return float(logme(extract_features(network, images, progress=progress), images.labels))
-
-
-def _verify_count(verify: int | str, extrapolates: bool) -> int:
-    """How many experts to verify: a number, or ``"auto"`` (AUTO_VERIFY when the query extrapolates, else 0)."""
-    if verify == "auto":
-        return AUTO_VERIFY if extrapolates else 0
-    try:
-        count = int(verify)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{arg('verify', 'K')} must be a whole number or 'auto', got {verify!r}") from None
-    if count < 0:
-        raise InvalidInput(f"{arg('verify', 'K')} must be at least 0, got {count}")
-    return count
+        return verify(
+            self.store, recs, data, top, progress=progress, ray_address=ray_address, gpus_per_task=gpus_per_task
+        )

@@ -1,0 +1,103 @@
+"""LogME verification of a recommendation's shortlist: K forward passes on the query's own images.
+
+The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate`` judges as
+"Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order. The recommender
+builds the shortlist (it always holds the generic pick for K >= 2, see
+:meth:`zoo.api.ranking.Scored.order`); this module scores and re-ranks it, locally or on Ray.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import InvalidInput, arg
+
+if TYPE_CHECKING:
+    from registry.store import Store
+    from zoo.api.recommend import Recommendation
+
+#: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates
+AUTO_VERIFY = 5
+
+
+def verify(
+    store: Store,
+    recs: list[Recommendation],
+    data: Any,
+    top: int,
+    *,
+    progress: bool,
+    ray_address: str | None = None,
+    gpus_per_task: float = 0,
+) -> list[Recommendation]:
+    """LogME on each of the first ``top`` experts' features of ``data``, and the shortlist re-ranked by it.
+
+    ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
+    ``ray_address``: one Ray task per scoring, no model pickled (:func:`zoo.api.jobs_units.logme_scores`).
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from zoo.selection import hybrid_scores
+
+    if ray_address:
+        from zoo.api.jobs_units import logme_scores
+
+        shortlist = [rec.model for rec in recs[:top]]
+        kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
+        scores = logme_scores(store, shortlist, data, **kwargs)
+    else:
+        images = _images(store, data)
+        scores = {rec.model: _logme(rec, images, progress) for rec in recs[:top]}
+    logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
+    before = np.arange(len(recs), dtype=np.float64)[None, :]
+    order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
+    ranked = sorted(scores, key=lambda m: -scores[m])
+    return [
+        dataclasses.replace(
+            recs[j],
+            rank=rank,
+            model2vec_rank=recs[j].rank,
+            logme=scores.get(recs[j].model),
+            verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None,
+        )
+        for rank, j in enumerate(order, start=1)
+    ]
+
+
+def _images(store: Store, data: Any) -> Any:
+    """The labelled images of a folder, or of a registered task whose data is a local folder."""
+    from zoo.data import load_labelled, local_path
+
+    path = Path(data) if isinstance(data, (str, Path)) and Path(data).exists() else None
+    if path is None and isinstance(data, str):
+        path = local_path(store.get_task(data).data_uri)
+    if path is None or not path.exists():
+        raise InvalidInput(
+            f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
+        )
+    return load_labelled(path)
+
+
+def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
+    """LogME of one expert's features of ``images`` (one forward pass)."""
+    from zoo.networks import extract_features
+    from zoo.scorers import logme
+
+    network = rec.load()
+    return float(logme(extract_features(network, images, progress=progress), images.labels))
+
+
+def verify_count(verify: int | str, extrapolates: bool) -> int:
+    """How many experts to verify: a number, or ``"auto"`` (AUTO_VERIFY when the query extrapolates, else 0)."""
+    if verify == "auto":
+        return AUTO_VERIFY if extrapolates else 0
+    try:
+        count = int(verify)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{arg('verify', 'K')} must be a whole number or 'auto', got {verify!r}") from None
+    if count < 0:
+        raise InvalidInput(f"{arg('verify', 'K')} must be at least 0, got {count}")
+    return count
