@@ -61,6 +61,7 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         "Model2Vec + LogME top-5",
         "Model2Vec + LogME top-3 (no anchor)",
         "Model2Vec + LogME top-5 (no anchor)",
+        "Model2Vec + LogME auto",
         "oracle",
     }
     for fold in report["folds"]:
@@ -70,6 +71,7 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         rows = {row["method"]: row for row in fold["rows"]}
         assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3
         assert rows["Model2Vec + LogME top-5 (no anchor)"]["forward_passes_per_task"] == 5
+        assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= 5
         assert rows["oracle"]["gap_points"] == 0
         assert [p["task"] for p in fold["per_task"]] == fold["tasks"]
     assert {row["method"] for row in report["mean"]} == methods

@@ -109,7 +109,7 @@ def test_recommend_json_carries_novelty_and_constraints_on_the_cli(trained):
     assert {"low", "high", "trust", "model2vec_error"} <= set(data["recommendations"][0])
 
 
-def test_verify_auto_verifies_only_when_the_query_extrapolates():
+def test_verify_auto_verifies_only_when_the_query_extrapolates_or_the_pick_is_not_generic():
     from zoo.api.recommend import AUTO_VERIFY, Recommendation
     from zoo.api.verify import verify_count as _verify_count
 
@@ -119,7 +119,9 @@ def test_verify_auto_verifies_only_when_the_query_extrapolates():
     assert rec(0.2).extrapolates and not rec(0.9).extrapolates
     assert _verify_count("auto", rec(0.2).extrapolates) == AUTO_VERIFY
     assert _verify_count("auto", rec(0.9).extrapolates) == 0
+    assert _verify_count("auto", rec(0.9).extrapolates, disagrees=True) == AUTO_VERIFY
     assert _verify_count(3, rec(0.9).extrapolates) == 3
+    assert _verify_count(0, True, disagrees=True) == 0  # a number is taken as given
     with pytest.raises(InvalidInput, match="verify=K"):
         _verify_count("sometimes", False)
 

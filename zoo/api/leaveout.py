@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, arg
+from zoo.api.recommend import EXTRAPOLATION_TRUST
 from zoo.api.results import json_safe
+from zoo.api.verify import AUTO_VERIFY, verify_count
 
 if TYPE_CHECKING:
     from zoo.api.folds import FoldCache, FoldContext, FoldRun
@@ -192,7 +194,11 @@ class LeaveOutJudge:
             1,
             "shrunk toward the prior by novelty (the default ranking)",
         )
-        self._scorer_methods(timer, default, run, tasks, space.models, scorers, hybrid_k, max_samples, progress, cache)
+        a, b = shrink.weight
+        extrapolates = 1.0 / (1.0 + np.exp(-(a - b * np.log(np.maximum(ratio, 1e-12))))) < EXTRAPOLATION_TRUST
+        self._scorer_methods(
+            timer, default, extrapolates, run, tasks, space.models, scorers, hybrid_k, max_samples, progress, cache
+        )
         timer.add("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
         return timer.methods
 
@@ -200,6 +206,7 @@ class LeaveOutJudge:
         self,
         timer: MethodTimer,
         default: Any,
+        extrapolates: Any,
         run: FoldRun,
         tasks: list[str],
         experts: Sequence[Any],
@@ -246,6 +253,24 @@ class LeaveOutJudge:
             ):
                 scores = selection.hybrid_scores(default, logme, k, anchor)
                 out.append(selection.MethodScores(name, scores, per_pass * k, k, note + ", re-ranked by LogME"))
+        # verify="auto": the anchored hybrid where the query extrapolates or the first pick is not generic
+        counts = [
+            verify_count("auto", bool(x), int(np.nanargmin(row)) != g)
+            for x, row, g in zip(extrapolates, default, generic)
+        ]
+        scores = np.array(
+            [
+                selection.hybrid_scores(d[None], m[None], k, np.array([a]))[0] if k else d
+                for d, m, a, k in zip(default, logme, generic, counts)
+            ]
+        )
+        passes = float(np.mean(counts)) if counts else 0.0
+        note = f"the default ranking, and its top {AUTO_VERIFY} with the generic pick re-ranked by LogME where"
+        out.append(
+            selection.MethodScores(
+                "Model2Vec + LogME auto", scores, per_pass * passes, passes, note + " it extrapolates or disagrees"
+            )
+        )
 
 
 def _cache_key(context: FoldContext, max_samples: int | None) -> str:

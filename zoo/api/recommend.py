@@ -134,8 +134,9 @@ class Recommender:
         result is the best ``k`` of the allowed set. ``verify`` K re-ranks the
         top K by LogME on their own features (K forward passes: the hybrid of
         :func:`zoo.selection.hybrid_scores`); ``"auto"`` does so with K =
-        :data:`AUTO_VERIFY` only when the query extrapolates. ``ray_address`` runs those K
-        scorings as Ray tasks (``gpus_per_task`` GPUs each; see :meth:`verify`).
+        :data:`AUTO_VERIFY` only when the query extrapolates or the first pick is not the
+        generic one. ``ray_address`` runs those K scorings as Ray tasks (``gpus_per_task``
+        GPUs each; see :meth:`verify`).
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 
@@ -158,7 +159,8 @@ class Recommender:
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
         order = scored.order(allowed)
         rank = {i: r for r, i in enumerate(order, start=1)}
-        top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST)
+        generic = scored.generic(allowed)
+        top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and order[0] != generic)
         if top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
             order = scored.order(allowed, anchor_within=top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from registry.store import Store
     from zoo.api.recommend import Recommendation
 
-#: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates
+#: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates or the first pick is not generic
 AUTO_VERIFY = 5
 
 
@@ -90,10 +90,12 @@ def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
     return float(logme(extract_features(network, images, progress=progress), images.labels))
 
 
-def verify_count(verify: int | str, extrapolates: bool) -> int:
-    """How many experts to verify: a number, or ``"auto"`` (AUTO_VERIFY when the query extrapolates, else 0)."""
+def verify_count(verify: int | str, extrapolates: bool, disagrees: bool = False) -> int:
+    """How many experts to verify: a number, or ``"auto"``: AUTO_VERIFY when the query extrapolates or the
+    learned ranking's first pick is not the generic one (``disagrees``), else 0 (the two agree, nothing to check).
+    """
     if verify == "auto":
-        return AUTO_VERIFY if extrapolates else 0
+        return AUTO_VERIFY if extrapolates or disagrees else 0
     try:
         count = int(verify)
     except (TypeError, ValueError):

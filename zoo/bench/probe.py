@@ -34,24 +34,35 @@ def union_dataset(folders: list[Path], split: str) -> tuple[np.ndarray, np.ndarr
 
 
 def train_probe(
-    folders: list[Path], out_dir: Path, *, steps: int, seed: int = 0, progress: bool = True, command: str = ""
+    folders: list[Path],
+    out_dir: Path,
+    *,
+    steps: int,
+    seed: int = 0,
+    progress: bool = True,
+    command: str = "",
+    augment: str = "shift",
 ) -> dict:
     """Train the probe on the train splits of ``folders``; write probe.safetensors + probe.json.
 
     Returns the probe record (also written as probe.json). Accuracy is measured on
     the test splits, within each task (the logits restricted to the task's classes).
+    ``augment``: one of :data:`zoo.bench.training.AUGMENTATIONS` (``shift``, the
+    bundled probe's, or ``strong``), recorded in ``made``.
     """
     import timm
     import torch
 
-    from zoo.bench.training import train_classifier
+    from zoo.bench.training import AUGMENTATION_NOTES, train_classifier
 
     folders = [Path(f) for f in folders]
     x, y, _, names = union_dataset(folders, "train")
     torch.manual_seed(seed)
     model = timm.create_model(PROBE_ARCH, num_classes=len(names))
     started = time.time()
-    stats = train_classifier(model, x, y, steps=steps, seed=seed, progress=progress, desc="train probe")
+    stats = train_classifier(
+        model, x, y, steps=steps, seed=seed, progress=progress, desc="train probe", augment=augment
+    )
     within, overall = _test_accuracy(model, folders, len(names))
     out_dir = Path(out_dir)
     _save_weights(model, out_dir)
@@ -63,7 +74,8 @@ def train_probe(
         "steps": steps,
         "batch_size": 128,
         "epochs": round(steps * 128 / len(y), 2),
-        "optimiser": "AdamW lr 2e-3 wd 5e-4, cosine, label smoothing 0.1, random shift 3 px",
+        "optimiser": f"AdamW lr 2e-3 wd 5e-4, cosine, label smoothing 0.1, {AUGMENTATION_NOTES[augment]}",
+        "augment": augment,
         "seed": seed,
         "final_train_loss": stats["final_loss"],
         "test_accuracy_within_task": round(within, 4),

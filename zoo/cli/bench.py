@@ -75,8 +75,9 @@ def build_cmd(
 
     Every stage is cached in WORKDIR: run the same command again after an
     interruption (even kill -9) and it continues where it stopped. With --ray
-    the transfer stage runs last, one Ray task per (expert, task) pair
-    (WORKDIR must be readable on every node).
+    the experts, embeddings and transfer stages run on Ray, stage after stage,
+    one Ray task per expert, per embedding and per (expert, task) pair
+    (WORKDIR must be on a filesystem every node mounts at the same path).
 
     \b
     Example:
@@ -280,10 +281,19 @@ def _format_report(result: dict) -> str:
     help="Where probe.safetensors/probe.json go (default: zoo/assets/probe, the shipped probe).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--augment",
+    type=click.Choice(["shift", "strong"]),
+    default="shift",
+    show_default=True,
+    help="shift: random 3 px shift (the bundled probe's); strong: resized crop, rotation, colour jitter, erasing.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the probe record as JSON.")
 @handle_errors
-def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet: bool, as_json: bool) -> None:
+def train_probe_cmd(
+    workdir: str, steps: int, out: str | None, seed: int, augment: str, quiet: bool, as_json: bool
+) -> None:
     """Train the bundled probe (resnet10t, 32 px) on every probe-pool task at once.
 
     \b
@@ -295,7 +305,7 @@ def train_probe_cmd(workdir: str, steps: int, out: str | None, seed: int, quiet:
     from zoo.api import Zoo
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    record = Zoo.bench_train_probe(workdir, steps=steps, out=out, seed=seed, progress=not quiet)
+    record = Zoo.bench_train_probe(workdir, steps=steps, out=out, seed=seed, progress=not quiet, augment=augment)
     if as_json:
         echo_json(record)
         return

@@ -209,7 +209,8 @@ class VerifyCount(click.ParamType):
     default=0,
     metavar="K|auto",
     help="Re-rank the top K by LogME on their features (K forward passes; for K >= 2 the shortlist always "
-    "holds the generic pick); auto: K=5 when the folder is far from the evidence.",
+    "holds the generic pick); auto: K=5 when the folder is far from the evidence or the first pick is not "
+    "the generic one.",
 )
 @click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag; repeat for more.")
