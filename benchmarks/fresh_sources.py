@@ -1,0 +1,192 @@
+"""Selection on glyph tasks from sources the bench never used: DejaVu and Liberation fonts, own rendering.
+
+    python benchmarks/fresh_sources.py render OUT                  # 24 task folders under OUT (about 1 min)
+    zoo --db sqlite:///fresh.db import zoo/assets/zoo.jsonl.gz      # the shipped zoo
+    for d in OUT/fresh-*; do zoo --db sqlite:///fresh.db embed-task $(basename $d) --data $d; done
+    ZOO_BENCH_ROOT=DIR zoo --db sqlite:///fresh.db evaluate --all --tasks 'fresh-*'     # the ground truth
+    ZOO_BENCH_ROOT=DIR python benchmarks/fresh_sources.py judge sqlite:///fresh.db     # the table
+
+``DIR`` holds the experts' weights (``zoo bench rebuild-experts``). The bench renders its glyphs from
+Noto fonts with its own augmentation (``zoo.collections``); these tasks use other fonts (Debian's
+fonts-dejavu-core and fonts-liberation, installed with the base system), other glyph sets (symbols,
+arrows, Braille, box drawing besides letters) and a renderer written here, independent of the bench's.
+Each task: up to 20 classes (code points every font draws), 40 train and 20 test 32 px images a class.
+
+``judge`` scores every method by the code ``zoo bench evaluate --leave-out`` uses
+(:func:`zoo.selection.evaluate_methods`, :func:`zoo.selection.hybrid_scores`) with the shipped Model2Vec
+run and prints a table; it asserts nothing. LogME's matrix is cached next to the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+LIBERATION = Path("/usr/share/fonts/truetype/liberation")
+DEJAVU_FACES = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansCondensed-Oblique.ttf",
+    "DejaVuSerifCondensed-Italic.ttf",
+)
+LIBERATION_FACES = (
+    "LiberationSans-Regular.ttf",
+    "LiberationSerif-Regular.ttf",
+    "LiberationMono-Regular.ttf",
+    "LiberationSans-Bold.ttf",
+    "LiberationSerif-Italic.ttf",
+)
+#: task -> (first, last code point, uses the Liberation faces too)
+SETS = {
+    "latin-upper": (0x41, 0x5A, True),
+    "latin-lower": (0x61, 0x7A, True),
+    "digits": (0x30, 0x39, True),
+    "greek-upper": (0x391, 0x3A9, True),
+    "greek-lower": (0x3B1, 0x3C9, True),
+    "cyrillic-upper": (0x410, 0x42F, True),
+    "cyrillic-lower": (0x430, 0x44F, True),
+    "latin-extended": (0x100, 0x17F, True),
+    "ipa": (0x250, 0x2AF, False),
+    "armenian": (0x531, 0x556, False),
+    "georgian": (0x10D0, 0x10FA, False),
+    "hebrew": (0x5D0, 0x5EA, False),
+    "arabic": (0x627, 0x64A, False),
+    "arrows": (0x2190, 0x21FF, False),
+    "math-operators": (0x2200, 0x22FF, False),
+    "box-drawing": (0x2500, 0x257F, False),
+    "block-elements": (0x2580, 0x259F, False),
+    "geometric-shapes": (0x25A0, 0x25FF, False),
+    "misc-symbols": (0x2600, 0x26FF, False),
+    "dingbats": (0x2700, 0x27BF, False),
+    "braille": (0x2801, 0x28FF, False),
+    "letterlike": (0x2100, 0x214F, False),
+    "currency": (0x20A0, 0x20BF, True),
+    "number-forms": (0x2150, 0x218B, False),
+}
+CLASSES, TRAIN, TEST, SIZE = 20, 40, 20, 32
+
+
+def _glyph(char: str, font_path: Path, rng: random.Random):
+    """One 32 px RGB image of ``char``: random size, colours, offset, rotation, sometimes blur; pixel noise."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    font = ImageFont.truetype(str(font_path), rng.randint(22, 30))
+    fg = tuple(rng.randint(0, 90) for _ in range(3))
+    bg = tuple(rng.randint(165, 255) for _ in range(3))
+    if rng.random() < 0.5:
+        fg, bg = bg, fg
+    image = Image.new("RGB", (48, 48), bg)
+    draw = ImageDraw.Draw(image)
+    box = draw.textbbox((0, 0), char, font=font)
+    x = (48 - (box[2] - box[0])) / 2 - box[0] + rng.uniform(-3, 3)
+    y = (48 - (box[3] - box[1])) / 2 - box[1] + rng.uniform(-3, 3)
+    draw.text((x, y), char, font=font, fill=fg)
+    image = image.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR, fillcolor=bg).crop((8, 8, 40, 40))
+    if rng.random() < 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.9)))
+    noise = np.random.default_rng(rng.randint(0, 2**31)).normal(0, 8, (SIZE, SIZE, 3))
+    return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
+
+
+def render(out: Path) -> None:
+    """Write every task of :data:`SETS` as ``out/fresh-NAME/{train,test}/uXXXX/NNNN.png``."""
+    from fontTools.ttLib import TTFont
+
+    for name, (first, last, latin) in SETS.items():
+        fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
+        maps = {f: set(TTFont(str(f), lazy=True)["cmap"].getBestCmap()) for f in fonts}
+        points = [cp for cp in range(first, last + 1) if all(cp in m for m in maps.values())]
+        if len(points) < 10:  # keep the faces that draw this block
+            fonts = [f for f in fonts if sum(first <= c <= last for c in maps[f]) >= 10]
+            points = [cp for cp in range(first, last + 1) if all(cp in maps[f] for f in fonts)]
+        rng = random.Random(name)
+        points = sorted(rng.sample(points, min(CLASSES, len(points))))
+        for split, count in (("train", TRAIN), ("test", TEST)):
+            for cp in points:
+                folder = out / f"fresh-{name}" / split / f"u{cp:04x}"
+                folder.mkdir(parents=True, exist_ok=True)
+                for i in range(count):
+                    _glyph(chr(cp), fonts[i % len(fonts)], rng).save(folder / f"{i:04d}.png")
+        print(f"fresh-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
+
+
+def judge(url: str, max_samples: int) -> None:
+    """Every selection method on the registry's ``fresh-*`` tasks against their measured errors."""
+    import time
+
+    import zoo
+    from zoo import selection
+
+    z = zoo.connect(url)
+    tasks = sorted(t.name for t in z.tasks() if t.name.startswith("fresh-"))
+    experts = [m for m in z.store.list_models() if m.name.startswith("expert-")]
+    names = [m.name for m in experts]
+    column = {n: j for j, n in enumerate(names)}
+    truth = np.full((len(tasks), len(names)), np.nan)
+    for r in z.store.list_transfer_results():
+        if r.task in tasks and r.model in column:
+            truth[tasks.index(r.task), column[r.model]] = r.value
+    default, raw, low, high = (np.full_like(truth, np.nan) for _ in range(4))
+    start, extrapolating = time.perf_counter(), 0
+    for i, task in enumerate(tasks):
+        recs = z.recommend(task, k=len(names), progress=False)
+        extrapolating += recs[0].extrapolates
+        for r in recs:
+            j = column[r.model]
+            default[i, j], raw[i, j], low[i, j], high[i, j] = r.expected_error, r.model2vec_error, r.low, r.high
+    per_query = (time.perf_counter() - start) / len(tasks)
+    run = z.store.latest_model2vec_run(z.store.list_probes()[0].name, "montecarlo")
+    prior_of = {e.model: e.params.get("prior_error", np.nan) for e in z.store.list_model_embeddings(run.id)}
+    prior = np.array([prior_of.get(n, np.nan) for n in names])
+    generic = np.full(len(tasks), int(np.nanargmin(prior)))
+    cache = Path(url.removeprefix("sqlite:///") + f".logme-{max_samples}.npz")
+    if cache.is_file():
+        with np.load(cache) as saved:
+            logme, logme_s = saved["scores"], float(saved["seconds"])
+    else:
+        start = time.perf_counter()
+        logme = z.judge.scorer_matrix("logme", tasks, experts, max_samples, False)
+        logme_s = (time.perf_counter() - start) / len(tasks)
+        np.savez(cache, scores=logme, seconds=logme_s)
+    per_pass = logme_s / len(names)
+    methods = [
+        selection.MethodScores("generic", np.tile(prior, (len(tasks), 1)), 0, 0),
+        selection.MethodScores("Model2Vec (no shrinkage)", raw, per_query, 1),
+        selection.MethodScores("Model2Vec", default, per_query, 1),
+        selection.MethodScores("logme", logme, logme_s, len(names)),
+    ]
+    for k in (3, 5):
+        hybrid = selection.hybrid_scores(default, -logme, k, generic)
+        methods.append(selection.MethodScores(f"Model2Vec + LogME top-{k}", hybrid, per_pass * k, k))
+        plain = selection.hybrid_scores(default, -logme, k)
+        methods.append(selection.MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", plain, per_pass * k, k))
+    methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
+    print(selection.markdown_table(selection.evaluate_methods(methods, truth)))
+    ok = np.isfinite(truth) & np.isfinite(low)
+    inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
+    print(f"\n{len(tasks)} tasks, {extrapolating} extrapolating; 80% interval coverage {inside.mean():.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("render", help="write the task folders").add_argument("out", type=Path)
+    judging = commands.add_parser("judge", help="score the selection methods")
+    judging.add_argument("url")
+    judging.add_argument("--max-samples", type=int, default=200)
+    args = parser.parse_args()
+    if args.command == "render":
+        render(args.out)
+    else:
+        judge(args.url, args.max_samples)
+
+
+if __name__ == "__main__":
+    main()
