@@ -98,4 +98,6 @@ def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed)
     assert rows["logme"]["forward_passes_per_task"] == len(truth["model_names"])
     assert rows["Model2Vec"]["forward_passes_per_task"] == 1
     assert rows["logme"]["tasks"] == 2 and "| leep |" in report["markdown"]
+    assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3  # the verified rankings, as recommend
+    assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= 5
     assert len(stubbed) == 2 * len(truth["model_names"])  # each scorer loads each expert once

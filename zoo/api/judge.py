@@ -148,6 +148,8 @@ class SelectionJudge:
                 models,
                 "forward pass of every expert",
             )
+        if "logme" in scorers:
+            self._hybrids(timer, run, space, targets, generic, models)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods
 
@@ -173,6 +175,26 @@ class SelectionJudge:
                 1,
                 "the recommend ranking: shrunk toward each expert's prior by novelty",
             )
+
+    def _hybrids(
+        self, timer: MethodTimer, run: Model2VecRun, space: EmbeddingSpace, targets: Any, generic: Any, models: int
+    ) -> None:
+        """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
+        run has a shrinkage): top 3, top 5 and auto, each shortlist holding the generic pick."""
+        import numpy as np
+
+        from zoo.api.ranking import RunTrust
+        from zoo.api.recommend import EXTRAPOLATION_TRUST
+        from zoo.api.verify import hybrid_methods
+
+        by_name = {m.name: m for m in timer.methods}
+        default = by_name.get("Model2Vec (shrunk)", by_name["Model2Vec"]).scores
+        logme = -by_name["logme"].scores
+        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
+        extrapolates = np.array([trust.weight(trust.novelty(t)) < EXTRAPOLATION_TRUST for t in targets])
+        picks = np.full(len(targets), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
+        per_pass = by_name["logme"].seconds_per_task / max(models, 1)
+        timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5))
 
     def _shrunk(self, run: Model2VecRun, space: EmbeddingSpace, vectors: Any, shifts: Any, targets: Any) -> Any:
         """``[T, M]`` the expected errors recommend ranks by (:func:`zoo.api.ranking.score_models`'s blend)."""

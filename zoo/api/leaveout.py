@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, arg
 from zoo.api.recommend import EXTRAPOLATION_TRUST
 from zoo.api.results import json_safe
-from zoo.api.verify import AUTO_VERIFY, verify_count
+from zoo.api.verify import hybrid_methods
 
 if TYPE_CHECKING:
     from zoo.api.folds import FoldCache, FoldContext, FoldRun
@@ -246,31 +246,7 @@ class LeaveOutJudge:
         out = timer.methods
         per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
         generic = np.full(len(tasks), int(np.nanargmin(run.prior)))
-        for k in hybrid_k:
-            for anchor, name, note in (
-                (generic, f"Model2Vec + LogME top-{k}", "shortlist by the default ranking with the generic pick"),
-                (None, f"Model2Vec + LogME top-{k} (no anchor)", "shortlist by the default ranking alone"),
-            ):
-                scores = selection.hybrid_scores(default, logme, k, anchor)
-                out.append(selection.MethodScores(name, scores, per_pass * k, k, note + ", re-ranked by LogME"))
-        # verify="auto": the anchored hybrid where the query extrapolates or the first pick is not generic
-        counts = [
-            verify_count("auto", bool(x), int(np.nanargmin(row)) != g)
-            for x, row, g in zip(extrapolates, default, generic)
-        ]
-        scores = np.array(
-            [
-                selection.hybrid_scores(d[None], m[None], k, np.array([a]))[0] if k else d
-                for d, m, a, k in zip(default, logme, generic, counts)
-            ]
-        )
-        passes = float(np.mean(counts)) if counts else 0.0
-        note = f"the default ranking, and its top {AUTO_VERIFY} with the generic pick re-ranked by LogME where"
-        out.append(
-            selection.MethodScores(
-                "Model2Vec + LogME auto", scores, per_pass * passes, passes, note + " it extrapolates or disagrees"
-            )
-        )
+        out += hybrid_methods(default, logme, generic, extrapolates, per_pass, hybrid_k, unanchored=True)
 
 
 def _cache_key(context: FoldContext, max_samples: int | None) -> str:

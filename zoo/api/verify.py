@@ -8,6 +8,7 @@ builds the shortlist (it always holds the generic pick for K >= 2, see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,3 +104,50 @@ def verify_count(verify: int | str, extrapolates: bool, disagrees: bool = False)
     if count < 0:
         raise InvalidInput(f"{arg('verify', 'K')} must be at least 0, got {count}")
     return count
+
+
+def hybrid_methods(
+    default: Any,
+    logme: Any,
+    generic: Any,
+    extrapolates: Any,
+    per_pass: float,
+    ks: Sequence[int],
+    *,
+    unanchored: bool = False,
+) -> list[Any]:
+    """The verified rankings a report judges, as :class:`zoo.selection.MethodScores`.
+
+    ``default`` ``[T, M]`` is the default ranking's scores (lower = better), ``logme`` ``[T, M]`` LogME
+    (higher = better), ``generic`` ``[T]`` each task's generic pick, ``extrapolates`` ``[T]`` whether the
+    query extrapolates, ``per_pass`` the seconds of one forward pass. One row per K of ``ks`` (the shortlist
+    holds the generic pick; with ``unanchored`` also without it) and one for ``verify="auto"``: the
+    anchored top :data:`AUTO_VERIFY` where the query extrapolates or its first pick is not generic, the
+    default ranking elsewhere (its passes are the mean over tasks).
+    """
+    import numpy as np
+
+    from zoo.selection import MethodScores, hybrid_scores
+
+    out = []
+    for k in ks:
+        note = "shortlist by the default ranking with the generic pick, re-ranked by LogME"
+        out.append(
+            MethodScores(f"Model2Vec + LogME top-{k}", hybrid_scores(default, logme, k, generic), per_pass * k, k, note)
+        )
+        if unanchored:
+            note = "shortlist by the default ranking alone, re-ranked by LogME"
+            scores = hybrid_scores(default, logme, k)
+            out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
+    counts = [
+        verify_count("auto", bool(x), int(np.nanargmin(row)) != int(g))
+        for x, row, g in zip(extrapolates, default, generic)
+    ]
+    rows = [
+        hybrid_scores(d[None], m[None], k, np.array([g]))[0] if k else d
+        for d, m, g, k in zip(default, logme, generic, counts)
+    ]
+    passes = float(np.mean(counts)) if counts else 0.0
+    note = f"top {AUTO_VERIFY} with the generic pick re-ranked by LogME where it extrapolates or disagrees"
+    out.append(MethodScores("Model2Vec + LogME auto", np.array(rows), per_pass * passes, passes, note))
+    return out
