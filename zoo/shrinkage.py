@@ -48,6 +48,7 @@ __all__ = [
     "fit_weight",
     "novelty",
     "top_pick_gap",
+    "trust_weight",
 ]
 
 #: the grid (a, b) of w(r) = sigmoid(a - b log r) searched by fit_weight
@@ -105,11 +106,15 @@ def novelty(query_dsym: np.ndarray, reference: np.ndarray, names: Sequence[str] 
 
 
 # ---------------------------------------------------------------------- the blend
+def trust_weight(ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
+    """``[T]`` w(r) = sigmoid(a - b log r): the share of Model2Vec's task term kept at novelty ratios ``[T]``."""
+    a, b = weight
+    return _sigmoid(a - b * np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)))
+
+
 def blend(expected: np.ndarray, prior: np.ndarray, ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
     """``[T, M]`` ranking errors y from expected errors ``[T, M]``, priors ``[M]`` and novelty ratios ``[T]``."""
-    a, b = weight
-    ratio = np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)
-    w = _sigmoid(a - b * np.log(ratio))[:, None]
+    w = trust_weight(ratio, weight)[:, None]
     base = _logit(prior)[None, :]
     return _sigmoid(base + w * (_logit(expected) - base))
 
@@ -157,7 +162,7 @@ def fit_weight(examples: Sequence[FoldExample], tolerance: float = GAP_TOLERANCE
     scored = []
     for a in A_GRID:
         for b in B_GRID:
-            weight = float(np.mean(_sigmoid(a - b * np.log(ratios))))
+            weight = float(np.mean(trust_weight(ratios, (a, b))))
             scored.append((_mean_gap(examples, (a, b)), weight, a, b))
     best = min(gap for gap, _, _, _ in scored)
     ties = [(weight, -b, a) for gap, weight, a, b in scored if gap <= best + tolerance]

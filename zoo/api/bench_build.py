@@ -59,21 +59,14 @@ class BenchRegistry:
         """
         from zoo.bench.build import Registry
 
-        if self.deferred is None:
-            return Registry(
-                ensure_task=self.ensure_task,
-                ensure_embedding=self.ensure_embedding,
-                ensure_model=self.ensure_model,
-                has_transfer=self.has_transfer,
-                add_transfer=self.add_transfer,
-            )
+        deferring = self.deferred is not None
         return Registry(
             ensure_task=self.ensure_task,
-            ensure_embedding=self._defer_embedding,
+            ensure_embedding=self._defer_embedding if deferring else self.ensure_embedding,
             ensure_model=self.ensure_model,
-            has_transfer=self._defer_transfer,
+            has_transfer=self._defer_transfer if deferring else self.has_transfer,
             add_transfer=self.add_transfer,
-            ensure_expert=lambda expert, job: self.deferred.experts.append((expert, job)),
+            ensure_expert=(lambda expert, job: self.deferred.experts.append((expert, job))) if deferring else None,
         )
 
     def _defer_embedding(self, task: str, folder: Path, probe: str, method: str) -> bool:

@@ -220,29 +220,19 @@ def _score_folder(zoo: Zoo, unit: ScoreUnit) -> float:
     """Minus the scorer's value of ``unit.model`` on the labelled images of ``unit.folder`` (as ``scorer_matrix``)."""
     from pathlib import Path
 
-    import numpy as np
-    import torch
-
     from registry.errors import InvalidInput, NotFound
+    from zoo.api.judge import scorer_value
     from zoo.data import load_labelled
-    from zoo.networks import extract_features, load_network
+    from zoo.networks import load_network
     from zoo.scorers import SCORERS
 
     if unit.scorer not in SCORERS:
         raise InvalidInput(f"unknown scorer {unit.scorer!r}; use one of {', '.join(SCORERS)}")
     if not Path(unit.folder).is_dir():
         raise NotFound(f"{unit.folder} is not a folder on this node: put the images where every node reads them")
-    needs, function = SCORERS[unit.scorer]
     model = zoo.store.get_model(unit.model)
     network = load_network(model.source, arch=model.arch, device=resolve_device(unit.device))
-    images = load_labelled(Path(unit.folder), max_samples=unit.max_samples)
-    feats = extract_features(network, images, progress=False)
-    if needs == "probs":
-        with torch.no_grad():
-            device = next(network.parameters()).device
-            logits = network.get_classifier()(torch.from_numpy(feats).to(device)).cpu()
-        feats = torch.softmax(logits.double(), dim=1).numpy()
-    return float(-function(feats, np.asarray(images.labels)))
+    return -scorer_value(unit.scorer, network, load_labelled(Path(unit.folder), max_samples=unit.max_samples))
 
 
 def logme_scores(

@@ -238,10 +238,9 @@ class SelectionJudge:
         gathered here and written nowhere.
         """
         import numpy as np
-        import torch
 
         from zoo.data import load_labelled, local_path
-        from zoo.networks import extract_features, load_network, resolve_device
+        from zoo.networks import load_network, resolve_device
         from zoo.scorers import SCORERS
 
         if scorer not in SCORERS:
@@ -251,18 +250,12 @@ class SelectionJudge:
         if self.ray_address:  # each worker resolves "auto" itself
             return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device)
         device = resolve_device(device)
-        needs, function = SCORERS[scorer]
         out = np.full((len(tasks), len(models)), np.nan)
         for j, model in enumerate(models):
             network = load_network(model.source, arch=model.arch, device=device)
             for i, task in enumerate(tasks):
                 images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=max_samples)
-                feats = extract_features(network, images, progress=False)
-                if needs == "probs":
-                    with torch.no_grad():
-                        logits = network.get_classifier()(torch.from_numpy(feats).to(device)).cpu()
-                    feats = torch.softmax(logits.double(), dim=1).numpy()
-                out[i, j] = -function(feats, np.asarray(images.labels))
+                out[i, j] = -scorer_value(scorer, network, images)
         return out
 
     def _scorer_matrix_on_ray(
@@ -308,3 +301,25 @@ def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequ
             f"or retrain with {arg('val_fraction', 'F')} above 0"
         )
     return chosen
+
+
+def scorer_value(scorer: str, network: Any, images: Any, *, progress: bool = False) -> float:
+    """The forward-pass ``scorer``'s value (higher = better) of ``network`` on labelled ``images``: one pass.
+
+    LogME and the like read the penultimate features; LEEP and NCE (``needs == "probs"``) the source
+    head's class probabilities of them.
+    """
+    import numpy as np
+    import torch
+
+    from zoo.networks import extract_features
+    from zoo.scorers import SCORERS
+
+    needs, function = SCORERS[scorer]
+    feats = extract_features(network, images, progress=progress)
+    if needs == "probs":
+        head = network.get_classifier()
+        with torch.no_grad():
+            logits = head(torch.from_numpy(feats).to(next(head.parameters()).device)).cpu()
+        feats = torch.softmax(logits.double(), dim=1).numpy()
+    return float(function(feats, np.asarray(images.labels)))

@@ -174,7 +174,7 @@ class LeaveOutJudge:
 
         from zoo.api.judge import MethodTimer
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
-        from zoo.shrinkage import blend
+        from zoo.shrinkage import blend, trust_weight
 
         space = context.base.space
         rows = [context.row[e.task] for e in examples]
@@ -194,8 +194,7 @@ class LeaveOutJudge:
             1,
             "shrunk toward the prior by novelty (the default ranking)",
         )
-        a, b = shrink.weight
-        extrapolates = 1.0 / (1.0 + np.exp(-(a - b * np.log(np.maximum(ratio, 1e-12))))) < EXTRAPOLATION_TRUST
+        extrapolates = trust_weight(ratio, shrink.weight) < EXTRAPOLATION_TRUST
         self._scorer_methods(
             timer, default, extrapolates, run, tasks, space.models, scorers, hybrid_k, max_samples, progress, cache
         )

@@ -112,12 +112,11 @@ class RunTrust:
 
     def weight(self, novelty: Novelty | None) -> float:
         """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
-        import math
+        from zoo.shrinkage import trust_weight
 
         if not self.fitted or novelty is None:
             return 1.0
-        a, b = self.shrinkage.weight
-        return 1.0 / (1.0 + math.exp(-(a - b * math.log(max(novelty.ratio, 1e-12)))))
+        return float(trust_weight([novelty.ratio], self.shrinkage.weight)[0])
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,9 @@ def _images(store: Store, data: Any) -> Any:
 
 def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
     """LogME of one expert's features of ``images`` (one forward pass)."""
-    from zoo.networks import extract_features
-    from zoo.scorers import logme
+    from zoo.api.judge import scorer_value
 
-    network = rec.load()
-    return float(logme(extract_features(network, images, progress=progress), images.labels))
+    return scorer_value("logme", rec.load(), images, progress=progress)
 
 
 def verify_count(verify: int | str, extrapolates: bool, disagrees: bool = False) -> int:
