@@ -27,6 +27,17 @@ import numpy as np
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 LIBERATION = Path("/usr/share/fonts/truetype/liberation")
+#: the second, later set (``render --fonts freefont``): GNU FreeFont (Debian's fonts-freefont-ttf)
+FREEFONT = Path("/usr/share/fonts/truetype/freefont")
+FREEFONT_FACES = (
+    "FreeSans.ttf",
+    "FreeSansBold.ttf",
+    "FreeSerif.ttf",
+    "FreeSerifItalic.ttf",
+    "FreeMono.ttf",
+    "FreeSansOblique.ttf",
+    "FreeSerifBold.ttf",
+)
 DEJAVU_FACES = (
     "DejaVuSans.ttf",
     "DejaVuSans-Bold.ttf",
@@ -95,37 +106,47 @@ def _glyph(char: str, font_path: Path, rng: random.Random):
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
 
 
-def render(out: Path) -> None:
-    """Write every task of :data:`SETS` as ``out/fresh-NAME/{train,test}/uXXXX/NNNN.png``."""
+def render(out: Path, family: str = "dejavu") -> None:
+    """Write every task of :data:`SETS` as ``out/fresh-NAME/{train,test}/uXXXX/NNNN.png``.
+
+    ``family`` "freefont" renders the second set, ``out/fresh2-NAME``, from GNU FreeFont alone (other
+    faces, other code points: the sample is seeded by the new name)."""
     from fontTools.ttLib import TTFont
 
+    prefix = "fresh2" if family == "freefont" else "fresh"
     for name, (first, last, latin) in SETS.items():
-        fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
+        if family == "freefont":
+            fonts = [FREEFONT / f for f in FREEFONT_FACES]
+        else:
+            fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
         maps = {f: set(TTFont(str(f), lazy=True)["cmap"].getBestCmap()) for f in fonts}
         points = [cp for cp in range(first, last + 1) if all(cp in m for m in maps.values())]
         if len(points) < 10:  # keep the faces that draw this block
             fonts = [f for f in fonts if sum(first <= c <= last for c in maps[f]) >= 10]
             points = [cp for cp in range(first, last + 1) if all(cp in maps[f] for f in fonts)]
-        rng = random.Random(name)
+        if not fonts or len(points) < 5:  # no face draws this block (FreeFont has no Braille)
+            print(f"{prefix}-{name}: skipped, no face draws it", flush=True)
+            continue
+        rng = random.Random(name if prefix == "fresh" else f"{prefix}-{name}")
         points = sorted(rng.sample(points, min(CLASSES, len(points))))
         for split, count in (("train", TRAIN), ("test", TEST)):
             for cp in points:
-                folder = out / f"fresh-{name}" / split / f"u{cp:04x}"
+                folder = out / f"{prefix}-{name}" / split / f"u{cp:04x}"
                 folder.mkdir(parents=True, exist_ok=True)
                 for i in range(count):
                     _glyph(chr(cp), fonts[i % len(fonts)], rng).save(folder / f"{i:04d}.png")
-        print(f"fresh-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
+        print(f"{prefix}-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
 
 
-def judge(url: str, max_samples: int) -> None:
-    """Every selection method on the registry's ``fresh-*`` tasks against their measured errors."""
+def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
+    """Every selection method on the registry's tasks named ``prefix*`` against their measured errors."""
     import time
 
     import zoo
     from zoo import selection
 
     z = zoo.connect(url)
-    tasks = sorted(t.name for t in z.tasks() if t.name.startswith("fresh-"))
+    tasks = sorted(t.name for t in z.tasks() if t.name.startswith(prefix))
     experts = [m for m in z.store.list_models() if m.name.startswith("expert-")]
     names = [m.name for m in experts]
     column = {n: j for j, n in enumerate(names)}
@@ -133,7 +154,7 @@ def judge(url: str, max_samples: int) -> None:
     for r in z.store.list_transfer_results():
         if r.task in tasks and r.model in column:
             truth[tasks.index(r.task), column[r.model]] = r.value
-    default, raw, low, high = (np.full_like(truth, np.nan) for _ in range(4))
+    default, raw, low, high, flat = (np.full_like(truth, np.nan) for _ in range(5))
     start, extrapolating = time.perf_counter(), 0
     for i, task in enumerate(tasks):
         recs = z.recommend(task, k=len(names), progress=False)
@@ -141,12 +162,16 @@ def judge(url: str, max_samples: int) -> None:
         for r in recs:
             j = column[r.model]
             default[i, j], raw[i, j], low[i, j], high[i, j] = r.expected_error, r.model2vec_error, r.low, r.high
+            # the same estimate without the difficulty offset: y = sigmoid(logit y_flat + (1 - trust) * offset)
+            logit = np.log(r.expected_error / (1 - r.expected_error)) - (1 - r.trust) * r.difficulty_offset
+            flat[i, j] = 1 / (1 + np.exp(-logit))
     per_query = (time.perf_counter() - start) / len(tasks)
     run = z.store.latest_model2vec_run(z.store.list_probes()[0].name, "montecarlo")
     prior_of = {e.model: e.params.get("prior_error", np.nan) for e in z.store.list_model_embeddings(run.id)}
     prior = np.array([prior_of.get(n, np.nan) for n in names])
     generic = np.full(len(tasks), int(np.nanargmin(prior)))
-    cache = Path(url.removeprefix("sqlite:///") + f".logme-{max_samples}.npz")
+    tag = "" if prefix == "fresh-" else f"-{prefix.rstrip('-')}"
+    cache = Path(url.removeprefix("sqlite:///") + f".logme-{max_samples}{tag}.npz")
     if cache.is_file():
         with np.load(cache) as saved:
             logme, logme_s = saved["scores"], float(saved["seconds"])
@@ -172,20 +197,25 @@ def judge(url: str, max_samples: int) -> None:
     ok = np.isfinite(truth) & np.isfinite(low)
     inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
     print(f"\n{len(tasks)} tasks, {extrapolating} extrapolating; 80% interval coverage {inside.mean():.2f}")
+    mae, mae_flat = (100 * float(np.mean(np.abs(truth[ok] - y[ok]))) for y in (default, flat))
+    print(f"expected errors off by {mae:.1f} points on average ({mae_flat:.1f} without the difficulty offset)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("render", help="write the task folders").add_argument("out", type=Path)
+    rendering = commands.add_parser("render", help="write the task folders")
+    rendering.add_argument("out", type=Path)
+    rendering.add_argument("--fonts", choices=("dejavu", "freefont"), default="dejavu")
     judging = commands.add_parser("judge", help="score the selection methods")
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
+    judging.add_argument("--prefix", default="fresh-", help="judge the tasks whose names start with this")
     args = parser.parse_args()
     if args.command == "render":
-        render(args.out)
+        render(args.out, args.fonts)
     else:
-        judge(args.url, args.max_samples)
+        judge(args.url, args.max_samples, args.prefix)
 
 
 if __name__ == "__main__":

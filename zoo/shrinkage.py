@@ -20,12 +20,29 @@ training tasks themselves (r ~ 1: as close to the evidence as a typical
 training task is to its neighbour). The percentile of d_nn(t) among the
 training tasks' nearest-neighbour distances is the figure shown to users.
 
+The prior is taken at the query's difficulty. The probe pass that embeds a
+task also fits a linear head on the probe's features; its training error
+h_t is a cheap measure of how hard the task is (logit of it: the
+difficulty d_t). Across a run's seen tasks every expert's error moves with
+it, so the prior's logit is shifted by one common offset
+
+    delta(t) = beta * (d_t - d_bar)
+
+(beta: least squares of logit e_i(s) - logit p_i on d_s over every measured
+pair of the seen tasks; d_bar: the mean d_s; :func:`fit_difficulty`). The
+offset is the same for every expert, so it moves the expected errors and
+never the order: a query much harder than the bench's tasks gets expected
+errors at its level instead of the bench's average.
+
 (a, b) are fitted on left-out folds (whole collections of tasks Model2Vec
 never saw, plus held-out tasks of the collections it did see), by the mean
 gap in points of the top pick, on a fixed grid (:func:`fit_weight`). The
 interval around each expected error is a pair of linear quantile fits of the
 residual (measured - predicted, in error units) against log r on the same
-left-out examples (:func:`fit_interval`).
+left-out examples (:func:`fit_interval`), taken without the difficulty
+offset: the prior-only residuals are the wider ones on the bench's folds, and
+quantiles of the offset residuals under-cover a fold the fit never saw
+(docs/figures/leave-out.md).
 """
 
 from __future__ import annotations
@@ -38,14 +55,18 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_WEIGHT",
+    "Difficulty",
     "FoldExample",
     "Interval",
     "Novelty",
     "Shrinkage",
     "blend",
+    "difficulty_of",
+    "fit_difficulty",
     "fit_interval",
     "fit_shrinkage",
     "fit_weight",
+    "mean_abs_error",
     "novelty",
     "top_pick_gap",
     "trust_weight",
@@ -112,11 +133,67 @@ def trust_weight(ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
     return _sigmoid(a - b * np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)))
 
 
-def blend(expected: np.ndarray, prior: np.ndarray, ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
-    """``[T, M]`` ranking errors y from expected errors ``[T, M]``, priors ``[M]`` and novelty ratios ``[T]``."""
+def blend(
+    expected: np.ndarray,
+    prior: np.ndarray,
+    ratio: np.ndarray,
+    weight: tuple[float, float],
+    offset: np.ndarray | None = None,
+) -> np.ndarray:
+    """``[T, M]`` ranking errors y from expected errors ``[T, M]``, priors ``[M]`` and novelty ratios ``[T]``.
+
+    ``offset`` ``[T]``: each query's difficulty offset delta(t) on the prior's logit (:class:`Difficulty`);
+    common to every expert, so it changes no order.
+    """
     w = trust_weight(ratio, weight)[:, None]
     base = _logit(prior)[None, :]
+    if offset is not None:
+        base = base + np.asarray(offset, dtype=np.float64)[:, None]
     return _sigmoid(base + w * (_logit(expected) - base))
+
+
+# ---------------------------------------------------------------------- difficulty
+def difficulty_of(params: dict | None) -> float:
+    """A task's difficulty d: the logit of its probe head's training error, from an embedding's params (NaN
+    when the embedding did not record one, e.g. one imported without its head)."""
+    head = (params or {}).get("head") or {}
+    accuracy = head.get("train_accuracy")
+    if accuracy is None:
+        return math.nan
+    return float(_logit(np.array([1.0 - float(accuracy)]))[0])
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """delta(t) = slope * (d_t - centre): the logit offset of every prior at a query of difficulty d_t."""
+
+    slope: float = 0.0
+    centre: float = 0.0
+
+    def offset(self, difficulty: np.ndarray) -> np.ndarray:
+        """``[T]`` offsets for difficulties ``[T]`` (0 where the difficulty is unknown)."""
+        d = np.asarray(difficulty, dtype=np.float64)
+        return np.where(np.isfinite(d), self.slope * (d - self.centre), 0.0)
+
+
+def fit_difficulty(difficulty: np.ndarray, errors: np.ndarray, prior: np.ndarray) -> Difficulty:
+    """Least-squares slope of logit(errors) - logit(prior) on the difficulty, over every measured pair.
+
+    ``difficulty`` ``[S]`` of the seen tasks, ``errors`` ``[S, M]`` their measured errors (NaN: unmeasured),
+    ``prior`` ``[M]``. Tasks without a difficulty and models without a prior take no part; fewer than two
+    distinct difficulties give the zero offset.
+    """
+    d = np.asarray(difficulty, dtype=np.float64)
+    e = np.asarray(errors, dtype=np.float64)
+    p = np.asarray(prior, dtype=np.float64)
+    ok = np.isfinite(e) & np.isfinite(d)[:, None] & np.isfinite(p)[None, :]
+    x = np.broadcast_to(d[:, None], e.shape)[ok]
+    if x.size < 2 or np.ptp(x) == 0:
+        return Difficulty()
+    y = (_logit(np.where(ok, e, 0.5)) - _logit(p)[None, :])[ok]
+    centre = float(x.mean())
+    slope = float(np.sum((x - centre) * (y - y.mean())) / np.sum((x - centre) ** 2))
+    return Difficulty(slope, centre)
 
 
 @dataclass(frozen=True)
@@ -129,6 +206,7 @@ class FoldExample:
     truth: np.ndarray  # [M] measured errors (NaN: unmeasured)
     ratio: float
     novel: bool  # the task's collection was left out of the fold's training
+    offset: float = 0.0  # the difficulty offset delta(t) of the fold run's prior (Difficulty)
 
 
 def top_pick_gap(scores: np.ndarray, truth: np.ndarray) -> float:
@@ -209,7 +287,11 @@ def fit_interval(
     max_points: int = 2000,
     seed: int = 0,
 ) -> Interval:
-    """Quantiles of (measured - blended expected error) against log r over every measured pair of ``examples``."""
+    """Quantiles of (measured - blended expected error) against log r over every measured pair of ``examples``.
+
+    The residuals are those of the blend without the difficulty offset (see the module's docstring); the
+    interval is then placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
+    """
     xs, ys = [], []
     for ex in examples:
         y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
@@ -227,15 +309,27 @@ def fit_interval(
 
 
 def coverage(examples: Sequence[FoldExample], weight: tuple[float, float], interval: Interval) -> float:
-    """Fraction of measured pairs of ``examples`` whose measured error lies inside the interval."""
+    """Fraction of measured pairs of ``examples`` whose measured error lies inside the interval (placed
+    around the expected error recommend reports: the blend with each example's difficulty offset)."""
     hits, total = 0, 0
     for ex in examples:
-        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
         lo, hi = interval.bounds(y, np.array([ex.ratio]))
         ok = np.isfinite(ex.truth)
         hits += int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok])))
         total += int(ok.sum())
     return hits / total if total else math.nan
+
+
+def mean_abs_error(examples: Sequence[FoldExample], weight: tuple[float, float]) -> float:
+    """Mean |measured - expected error| in points over every measured pair of ``examples`` (the expected error
+    recommend reports: the blend with each example's difficulty offset)."""
+    gaps = []
+    for ex in examples:
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+        ok = np.isfinite(ex.truth)
+        gaps.append(np.abs(ex.truth[ok] - y[ok]))
+    return 100.0 * float(np.mean(np.concatenate(gaps))) if gaps and sum(g.size for g in gaps) else math.nan
 
 
 # ---------------------------------------------------------------------- fitted together
@@ -247,14 +341,18 @@ class Shrinkage:
     interval: Interval = field(default_factory=lambda: Interval((-0.2, 0.0), (0.2, 0.0)))
     fitted_on: tuple[str, ...] = ()  # the left-out folds it was fitted on (empty: the default)
     examples: int = 0
+    difficulty: Difficulty | None = None  # fitted on the run's seen tasks (None: a run stored before it)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "weight": list(self.weight),
             "interval": asdict(self.interval),
             "fitted_on": list(self.fitted_on),
             "examples": self.examples,
         }
+        if self.difficulty is not None:
+            out["difficulty"] = asdict(self.difficulty)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Shrinkage:
@@ -266,11 +364,13 @@ class Shrinkage:
             tuple(iv.get("high", (0.2, 0.0))),
             float(iv.get("nominal", NOMINAL_COVERAGE)),
         )
+        difficulty = data.get("difficulty")
         return cls(
             tuple(data.get("weight", DEFAULT_WEIGHT)),
             interval,
             tuple(data.get("fitted_on", ())),
             int(data.get("examples", 0)),
+            Difficulty(float(difficulty["slope"]), float(difficulty["centre"])) if difficulty else None,
         )
 
 

@@ -60,7 +60,9 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     vector = truth["tasks"][0]
-    monkey_embed = type("E", (), {"vector": vector, "method": METHOD, "probe": type("P", (), {"name": PROBE})()})
+    monkey_embed = type(
+        "E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": type("P", (), {"name": PROBE})()}
+    )
     zoo.embeddings.embed = lambda data, **kw: monkey_embed
     recs = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), verify=len(truth["model_names"]), progress=False)
     assert len(stubbed) == len(truth["model_names"])  # one forward pass per verified expert
@@ -77,7 +79,9 @@ def test_the_verified_shortlist_always_holds_the_generic_pick(synthetic_zoo, stu
     prior = {e.model: e.params["prior_error"] for e in zoo.store.list_model_embeddings(run.id) if e.trained}
     generic = min(prior, key=lambda m: (prior[m], m))
     monkey_embed = type(
-        "E", (), {"vector": truth["tasks"][0], "method": METHOD, "probe": type("P", (), {"name": PROBE})()}
+        "E",
+        (),
+        {"vector": truth["tasks"][0], "params": {}, "method": METHOD, "probe": type("P", (), {"name": PROBE})()},
     )
     zoo.embeddings.embed = lambda data, **kw: monkey_embed
     plain = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), progress=False)

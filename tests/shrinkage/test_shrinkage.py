@@ -127,3 +127,67 @@ def test_interval_covers_about_its_nominal_share_on_fresh_data_from_the_same_law
 def test_no_examples_gives_the_documented_default():
     assert sh.fit_weight([]) == sh.DEFAULT_WEIGHT
     assert sh.Shrinkage.from_dict(None).weight == sh.DEFAULT_WEIGHT
+
+
+# ---------------------------------------------------------------------- difficulty offset
+def fit_difficulty_reference(difficulty, errors, prior):
+    """The slope and centre from the measured pairs listed one by one, by numpy's polyfit."""
+    xs, ys = [], []
+    for s in range(errors.shape[0]):
+        for m in range(errors.shape[1]):
+            if math.isfinite(errors[s, m]) and math.isfinite(difficulty[s]) and math.isfinite(prior[m]):
+                xs.append(difficulty[s])
+                ys.append(_logit(errors[s, m]) - _logit(prior[m]))
+    slope, _ = np.polyfit(xs, ys, 1)
+    return slope, float(np.mean(xs))
+
+
+def test_fit_difficulty_matches_a_per_pair_least_squares():
+    rng = np.random.default_rng(5)
+    difficulty = rng.normal(-2.0, 1.5, 9)
+    prior = rng.uniform(0.05, 0.6, 6)
+    errors = 1 / (1 + np.exp(-(np.log(prior / (1 - prior))[None, :] + 0.7 * difficulty[:, None])))
+    errors = np.clip(errors + rng.normal(0, 0.03, errors.shape), 0.01, 0.99)
+    errors[2, 3] = errors[5, 0] = np.nan  # unmeasured pairs take no part
+    difficulty[7] = np.nan  # a task without a recorded head takes no part
+    prior[4] = np.nan  # a model without a prior takes no part
+    got = sh.fit_difficulty(difficulty, errors, prior)
+    slope, centre = fit_difficulty_reference(difficulty, errors, prior)
+    assert got.slope == pytest.approx(slope, rel=1e-9) and got.centre == pytest.approx(centre, rel=1e-12)
+    assert 0.4 < got.slope < 1.0  # it recovers the slope the errors were made with
+
+
+def test_fit_difficulty_without_spread_or_pairs_is_no_offset():
+    prior = np.array([0.2, 0.3])
+    assert sh.fit_difficulty(np.array([1.0, 1.0]), np.full((2, 2), 0.4), prior) == sh.Difficulty()
+    assert sh.fit_difficulty(np.array([np.nan, 2.0]), np.full((2, 2), np.nan), prior) == sh.Difficulty()
+    assert sh.Difficulty(2.0, 1.0).offset(np.array([np.nan, 3.0])).tolist() == [0.0, 4.0]
+
+
+def test_difficulty_is_the_logit_of_the_probe_heads_training_error():
+    assert sh.difficulty_of({"head": {"train_accuracy": 0.75}}) == pytest.approx(math.log(0.25 / 0.75))
+    assert math.isfinite(sh.difficulty_of({"head": {"train_accuracy": 1.0}}))  # clipped, not -inf
+    assert math.isnan(sh.difficulty_of({})) and math.isnan(sh.difficulty_of(None))
+
+
+def test_the_offset_moves_every_expected_error_and_never_the_order():
+    rng = np.random.default_rng(6)
+    expected, prior = rng.uniform(0.02, 0.9, (6, 8)), rng.uniform(0.02, 0.9, 8)
+    ratio, offset = rng.uniform(0.3, 5.0, 6), rng.normal(0, 1.5, 6)
+    plain = sh.blend(expected, prior, ratio, (1.0, 2.0))
+    moved = sh.blend(expected, prior, ratio, (1.0, 2.0), offset)
+    assert (np.argsort(plain, axis=1) == np.argsort(moved, axis=1)).all()
+    assert (np.sign(moved - plain) == np.sign(offset)[:, None]).all()
+    # at zero weight the estimate is the prior taken at the query's difficulty
+    far = sh.blend(expected, prior, np.full(6, 1e6), (0.0, 50.0), offset)
+    np.testing.assert_allclose(far, 1 / (1 + np.exp(-(np.log(prior / (1 - prior))[None, :] + offset[:, None]))))
+
+
+def test_coverage_places_the_interval_around_the_offset_estimate():
+    prior = np.array([0.2, 0.3, 0.4])
+    harder = 1 / (1 + np.exp(-(np.log(prior / (1 - prior)) + 2.0)))
+    example = sh.FoldExample("t", prior.copy(), prior, harder, ratio=100.0, novel=True, offset=2.0)
+    narrow = sh.Interval((-0.01, 0.0), (0.01, 0.0))
+    assert sh.coverage([example], (0.0, 50.0), narrow) == 1.0
+    assert sh.coverage([sh.FoldExample("t", prior, prior, harder, 100.0, True)], (0.0, 50.0), narrow) == 0.0
+    assert sh.mean_abs_error([example], (0.0, 50.0)) == pytest.approx(0.0, abs=1e-9)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zoo.api.training import Fitted, Model2VecTraining, Prepared
-    from zoo.shrinkage import FoldExample, Shrinkage
+    from zoo.shrinkage import Difficulty, FoldExample, Shrinkage
 
 
 def collection_of(taxonomy: str | None) -> str | None:
@@ -75,6 +75,7 @@ class FoldContext:
         )
         self.measured = [t for i, t in enumerate(space.task_names) if np.isfinite(self.truth[i]).any()]
         self.row = {t: i for i, t in enumerate(space.task_names)}
+        self.difficulty = task_difficulties(training.store, space.probe, space.method, space.task_names)
 
     def collections(self) -> list[str]:
         """The collections of the measured tasks the base run may learn from (only they can be left out)."""
@@ -104,10 +105,20 @@ class FoldContext:
             return []
         rows = [self.row[t] for t in unseen]
         near = novelty(self.dsym[rows][:, list(fold.seen)], fold.reference)
+        offsets = self.difficulty_of(fold).offset(self.difficulty[rows])
         return [
-            FoldExample(t, fold.expected[r], fold.prior, self.truth[r], n.ratio, self.collection[t] in fold.left_out)
-            for t, r, n in zip(unseen, rows, near)
+            FoldExample(
+                t, fold.expected[r], fold.prior, self.truth[r], n.ratio, self.collection[t] in fold.left_out, float(o)
+            )
+            for t, r, n, o in zip(unseen, rows, near, offsets)
         ]
+
+    def difficulty_of(self, fold: FoldRun) -> Difficulty:
+        """The fold run's difficulty offset, fitted on its seen tasks' measured errors (:func:`fit_difficulty`)."""
+        from zoo.shrinkage import fit_difficulty
+
+        seen = list(fold.seen)
+        return fit_difficulty(self.difficulty[seen], self.truth[seen], fold.prior)
 
     def fit_examples(self, fold: FoldRun, skip: Callable[[str], bool] = lambda t: False) -> list[FoldExample]:
         """A fold run's fitting examples: its left-out collections' measured tasks (novel) and the base
@@ -115,6 +126,17 @@ class FoldContext:
         novel = [t for t in self.measured if self.collection[t] in fold.left_out]
         familiar = [t for t in self.base.selected.excluded if self.collection.get(t) not in fold.left_out]
         return [e for e in self.examples(fold, novel + familiar) if not skip(e.task)]
+
+
+def task_difficulties(store: Any, probe: str, method: str, names: Sequence[str]) -> Any:
+    """``[T]`` each task's difficulty (:func:`zoo.shrinkage.difficulty_of`) from its ``probe``/``method``
+    embedding's params; NaN for a task without one."""
+    import numpy as np
+
+    from zoo.shrinkage import difficulty_of
+
+    by_task = {e.task: difficulty_of(e.params) for e in store.list_task_embeddings(probe=probe, method=method)}
+    return np.array([by_task.get(t, np.nan) for t in names], dtype=np.float64)
 
 
 class FoldCache:
@@ -189,17 +211,20 @@ def fit_run_shrinkage(
 ) -> RunShrinkage:
     """The shrinkage of a run to be stored: fitted on one fold run per collection (the default
     when there are fewer than two collections), with the base run's own novelty reference."""
-    from zoo.shrinkage import Shrinkage, fit_shrinkage, nn_distances
+    from dataclasses import replace
+
+    from zoo.shrinkage import Shrinkage, fit_difficulty, fit_shrinkage, nn_distances
 
     context = FoldContext(training, base.prepared)
     seen = [context.row[t] for t in base.seen_tasks]
     reference = nn_distances(context.dsym[seen][:, seen]) if len(seen) > 1 else []
+    difficulty = fit_difficulty(context.difficulty[seen], context.truth[seen], base.prior_errors())
     folds = context.collections()
     if len(folds) < 2:
-        return RunShrinkage(Shrinkage(), reference)
+        return RunShrinkage(Shrinkage(difficulty=difficulty), reference)
     examples = []
     for collection in folds:
         if log is not None:
             log(f"model2vec: fold run without {collection} (fits the shrinkage)")
         examples += context.fit_examples(context.run([collection], progress=progress))
-    return RunShrinkage(fit_shrinkage(examples, folds), reference)
+    return RunShrinkage(replace(fit_shrinkage(examples, folds), difficulty=difficulty), reference)

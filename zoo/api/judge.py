@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from registry.records import Model, Model2VecRun
     from registry.store import Store
     from zoo.api.probes import Probes
+    from zoo.api.ranking import RunTrust
 
 
 class MethodTimer:
@@ -140,7 +141,11 @@ class SelectionJudge:
         timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
-        self._model2vec_methods(timer, run, space, targets)
+        from zoo.api.ranking import RunTrust
+
+        # what recommend trusts of this run (shrinkage, novelty, priors), loaded once for every method
+        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
+        self._model2vec_methods(timer, run, space, targets, trust, chosen)
         for scorer in scorers:
             timer.add(
                 scorer,
@@ -149,11 +154,19 @@ class SelectionJudge:
                 "forward pass of every expert",
             )
         if "logme" in scorers:
-            self._hybrids(timer, run, space, targets, generic, models)
+            self._hybrids(timer, trust, targets, generic, models)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods
 
-    def _model2vec_methods(self, timer: MethodTimer, run: Model2VecRun, space: EmbeddingSpace, targets: Any) -> None:
+    def _model2vec_methods(
+        self,
+        timer: MethodTimer,
+        run: Model2VecRun,
+        space: EmbeddingSpace,
+        targets: Any,
+        trust: RunTrust,
+        chosen: list[str],
+    ) -> None:
         """Add Model2Vec's raw ranking and, when the run has a fitted shrinkage, the shrunk one recommend uses.
 
         ``targets`` is ``[T, D]``, the chosen tasks' embeddings.
@@ -171,41 +184,47 @@ class SelectionJudge:
         if "shrinkage" in run.hyperparams:
             timer.add(
                 "Model2Vec (shrunk)",
-                lambda: self._shrunk(run, space, vectors, shifts, targets),
+                lambda: self._shrunk(run, space, vectors, shifts, targets, trust, chosen),
                 1,
                 "the recommend ranking: shrunk toward each expert's prior by novelty",
             )
 
-    def _hybrids(
-        self, timer: MethodTimer, run: Model2VecRun, space: EmbeddingSpace, targets: Any, generic: Any, models: int
-    ) -> None:
+    def _hybrids(self, timer: MethodTimer, trust: RunTrust, targets: Any, generic: Any, models: int) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
         run has a shrinkage): top 3, top 5 and auto, each shortlist holding the generic pick."""
         import numpy as np
 
-        from zoo.api.ranking import RunTrust
         from zoo.api.recommend import EXTRAPOLATION_TRUST
         from zoo.api.verify import hybrid_methods
 
         by_name = {m.name: m for m in timer.methods}
         default = by_name.get("Model2Vec (shrunk)", by_name["Model2Vec"]).scores
         logme = -by_name["logme"].scores
-        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
         extrapolates = np.array([trust.weight(trust.novelty(t)) < EXTRAPOLATION_TRUST for t in targets])
         picks = np.full(len(targets), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
         timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5))
 
-    def _shrunk(self, run: Model2VecRun, space: EmbeddingSpace, vectors: Any, shifts: Any, targets: Any) -> Any:
-        """``[T, M]`` the expected errors recommend ranks by (:func:`zoo.api.ranking.score_models`'s blend)."""
+    def _shrunk(
+        self,
+        run: Model2VecRun,
+        space: EmbeddingSpace,
+        vectors: Any,
+        shifts: Any,
+        targets: Any,
+        trust: RunTrust,
+        names: list[str],
+    ) -> Any:
+        """``[T, M]`` the expected errors recommend gives the tasks ``names`` (embeddings ``targets`` ``[T, D]``):
+        :func:`zoo.api.ranking.score_models`'s blend, with each task's difficulty offset."""
         import numpy as np
 
-        from zoo.api.ranking import RunTrust
+        from zoo.api.folds import task_difficulties
         from zoo.embedding.distance import ALPHA, d_asym_matrix
         from zoo.model2vec import expected_error
         from zoo.shrinkage import blend
 
-        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
+        difficulty = task_difficulties(self.store, space.probe, space.method, names)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
         raw = expected_error(
             d_asym_matrix(vectors, targets, space.t0, alpha).T + shifts[None, :],
@@ -217,7 +236,8 @@ class SelectionJudge:
         out = np.empty_like(raw)
         for i in range(len(targets)):
             p = np.where(np.isfinite(prior), prior, raw[i])
-            out[i] = blend(raw[i : i + 1], p, ratios[i : i + 1], trust.shrinkage.weight)[0]
+            offset = np.array([trust.offset(float(difficulty[i]))])
+            out[i] = blend(raw[i : i + 1], p, ratios[i : i + 1], trust.shrinkage.weight, offset)[0]
         return out
 
     def scorer_matrix(

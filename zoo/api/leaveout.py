@@ -133,8 +133,10 @@ class LeaveOutJudge:
         cache: FoldCache,
     ) -> dict[str, Any]:
         """One collection's report: every method on its held-out tasks, the interval's coverage, spreads."""
+        from dataclasses import replace
+
         from zoo import selection
-        from zoo.shrinkage import coverage, fit_shrinkage
+        from zoo.shrinkage import coverage, fit_shrinkage, mean_abs_error
 
         run = runs[collection]
         tasks = _judged(context, collection)
@@ -153,6 +155,10 @@ class LeaveOutJudge:
             "tasks": [e.task for e in examples],
             "rows": json_safe(rows),
             "coverage": coverage(examples, shrink.weight, shrink.interval),
+            "expected_error_mae": mean_abs_error(examples, shrink.weight),
+            "expected_error_mae_without_offset": mean_abs_error(
+                [replace(e, offset=0.0) for e in examples], shrink.weight
+            ),
             "shrinkage": shrink.as_dict(),
             "per_task": _spreads(examples),
         }
@@ -180,6 +186,7 @@ class LeaveOutJudge:
         rows = [context.row[e.task] for e in examples]
         targets, models = space.task_vectors[rows], len(space.models)
         expected, ratio = run.expected[rows], np.array([e.ratio for e in examples])
+        offsets = np.array([e.offset for e in examples])
         tasks = [e.task for e in examples]
         timer = MethodTimer(len(rows), _probe_seconds(self.training.store, space, tasks))
         timer.add(
@@ -190,7 +197,7 @@ class LeaveOutJudge:
         timer.add("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
         default = timer.add(
             "Model2Vec",
-            lambda: blend(expected, run.prior, ratio, shrink.weight),
+            lambda: blend(expected, run.prior, ratio, shrink.weight, offsets),
             1,
             "shrunk toward the prior by novelty (the default ranking)",
         )
@@ -340,7 +347,9 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
     for rep in reports:
         lines += [
             f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
-            f"80% interval coverage {rep['coverage']:.2f}",
+            f"80% interval coverage {rep['coverage']:.2f}; expected errors off by "
+            f"{rep['expected_error_mae']:.1f} points on average "
+            f"({rep['expected_error_mae_without_offset']:.1f} without the difficulty offset)",
             "",
             selection.markdown_table(rep["rows"]),
             "",
@@ -351,4 +360,5 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
         "mean": json_safe(mean_rows),
         "markdown": "\n".join(lines),
         "coverage": {rep["collection"]: rep["coverage"] for rep in reports},
+        "expected_error_mae": {rep["collection"]: rep["expected_error_mae"] for rep in reports},
     }

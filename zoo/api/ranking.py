@@ -4,6 +4,7 @@ query's novelty (:mod:`zoo.shrinkage`), with an interval; and the constraints th
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from registry.records import Model2VecRun
     from registry.store import Store
     from zoo.index import EmbeddingIndex
-    from zoo.shrinkage import Novelty, Shrinkage
+    from zoo.shrinkage import Difficulty, Novelty, Shrinkage
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class RunTrust:
     seen_vectors: Any  # [S, D]
     prior: dict[str, float]  # model -> mean measured error over the seen tasks
     fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
+    difficulty: Difficulty | None = None  # the prior's difficulty offset (None: no offset)
 
     @classmethod
     def load(cls, store: Store, run: Model2VecRun, task_names: Sequence[str], task_vectors: Any) -> RunTrust:
@@ -98,6 +100,7 @@ class RunTrust:
             stacked,
             prior,
             fitted,
+            _run_difficulty(store, run, names, prior) if fitted else None,
         )
 
     def novelty(self, vector: Any) -> Novelty | None:
@@ -109,6 +112,12 @@ class RunTrust:
             return None
         row = d_sym_matrix(vector[None, :], self.seen_vectors)
         return novelty(row, self.reference, self.seen_names)[0]
+
+    def offset(self, difficulty: float | None) -> float:
+        """The difficulty offset delta(t) of the priors' logits at a query of this difficulty (0 if unknown)."""
+        if self.difficulty is None or difficulty is None:
+            return 0.0
+        return float(self.difficulty.offset([difficulty])[0])
 
     def weight(self, novelty: Novelty | None) -> float:
         """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
@@ -133,6 +142,9 @@ class Scored:
     novelty: Novelty | None
     weight: float
     prior: Any = None  # [M] each model's mean measured error over the run's seen tasks (NaN: none)
+    difficulty: float | None = None  # the query's probe-head training error (None: not recorded)
+    typical_difficulty: float | None = None  # the same of a typical task the run learned from
+    offset: float = 0.0  # the logit offset the query's difficulty put on every prior
 
     def order(self, allowed: set[str] | None = None, *, anchor_within: int = 0) -> list[int]:
         """Positions sorted by expected error (ties: by distance, then name), allowed names only.
@@ -162,8 +174,49 @@ class Scored:
         return min(known, key=lambda i: (float(self.prior[i]), self.names[i])) if known else None
 
 
-def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
-    """Exact Model2Vec distances of every model, expected errors, the shrunk ranking errors and intervals."""
+def _run_difficulty(store: Store, run: Model2VecRun, seen: Sequence[str], prior: dict[str, float]) -> Difficulty:
+    """The run's difficulty offset: as stored with its shrinkage, else (a run stored before the offset existed)
+    fitted here on its seen tasks' recorded errors, its metric and protocol, as training would have."""
+    import numpy as np
+
+    from zoo.shrinkage import Difficulty, fit_difficulty
+
+    stored = (run.hyperparams.get("shrinkage") or {}).get("difficulty")
+    if stored:
+        return Difficulty(float(stored["slope"]), float(stored["centre"]))
+    # reading every transfer result costs about half a second on the shipped zoo: once per process and state
+    key = (store.url, run.id, *(store.revision_token(k) for k in ("transfer_results", "task_embeddings")))
+    if key in _REFITTED:
+        return _REFITTED[key]
+
+    from zoo.api.folds import task_difficulties
+    from zoo.model2vec import error_matrix
+
+    models = sorted(prior)
+    wanted, metric = set(seen), run.hyperparams.get("metric", "error")
+    results = (
+        (r.task, r.model, r.value)
+        for r in store.list_transfer_results(protocol=run.hyperparams.get("protocol"))
+        if r.metric == metric and r.task in wanted
+    )
+    _REFITTED[key] = fit_difficulty(
+        task_difficulties(store, run.probe, run.method, seen),
+        error_matrix(results, list(seen), models),
+        np.array([prior[m] for m in models]),
+    )
+    return _REFITTED[key]
+
+
+#: difficulty fits of runs stored before the fit existed, by (registry, run, revision tokens)
+_REFITTED: dict[tuple, Difficulty] = {}
+
+
+def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty: float | None = None) -> Scored:
+    """Exact Model2Vec distances of every model, expected errors, the shrunk ranking errors and intervals.
+
+    ``difficulty``: the query's (:func:`zoo.shrinkage.difficulty_of`); it moves every expected error by the
+    same logit offset, never the order.
+    """
     import numpy as np
 
     from zoo.model2vec import expected_error
@@ -181,10 +234,32 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust) -> Scored:
     prior = np.where(np.isfinite(known), known, raw)  # a model without a prior keeps Model2Vec's own figure
     ratio = np.array([novelty.ratio if novelty is not None else 1.0])
     if trust.fitted:
-        shrunk = blend(raw[None, :], prior, ratio, trust.shrinkage.weight)[0]
+        offset = np.array([trust.offset(difficulty)])
+        shrunk = blend(raw[None, :], prior, ratio, trust.shrinkage.weight, offset)[0]
         low, high = trust.shrinkage.interval.bounds(shrunk[None, :], ratio)
         low, high = low[0], high[0]
     else:
+        offset = np.zeros(1)
         shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)
     rows = np.array([h.row for h in hits])
-    return Scored(names, rows, distance, raw, shrunk, low, high, novelty, weight, known)
+    known_difficulty = difficulty is not None and math.isfinite(difficulty)
+    fit = trust.difficulty
+    return Scored(
+        names,
+        rows,
+        distance,
+        raw,
+        shrunk,
+        low,
+        high,
+        novelty,
+        weight,
+        known,
+        float(_sigmoid(difficulty)) if known_difficulty else None,
+        float(_sigmoid(fit.centre)) if known_difficulty and fit is not None and fit.slope else None,
+        float(offset[0]),
+    )
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))

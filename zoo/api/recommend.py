@@ -19,7 +19,7 @@ from zoo.api.verify import verify_count
 from zoo.embedding import DEFAULT_METHOD
 
 if TYPE_CHECKING:
-    from registry.records import Model2VecRun
+    from registry.records import Model2VecRun, TaskEmbedding
     from registry.store import Store
     from zoo.api.embedding import Embeddings
     from zoo.api.indexes import Indexes
@@ -48,7 +48,10 @@ class Recommendation:
     learned shift, see :mod:`zoo.model2vec`); ``expected_error`` is that figure shrunk toward the
     model's mean measured error as the query moves away from the tasks the run learned from
     (:mod:`zoo.shrinkage`), and is what the ranking sorts by; ``low``/``high`` bound it (the run's
-    calibrated interval, nominally 80%; None for a run without one). ``novelty`` says how far the
+    calibrated interval, nominally 80%; None for a run without one); the prior is taken at the query's
+    ``difficulty`` (its probe head's training error against ``typical_difficulty``, the same of a typical
+    task the run learned from; ``difficulty_offset`` is the logit offset, common to every expert, so it
+    moves the figures and not the order). ``novelty`` says how far the
     query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
     ``trained`` is False for a model registered after the run (cold start). ``logme``,
     ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist.
@@ -70,6 +73,9 @@ class Recommendation:
     novelty: Any = None  # zoo.shrinkage.Novelty
     trust: float = 1.0
     model2vec_rank: int | None = None
+    difficulty: float | None = None  # the query's probe-head training error (how hard the probe finds it)
+    typical_difficulty: float | None = None  # the same of a typical task the run learned from
+    difficulty_offset: float = 0.0  # the logit offset that difficulty put on every expert's prior
 
     @property
     def extrapolates(self) -> bool:
@@ -146,7 +152,7 @@ class Recommender:
         allowed = constraints.allowed(self.store) if constraints.active else None
         probe_name = self.probes.default(probe, method)
         run, index = self._run_index(probe, probe_name, method, progress=progress)
-        vector, task_name = self._target_vector(
+        vector, task_name, difficulty = self._target_vector(
             data_or_name, probe_name, method, spec=probe, save=save, progress=progress
         )
         if vector.shape[0] != index.vectors.shape[1]:
@@ -155,7 +161,8 @@ class Recommender:
                 f"{index.vectors.shape[1]}; embed it with {arg('probe', probe_name)}"
             )
         tasks = self.indexes.tasks(probe_name, method)  # in memory while fresh: no embedding is read again
-        scored = score_models(index, vector, RunTrust.load(self.store, run, tasks.names, tasks.vectors))
+        trust = RunTrust.load(self.store, run, tasks.names, tasks.vectors)
+        scored = score_models(index, vector, trust, difficulty)
         near, measured = self._evidence(vector, task_name, run, probe_name, method, evidence)
         order = scored.order(allowed)
         rank = {i: r for r, i in enumerate(order, start=1)}
@@ -236,6 +243,9 @@ class Recommender:
             trained=str(index.columns["trained"][row]) == "1",
             source=str(index.columns["source"][row]),
             arch=str(index.columns["arch"][row]) or None,
+            difficulty=scored.difficulty,
+            typical_difficulty=scored.typical_difficulty,
+            difficulty_offset=scored.offset,
         )
 
     def _target_vector(
@@ -247,20 +257,27 @@ class Recommender:
         spec: str | None = None,
         save: str | None = None,
         progress: bool = False,
-    ) -> tuple[Any, str | None]:
-        """(vector [D], registered task name or None) for a task name, a folder, or a vector."""
+    ) -> tuple[Any, str | None, float | None]:
+        """(vector [D], registered task name or None, difficulty or None) for a task name, a folder, or a vector.
+
+        The difficulty (:func:`zoo.shrinkage.difficulty_of`) comes from the probe pass's head; a bare vector
+        has none.
+        """
         import numpy as np
 
+        from zoo.shrinkage import difficulty_of
+
         if isinstance(target, np.ndarray):
-            return np.asarray(target, dtype=np.float64), None
+            return np.asarray(target, dtype=np.float64), None, None
         target = str(target)
         if not Path(target).exists():
-            return self._registered_vector(target, probe, method), target
+            record = self._registered_embedding(target, probe, method)
+            return np.asarray(record.vector, dtype=np.float64), target, difficulty_of(record.params)
         if save:  # embed once and store it, under the run's probe
             record = self.embeddings.embed_task(
                 target, name=save, probe=spec or probe, method=method, progress=progress
             )
-            return np.asarray(record.vector, dtype=np.float64), save
+            return np.asarray(record.vector, dtype=np.float64), save, difficulty_of(record.params)
         embedding = self.embeddings.embed(target, probe=spec or probe, method=method, progress=progress)
         if embedding.probe.name != probe or embedding.method != method:
             raise ProbeMismatch(
@@ -268,12 +285,10 @@ class Recommender:
                 f"Model2Vec run uses {probe}/{method}; pass {arg('probe', probe)} "
                 f"{arg('method', method)}"
             )
-        return np.asarray(embedding.vector, dtype=np.float64), None
+        return np.asarray(embedding.vector, dtype=np.float64), None, difficulty_of(getattr(embedding, "params", None))
 
-    def _registered_vector(self, task: str, probe: str, method: str) -> Any:
-        """The stored probe/method embedding [D] of the registered ``task``."""
-        import numpy as np
-
+    def _registered_embedding(self, task: str, probe: str, method: str) -> TaskEmbedding:
+        """The stored probe/method embedding of the registered ``task``."""
         try:
             self.store.get_task(task)
         except NotFound:
@@ -282,7 +297,7 @@ class Recommender:
                 "pass a folder of labelled images or a name from `zoo tasks list`"
             ) from None
         try:
-            return np.asarray(self.store.get_task_embedding(task, probe, method).vector, dtype=np.float64)
+            return self.store.get_task_embedding(task, probe, method)
         except NotFound:
             others = self.store.list_task_embeddings(task=task)
             if others:
@@ -299,7 +314,7 @@ class Recommender:
     ) -> list[tuple[str, float]]:
         """The ``k`` known tasks nearest (d_sym) to a registered task name, a folder or a vector [D], via the index."""
         probe = self.probes.default(probe, method)
-        vector, name = self._target_vector(task_or_vector, probe, method)
+        vector, name, _ = self._target_vector(task_or_vector, probe, method)
         return self.indexes.nearest_tasks(vector, k, probe, method, exclude=name)
 
     def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:

@@ -245,9 +245,10 @@ def recommend(
 
     A folder is embedded once with the probe (stored only with --save). Every
     expert gets an expected error with an interval: Model2Vec's prediction,
-    shrunk toward the expert's overall quality as the folder moves away from
-    the tasks Model2Vec learned from. Prints how far the folder is from that
-    evidence, then rank, model, expected error, distance and the nearest known
+    shrunk toward the expert's overall quality (taken at the folder's
+    difficulty for the probe) as the folder moves away from the tasks
+    Model2Vec learned from. Prints how far the folder is from that evidence
+    and how hard it is, then rank, model, expected error, distance and the nearest known
     tasks with the model's measured errors on them. Constraints (--filter,
     --tag, --max-params, --arch) narrow the candidates before ranking.
     With --ray, the --verify scorings run as Ray tasks (one per expert; the
@@ -312,6 +313,13 @@ def echo_novelty(recs) -> None:
         f"{n.percentile:.0f}th percentile of the zoo's own nearest-neighbour distances); "
         f"Model2Vec's task term kept at {100 * first.trust:.0f}%."
     )
+    if first.difficulty is not None and first.typical_difficulty is not None and abs(first.difficulty_offset) > 0.2:
+        direction = "raised" if first.difficulty_offset > 0 else "lowered"
+        click.echo(
+            f"The probe's own head misses {100 * first.difficulty:.0f}% of this task's training images "
+            f"(a typical task the ranking learned from: {100 * first.typical_difficulty:.0f}%); every expected "
+            f"error is {direction} to match, the order is unchanged."
+        )
     if first.extrapolates and first.logme is None:
         click.echo(
             "Warning: this task is far from every task the ranking learned from, so it leans on each "
