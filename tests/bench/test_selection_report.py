@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -54,3 +55,24 @@ def test_bench_evaluate_on_an_empty_registry_says_what_to_do(tmp_path):
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+
+
+def test_the_reported_calibration_is_what_recommend_prints_for_each_heldout_task(ci_bench):
+    """Coverage and mean absolute error of the default ranking's expected errors, recomputed one task at a time
+    from ``recommend`` (its expected errors and intervals) and the registry's measured errors."""
+    import numpy as np
+
+    from zoo.api import Zoo
+
+    with Zoo.open(ci_bench["url"]) as z:
+        report = z.judge.evaluate_selection(progress=False)
+        inside, gaps = [], []
+        for task in report["tasks"]:
+            measured = z.recommender.measured_errors(task, protocol=report["protocol"], metric=report["metric"])
+            for r in z.recommend(task, k=len(report["models"]), progress=False):
+                if r.model in measured:
+                    inside.append(r.low <= measured[r.model] <= r.high)
+                    gaps.append(abs(measured[r.model] - r.expected_error))
+    assert report["coverage"] == pytest.approx(float(np.mean(inside)), abs=1e-12)
+    assert report["expected_error_mae"] == pytest.approx(100 * float(np.mean(gaps)), rel=1e-9)
+    assert "80% interval holds" in report["markdown"]

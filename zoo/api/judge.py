@@ -77,6 +77,7 @@ class SelectionJudge:
         expert and task.
         """
         from zoo import selection
+        from zoo.api.ranking import RunTrust
         from zoo.model2vec import error_matrix
 
         probe = self.probes.default(probe, method)
@@ -92,12 +93,22 @@ class SelectionJudge:
         ]
         errors = error_matrix(((r.task, r.model, r.value) for r in results), space.task_names, names)
         chosen = _held_out(run, space, errors, tasks)
-        methods = self._methods(run, space, errors, chosen, scorers, max_samples, progress)
-        report_rows = selection.evaluate_methods(methods, errors[[space.task_names.index(t) for t in chosen]])
+        # what recommend trusts of this run (shrinkage, novelty, priors), loaded once for every method
+        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
+        methods = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust)
+        truth = errors[[space.task_names.index(t) for t in chosen]]
+        report_rows = selection.evaluate_methods(methods, truth)
+        calibration = _calibration(methods, trust, space, chosen, truth) if trust.fitted else {}
         markdown = (
             f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
             f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n" + selection.markdown_table(report_rows)
         )
+        if calibration:
+            markdown += (
+                f"\n\nThe default ranking's expected errors (what recommend prints) are off by "
+                f"{calibration['expected_error_mae']:.1f} points on average; its 80% interval holds "
+                f"{calibration['coverage']:.2f} of the measured errors.\n"
+            )
         return {
             "probe": probe,
             "method": method,
@@ -108,6 +119,7 @@ class SelectionJudge:
             "models": names,
             "rows": json_safe(report_rows),
             "markdown": markdown,
+            **calibration,
         }
 
     def _methods(
@@ -119,6 +131,7 @@ class SelectionJudge:
         scorers: Sequence[str],
         max_samples: int | None,
         progress: bool,
+        trust: RunTrust,
     ) -> list[Any]:
         """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task."""
         import numpy as np
@@ -141,10 +154,6 @@ class SelectionJudge:
         timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
-        from zoo.api.ranking import RunTrust
-
-        # what recommend trusts of this run (shrinkage, novelty, priors), loaded once for every method
-        trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
         self._model2vec_methods(timer, run, space, targets, trust, chosen)
         for scorer in scorers:
             timer.add(
@@ -302,6 +311,23 @@ class SelectionJudge:
                 f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}"
             )
         return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
+
+
+def _calibration(methods: list[Any], trust: RunTrust, space: EmbeddingSpace, chosen: list[str], truth: Any) -> dict:
+    """How far the default ranking's expected errors ``[T, M]`` are from the measured ``truth`` (mean absolute
+    error in points) and the share of measured errors inside the run's 80% interval."""
+    import numpy as np
+
+    shrunk = next(m.scores for m in methods if m.name == "Model2Vec (shrunk)")
+    targets = space.task_vectors[[space.task_names.index(t) for t in chosen]]
+    ratio = np.array([trust.novelty(t).ratio for t in targets])
+    low, high = trust.shrinkage.interval.bounds(shrunk, ratio)
+    ok = np.isfinite(truth) & np.isfinite(shrunk)
+    inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
+    return {
+        "coverage": float(inside.mean()),
+        "expected_error_mae": 100.0 * float(np.mean(np.abs(truth[ok] - shrunk[ok]))),
+    }
 
 
 def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequence[str] | None) -> list[str]:
