@@ -154,14 +154,15 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
     for r in z.store.list_transfer_results():
         if r.task in tasks and r.model in column:
             truth[tasks.index(r.task), column[r.model]] = r.value
-    default, raw, low, high, flat = (np.full_like(truth, np.nan) for _ in range(5))
+    default, raw, low, high, flat, expected = (np.full_like(truth, np.nan) for _ in range(6))
     start, extrapolating = time.perf_counter(), 0
     for i, task in enumerate(tasks):
         recs = z.recommend(task, k=len(names), progress=False)
         extrapolating += recs[0].extrapolates
         for r in recs:
             j = column[r.model]
-            default[i, j], raw[i, j], low[i, j], high[i, j] = r.expected_error, r.model2vec_error, r.low, r.high
+            default[i, j], raw[i, j], low[i, j], high[i, j] = r.rank, r.model2vec_error, r.low, r.high
+            expected[i, j] = r.expected_error
             # the same estimate without the difficulty offset: y = sigmoid(logit y_flat + (1 - trust) * offset)
             logit = np.log(r.expected_error / (1 - r.expected_error)) - (1 - r.trust) * r.difficulty_offset
             flat[i, j] = 1 / (1 + np.exp(-logit))
@@ -197,7 +198,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
     ok = np.isfinite(truth) & np.isfinite(low)
     inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
     print(f"\n{len(tasks)} tasks, {extrapolating} extrapolating; 80% interval coverage {inside.mean():.2f}")
-    mae, mae_flat = (100 * float(np.mean(np.abs(truth[ok] - y[ok]))) for y in (default, flat))
+    mae, mae_flat = (100 * float(np.mean(np.abs(truth[ok] - y[ok]))) for y in (expected, flat))
     print(f"expected errors off by {mae:.1f} points on average ({mae_flat:.1f} without the difficulty offset)")
 
 

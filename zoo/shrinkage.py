@@ -34,6 +34,12 @@ offset is the same for every expert, so it moves the expected errors and
 never the order: a query much harder than the bench's tasks gets expected
 errors at its level instead of the bench's average.
 
+The first pick is the generic one unless another expert's expected error is
+lower by more than half the interval's width at the query's novelty
+(:func:`held_first`): a predicted advantage within the prediction's own
+uncertainty does not displace the safe default. The rest of the ranking keeps
+its order.
+
 (a, b) are fitted on left-out folds (whole collections of tasks Model2Vec
 never saw, plus held-out tasks of the collections it did see), by the mean
 gap in points of the top pick, on a fixed grid (:func:`fit_weight`). The
@@ -66,6 +72,8 @@ __all__ = [
     "fit_interval",
     "fit_shrinkage",
     "fit_weight",
+    "held_first",
+    "hold_generic",
     "mean_abs_error",
     "novelty",
     "top_pick_gap",
@@ -150,6 +158,27 @@ def blend(
     if offset is not None:
         base = base + np.asarray(offset, dtype=np.float64)[:, None]
     return _sigmoid(base + w * (_logit(expected) - base))
+
+
+def held_first(expected: np.ndarray, generic: int, margin: float) -> bool:
+    """Whether the generic pick stays first: no other expert's expected error ``[M]`` is lower than the
+    generic pick's by more than ``margin`` (a predicted advantage within the uncertainty does not count)."""
+    values = np.asarray(expected, dtype=np.float64)
+    if generic < 0 or not np.isfinite(values[generic]) or not np.isfinite(values).any():
+        return False
+    return bool(values[generic] - np.nanmin(values) <= margin)
+
+
+def hold_generic(scores: np.ndarray, generic: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """``[T, M]`` ranking scores (lower = better) with each task's generic pick moved first where
+    :func:`held_first` holds; every other model keeps its order. ``generic`` ``[T]`` (negative: none),
+    ``margin`` ``[T]`` in the units of ``scores``."""
+    out = np.array(scores, dtype=np.float64)
+    for t in range(out.shape[0]):
+        g = int(generic[t])
+        if held_first(out[t], g, float(margin[t])):
+            out[t, g] = np.nanmin(out[t]) - 1e-9
+    return out
 
 
 # ---------------------------------------------------------------------- difficulty
@@ -256,6 +285,14 @@ class Interval:
     low: tuple[float, float]
     high: tuple[float, float]
     nominal: float = NOMINAL_COVERAGE
+
+    def half_width(self, ratio: np.ndarray) -> np.ndarray:
+        """``[T]`` half the interval's width (error units) at novelty ratios ``[T]``: the margin by which
+        another expert's expected error must beat the generic pick's to displace it (:func:`hold_generic`)."""
+        x = np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))
+        lo = np.minimum(self.low[0] + self.low[1] * x, 0.0)
+        hi = np.maximum(self.high[0] + self.high[1] * x, 0.0)
+        return (hi - lo) / 2.0
 
     def bounds(self, expected: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) ``[T, M]`` around expected errors ``[T, M]`` at novelty ratios ``[T]``, within [0, 1]."""

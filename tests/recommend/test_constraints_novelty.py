@@ -29,11 +29,21 @@ def trained(synthetic_zoo):
 
 
 def _brute_force(zoo, vector, allowed, k):
-    """Every model's expected error from the full ranking, filtered, sorted: the exact answer."""
+    """Every model's expected error from the full ranking, filtered, sorted, then the allowed generic pick
+    (lowest prior) first unless beaten by more than the margin: the exact answer."""
     everything = zoo.recommend(vector, k=len(zoo.models()), probe=PROBE, method=METHOD, progress=False)
     ranked = sorted(
         (r for r in everything if r.model in allowed), key=lambda r: (r.expected_error, r.distance, r.model)
     )
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    prior = {
+        e.model: e.params["prior_error"] for e in zoo.store.list_model_embeddings(run.id) if "prior_error" in e.params
+    }
+    candidates = [r for r in ranked if r.model in prior]
+    if candidates and ranked[0].margin is not None:
+        generic = min(candidates, key=lambda r: (prior[r.model], r.model))
+        if generic.expected_error - ranked[0].expected_error <= ranked[0].margin:
+            ranked = [generic] + [r for r in ranked if r is not generic]
     return [r.model for r in ranked[:k]]
 
 

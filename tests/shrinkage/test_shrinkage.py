@@ -191,3 +191,44 @@ def test_coverage_places_the_interval_around_the_offset_estimate():
     assert sh.coverage([example], (0.0, 50.0), narrow) == 1.0
     assert sh.coverage([sh.FoldExample("t", prior, prior, harder, 100.0, True)], (0.0, 50.0), narrow) == 0.0
     assert sh.mean_abs_error([example], (0.0, 50.0)) == pytest.approx(0.0, abs=1e-9)
+
+
+# ---------------------------------------------------------------------- the generic pick held first
+def hold_reference(scores, generic, margin):
+    """One task at a time: the generic pick goes first when nobody beats it by more than the margin."""
+    out = scores.copy()
+    for t in range(scores.shape[0]):
+        g = int(generic[t])
+        if g < 0 or math.isnan(scores[t, g]):
+            continue
+        best = min(v for v in scores[t] if not math.isnan(v))
+        if scores[t, g] - best <= margin[t]:
+            out[t, g] = best - 1e-9
+    return out
+
+
+def test_hold_generic_matches_a_per_task_loop_and_keeps_every_other_order():
+    rng = np.random.default_rng(7)
+    scores = rng.uniform(0.05, 0.6, (40, 6))
+    scores[3, 2] = np.nan
+    generic = rng.integers(-1, 6, 40)
+    margin = rng.uniform(0.0, 0.3, 40)
+    got = sh.hold_generic(scores, generic, margin)
+    np.testing.assert_array_equal(got, hold_reference(scores, generic, margin))
+    held = 0
+    for t in range(40):
+        g = int(generic[t])
+        others = [i for i in range(6) if i != g]
+        assert list(np.argsort(got[t, others])) == list(np.argsort(scores[t, others]))
+        if g >= 0 and np.nanargmin(got[t]) == g and np.nanargmin(scores[t]) != g:
+            held += 1
+            assert scores[t, g] - np.nanmin(scores[t]) <= margin[t]
+    assert held > 0  # the draw does exercise the rule
+
+
+def test_a_margin_is_half_the_interval_and_zero_margin_never_holds_a_worse_pick():
+    interval = sh.Interval((-0.1, -0.05), (0.2, 0.1))
+    np.testing.assert_allclose(interval.half_width(np.array([1.0, math.e])), [0.15, 0.225])
+    assert not sh.held_first(np.array([0.3, 0.2]), 0, 0.0)
+    assert sh.held_first(np.array([0.3, 0.2]), 0, 0.1) and sh.held_first(np.array([0.2, 0.3]), 0, 0.0)
+    assert not sh.held_first(np.array([0.2, 0.3]), -1, 1.0)

@@ -95,10 +95,10 @@ class SelectionJudge:
         chosen = _held_out(run, space, errors, tasks)
         # what recommend trusts of this run (shrinkage, novelty, priors), loaded once for every method
         trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
-        methods = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust)
+        methods, shrunk = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust)
         truth = errors[[space.task_names.index(t) for t in chosen]]
         report_rows = selection.evaluate_methods(methods, truth)
-        calibration = _calibration(methods, trust, space, chosen, truth) if trust.fitted else {}
+        calibration = _calibration(shrunk, trust, space, chosen, truth) if shrunk is not None else {}
         markdown = (
             f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
             f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n" + selection.markdown_table(report_rows)
@@ -132,8 +132,9 @@ class SelectionJudge:
         max_samples: int | None,
         progress: bool,
         trust: RunTrust,
-    ) -> list[Any]:
-        """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task."""
+    ) -> tuple[list[Any], Any]:
+        """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task, and the
+        default ranking's expected errors ``[T, M]`` (None for a run without a shrinkage)."""
         import numpy as np
 
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
@@ -154,7 +155,7 @@ class SelectionJudge:
         timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
-        self._model2vec_methods(timer, run, space, targets, trust, chosen)
+        shrunk = self._model2vec_methods(timer, run, space, targets, trust, chosen)
         for scorer in scorers:
             timer.add(
                 scorer,
@@ -163,9 +164,10 @@ class SelectionJudge:
                 "forward pass of every expert",
             )
         if "logme" in scorers:
-            self._hybrids(timer, trust, targets, generic, models)
+            preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
+            self._hybrids(timer, trust, targets, generic, models, preferred)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
-        return timer.methods
+        return timer.methods, shrunk
 
     def _model2vec_methods(
         self,
@@ -175,12 +177,17 @@ class SelectionJudge:
         targets: Any,
         trust: RunTrust,
         chosen: list[str],
-    ) -> None:
-        """Add Model2Vec's raw ranking and, when the run has a fitted shrinkage, the shrunk one recommend uses.
+    ) -> Any:
+        """Add Model2Vec's raw ranking and, when the run has a fitted shrinkage, the shrunk one recommend uses
+        (the generic pick held first unless beaten by more than the margin); return the latter's expected
+        errors ``[T, M]`` before that hold (None without a shrinkage).
 
         ``targets`` is ``[T, D]``, the chosen tasks' embeddings.
         """
+        import numpy as np
+
         from zoo.embedding.distance import ALPHA, d_asym_matrix
+        from zoo.shrinkage import hold_generic
 
         vectors, shifts, _ = learned_vectors(self.store, run.id, space)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
@@ -190,15 +197,26 @@ class SelectionJudge:
             1,
             f"run {run.id}",
         )
-        if "shrinkage" in run.hyperparams:
-            timer.add(
-                "Model2Vec (shrunk)",
-                lambda: self._shrunk(run, space, vectors, shifts, targets, trust, chosen),
-                1,
-                "the recommend ranking: shrunk toward each expert's prior by novelty",
-            )
+        if "shrinkage" not in run.hyperparams:
+            return None
+        prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
+        held = bool(trust.shrinkage.fitted_on) and np.isfinite(prior).any()  # as score_models: a calibrated margin
+        picks = np.full(len(targets), int(np.nanargmin(prior)) if held else -1)
+        margins = trust.shrinkage.interval.half_width(np.array([trust.novelty(t).ratio for t in targets]))
+        expected: dict[str, Any] = {}
 
-    def _hybrids(self, timer: MethodTimer, trust: RunTrust, targets: Any, generic: Any, models: int) -> None:
+        def ranking() -> Any:
+            expected["shrunk"] = self._shrunk(run, space, vectors, shifts, targets, trust, chosen)
+            return hold_generic(expected["shrunk"], picks, margins)
+
+        timer.add(
+            "Model2Vec (shrunk)", ranking, 1, "the recommend ranking: shrunk toward each expert's prior by novelty"
+        )
+        return expected["shrunk"]
+
+    def _hybrids(
+        self, timer: MethodTimer, trust: RunTrust, targets: Any, generic: Any, models: int, preferred: Any = None
+    ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
         run has a shrinkage): top 3, top 5 and auto, each shortlist holding the generic pick."""
         import numpy as np
@@ -212,7 +230,7 @@ class SelectionJudge:
         extrapolates = np.array([trust.weight(trust.novelty(t)) < EXTRAPOLATION_TRUST for t in targets])
         picks = np.full(len(targets), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
-        timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5))
+        timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5), preferred=preferred)
 
     def _shrunk(
         self,
@@ -313,12 +331,11 @@ class SelectionJudge:
         return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
 
 
-def _calibration(methods: list[Any], trust: RunTrust, space: EmbeddingSpace, chosen: list[str], truth: Any) -> dict:
-    """How far the default ranking's expected errors ``[T, M]`` are from the measured ``truth`` (mean absolute
-    error in points) and the share of measured errors inside the run's 80% interval."""
+def _calibration(shrunk: Any, trust: RunTrust, space: EmbeddingSpace, chosen: list[str], truth: Any) -> dict:
+    """How far the default ranking's expected errors ``shrunk`` ``[T, M]`` are from the measured ``truth``
+    (mean absolute error in points) and the share of measured errors inside the run's 80% interval."""
     import numpy as np
 
-    shrunk = next(m.scores for m in methods if m.name == "Model2Vec (shrunk)")
     targets = space.task_vectors[[space.task_names.index(t) for t in chosen]]
     ratio = np.array([trust.novelty(t).ratio for t in targets])
     low, high = trust.shrinkage.interval.bounds(shrunk, ratio)

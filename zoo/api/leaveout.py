@@ -180,7 +180,7 @@ class LeaveOutJudge:
 
         from zoo.api.judge import MethodTimer
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
-        from zoo.shrinkage import blend, trust_weight
+        from zoo.shrinkage import blend, hold_generic, trust_weight
 
         space = context.base.space
         rows = [context.row[e.task] for e in examples]
@@ -195,15 +195,30 @@ class LeaveOutJudge:
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
         timer.add("Model2Vec (no shrinkage)", lambda: expected.copy(), 1, "the fold run's expected errors")
+        generic = np.full(len(rows), int(np.nanargmin(run.prior)))
+        margins = shrink.interval.half_width(ratio)
+        shrunk = blend(expected, run.prior, ratio, shrink.weight, offsets)
         default = timer.add(
             "Model2Vec",
-            lambda: blend(expected, run.prior, ratio, shrink.weight, offsets),
+            lambda: hold_generic(blend(expected, run.prior, ratio, shrink.weight, offsets), generic, margins),
             1,
-            "shrunk toward the prior by novelty (the default ranking)",
+            "shrunk toward the prior by novelty, the generic pick first unless beaten by more than the margin",
         )
         extrapolates = trust_weight(ratio, shrink.weight) < EXTRAPOLATION_TRUST
+        preferred = np.nanargmin(shrunk, axis=1)
         self._scorer_methods(
-            timer, default, extrapolates, run, tasks, space.models, scorers, hybrid_k, max_samples, progress, cache
+            timer,
+            default,
+            extrapolates,
+            preferred,
+            run,
+            tasks,
+            space.models,
+            scorers,
+            hybrid_k,
+            max_samples,
+            progress,
+            cache,
         )
         timer.add("oracle", lambda: context.truth[rows].copy(), models, "the measured transfer errors")
         return timer.methods
@@ -213,6 +228,7 @@ class LeaveOutJudge:
         timer: MethodTimer,
         default: Any,
         extrapolates: Any,
+        preferred: Any,
         run: FoldRun,
         tasks: list[str],
         experts: Sequence[Any],
@@ -252,7 +268,9 @@ class LeaveOutJudge:
         out = timer.methods
         per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
         generic = np.full(len(tasks), int(np.nanargmin(run.prior)))
-        out += hybrid_methods(default, logme, generic, extrapolates, per_pass, hybrid_k, unanchored=True)
+        out += hybrid_methods(
+            default, logme, generic, extrapolates, per_pass, hybrid_k, unanchored=True, preferred=preferred
+        )
 
 
 def _cache_key(context: FoldContext, max_samples: int | None) -> str:

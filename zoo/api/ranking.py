@@ -145,16 +145,28 @@ class Scored:
     difficulty: float | None = None  # the query's probe-head training error (None: not recorded)
     typical_difficulty: float | None = None  # the same of a typical task the run learned from
     offset: float = 0.0  # the logit offset the query's difficulty put on every prior
+    margin: float | None = None  # how much lower another expected error must be to displace the generic pick
 
-    def order(self, allowed: set[str] | None = None, *, anchor_within: int = 0) -> list[int]:
+    def order(self, allowed: set[str] | None = None, *, anchor_within: int = 0, hold: bool = True) -> list[int]:
         """Positions sorted by expected error (ties: by distance, then name), allowed names only.
 
-        ``anchor_within`` K > 1 puts the generic pick (:meth:`generic`) among the first K when it is not
-        there already, in the K-th place: the shortlist a verification re-ranks always holds the default.
+        With ``hold`` (and a run with a fitted interval), the generic pick (:meth:`generic`) comes first
+        unless another expert's expected error is lower by more than :attr:`margin`
+        (:func:`zoo.shrinkage.held_first`). ``anchor_within`` K > 1 puts the generic pick among the first K
+        when it is not there already, in the K-th place: the shortlist a verification re-ranks always holds
+        the default.
         """
         keep = [i for i, n in enumerate(self.names) if allowed is None or n in allowed]
         order = sorted(keep, key=lambda i: (self.expected_error[i], self.distance[i], self.names[i]))
-        anchor = self.generic(allowed) if anchor_within > 1 else None
+        generic = self.generic(allowed)
+        if hold and self.margin is not None and generic is not None and order and order[0] != generic:
+            from zoo.shrinkage import held_first
+
+            values = [self.expected_error[i] for i in order]
+            if held_first(values, order.index(generic), self.margin):
+                order.remove(generic)
+                order.insert(0, generic)
+        anchor = generic if anchor_within > 1 else None
         if anchor is not None and anchor in order[anchor_within - 1 :]:
             order.remove(anchor)
             order.insert(anchor_within - 1, anchor)
@@ -258,6 +270,8 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
         float(_sigmoid(difficulty)) if known_difficulty else None,
         float(_sigmoid(fit.centre)) if known_difficulty and fit is not None and fit.slope else None,
         float(offset[0]),
+        # an interval calibrated on left-out folds, not the documented default, sets the margin
+        float(trust.shrinkage.interval.half_width(ratio)[0]) if trust.fitted and trust.shrinkage.fitted_on else None,
     )
 
 

@@ -51,7 +51,9 @@ class Recommendation:
     calibrated interval, nominally 80%; None for a run without one); the prior is taken at the query's
     ``difficulty`` (its probe head's training error against ``typical_difficulty``, the same of a typical
     task the run learned from; ``difficulty_offset`` is the logit offset, common to every expert, so it
-    moves the figures and not the order). ``novelty`` says how far the
+    moves the figures and not the order). The generic pick (lowest prior) ranks first unless another
+    expert's expected error is lower by more than ``margin`` (half the interval's width: an advantage
+    within the prediction's own uncertainty does not count). ``novelty`` says how far the
     query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
     ``trained`` is False for a model registered after the run (cold start). ``logme``,
     ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist.
@@ -76,6 +78,7 @@ class Recommendation:
     difficulty: float | None = None  # the query's probe-head training error (how hard the probe finds it)
     typical_difficulty: float | None = None  # the same of a typical task the run learned from
     difficulty_offset: float = 0.0  # the logit offset that difficulty put on every expert's prior
+    margin: float | None = None  # how much lower an expected error must be to displace the generic pick
 
     @property
     def extrapolates(self) -> bool:
@@ -167,7 +170,8 @@ class Recommender:
         order = scored.order(allowed)
         rank = {i: r for r, i in enumerate(order, start=1)}
         generic = scored.generic(allowed)
-        top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and order[0] != generic)
+        preferred = scored.order(allowed, hold=False)[0]  # Model2Vec's own first pick, before the generic is held
+        top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and preferred != generic)
         if top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
             order = scored.order(allowed, anchor_within=top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
@@ -246,6 +250,7 @@ class Recommender:
             difficulty=scored.difficulty,
             typical_difficulty=scored.typical_difficulty,
             difficulty_offset=scored.offset,
+            margin=scored.margin,
         )
 
     def _target_vector(

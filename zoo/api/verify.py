@@ -113,6 +113,7 @@ def hybrid_methods(
     ks: Sequence[int],
     *,
     unanchored: bool = False,
+    preferred: Any = None,
 ) -> list[Any]:
     """The verified rankings a report judges, as :class:`zoo.selection.MethodScores`.
 
@@ -120,8 +121,9 @@ def hybrid_methods(
     (higher = better), ``generic`` ``[T]`` each task's generic pick, ``extrapolates`` ``[T]`` whether the
     query extrapolates, ``per_pass`` the seconds of one forward pass. One row per K of ``ks`` (the shortlist
     holds the generic pick; with ``unanchored`` also without it) and one for ``verify="auto"``: the
-    anchored top :data:`AUTO_VERIFY` where the query extrapolates or its first pick is not generic, the
-    default ranking elsewhere (its passes are the mean over tasks).
+    anchored top :data:`AUTO_VERIFY` where the query extrapolates or Model2Vec's own first pick
+    (``preferred`` ``[T]``, before the generic pick is held first; default: the default ranking's first)
+    is not generic, the default ranking elsewhere (its passes are the mean over tasks).
     """
     import numpy as np
 
@@ -137,10 +139,9 @@ def hybrid_methods(
             note = "shortlist by the default ranking alone, re-ranked by LogME"
             scores = hybrid_scores(default, logme, k)
             out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
-    counts = [
-        verify_count("auto", bool(x), int(np.nanargmin(row)) != int(g))
-        for x, row, g in zip(extrapolates, default, generic)
-    ]
+    if preferred is None:
+        preferred = [int(np.nanargmin(row)) for row in default]
+    counts = [verify_count("auto", bool(x), int(p) != int(g)) for x, p, g in zip(extrapolates, preferred, generic)]
     rows = [
         hybrid_scores(d[None], m[None], k, np.array([g]))[0] if k else d
         for d, m, g, k in zip(default, logme, generic, counts)

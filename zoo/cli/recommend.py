@@ -247,7 +247,9 @@ def recommend(
     expert gets an expected error with an interval: Model2Vec's prediction,
     shrunk toward the expert's overall quality (taken at the folder's
     difficulty for the probe) as the folder moves away from the tasks
-    Model2Vec learned from. Prints how far the folder is from that evidence
+    Model2Vec learned from; the generic pick (lowest mean error) stays first
+    unless another expert is expected to beat it by more than half the
+    interval. Prints how far the folder is from that evidence
     and how hard it is, then rank, model, expected error, distance and the nearest known
     tasks with the model's measured errors on them. Constraints (--filter,
     --tag, --max-params, --arch) narrow the candidates before ranking.
@@ -319,6 +321,13 @@ def echo_novelty(recs) -> None:
             f"The probe's own head misses {100 * first.difficulty:.0f}% of this task's training images "
             f"(a typical task the ranking learned from: {100 * first.typical_difficulty:.0f}%); every expected "
             f"error is {direction} to match, the order is unchanged."
+        )
+    best = min(recs, key=lambda r: r.expected_error)
+    if first.logme is None and first.margin is not None and best.expected_error < first.expected_error:
+        click.echo(
+            f"Model2Vec expects {best.model} to do better ({100 * best.expected_error:.1f}% against "
+            f"{100 * first.expected_error:.1f}%), by less than its uncertainty ({100 * first.margin:.0f} points): "
+            f"the generic pick stays first; --verify 3 checks both on your images."
         )
     if first.extrapolates and first.logme is None:
         click.echo(
