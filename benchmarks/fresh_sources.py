@@ -6,6 +6,10 @@
     ZOO_BENCH_ROOT=DIR zoo --db sqlite:///fresh.db evaluate --all --tasks 'fresh-*'     # the ground truth
     ZOO_BENCH_ROOT=DIR python benchmarks/fresh_sources.py judge sqlite:///fresh.db     # the table
 
+A second, later set (rendered after the difficulty offset of :mod:`zoo.shrinkage` was written, as its blind
+check): ``render OUT --fonts freefont`` writes ``OUT/fresh2-*`` from GNU FreeFont (Debian's
+fonts-freefont-ttf), and ``judge URL --prefix fresh2-`` judges those.
+
 ``DIR`` holds the experts' weights (``zoo bench rebuild-experts``). The bench renders its glyphs from
 Noto fonts with its own augmentation (``zoo.collections``); these tasks use other fonts (Debian's
 fonts-dejavu-core and fonts-liberation, installed with the base system), other glyph sets (symbols,
