@@ -105,3 +105,23 @@ def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed)
     assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3  # the verified rankings, as recommend
     assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= 5
     assert len(stubbed) == 2 * len(truth["model_names"])  # each scorer loads each expert once
+
+
+def test_scorer_matrix_reads_each_task_once_per_chunk_and_equals_a_per_model_loop(synthetic_zoo, stubbed, monkeypatch):
+    import math
+
+    import zoo.api.judge as judge_module
+    import zoo.data
+    import zoo.networks
+    from zoo.api.judge import scorer_value
+
+    z, truth = synthetic_zoo
+    tasks = truth["task_names"][:3]
+    models = z.store.list_models()
+    reads = []
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: reads.append(path) or _Images())
+    monkeypatch.setattr(judge_module, "SCORER_CHUNK", 2)
+    got = z.judge.scorer_matrix("logme", tasks, models, None, device="cpu")
+    want = [[-scorer_value("logme", zoo.networks.load_network(m.source), _Images()) for m in models] for _ in tasks]
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-12)
+    assert len(reads) == len(tasks) * math.ceil(len(models) / 2)  # once per task and chunk, not per model

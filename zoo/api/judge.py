@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from zoo.api.ranking import RunTrust
 
 
+#: experts held in memory at once by :meth:`SelectionJudge.scorer_matrix` (each task's images are read once per
+#: chunk of this many experts)
+SCORER_CHUNK = 8
+
+
 class MethodTimer:
     """Collects :class:`zoo.selection.MethodScores`, each method's compute time spread over ``tasks`` tasks.
 
@@ -298,11 +303,15 @@ class SelectionJudge:
             return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device)
         device = resolve_device(device)
         out = np.full((len(tasks), len(models)), np.nan)
-        for j, model in enumerate(models):
-            network = load_network(model.source, arch=model.arch, device=device)
+        # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
+        for start in range(0, len(models), SCORER_CHUNK):
+            chunk = range(start, min(start + SCORER_CHUNK, len(models)))
+            networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
             for i, task in enumerate(tasks):
                 images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=max_samples)
-                out[i, j] = -scorer_value(scorer, network, images)
+                for j, network in networks.items():
+                    out[i, j] = -scorer_value(scorer, network, images)
+            del networks
         return out
 
     def _scorer_matrix_on_ray(
