@@ -100,10 +100,12 @@ class SelectionJudge:
         chosen = _held_out(run, space, errors, tasks)
         # what recommend trusts of this run (shrinkage, novelty, priors), loaded once for every method
         trust = RunTrust.load(self.store, run, space.task_names, space.task_vectors)
-        methods, shrunk = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust)
-        truth = errors[[space.task_names.index(t) for t in chosen]]
+        rows = [space.task_names.index(t) for t in chosen]
+        novelties = [trust.novelty(t) for t in space.task_vectors[rows]]  # each task's, computed once
+        methods, shrunk = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust, novelties)
+        truth = errors[rows]
         report_rows = selection.evaluate_methods(methods, truth)
-        calibration = _calibration(shrunk, trust, space, chosen, truth) if shrunk is not None else {}
+        calibration = _calibration(shrunk, trust, novelties, truth) if shrunk is not None else {}
         markdown = (
             f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
             f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n" + selection.markdown_table(report_rows)
@@ -137,6 +139,7 @@ class SelectionJudge:
         max_samples: int | None,
         progress: bool,
         trust: RunTrust,
+        novelties: list[Any],
     ) -> tuple[list[Any], Any]:
         """Each method's :class:`zoo.selection.MethodScores` on the ``chosen`` tasks, timed per task, and the
         default ranking's expected errors ``[T, M]`` (None for a run without a shrinkage)."""
@@ -160,7 +163,7 @@ class SelectionJudge:
         timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
-        shrunk = self._model2vec_methods(timer, run, space, targets, trust, chosen)
+        shrunk = self._model2vec_methods(timer, run, space, targets, trust, chosen, novelties)
         for scorer in scorers:
             timer.add(
                 scorer,
@@ -170,7 +173,7 @@ class SelectionJudge:
             )
         if "logme" in scorers:
             preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
-            self._hybrids(timer, trust, targets, generic, models, preferred)
+            self._hybrids(timer, trust, novelties, generic, models, preferred)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods, shrunk
 
@@ -182,12 +185,13 @@ class SelectionJudge:
         targets: Any,
         trust: RunTrust,
         chosen: list[str],
+        novelties: list[Any],
     ) -> Any:
         """Add Model2Vec's raw ranking and, when the run has a fitted shrinkage, the shrunk one recommend uses
         (the generic pick held first unless beaten by more than the margin); return the latter's expected
         errors ``[T, M]`` before that hold (None without a shrinkage).
 
-        ``targets`` is ``[T, D]``, the chosen tasks' embeddings.
+        ``targets`` is ``[T, D]``, the chosen tasks' embeddings, ``novelties`` their novelty (:class:`RunTrust`).
         """
         import numpy as np
 
@@ -205,13 +209,14 @@ class SelectionJudge:
         if "shrinkage" not in run.hyperparams:
             return None
         prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
-        held = bool(trust.shrinkage.fitted_on) and np.isfinite(prior).any()  # as score_models: a calibrated margin
+        ratios = [n.ratio for n in novelties]
+        held = trust.margin(1.0) is not None and np.isfinite(prior).any()  # as Scored.order: a calibrated margin
         picks = np.full(len(targets), int(np.nanargmin(prior)) if held else -1)
-        margins = trust.shrinkage.interval.half_width(np.array([trust.novelty(t).ratio for t in targets]))
+        margins = np.array([trust.margin(r) or 0.0 for r in ratios])
         expected: dict[str, Any] = {}
 
         def ranking() -> Any:
-            expected["shrunk"] = self._shrunk(run, space, vectors, shifts, targets, trust, chosen)
+            expected["shrunk"] = self._shrunk(run, space, vectors, shifts, targets, trust, chosen, ratios)
             return hold_generic(expected["shrunk"], picks, margins)
 
         timer.add(
@@ -220,7 +225,13 @@ class SelectionJudge:
         return expected["shrunk"]
 
     def _hybrids(
-        self, timer: MethodTimer, trust: RunTrust, targets: Any, generic: Any, models: int, preferred: Any = None
+        self,
+        timer: MethodTimer,
+        trust: RunTrust,
+        novelties: list[Any],
+        generic: Any,
+        models: int,
+        preferred: Any = None,
     ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
         run has a shrinkage): top 3, top 5 and auto, each shortlist holding the generic pick."""
@@ -232,8 +243,8 @@ class SelectionJudge:
         by_name = {m.name: m for m in timer.methods}
         default = by_name.get("Model2Vec (shrunk)", by_name["Model2Vec"]).scores
         logme = -by_name["logme"].scores
-        extrapolates = np.array([trust.weight(trust.novelty(t)) < EXTRAPOLATION_TRUST for t in targets])
-        picks = np.full(len(targets), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
+        extrapolates = np.array([trust.weight(n) < EXTRAPOLATION_TRUST for n in novelties])
+        picks = np.full(len(novelties), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
         timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5), preferred=preferred)
 
@@ -246,15 +257,15 @@ class SelectionJudge:
         targets: Any,
         trust: RunTrust,
         names: list[str],
+        ratios: list[float],
     ) -> Any:
-        """``[T, M]`` the expected errors recommend gives the tasks ``names`` (embeddings ``targets`` ``[T, D]``):
-        :func:`zoo.api.ranking.score_models`'s blend, with each task's difficulty offset."""
+        """``[T, M]`` the expected errors recommend gives the tasks ``names`` (embeddings ``targets`` ``[T, D]``,
+        novelty ratios ``ratios``): :meth:`zoo.api.ranking.RunTrust.shrunk`, as :func:`score_models` calls it."""
         import numpy as np
 
         from zoo.api.folds import task_difficulties
         from zoo.embedding.distance import ALPHA, d_asym_matrix
         from zoo.model2vec import expected_error
-        from zoo.shrinkage import blend
 
         difficulty = task_difficulties(self.store, space.probe, space.method, names)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
@@ -263,14 +274,8 @@ class SelectionJudge:
             tuple(run.hyperparams.get("error_map", (0.0, 1.0))),
             run.hyperparams.get("error_link", "identity"),
         )
-        prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
-        ratios = np.array([trust.novelty(t).ratio for t in targets])
-        out = np.empty_like(raw)
-        for i in range(len(targets)):
-            p = np.where(np.isfinite(prior), prior, raw[i])
-            offset = np.array([trust.offset(float(difficulty[i]))])
-            out[i] = blend(raw[i : i + 1], p, ratios[i : i + 1], trust.shrinkage.weight, offset)[0]
-        return out
+        models = [m.name for m in space.models]
+        return np.array([trust.shrunk(raw[i], models, ratios[i], float(difficulty[i])) for i in range(len(targets))])
 
     def scorer_matrix(
         self,
@@ -340,13 +345,12 @@ class SelectionJudge:
         return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
 
 
-def _calibration(shrunk: Any, trust: RunTrust, space: EmbeddingSpace, chosen: list[str], truth: Any) -> dict:
+def _calibration(shrunk: Any, trust: RunTrust, novelties: list[Any], truth: Any) -> dict:
     """How far the default ranking's expected errors ``shrunk`` ``[T, M]`` are from the measured ``truth``
     (mean absolute error in points) and the share of measured errors inside the run's 80% interval."""
     import numpy as np
 
-    targets = space.task_vectors[[space.task_names.index(t) for t in chosen]]
-    ratio = np.array([trust.novelty(t).ratio for t in targets])
+    ratio = np.array([n.ratio for n in novelties])
     low, high = trust.shrinkage.interval.bounds(shrunk, ratio)
     ok = np.isfinite(truth) & np.isfinite(shrunk)
     inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])

@@ -200,7 +200,7 @@ class LeaveOutJudge:
         shrunk = blend(expected, run.prior, ratio, shrink.weight, offsets)
         default = timer.add(
             "Model2Vec",
-            lambda: hold_generic(blend(expected, run.prior, ratio, shrink.weight, offsets), generic, margins),
+            lambda: hold_generic(shrunk, generic, margins),
             1,
             "shrunk toward the prior by novelty, the generic pick first unless beaten by more than the margin",
         )

@@ -119,6 +119,28 @@ class RunTrust:
             return 0.0
         return float(self.difficulty.offset([difficulty])[0])
 
+    def shrunk(self, raw: Any, names: Sequence[str], ratio: float, difficulty: float | None) -> Any:
+        """``[M]`` the expected errors recommend ranks by: Model2Vec's ``raw`` ``[M]`` (models ``names``) shrunk
+        toward each model's prior at novelty ``ratio``, the prior taken at the query's ``difficulty``; a model
+        without a prior keeps its own figure."""
+        import numpy as np
+
+        from zoo.shrinkage import blend
+
+        known = np.array([self.prior.get(n, np.nan) for n in names])
+        prior = np.where(np.isfinite(known), known, raw)
+        offset = np.array([self.offset(difficulty)])
+        return blend(np.asarray(raw)[None, :], prior, np.array([ratio]), self.shrinkage.weight, offset)[0]
+
+    def margin(self, ratio: float) -> float | None:
+        """How much lower another expert's expected error must be to displace the generic pick at novelty
+        ``ratio``: half the interval's width, when it was calibrated on left-out folds (None: no hold)."""
+        import numpy as np
+
+        if not (self.fitted and self.shrinkage.fitted_on):
+            return None
+        return float(self.shrinkage.interval.half_width(np.array([ratio]))[0])
+
     def weight(self, novelty: Novelty | None) -> float:
         """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
         from zoo.shrinkage import trust_weight
@@ -232,7 +254,6 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     import numpy as np
 
     from zoo.model2vec import expected_error
-    from zoo.shrinkage import blend
 
     hits = index.search(vector, len(index), min_candidates=len(index))
     names = tuple(h.name for h in hits)
@@ -243,15 +264,12 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     novelty = trust.novelty(vector)
     weight = trust.weight(novelty)
     known = np.array([trust.prior.get(n, np.nan) for n in names])
-    prior = np.where(np.isfinite(known), known, raw)  # a model without a prior keeps Model2Vec's own figure
-    ratio = np.array([novelty.ratio if novelty is not None else 1.0])
+    ratio = novelty.ratio if novelty is not None else 1.0
     if trust.fitted:
-        offset = np.array([trust.offset(difficulty)])
-        shrunk = blend(raw[None, :], prior, ratio, trust.shrinkage.weight, offset)[0]
-        low, high = trust.shrinkage.interval.bounds(shrunk[None, :], ratio)
+        shrunk = trust.shrunk(raw, names, ratio, difficulty)
+        low, high = trust.shrinkage.interval.bounds(shrunk[None, :], np.array([ratio]))
         low, high = low[0], high[0]
     else:
-        offset = np.zeros(1)
         shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)
     rows = np.array([h.row for h in hits])
     known_difficulty = difficulty is not None and math.isfinite(difficulty)
@@ -269,9 +287,8 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
         known,
         float(_sigmoid(difficulty)) if known_difficulty else None,
         float(_sigmoid(fit.centre)) if known_difficulty and fit is not None and fit.slope else None,
-        float(offset[0]),
-        # an interval calibrated on left-out folds, not the documented default, sets the margin
-        float(trust.shrinkage.interval.half_width(ratio)[0]) if trust.fitted and trust.shrinkage.fitted_on else None,
+        trust.offset(difficulty) if trust.fitted else 0.0,
+        trust.margin(ratio),
     )
 
 
