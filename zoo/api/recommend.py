@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, ProbeMismatch, arg
 from zoo.api.results import measured_errors
 from zoo.api.verify import AUTO_VERIFY as AUTO_VERIFY  # re-exported: the shortlist of verify="auto"
+from zoo.api.verify import verify as verify_shortlist
 from zoo.api.verify import verify_count
 from zoo.embedding import DEFAULT_METHOD
 
@@ -176,8 +177,14 @@ class Recommender:
             order = scored.order(allowed, anchor_within=top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
         if top:
-            recs = self.verify(
-                recs, data_or_name, top, progress=progress, ray_address=ray_address, gpus_per_task=gpus_per_task
+            recs = verify_shortlist(
+                self.store,
+                recs,
+                data_or_name,
+                top,
+                progress=progress,
+                ray_address=ray_address,
+                gpus_per_task=gpus_per_task,
             )
         return recs[:k]
 
@@ -342,20 +349,3 @@ class Recommender:
             for r in recs
         ]
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
-
-    def verify(
-        self,
-        recs: list[Recommendation],
-        data: Any,
-        top: int,
-        *,
-        progress: bool,
-        ray_address: str | None = None,
-        gpus_per_task: float = 0,
-    ) -> list[Recommendation]:
-        """The first ``top`` of ``recs`` re-ranked by LogME on ``data`` (:func:`zoo.api.verify.verify`)."""
-        from zoo.api.verify import verify
-
-        return verify(
-            self.store, recs, data, top, progress=progress, ray_address=ray_address, gpus_per_task=gpus_per_task
-        )
