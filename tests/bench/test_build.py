@@ -43,6 +43,19 @@ def registry_snapshot(url: str) -> dict:
         store.close()
 
 
+def assert_same_build(got: dict, want: dict) -> None:
+    """Two :func:`registry_snapshot` of builds agree: the same transfer rows (values to 1e-6), embeddings (1e-4
+    relative) and Model2Vec runs."""
+    assert got["transfer_rows"] == want["transfer_rows"] and set(got["transfer"]) == set(want["transfer"])
+    for key, value in want["transfer"].items():
+        assert got["transfer"][key][1:] == value[1:]
+        assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
+    assert set(got["embeddings"]) == set(want["embeddings"])
+    for key, vector in want["embeddings"].items():
+        np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)
+    assert got["model2vec_runs"] == want["model2vec_runs"]
+
+
 def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_bench):
     snap = registry_snapshot(ci_bench["url"])
     summary = ci_bench["summary"]
@@ -134,14 +147,7 @@ def test_sigkill_mid_build_then_rerun_ends_with_the_same_registry(ci_bench, tmp_
     got, want = registry_snapshot(url), registry_snapshot(ci_bench["url"])
     assert got["models"] == want["models"]
     assert got["tasks"] == want["tasks"]
-    assert got["transfer_rows"] == want["transfer_rows"]
-    assert got["model2vec_runs"] == want["model2vec_runs"]
-    for key, value in want["transfer"].items():
-        assert got["transfer"][key][1:] == value[1:]
-        assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
-    assert set(got["embeddings"]) == set(want["embeddings"])
-    for key, vector in want["embeddings"].items():
-        np.testing.assert_allclose(got["embeddings"][key], vector, rtol=1e-4, atol=1e-8)
+    assert_same_build(got, want)
 
 
 def test_sequential_build_ends_with_the_registry_the_overlapped_one_made(ci_bench, tmp_path):
