@@ -17,8 +17,9 @@ arrows, Braille, box drawing besides letters) and a renderer written here, indep
 Each task: up to 20 classes (code points every font draws), 40 train and 20 test 32 px images a class.
 
 ``judge`` scores every method by the code ``zoo bench evaluate --leave-out`` uses
-(:func:`zoo.selection.evaluate_methods`, :func:`zoo.selection.hybrid_scores`) with the shipped Model2Vec
-run and prints a table; it asserts nothing. LogME's matrix is cached next to the database.
+(:func:`zoo.selection.evaluate_methods`, :func:`zoo.api.verify.hybrid_methods`: the plain and the screened
+hybrids) with the shipped Model2Vec run and prints a table; it asserts nothing. LogME's matrices (all 200
+images, and the screen's tenth) are cached next to the database.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
 
     import zoo
     from zoo import selection
+    from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
 
     z = zoo.connect(url)
     tasks = sorted(t.name for t in z.tasks() if t.name.startswith(prefix))
@@ -159,10 +161,10 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
         if r.task in tasks and r.model in column:
             truth[tasks.index(r.task), column[r.model]] = r.value
     default, raw, low, high, flat, expected = (np.full_like(truth, np.nan) for _ in range(6))
-    start, extrapolating = time.perf_counter(), 0
+    start, extrapolates = time.perf_counter(), np.zeros(len(tasks), dtype=bool)
     for i, task in enumerate(tasks):
         recs = z.recommend(task, k=len(names), progress=False)
-        extrapolating += recs[0].extrapolates
+        extrapolates[i] = recs[0].extrapolates
         for r in recs:
             j = column[r.model]
             default[i, j], raw[i, j], low[i, j], high[i, j] = r.rank, r.model2vec_error, r.low, r.high
@@ -176,32 +178,42 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
     prior = np.array([prior_of.get(n, np.nan) for n in names])
     generic = np.full(len(tasks), int(np.nanargmin(prior)))
     tag = "" if prefix == "fresh-" else f"-{prefix.rstrip('-')}"
-    cache = Path(url.removeprefix("sqlite:///") + f".logme-{max_samples}{tag}.npz")
-    if cache.is_file():
-        with np.load(cache) as saved:
-            logme, logme_s = saved["scores"], float(saved["seconds"])
-    else:
+    scored = {}
+    for kind, scorer, share in (("logme", "logme", 0.0), (f"{SCREEN_SCORER}-screen", SCREEN_SCORER, SCREEN_FRACTION)):
+        cache = Path(url.removeprefix("sqlite:///") + f".{kind}-{max_samples}{tag}.npz")
+        if cache.is_file():
+            with np.load(cache) as saved:
+                scored[kind] = (saved["scores"], float(saved["seconds"]))
+            continue
         start = time.perf_counter()
-        logme = z.judge.scorer_matrix("logme", tasks, experts, max_samples, False)
-        logme_s = (time.perf_counter() - start) / len(tasks)
-        np.savez(cache, scores=logme, seconds=logme_s)
-    per_pass = logme_s / len(names)
+        matrix = z.judge.scorer_matrix(scorer, tasks, experts, max_samples, False, share=share)
+        scored[kind] = (matrix, (time.perf_counter() - start) / len(tasks))
+        np.savez(cache, scores=matrix, seconds=scored[kind][1])
+    (logme, logme_s), (screen, screen_s) = scored["logme"], scored[f"{SCREEN_SCORER}-screen"]
     methods = [
         selection.MethodScores("generic", np.tile(prior, (len(tasks), 1)), 0, 0),
         selection.MethodScores("Model2Vec (no shrinkage)", raw, per_query, 1),
         selection.MethodScores("Model2Vec", default, per_query, 1),
         selection.MethodScores("logme", logme, logme_s, len(names)),
+        selection.MethodScores(f"{SCREEN_SCORER}-screen", screen, screen_s, len(names) * SCREEN_FRACTION),
     ]
-    for k in (3, 5):
-        hybrid = selection.hybrid_scores(default, -logme, k, generic)
-        methods.append(selection.MethodScores(f"Model2Vec + LogME top-{k}", hybrid, per_pass * k, k))
-        plain = selection.hybrid_scores(default, -logme, k)
-        methods.append(selection.MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", plain, per_pass * k, k))
+    methods += hybrid_methods(
+        default,
+        -logme,
+        generic,
+        extrapolates,
+        logme_s / len(names),
+        (3, 5),
+        unanchored=True,
+        preferred=np.nanargmin(expected, axis=1),  # Model2Vec's own pick, before the generic one is held
+        screen=-screen,
+        screen_seconds=screen_s,
+    )
     methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
     print(selection.markdown_table(selection.evaluate_methods(methods, truth)))
     ok = np.isfinite(truth) & np.isfinite(low)
     inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
-    print(f"\n{len(tasks)} tasks, {extrapolating} extrapolating; 80% interval coverage {inside.mean():.2f}")
+    print(f"\n{len(tasks)} tasks, {int(extrapolates.sum())} extrapolating; 80% interval coverage {inside.mean():.2f}")
     mae, mae_flat = (100 * float(np.mean(np.abs(truth[ok] - y[ok]))) for y in (expected, flat))
     print(f"expected errors off by {mae:.1f} points on average ({mae_flat:.1f} without the difficulty offset)")
 

@@ -22,6 +22,10 @@ forward pass over the target data, where Model2Vec needs one probe pass.
 - H-score (Bao et al., ICIP 2019, "An Information-Theoretic Approach to
   Transferability in Task Transfer Learning", definition 2):
   tr(cov(f)^+ cov(E[f | y])).
+- LogME gain (this project's screen, ``recommend --verify``): LogME of the labels
+  minus the mean LogME of the same features with the labels permuted. On a few
+  images (fewer than feature dimensions) raw LogME mostly measures the features'
+  width and spectrum, not their fit to the labels; the permuted baseline cancels that.
 
 Every scorer has a slow, loop-based twin that the tests compare it with on
 tiny inputs (``tests/scorers/reference.py``).
@@ -31,7 +35,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SCORERS", "h_score", "leep", "logme", "nce"]
+__all__ = ["SCORERS", "h_score", "leep", "logme", "logme_gain", "nce"]
+
+#: how many seeded label permutations :func:`logme_gain` averages
+GAIN_PERMUTATIONS = 5
 
 
 def _check_labels(labels: np.ndarray, n: int) -> np.ndarray:
@@ -108,6 +115,26 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
     classes = np.unique(labels)
     scores = [_logme_one_column(s, u, (labels == c).astype(np.float64), n, d)[0] for c in classes]
     return float(np.mean(scores))
+
+
+def logme_gain(features: np.ndarray, labels: np.ndarray, permutations: int = GAIN_PERMUTATIONS) -> float:
+    """LogME of ``labels`` minus the mean LogME of ``permutations`` seeded (seed 0) permutations of them.
+
+    One SVD of the features serves every labelling.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"features must be [N, D], got {f.shape}")
+    n, d = f.shape
+    labels = _check_labels(labels, n)
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    classes = np.unique(labels)
+
+    def evidence(y: np.ndarray) -> float:
+        return float(np.mean([_logme_one_column(s, u, (y == c).astype(np.float64), n, d)[0] for c in classes]))
+
+    rng = np.random.default_rng(0)
+    return evidence(labels) - float(np.mean([evidence(rng.permutation(labels)) for _ in range(permutations)]))
 
 
 # --------------------------------------------------------------------------- LEEP / NCE
@@ -188,6 +215,7 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
 # name -> (what it needs: "features" or "probs", function)
 SCORERS: dict[str, tuple[str, object]] = {
     "logme": ("features", logme),
+    "logme-gain": ("features", logme_gain),
     "hscore": ("features", h_score),
     "leep": ("probs", leep),
     "nce": ("probs", lambda probs, labels: nce(np.asarray(probs).argmax(axis=1), labels)),

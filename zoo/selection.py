@@ -36,6 +36,7 @@ __all__ = [
     "chance_metrics",
     "evaluate_methods",
     "hybrid_scores",
+    "screened_scores",
     "markdown_table",
 ]
 
@@ -110,17 +111,66 @@ def hybrid_scores(
     transferability = np.asarray(transferability, dtype=np.float64)
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
-        valid = np.flatnonzero(~np.isnan(scores[t]))
-        order = valid[np.lexsort((valid, scores[t, valid]))]
+        order = _ranked(scores[t])
         if anchor is not None and k > 1 and int(anchor[t]) in order[k - 1 :]:
             a = int(anchor[t])
             order = np.concatenate([order[: k - 1], [a], order[k - 1 :][order[k - 1 :] != a]])
-        short, rest = order[:k], order[k:]
-        value = np.where(np.isnan(transferability[t, short]), -np.inf, transferability[t, short])
-        short = short[np.lexsort((np.arange(short.size), -value))]
-        out[t, short] = np.arange(short.size)
-        out[t, rest] = short.size + np.arange(rest.size)
+        _rerank(out[t], order, k, transferability[t])
     return out
+
+
+def screened_scores(
+    scores: np.ndarray,
+    screen: np.ndarray,
+    transferability: np.ndarray,
+    k: int,
+    anchor: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`hybrid_scores` with a shortlist drawn from two proposers: the ranking ``scores`` ``[T, M]``
+    (lower = better) and a cheap ``screen`` ``[T, M]`` (higher = better: LogME of every model on a small
+    share of the query's images).
+
+    The shortlist holds the anchor (as in :func:`hybrid_scores`; none for ``k = 1`` or a negative one), then
+    alternately the screen's best and the ranking's best not yet listed, the screen first, until ``k``. Only
+    models with a finite score are candidates (the allowed set); a NaN screen value never proposes.
+    Re-ranked by ``transferability``, the rest in ``scores`` order, as :func:`hybrid_scores`.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    screen = np.asarray(screen, dtype=np.float64)
+    transferability = np.asarray(transferability, dtype=np.float64)
+    out = np.full_like(scores, np.nan)
+    for t in range(scores.shape[0]):
+        order = _ranked(scores[t])
+        valid = np.isfinite(screen[t, order])
+        proposers = [list(order[valid][np.lexsort((order[valid], -screen[t, order[valid]]))]), list(order)]
+        short: list[int] = []
+        if anchor is not None and k > 1 and int(anchor[t]) in order:
+            short.append(int(anchor[t]))
+        turn = 0
+        while len(short) < min(k, order.size):
+            pick = next((j for j in proposers[turn % 2] if j not in short), None)
+            if pick is not None:
+                short.append(int(pick))
+            turn += 1
+        rest = [int(j) for j in order if j not in short]
+        _rerank(out[t], np.array(short + rest, dtype=np.int64), len(short), transferability[t])
+    return out
+
+
+def _ranked(row: np.ndarray) -> np.ndarray:
+    """The indices of ``row``'s finite entries, ascending (ties by index)."""
+    valid = np.flatnonzero(~np.isnan(row))
+    return valid[np.lexsort((valid, row[valid]))]
+
+
+def _rerank(out: np.ndarray, order: np.ndarray, k: int, transferability: np.ndarray) -> None:
+    """Write into ``out`` the positions of ``order``'s first ``k`` by descending ``transferability`` (NaN last,
+    ties in ``order``), then the rest of ``order`` as it stands."""
+    short, rest = order[:k], order[k:]
+    value = np.where(np.isnan(transferability[short]), -np.inf, transferability[short])
+    short = short[np.lexsort((np.arange(short.size), -value))]
+    out[short] = np.arange(short.size)
+    out[rest] = short.size + np.arange(rest.size)
 
 
 def chance_metrics(errors: np.ndarray) -> dict[str, float]:
@@ -194,7 +244,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         ("kendall_tau", "Kendall tau", "{:.2f}"),
         ("weighted_tau", "weighted tau", "{:.2f}"),
         ("seconds_per_task", "s / task", "{:.3g}"),
-        ("forward_passes_per_task", "forward passes / task", "{:.0f}"),
+        ("forward_passes_per_task", "forward passes / task", "{:.3g}"),
         ("tasks", "tasks", "{}"),
     ]
     lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]

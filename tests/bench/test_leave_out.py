@@ -61,6 +61,9 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         "Model2Vec + LogME top-5",
         "Model2Vec + LogME top-3 (no anchor)",
         "Model2Vec + LogME top-5 (no anchor)",
+        "logme-gain-screen",
+        "Model2Vec + screened LogME top-3",
+        "Model2Vec + screened LogME top-5",
         "Model2Vec + LogME auto",
         "oracle",
     }
@@ -71,7 +74,10 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         rows = {row["method"]: row for row in fold["rows"]}
         assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3
         assert rows["Model2Vec + LogME top-5 (no anchor)"]["forward_passes_per_task"] == 5
-        assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= 5
+        experts = rows["logme"]["forward_passes_per_task"]
+        screened = rows["Model2Vec + screened LogME top-5"]["forward_passes_per_task"]
+        assert screened == pytest.approx(experts * 0.1 + 5 * 0.9)  # every expert on a tenth, the shortlist the rest
+        assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= experts * 0.1 + 5 * 0.9
         assert rows["oracle"]["gap_points"] == 0
         assert [p["task"] for p in fold["per_task"]] == fold["tasks"]
     assert {row["method"] for row in report["mean"]} == methods

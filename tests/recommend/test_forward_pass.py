@@ -17,12 +17,10 @@ from .conftest import METHOD, PROBE
 GOOD = "expert3"
 
 
-class _Images:
-    def __init__(self, n=60, classes=3):
-        self.labels = [i % classes for i in range(n)]
+def _images(n=60, classes=3):
+    from zoo.data import LabelledImages
 
-    def __len__(self):
-        return len(self.labels)
+    return LabelledImages(list(range(n)), [i % classes for i in range(n)], [f"c{c}" for c in range(classes)], "stub")
 
 
 class _Network:
@@ -36,9 +34,10 @@ class _Network:
 
 
 def _features(network, images, progress=True):
+    """Each image's features depend on the expert and the image alone (so a share's rows are the full pass's)."""
     labels = np.asarray(images.labels)
-    rng = np.random.default_rng(abs(hash(network.source)) % 2**32)
-    noise = rng.normal(size=(len(labels), 4))
+    seed = abs(hash(network.source)) % 2**32
+    noise = np.array([np.random.default_rng([seed, int(item)]).normal(size=4) for item in images.items])
     if network.source.endswith("synthetic3"):
         return (np.eye(4)[labels] * 6.0 + 0.3 * noise).astype(np.float32)
     return noise.astype(np.float32)
@@ -52,7 +51,7 @@ def stubbed(monkeypatch, tmp_path):
     loaded = []
     monkeypatch.setattr(zoo.networks, "load_network", lambda source, **kw: loaded.append(source) or _Network(source))
     monkeypatch.setattr(zoo.networks, "extract_features", _features)
-    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: _Images())
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: _images())
     return loaded
 
 
@@ -64,8 +63,9 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
         "E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": type("P", (), {"name": PROBE})()}
     )
     zoo.embeddings.embed = lambda data, **kw: monkey_embed
-    recs = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), verify=len(truth["model_names"]), progress=False)
-    assert len(stubbed) == len(truth["model_names"])  # one forward pass per verified expert
+    m = len(truth["model_names"])
+    recs = zoo.recommend(str(tmp_path), k=m, verify=m, screen=0, progress=False)
+    assert len(stubbed) == m  # one forward pass per verified expert
     verified = {r.model: r.verified_rank for r in recs}
     assert verified[GOOD] == 1
     assert [r.rank for r in recs] == list(range(1, len(recs) + 1))  # Model2Vec order kept, both rankings reported
@@ -85,11 +85,40 @@ def test_the_verified_shortlist_always_holds_the_generic_pick(synthetic_zoo, stu
     )
     zoo.embeddings.embed = lambda data, **kw: monkey_embed
     plain = zoo.recommend(str(tmp_path), k=len(truth["model_names"]), progress=False)
-    recs = zoo.recommend(str(tmp_path), k=1, verify=2, progress=False)
+    recs = zoo.recommend(str(tmp_path), k=1, verify=2, screen=0, progress=False)
     assert len(stubbed) == 2 and len(recs) == 1  # two forward passes, k recommendations back
-    verified = zoo.recommend(str(tmp_path), k=3, verify=2, progress=False)
+    verified = zoo.recommend(str(tmp_path), k=3, verify=2, screen=0, progress=False)
     shortlist = {r.model for r in verified if r.logme is not None}
     assert shortlist == {plain[0].model, generic} if plain[0].model != generic else {plain[0].model, plain[1].model}
+
+
+def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_reused(synthetic_zoo, stubbed, tmp_path):
+    from zoo.api.verify import SCREEN_FRACTION, Screen
+    from zoo.networks import load_network
+    from zoo.scorers import logme
+
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    m = len(truth["model_names"])
+    for vector in truth["tasks"]:  # a query whose ranking puts GOOD below its first two
+        probe = type("P", (), {"name": PROBE})()
+        embedded = type("E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": probe})
+        zoo.embeddings.embed = lambda data, e=embedded, **kw: e
+        plain = [r.model for r in zoo.recommend(str(tmp_path), k=m, progress=False)]
+        if GOOD not in plain[:2]:
+            break
+    assert GOOD not in plain[:2]  # without the screen, a shortlist of two misses it
+    stubbed.clear()
+    recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)  # the default screen
+    assert len(stubbed) == m + 2  # every expert on the screen's share, then the shortlist on the other images
+    shortlist = [r.model for r in recs if r.logme is not None]
+    assert recs[0].model == GOOD and GOOD in shortlist and len(shortlist) == 2
+    assert plain[0] in shortlist  # the anchor: the default ranking's first (the generic pick, held)
+    images = _images()
+    screen = Screen(images, SCREEN_FRACTION)
+    assert len(screen.part.labels) == 6 and sorted(screen.part.items + screen.rest.items) == images.items
+    full = logme(_features(load_network(zoo.store.get_model(GOOD).source), images), np.asarray(images.labels))
+    assert recs[0].logme == pytest.approx(full, rel=1e-9)  # the reused share plus the rest = one full pass
 
 
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):
@@ -103,8 +132,12 @@ def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed)
     assert rows["Model2Vec"]["forward_passes_per_task"] == 1
     assert rows["logme"]["tasks"] == 2 and "| leep |" in report["markdown"]
     assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3  # the verified rankings, as recommend
-    assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= 5
-    assert len(stubbed) == 2 * len(truth["model_names"])  # each scorer loads each expert once
+    m = len(truth["model_names"])
+    screened = rows["Model2Vec + screened LogME top-3"]["forward_passes_per_task"]
+    assert screened == pytest.approx(m * 0.1 + 3 * 0.9)  # the screen's share reused by the shortlist
+    assert rows["logme-gain-screen"]["forward_passes_per_task"] == pytest.approx(m * 0.1)
+    assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= m * 0.1 + 5
+    assert len(stubbed) == 3 * m  # each scorer and the screen load each expert once
 
 
 def test_scorer_matrix_reads_each_task_once_per_chunk_and_equals_a_per_model_loop(synthetic_zoo, stubbed, monkeypatch):
@@ -119,9 +152,9 @@ def test_scorer_matrix_reads_each_task_once_per_chunk_and_equals_a_per_model_loo
     tasks = truth["task_names"][:3]
     models = z.store.list_models()
     reads = []
-    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: reads.append(path) or _Images())
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: reads.append(path) or _images())
     monkeypatch.setattr(judge_module, "SCORER_CHUNK", 2)
     got = z.judge.scorer_matrix("logme", tasks, models, None, device="cpu")
-    want = [[-scorer_value("logme", zoo.networks.load_network(m.source), _Images()) for m in models] for _ in tasks]
+    want = [[-scorer_value("logme", zoo.networks.load_network(m.source), _images()) for m in models] for _ in tasks]
     np.testing.assert_allclose(got, np.array(want), rtol=1e-12)
     assert len(reads) == len(tasks) * math.ceil(len(models) / 2)  # once per task and chunk, not per model

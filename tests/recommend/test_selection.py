@@ -149,3 +149,63 @@ def test_a_shortlist_of_one_has_no_anchor():
         selection.hybrid_scores(scores, transferability, 1, np.array([0, 1, 2, 3])),
         selection.hybrid_scores(scores, transferability, 1),
     )
+
+
+def screened_reference(scores, screen, transferability, k, anchor=None):
+    """The screened shortlist built with lists: the anchor, then the screen's and the ranking's best in turn."""
+    out = np.full(scores.shape, np.nan)
+    for t in range(scores.shape[0]):
+        allowed = [j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])]
+        by_rank = sorted(allowed, key=lambda j: (scores[t, j], j))
+        by_screen = sorted((j for j in allowed if not np.isnan(screen[t, j])), key=lambda j: (-screen[t, j], j))
+        short = [int(anchor[t])] if anchor is not None and k > 1 and int(anchor[t]) in allowed else []
+        turn = 0
+        while len(short) < min(k, len(allowed)):
+            left = [j for j in (by_screen, by_rank)[turn % 2] if j not in short]
+            short += left[:1]
+            turn += 1
+
+        value = np.where(np.isnan(transferability[t]), -np.inf, transferability[t])
+        ranked = sorted(short, key=lambda j: (-value[j], short.index(j)))
+        for position, j in enumerate(ranked + [j for j in by_rank if j not in short]):
+            out[t, j] = position
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 9])
+def test_screened_scores_match_the_list_twin(k):
+    rng = np.random.default_rng(20 + k)
+    scores, screen, transferability = (rng.normal(size=(7, 8)) for _ in range(3))
+    scores[0, 2] = scores[3, :5] = np.nan  # not allowed: never shortlisted, never ranked
+    screen[1, :] = np.nan  # no screen values: the ranking alone proposes
+    screen[2, 4] = np.nan
+    transferability[5, :] = np.nan
+    anchor = np.array([2, 0, 7, 3, -1, 5, 1])
+    for a in (None, anchor):
+        got = selection.screened_scores(scores, screen, transferability, k, a)
+        np.testing.assert_array_equal(got, screened_reference(scores, screen, transferability, k, a))
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(scores))
+        allowed = (~np.isnan(scores)).sum(axis=1)
+        assert np.all(np.nansum(got < k, axis=1) == np.minimum(k, allowed))  # k shortlisted: k full passes
+    got = selection.screened_scores(scores, screen, transferability, k, anchor)
+    if k > 1:
+        for t in (1, 2, 5, 6):  # an allowed anchor is always on the shortlist (task 3's is not allowed)
+            assert got[t, anchor[t]] < k
+    # the screen's best is on every shortlist of two or more proposals, even when the ranking puts it last
+    for t in (4, 6):
+        best = int(np.nanargmax(screen[t]))
+        scores[t, best] = 99.0
+        if k >= 2:
+            assert selection.screened_scores(scores, screen, transferability, k)[t, best] < k
+
+
+def test_a_screened_shortlist_of_one_is_the_screens_pick_and_a_nan_screen_is_the_plain_hybrid():
+    rng = np.random.default_rng(3)
+    scores, screen, transferability = (rng.normal(size=(4, 6)) for _ in range(3))
+    picks = np.nanargmin(selection.screened_scores(scores, screen, transferability, 1, np.arange(4)), axis=1)
+    assert list(picks) == list(np.argmax(screen, axis=1))
+    for k in (1, 3):
+        np.testing.assert_array_equal(
+            selection.screened_scores(scores, np.full_like(screen, np.nan), transferability, k),
+            selection.hybrid_scores(scores, transferability, k),
+        )

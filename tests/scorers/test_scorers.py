@@ -49,6 +49,23 @@ def test_logme_prefers_informative_features():
     assert scorers.logme(features, labels) > scorers.logme(noise, labels)
 
 
+@pytest.mark.parametrize("n,d", [(24, 5), (8, 12)])
+def test_logme_gain_is_logme_minus_its_mean_over_the_seeded_label_permutations(n, d):
+    features, labels = _problem(n, d, 3, seed=n)
+    rng = np.random.default_rng(0)
+    shuffled = [scorers.logme(features, rng.permutation(labels)) for _ in range(scorers.GAIN_PERMUTATIONS)]
+    want = scorers.logme(features, labels) - np.mean(shuffled)
+    assert scorers.logme_gain(features, labels) == pytest.approx(want, rel=EXACT_RTOL, abs=1e-12)
+
+
+def test_logme_gain_is_near_zero_for_wide_features_unrelated_to_the_labels():
+    features, labels = _problem(12, 4, 3, seed=5)
+    informative = np.eye(3)[labels] * 3.0 + np.random.default_rng(1).normal(scale=0.3, size=(12, 3))
+    wide = np.random.default_rng(2).normal(size=(12, 256)) * 0.05
+    assert scorers.logme_gain(informative, labels) > scorers.logme_gain(wide, labels)
+    assert abs(scorers.logme_gain(wide, labels)) < scorers.logme_gain(informative, labels)
+
+
 def _probs(n: int, z: int, seed: int) -> np.ndarray:
     logits = np.random.default_rng(seed).normal(scale=2.0, size=(n, z))
     e = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -34,6 +34,7 @@ from zoo.api.leaveout import LeaveOutJudge
 from zoo.api.probes import ProbeName, Probes
 from zoo.api.recommend import EVIDENCE_TASKS, Evidence, Recommendation, Recommender
 from zoo.api.training import Model2VecTraining
+from zoo.api.verify import SCREEN_FRACTION
 from zoo.api.visual import EmbeddingSet, ReportFiles, Visuals
 from zoo.embedding import BENCH_METHODS, DEFAULT_METHOD
 
@@ -343,6 +344,7 @@ class Zoo:
         arch: str | None = None,
         ray_address: str | None = None,
         gpus_per_task: float = 0,
+        screen: float = SCREEN_FRACTION,
     ) -> list[Recommendation]:
         """See :meth:`Recommender.recommend` (``pattern``, ``tags``, ``max_params``, ``arch``: constraints).
 
@@ -364,6 +366,7 @@ class Zoo:
             arch=arch,
             ray_address=ray_address,
             gpus_per_task=gpus_per_task,
+            screen=screen,
         )
 
     def measured_errors(self, task: str, *, protocol: str | None = None, metric: str = "error") -> dict[str, float]:

@@ -236,9 +236,20 @@ def _score_folder(zoo: Zoo, unit: ScoreUnit) -> float:
 
 
 def logme_scores(
-    store: Store, models: Sequence[str], data: Any, *, ray_address: str, gpus_per_task: float = 0, progress: bool = True
+    store: Store,
+    models: Sequence[str],
+    data: Any,
+    *,
+    ray_address: str,
+    gpus_per_task: float = 0,
+    progress: bool = True,
+    max_samples: int | None = None,
+    scorer: str = "logme",
 ) -> dict[str, float]:
     """{model: LogME (higher = better)} of each of ``models`` on ``data``, one Ray task (a :class:`ScoreUnit`) each.
+
+    ``max_samples``: on the class-balanced subset of that many images (:func:`zoo.data.load_labelled`);
+    ``scorer``: another forward-pass scorer of :data:`zoo.scorers.SCORERS` (the screen's).
 
     ``data``: a folder of labelled images (sent as its absolute path, which every
     node must read) or a registered task whose ``data_uri`` every node reads.
@@ -252,10 +263,10 @@ def logme_scores(
 
     if isinstance(data, (str, Path)) and Path(data).exists():
         folder = str(Path(data).resolve())
-        units = [ScoreUnit("logme", m, folder, folder=folder) for m in models]
+        units = [ScoreUnit(scorer, m, folder, max_samples, folder=folder) for m in models]
     elif isinstance(data, str):
         store.get_task(data)  # NotFound names it
-        units = [ScoreUnit("logme", m, data) for m in models]
+        units = [ScoreUnit(scorer, m, data, max_samples) for m in models]
     else:
         raise InvalidInput(
             f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
@@ -264,7 +275,7 @@ def logme_scores(
     if summary["errors"]:
         first = summary["errors"][0]
         raise ZooError(
-            f"{summary['failed']} of {len(units)} LogME units failed on Ray; first: "
+            f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
             f"{first['unit']['model']}: {first['error']}"
         )
     return {unit.model: -float(value) for unit, value in zip(units, summary["values"])}

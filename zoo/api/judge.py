@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, arg
 from zoo.api.results import json_safe
 from zoo.api.space import EmbeddingSpace, learned_vectors, load_space
+from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER
 from zoo.embedding import DEFAULT_METHOD
 
 if TYPE_CHECKING:
@@ -172,6 +173,14 @@ class SelectionJudge:
                 "forward pass of every expert",
             )
         if "logme" in scorers:
+            timer.add(
+                f"{SCREEN_SCORER}-screen",
+                lambda: self.scorer_matrix(
+                    SCREEN_SCORER, chosen, space.models, max_samples, progress, share=SCREEN_FRACTION
+                ),
+                models * SCREEN_FRACTION,
+                "every expert on the screen's share of the images (what the screened hybrids read)",
+            )
             preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
             self._hybrids(timer, trust, novelties, generic, models, preferred)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
@@ -234,7 +243,7 @@ class SelectionJudge:
         preferred: Any = None,
     ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
-        run has a shrinkage): top 3, top 5 and auto, each shortlist holding the generic pick."""
+        run has a shrinkage): top 3, top 5 (plain and screened) and auto, each shortlist holding the generic pick."""
         import numpy as np
 
         from zoo.api.recommend import EXTRAPOLATION_TRUST
@@ -246,7 +255,18 @@ class SelectionJudge:
         extrapolates = np.array([trust.weight(n) < EXTRAPOLATION_TRUST for n in novelties])
         picks = np.full(len(novelties), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
-        timer.methods += hybrid_methods(default, logme, picks, extrapolates, per_pass, (3, 5), preferred=preferred)
+        screen = by_name[f"{SCREEN_SCORER}-screen"]
+        timer.methods += hybrid_methods(
+            default,
+            logme,
+            picks,
+            extrapolates,
+            per_pass,
+            (3, 5),
+            preferred=preferred,
+            screen=-screen.scores,
+            screen_seconds=screen.seconds_per_task,
+        )
 
     def _shrunk(
         self,
@@ -286,8 +306,12 @@ class SelectionJudge:
         progress: bool = False,
         *,
         device: str = "auto",
+        share: float = 0.0,
     ) -> Any:
         """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images.
+
+        ``share`` > 0: on the class-balanced share of those images a screen reads
+        (:func:`zoo.api.verify.screen_share`), not all of them.
 
         The forward passes run on ``device`` (``auto``: CUDA when there is one);
         the scorer itself runs on the CPU. With :attr:`ray_address` set, each
@@ -296,6 +320,7 @@ class SelectionJudge:
         """
         import numpy as np
 
+        from zoo.api.verify import screen_size
         from zoo.data import load_labelled, local_path
         from zoo.networks import load_network, resolve_device
         from zoo.scorers import SCORERS
@@ -305,7 +330,7 @@ class SelectionJudge:
                 f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of {', '.join(SCORERS)}"
             )
         if self.ray_address:  # each worker resolves "auto" itself
-            return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device)
+            return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device, share)
         device = resolve_device(device)
         out = np.full((len(tasks), len(models)), np.nan)
         # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
@@ -313,7 +338,10 @@ class SelectionJudge:
             chunk = range(start, min(start + SCORER_CHUNK, len(models)))
             networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
             for i, task in enumerate(tasks):
-                images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=max_samples)
+                path = local_path(self.store.get_task(task).data_uri)
+                images = load_labelled(path, max_samples=max_samples)
+                if share:  # the same seeded class-balanced draw, smaller: nested in the sample
+                    images = load_labelled(path, max_samples=screen_size(images, share))
                 for j, network in networks.items():
                     out[i, j] = -scorer_value(scorer, network, images)
             del networks
@@ -327,6 +355,7 @@ class SelectionJudge:
         max_samples: int | None,
         progress: bool,
         device: str,
+        share: float = 0.0,
     ) -> Any:
         """:meth:`scorer_matrix` as one Ray task per (model, task); a failed unit raises its one-line reason."""
         import numpy as np
@@ -334,7 +363,15 @@ class SelectionJudge:
         from registry.errors import ZooError
         from zoo.api.jobs import ScoreUnit, run_units
 
-        units = [ScoreUnit(scorer, m.name, t, max_samples, device) for t in tasks for m in models]
+        sizes = {t: max_samples for t in tasks}
+        if share:  # the screen's share of each task's sample: the same class-balanced draw, a smaller size
+            from zoo.api.verify import screen_size
+            from zoo.data import load_labelled, local_path
+
+            for t in tasks:
+                sample = load_labelled(local_path(self.store.get_task(t).data_uri), max_samples=max_samples)
+                sizes[t] = screen_size(sample, share)
+        units = [ScoreUnit(scorer, m.name, t, sizes[t], device) for t in tasks for m in models]
         summary = run_units(units, self.store.url, ray_address=self.ray_address, progress=progress)
         if summary["errors"]:
             first = summary["errors"][0]

@@ -7,7 +7,9 @@ The shrinkage that run's default ranking uses is fitted on the OTHER
 collections' fold runs only, with every task of C skipped, so nothing about
 C's tasks chooses it (:mod:`zoo.api.folds`, :mod:`zoo.shrinkage`). The hybrid
 re-ranks the default ranking's top K by LogME on the task's images
-(:func:`zoo.selection.hybrid_scores`, the code ``recommend --verify K`` runs).
+(:func:`zoo.selection.hybrid_scores`), or a shortlist drawn in turn from it and a cheap LogME screen of
+every expert on a tenth of the images (:func:`zoo.selection.screened_scores`, the code
+``recommend --verify K`` runs by default).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, arg
 from zoo.api.recommend import EXTRAPOLATION_TRUST
 from zoo.api.results import json_safe
-from zoo.api.verify import hybrid_methods
+from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
 
 if TYPE_CHECKING:
     from zoo.api.folds import FoldCache, FoldContext, FoldRun
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from zoo.api.training import Model2VecTraining
 
 HYBRID_K = (3, 5)
+#: the cache name of the screen's matrix (SCREEN_SCORER of every expert on the SCREEN_FRACTION share of each task)
+SCREEN = f"{SCREEN_SCORER}-screen"
 #: the columns the mean over folds averages
 MEAN_KEYS = (
     "relative_error",
@@ -243,6 +247,8 @@ class LeaveOutJudge:
         A hybrid re-ranks the default ranking's top K by LogME; it costs K of LogME's forward passes. Its
         shortlist always holds the generic pick (the anchor), so LogME on the query's own images decides
         between the learned ranking's proposals and the safe default; the unanchored variant is reported beside.
+        The screened hybrid also runs every expert on the screen's share of the images (one more LogME matrix,
+        cached as the others) and shortlists its best in turn with the default ranking's.
         """
         import numpy as np
 
@@ -267,9 +273,28 @@ class LeaveOutJudge:
             return
         out = timer.methods
         per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
+        screen = cache.load_scores(SCREEN, collection)
+        if screen is None:
+            start = time.perf_counter()
+            matrix = self.judge.scorer_matrix(
+                SCREEN_SCORER, tasks, experts, max_samples, progress, share=SCREEN_FRACTION
+            )
+            screen = (matrix, (time.perf_counter() - start) / max(len(tasks), 1))
+            cache.save_scores(SCREEN, collection, *screen)
+        note = "every expert on the screen's share of the images (what the screened hybrids read)"
+        out.append(selection.MethodScores(SCREEN, screen[0], screen[1], models * SCREEN_FRACTION, note))
         generic = np.full(len(tasks), int(np.nanargmin(run.prior)))
         out += hybrid_methods(
-            default, logme, generic, extrapolates, per_pass, hybrid_k, unanchored=True, preferred=preferred
+            default,
+            logme,
+            generic,
+            extrapolates,
+            per_pass,
+            hybrid_k,
+            unanchored=True,
+            preferred=preferred,
+            screen=-screen[0],
+            screen_seconds=screen[1],
         )
 
 

@@ -7,7 +7,7 @@ Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, ProbeMismatch, arg
 from zoo.api.results import measured_errors
 from zoo.api.verify import AUTO_VERIFY as AUTO_VERIFY  # re-exported: the shortlist of verify="auto"
+from zoo.api.verify import SCREEN_FRACTION, verify_count
 from zoo.api.verify import verify as verify_shortlist
-from zoo.api.verify import verify_count
 from zoo.embedding import DEFAULT_METHOD
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ class Recommender:
         arch: str | None = None,
         ray_address: str | None = None,
         gpus_per_task: float = 0,
+        screen: float = SCREEN_FRACTION,
     ) -> list[Recommendation]:
         """The ``k`` experts most likely to transfer well to a folder, a registered task or a vector [D].
 
@@ -145,8 +146,11 @@ class Recommender:
         top K by LogME on their own features (K forward passes: the hybrid of
         :func:`zoo.selection.hybrid_scores`); ``"auto"`` does so with K =
         :data:`AUTO_VERIFY` only when the query extrapolates or the first pick is not the
-        generic one. ``ray_address`` runs those K scorings as Ray tasks (``gpus_per_task``
-        GPUs each; see :meth:`verify`).
+        generic one. With ``screen`` f > 0 (the default :data:`SCREEN_FRACTION`), every allowed expert's
+        LogME on a class-balanced share f of the images proposes part of that shortlist, alternately with the
+        ranking (:func:`zoo.selection.screened_scores`; M * f + K * (1 - f) passes); 0 shortlists the
+        ranking's top K alone. ``ray_address`` runs those scorings as Ray tasks (``gpus_per_task``
+        GPUs each).
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 
@@ -173,20 +177,51 @@ class Recommender:
         generic = scored.generic(allowed)
         preferred = scored.order(allowed, hold=False)[0]  # Model2Vec's own first pick, before the generic is held
         top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and preferred != generic)
-        if top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
+        ray = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
+        screened = None
+        if top and screen > 0:
+
+            def make(i: int) -> Recommendation:
+                return self._recommendation(rank[i], scored, i, index, [], {})
+
+            order, screened = self._screened(order, make, generic, top, screen, data_or_name, ray)
+        elif top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
             order = scored.order(allowed, anchor_within=top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
         if top:
-            recs = verify_shortlist(
-                self.store,
-                recs,
-                data_or_name,
-                top,
-                progress=progress,
-                ray_address=ray_address,
-                gpus_per_task=gpus_per_task,
-            )
+            recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
         return recs[:k]
+
+    def _screened(
+        self,
+        order: list[int],
+        make: Callable[[int], Recommendation],
+        generic: int | None,
+        top: int,
+        fraction: float,
+        data: Any,
+        ray: dict[str, Any],
+    ) -> tuple[list[int], Any]:
+        """``order`` with :func:`zoo.selection.screened_scores`'s shortlist of ``top`` first (in ``order``'s
+        order), and the :class:`zoo.api.verify.Screen` whose features the verification reuses (None on Ray).
+        ``make`` builds position i's :class:`Recommendation` (for its weights)."""
+        import numpy as np
+
+        from zoo.api.verify import Screen, query_images, screen_on_ray
+        from zoo.selection import screened_scores
+
+        candidates = [make(i) for i in order]
+        if ray["ray_address"]:
+            screen, values = None, screen_on_ray(self.store, candidates, data, fraction, **ray)
+        else:
+            screen = Screen(query_images(self.store, data), fraction)
+            values = screen.run(candidates, ray["progress"])
+        positions = np.arange(len(order), dtype=np.float64)[None, :]
+        proposals = np.array([[values.get(rec.model, np.nan) for rec in candidates]])
+        anchor = np.array([order.index(generic) if generic in order else -1])
+        ranks = screened_scores(positions, proposals, np.full_like(positions, np.nan), top, anchor)[0]
+        short = sorted(int(j) for j in np.flatnonzero(ranks < top))
+        return [order[j] for j in short] + [i for j, i in enumerate(order) if j not in short], screen
 
     def _run_index(
         self, probe: str | None, probe_name: str, method: str, *, progress: bool

@@ -4,6 +4,14 @@ The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate
 "Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order. The recommender
 builds the shortlist (it always holds the generic pick for K >= 2, see
 :meth:`zoo.api.ranking.Scored.order`); this module scores and re-ranks it, locally or on Ray.
+
+With a screen (the default), the shortlist is :func:`zoo.selection.screened_scores`'s ("Model2Vec +
+screened LogME top-K" in ``bench evaluate``): every candidate's score on a class-balanced
+:data:`SCREEN_FRACTION` of the images proposes experts the learned ranking places low (a left-out
+collection's specialists), alternately with the default ranking. The score is
+:func:`zoo.scorers.logme_gain` (LogME against label-permuted LogME): raw LogME on so few images mostly
+ranks the features' width. The screened experts' features of that share are kept, so the shortlist's
+full pass reads only the other images: M * f + K * (1 - f) passes.
 """
 
 from __future__ import annotations
@@ -20,6 +28,11 @@ if TYPE_CHECKING:
 
 #: the shortlist ``verify="auto"`` re-ranks by LogME when the query extrapolates or the first pick is not generic
 AUTO_VERIFY = 5
+#: the share of the query's images every candidate's screen reads (fixed before any fold was judged)
+SCREEN_FRACTION = 0.1
+#: what the screen scores on that share (:func:`zoo.scorers.logme_gain`: raw LogME on a few images ranks
+#: the experts by their feature width, against the full LogME; chosen on new-source set 1, docs/figures/leave-out.md)
+SCREEN_SCORER = "logme-gain"
 
 
 def verify(
@@ -31,11 +44,14 @@ def verify(
     progress: bool,
     ray_address: str | None = None,
     gpus_per_task: float = 0,
+    screen: Screen | None = None,
 ) -> list[Recommendation]:
     """LogME on each of the first ``top`` experts' features of ``data``, and the shortlist re-ranked by it.
 
     ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
     ``ray_address``: one Ray task per scoring, no model pickled (:func:`zoo.api.jobs_units.logme_scores`).
+    ``screen``: the :class:`Screen` that proposed part of the shortlist; its features of the screened
+    share are reused (locally; on Ray every scoring reads all the images).
     """
     import dataclasses
 
@@ -50,8 +66,8 @@ def verify(
         kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
         scores = logme_scores(store, shortlist, data, **kwargs)
     else:
-        images = _images(store, data)
-        scores = {rec.model: _logme(rec, images, progress) for rec in recs[:top]}
+        screen = screen or Screen(query_images(store, data), 0.0)
+        scores = {rec.model: screen.full(rec, progress) for rec in recs[:top]}
     logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
     before = np.arange(len(recs), dtype=np.float64)[None, :]
     order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
@@ -68,7 +84,7 @@ def verify(
     ]
 
 
-def _images(store: Store, data: Any) -> Any:
+def query_images(store: Store, data: Any) -> Any:
     """The labelled images of a folder, or of a registered task whose data is a local folder."""
     from zoo.data import load_labelled, local_path
 
@@ -82,11 +98,91 @@ def _images(store: Store, data: Any) -> Any:
     return load_labelled(path)
 
 
-def _logme(rec: Recommendation, images: Any, progress: bool) -> float:
-    """LogME of one expert's features of ``images`` (one forward pass)."""
-    from zoo.api.judge import scorer_value
+def screen_size(images: Any, fraction: float) -> int:
+    """How many of labelled ``images`` a screen reads: ``fraction`` of them (rounded up), at least one per class."""
+    import math
 
-    return scorer_value("logme", rec.load(), images, progress=progress)
+    count = len(images.labels)
+    return min(count, max(len(set(images.labels)), math.ceil(fraction * count)))
+
+
+class Screen:
+    """:data:`SCREEN_SCORER` of candidates on a class-balanced ``fraction`` of labelled ``images`` (the draw
+    ``max_samples`` makes), keeping their features so :meth:`full` (LogME) reads only the other images.
+    ``fraction`` 0: nothing screened, :meth:`full` is LogME on every image."""
+
+    def __init__(self, images: Any, fraction: float) -> None:
+        self.part, self.rest = screen_share(images, fraction)
+        self.features: dict[str, Any] = {}
+        self.scores: dict[str, float] = {}
+
+    def run(self, recs: Sequence[Recommendation], progress: bool) -> dict[str, float]:
+        """{model: the screen's score on its share} of every one of ``recs`` (one loaded network at a time)."""
+        from tqdm.auto import tqdm
+
+        from zoo.networks import extract_features
+        from zoo.scorers import SCORERS
+
+        score = SCORERS[SCREEN_SCORER][1]
+        for rec in tqdm(recs, desc="screen", unit="expert", disable=not progress):
+            self.features[rec.model] = extract_features(rec.load(), self.part, progress=False)
+            self.scores[rec.model] = score(self.features[rec.model], self.part.labels)
+        return dict(self.scores)
+
+    def full(self, rec: Recommendation, progress: bool) -> float:
+        """LogME of ``rec`` on every image: the screened share's features reused, the rest computed."""
+        import numpy as np
+
+        from zoo.networks import extract_features
+        from zoo.scorers import logme
+
+        parts, labels = [], []
+        network = None
+        for share in (self.part, self.rest):
+            if not share.labels:
+                continue
+            if share is self.part and rec.model in self.features:
+                parts.append(self.features[rec.model])
+            else:
+                network = network or rec.load()
+                parts.append(extract_features(network, share, progress=progress))
+            labels += share.labels
+        return logme(np.concatenate(parts), np.asarray(labels))
+
+
+def screen_share(images: Any, fraction: float) -> tuple[Any, Any]:
+    """(the screened share, the other images) of labelled ``images``: the class-balanced draw of
+    :func:`screen_size` that ``load_labelled(max_samples=...)`` makes of the same images (seed 0)."""
+    from zoo.data import balanced_indices
+
+    size = screen_size(images, fraction) if fraction > 0 else 0
+    keep = set(balanced_indices(images.labels, size, seed=0)) if size else set()
+    return _subset(images, sorted(keep)), _subset(images, [i for i in range(len(images.labels)) if i not in keep])
+
+
+def screen_on_ray(
+    store: Store, recs: Sequence[Recommendation], data: Any, fraction: float, **ray: Any
+) -> dict[str, float]:
+    """:meth:`Screen.run` as one Ray task per candidate (:func:`zoo.api.jobs_units.logme_scores` on the same
+    class-balanced share); ``ray``: ``ray_address``, ``gpus_per_task``, ``progress``."""
+    from zoo.api.jobs_units import logme_scores
+
+    size = screen_size(query_images(store, data), fraction)
+    return logme_scores(store, [rec.model for rec in recs], data, max_samples=size, scorer=SCREEN_SCORER, **ray)
+
+
+def _subset(images: Any, keep: Sequence[int]) -> Any:
+    """The labelled images at positions ``keep``."""
+    from zoo.data import LabelledImages
+
+    return LabelledImages(
+        [images.items[i] for i in keep],
+        [images.labels[i] for i in keep],
+        images.classes,
+        images.source,
+        base=images.base,
+        skipped=images.skipped,
+    )
 
 
 def verify_count(verify: int | str, extrapolates: bool, disagrees: bool = False) -> int:
@@ -114,6 +210,8 @@ def hybrid_methods(
     *,
     unanchored: bool = False,
     preferred: Any = None,
+    screen: Any = None,
+    screen_seconds: float = 0.0,
 ) -> list[Any]:
     """The verified rankings a report judges, as :class:`zoo.selection.MethodScores`.
 
@@ -124,10 +222,25 @@ def hybrid_methods(
     anchored top :data:`AUTO_VERIFY` where the query extrapolates or Model2Vec's own first pick
     (``preferred`` ``[T]``, before the generic pick is held first; default: the default ranking's first)
     is not generic, the default ranking elsewhere (its passes are the mean over tasks).
+
+    ``screen`` ``[T, M]`` (optional): :data:`SCREEN_SCORER` on the :data:`SCREEN_FRACTION` share (higher =
+    better), measured in ``screen_seconds`` per task. It adds one "screened" row per K
+    (:func:`zoo.selection.screened_scores`: M * f + K * (1 - f) passes), and the auto row screens too, as
+    ``recommend --verify auto`` does.
     """
     import numpy as np
 
-    from zoo.selection import MethodScores, hybrid_scores
+    from zoo.selection import MethodScores, hybrid_scores, screened_scores
+
+    def verified(d: Any, m: Any, g: Any, k: int, s: Any) -> Any:
+        return hybrid_scores(d, m, k, g) if s is None else screened_scores(d, s, m, k, g)
+
+    share = SCREEN_FRACTION if screen is not None else 0.0  # the screened share a shortlisted expert reuses
+
+    def cost(k: float, screened: float) -> tuple[float, float]:
+        """(seconds, passes) of a shortlist of ``k`` where a share ``screened`` of the tasks screens every expert."""
+        passes = screened * default.shape[1] * share + k * (1 - share)
+        return per_pass * k * (1 - share) + screened * screen_seconds, passes
 
     out = []
     for k in ks:
@@ -139,14 +252,21 @@ def hybrid_methods(
             note = "shortlist by the default ranking alone, re-ranked by LogME"
             scores = hybrid_scores(default, logme, k)
             out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
+        if screen is not None:
+            note = "the generic pick, then the screen's and the default ranking's best in turn, re-ranked by LogME"
+            seconds, passes = cost(k, 1.0)
+            scores = screened_scores(default, screen, logme, k, generic)
+            out.append(MethodScores(f"Model2Vec + screened LogME top-{k}", scores, seconds, passes, note))
     if preferred is None:
         preferred = [int(np.nanargmin(row)) for row in default]
     counts = [verify_count("auto", bool(x), int(p) != int(g)) for x, p, g in zip(extrapolates, preferred, generic)]
     rows = [
-        hybrid_scores(d[None], m[None], k, np.array([g]))[0] if k else d
-        for d, m, g, k in zip(default, logme, generic, counts)
+        verified(d[None], m[None], np.array([g]), k, None if screen is None else screen[t][None])[0] if k else d
+        for t, (d, m, g, k) in enumerate(zip(default, logme, generic, counts))
     ]
-    passes = float(np.mean(counts)) if counts else 0.0
-    note = f"top {AUTO_VERIFY} with the generic pick re-ranked by LogME where it extrapolates or disagrees"
-    out.append(MethodScores("Model2Vec + LogME auto", np.array(rows), per_pass * passes, passes, note))
+    checked = float(np.mean([k > 0 for k in counts])) if counts else 0.0
+    seconds, passes = cost(float(np.mean(counts)) if counts else 0.0, checked)
+    how = "screened top" if screen is not None else "top"
+    note = f"{how} {AUTO_VERIFY} with the generic pick re-ranked by LogME where it extrapolates or disagrees"
+    out.append(MethodScores("Model2Vec + LogME auto", np.array(rows), seconds, passes, note))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from zoo.api.choices import model2vec_default, model2vec_objectives
+from zoo.api.verify import SCREEN_FRACTION
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import gpus_option, ray_option
 from zoo.cli.options import LazyChoice, LibraryDefault
@@ -208,9 +209,17 @@ class VerifyCount(click.ParamType):
     type=VerifyCount(),
     default=0,
     metavar="K|auto",
-    help="Re-rank the top K by LogME on their features (K forward passes; for K >= 2 the shortlist always "
-    "holds the generic pick); auto: K=5 when the folder is far from the evidence or the first pick is not "
-    "the generic one.",
+    help="Re-rank a shortlist of K by LogME on their features (for K >= 2 it always holds the generic pick); "
+    "auto: K=5 when the folder is far from the evidence or the first pick is not the generic one.",
+)
+@click.option(
+    "--screen",
+    type=click.FloatRange(0, 1, min_open=False),
+    default=SCREEN_FRACTION,
+    show_default=True,
+    metavar="F",
+    help="With --verify: every expert's LogME on this share of the images proposes half the shortlist "
+    "(M*F + K*(1-F) forward passes); 0: the K best of the ranking alone (K passes).",
 )
 @click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag; repeat for more.")
@@ -231,6 +240,7 @@ def recommend(
     method: str,
     save: str | None,
     verify: int | str,
+    screen: float,
     pattern: str | None,
     tags: tuple[str, ...],
     max_params: int | None,
@@ -277,6 +287,7 @@ def recommend(
             method=method,
             save=save,
             verify=verify,
+            screen=screen,
             progress=not quiet,
             pattern=pattern,
             tags=parse_tags(tags) or None,
