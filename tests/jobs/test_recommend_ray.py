@@ -1,4 +1,4 @@
-"""``recommend --verify K`` on Ray: the K LogME scorings as Ray tasks give the ranking of the local path.
+"""``recommend --verify K`` on Ray: the screen and the K LogME scorings as Ray tasks give the ranking of the local path.
 
 The zoo is the session's ``ci_bench`` (a copy of its SQLite registry); the cluster the session's
 ``ray_cluster`` (a head and a worker node on this machine, so a SQLite registry is allowed).
@@ -45,6 +45,7 @@ def test_verify_on_ray_gives_the_local_ranking(ray_cluster, bench_copy):
             assert (a.logme is None) == (b.logme is None)
             if a.logme is not None:
                 assert a.logme == pytest.approx(b.logme, rel=1e-6, abs=1e-9)
+            assert a.screen is not None and a.screen == pytest.approx(b.screen, rel=1e-6, abs=1e-9)  # one share
         # a folder travels as its path: the task's own folder gives the same LogME
         folder = local_path(z.store.get_task(task).data_uri)
         verified = {r.model: r.logme for r in local if r.logme is not None}

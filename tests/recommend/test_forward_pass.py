@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from registry.errors import InvalidInput
+
 from .conftest import METHOD, PROBE
 
 GOOD = "expert3"
@@ -112,6 +114,7 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)  # the default screen
     assert len(stubbed) == m + 2  # every expert on the screen's share, then the shortlist on the other images
     shortlist = [r.model for r in recs if r.logme is not None]
+    assert all(r.screen is not None for r in recs)  # every expert's screen score is reported
     assert recs[0].model == GOOD and GOOD in shortlist and len(shortlist) == 2
     assert plain[0] in shortlist  # the anchor: the default ranking's first (the generic pick, held)
     images = _images()
@@ -119,6 +122,10 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     assert len(screen.part.labels) == 6 and sorted(screen.part.items + screen.rest.items) == images.items
     full = logme(_features(load_network(zoo.store.get_model(GOOD).source), images), np.asarray(images.labels))
     assert recs[0].logme == pytest.approx(full, rel=1e-9)  # the reused share plus the rest = one full pass
+    stubbed.clear()
+    with pytest.raises(InvalidInput, match=r"screen=F.*from 0 to 1"):
+        zoo.recommend(str(tmp_path), k=m, verify=2, screen=1.5, progress=False)
+    assert not stubbed  # refused before any expert was loaded
 
 
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):

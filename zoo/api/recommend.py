@@ -57,7 +57,8 @@ class Recommendation:
     within the prediction's own uncertainty does not count). ``novelty`` says how far the
     query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
     ``trained`` is False for a model registered after the run (cold start). ``logme``,
-    ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist.
+    ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist, and
+    ``screen`` (the screen's score of every expert, when the shortlist was screened).
     """
 
     rank: int
@@ -80,6 +81,7 @@ class Recommendation:
     typical_difficulty: float | None = None  # the same of a typical task the run learned from
     difficulty_offset: float = 0.0  # the logit offset that difficulty put on every expert's prior
     margin: float | None = None  # how much lower an expected error must be to displace the generic pick
+    screen: float | None = None  # the verification screen's score on its share of the images (LogME gain)
 
     @property
     def extrapolates(self) -> bool:
@@ -156,6 +158,8 @@ class Recommender:
 
         if k < 1:
             raise InvalidInput(f"{arg('k', 'K')} must be at least 1, got {k}")
+        if not 0 <= screen <= 1:
+            raise InvalidInput(f"{arg('screen', 'F')} is a share of the images, from 0 to 1; got {screen}")
         constraints = Constraints(pattern, tags, max_params, arch)
         allowed = constraints.allowed(self.store) if constraints.active else None
         probe_name = self.probes.default(probe, method)
@@ -203,7 +207,7 @@ class Recommender:
         ray: dict[str, Any],
     ) -> tuple[list[int], Any]:
         """``order`` with :func:`zoo.selection.screened_scores`'s shortlist of ``top`` first (in ``order``'s
-        order), and the :class:`zoo.api.verify.Screen` whose features the verification reuses (None on Ray).
+        order), and the :class:`zoo.api.verify.Screen` (its features, reused by the verification, stay empty on Ray).
         ``make`` builds position i's :class:`Recommendation` (for its weights)."""
         import numpy as np
 
@@ -211,10 +215,10 @@ class Recommender:
         from zoo.selection import screened_scores
 
         candidates = [make(i) for i in order]
-        if ray["ray_address"]:
-            screen, values = None, screen_on_ray(self.store, candidates, data, fraction, **ray)
+        screen = Screen(query_images(self.store, data), fraction)
+        if ray["ray_address"]:  # the scores only: each Ray task reads its own share, no features come back
+            values = screen.scores = screen_on_ray(self.store, candidates, data, fraction, **ray)
         else:
-            screen = Screen(query_images(self.store, data), fraction)
             values = screen.run(candidates, ray["progress"])
         positions = np.arange(len(order), dtype=np.float64)[None, :]
         proposals = np.array([[values.get(rec.model, np.nan) for rec in candidates]])

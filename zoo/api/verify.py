@@ -50,8 +50,9 @@ def verify(
 
     ``model2vec_rank`` keeps the order before, ``verified_rank`` the LogME rank in the shortlist.
     ``ray_address``: one Ray task per scoring, no model pickled (:func:`zoo.api.jobs_units.logme_scores`).
-    ``screen``: the :class:`Screen` that proposed part of the shortlist; its features of the screened
-    share are reused (locally; on Ray every scoring reads all the images).
+    ``screen``: the :class:`Screen` that proposed part of the shortlist; its scores go on each
+    recommendation, its features of the screened share are reused (locally; on Ray every scoring reads
+    all the images).
     """
     import dataclasses
 
@@ -66,8 +67,8 @@ def verify(
         kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
         scores = logme_scores(store, shortlist, data, **kwargs)
     else:
-        screen = screen or Screen(query_images(store, data), 0.0)
-        scores = {rec.model: screen.full(rec, progress) for rec in recs[:top]}
+        full = screen or Screen(query_images(store, data), 0.0)
+        scores = {rec.model: full.full(rec, progress) for rec in recs[:top]}
     logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
     before = np.arange(len(recs), dtype=np.float64)[None, :]
     order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
@@ -79,6 +80,7 @@ def verify(
             model2vec_rank=recs[j].rank,
             logme=scores.get(recs[j].model),
             verified_rank=(ranked.index(recs[j].model) + 1) if recs[j].model in scores else None,
+            screen=screen.scores.get(recs[j].model) if screen else None,
         )
         for rank, j in enumerate(order, start=1)
     ]

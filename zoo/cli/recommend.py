@@ -301,6 +301,11 @@ def recommend(
         echo_json(_recommend_json(target, recs, chart))
         return
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
+    if any(r.screen is not None for r in recs):
+        click.echo(
+            "The LogME shortlist took the ranking's and a screen's best in turn (every expert on a tenth of "
+            "your images; --screen 0: the ranking's top K only)."
+        )
     if chart:
         click.echo(f"Chart saved to {chart}")
 
