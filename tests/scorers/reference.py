@@ -102,3 +102,47 @@ def h_score_reference(features: np.ndarray, labels: np.ndarray) -> float:
         g = class_mean[int(labels[i])] - mean
         cov_g += np.outer(g, g) / n
     return float(np.trace(np.linalg.pinv(cov_f, rcond=1e-10) @ cov_g))
+
+
+def logme_one_column_reference(
+    s: np.ndarray, u: np.ndarray, y: np.ndarray, n: int, d: int, *, max_iter: int = 100, tol: float = 1e-5
+) -> tuple[float, float, float]:
+    """Evidence per example for one target column, maximised over (alpha, beta): one column at a time, the
+    loop :func:`zoo.scorers._logme_columns` runs for every column at once.
+
+    ``s`` [r]: singular values of the features F [N, D]; ``u`` [N, r]: left
+    singular vectors; ``y`` [N]. Works in F's singular basis so that each
+    iteration is O(r): with z = U^T y, the posterior mean in that basis is
+    m_j = beta s_j z_j / (alpha + beta s_j^2).
+    Returns (evidence / N, alpha, beta).
+    """
+    sigma = s**2
+    z = u.T @ y
+    y_sq = float(y @ y)
+    outside = max(y_sq - float(z @ z), 0.0)  # part of y outside F's column space
+    alpha, beta = 1.0, 1.0
+    for _ in range(max_iter):
+        denom = alpha + beta * sigma
+        gamma = float(np.sum(beta * sigma / denom))
+        m = beta * s * z / denom
+        m_sq = float(m @ m)
+        residual = float(np.sum((s * m - z) ** 2)) + outside
+        new_alpha = gamma / max(m_sq, 1e-30)
+        new_beta = (n - gamma) / max(residual, 1e-30)
+        done = abs(new_alpha - alpha) / alpha < tol and abs(new_beta - beta) / beta < tol
+        alpha, beta = new_alpha, new_beta
+        if done:
+            break
+    denom = alpha + beta * sigma
+    m = beta * s * z / denom
+    residual = float(np.sum((s * m - z) ** 2)) + outside
+    log_det_a = float(np.sum(np.log(denom))) + (d - s.shape[0]) * np.log(alpha)
+    evidence = (
+        n / 2 * np.log(beta)
+        + d / 2 * np.log(alpha)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * residual
+        - alpha / 2 * float(m @ m)
+        - log_det_a / 2
+    )
+    return float(evidence / n), float(alpha), float(beta)

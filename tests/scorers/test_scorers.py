@@ -7,7 +7,14 @@ import pytest
 
 from zoo import scorers
 
-from .reference import h_score_reference, leep_reference, logme_evidence_reference, logme_reference, nce_reference
+from .reference import (
+    h_score_reference,
+    leep_reference,
+    logme_evidence_reference,
+    logme_one_column_reference,
+    logme_reference,
+    nce_reference,
+)
 
 # LogME's fixed point stops at a relative change of 1e-5 in alpha and beta;
 # Nelder-Mead is run to 1e-12 in the objective. Evidence per example agrees
@@ -38,9 +45,19 @@ def test_logme_fixed_point_evidence_equals_direct_density():
     features, labels = _problem(20, 4, 2, seed=3)
     u, s, _ = np.linalg.svd(features, full_matrices=False)
     y = (labels == 1).astype(float)
-    evidence, alpha, beta = scorers._logme_one_column(s, u, y, 20, 4)
+    evidence, alpha, beta = logme_one_column_reference(s, u, y, 20, 4)
     direct = logme_evidence_reference(features, y, alpha, beta)
     assert evidence == pytest.approx(direct, rel=1e-8)
+
+
+@pytest.mark.parametrize("n,d,classes", [(24, 5, 3), (8, 12, 4), (40, 3, 6)])
+def test_logme_columns_at_once_equal_the_one_column_loop(n, d, classes):
+    features, labels = _problem(n, d, classes, seed=n + d)
+    u, s, _ = np.linalg.svd(features, full_matrices=False)
+    onehot = (labels[:, None] == np.arange(classes)[None, :]).astype(float)
+    loop = [logme_one_column_reference(s, u, onehot[:, c], n, d)[0] for c in range(classes)]
+    np.testing.assert_allclose(scorers._logme_columns(s, u, onehot, n, d), loop, rtol=EXACT_RTOL, atol=1e-12)
+    assert scorers.logme(features, labels) == pytest.approx(np.mean(loop), rel=EXACT_RTOL)
 
 
 def test_logme_prefers_informative_features():
@@ -52,9 +69,14 @@ def test_logme_prefers_informative_features():
 @pytest.mark.parametrize("n,d", [(24, 5), (8, 12)])
 def test_logme_gain_is_logme_minus_its_mean_over_the_seeded_label_permutations(n, d):
     features, labels = _problem(n, d, 3, seed=n)
+    u, s, _ = np.linalg.svd(features, full_matrices=False)
+
+    def one_by_one(y):  # the per-column slow twin, one labelling at a time
+        return np.mean([logme_one_column_reference(s, u, (y == c).astype(float), n, d)[0] for c in range(3)])
+
     rng = np.random.default_rng(0)
-    shuffled = [scorers.logme(features, rng.permutation(labels)) for _ in range(scorers.GAIN_PERMUTATIONS)]
-    want = scorers.logme(features, labels) - np.mean(shuffled)
+    shuffled = [one_by_one(rng.permutation(labels)) for _ in range(scorers.GAIN_PERMUTATIONS)]
+    want = one_by_one(labels) - np.mean(shuffled)
     assert scorers.logme_gain(features, labels) == pytest.approx(want, rel=EXACT_RTOL, abs=1e-12)
 
 

@@ -149,10 +149,10 @@ class Recommender:
         :func:`zoo.selection.hybrid_scores`); ``"auto"`` does so with K =
         :data:`AUTO_VERIFY` only when the query extrapolates or the first pick is not the
         generic one. With ``screen`` f > 0 (the default :data:`SCREEN_FRACTION`), every allowed expert's
-        LogME on a class-balanced share f of the images proposes part of that shortlist, alternately with the
-        ranking (:func:`zoo.selection.screened_scores`; M * f + K * (1 - f) passes); 0 shortlists the
-        ranking's top K alone. ``ray_address`` runs those scorings as Ray tasks (``gpus_per_task``
-        GPUs each).
+        LogME gain (:func:`zoo.scorers.logme_gain`) on a class-balanced share f of the images proposes part
+        of that shortlist, in turn with the ranking (:func:`zoo.selection.screened_scores`; M * f + K * (1 - f)
+        passes); 0 shortlists the ranking's top K alone. ``ray_address`` runs those scorings as Ray tasks
+        (``gpus_per_task`` GPUs each).
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 

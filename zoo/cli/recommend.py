@@ -218,7 +218,7 @@ class VerifyCount(click.ParamType):
     default=SCREEN_FRACTION,
     show_default=True,
     metavar="F",
-    help="With --verify: every expert's LogME on this share of the images proposes half the shortlist "
+    help="With --verify: every expert's LogME gain on this share of the images proposes half the shortlist "
     "(M*F + K*(1-F) forward passes); 0: the K best of the ranking alone (K passes).",
 )
 @click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
