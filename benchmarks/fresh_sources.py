@@ -43,6 +43,19 @@ FREEFONT_FACES = (
     "FreeSansOblique.ttf",
     "FreeSerifBold.ttf",
 )
+#: the third set (``render --fonts urw-unifont``): URW base 35 and GNU Unifont
+#: (Debian's fonts-urw-base35 and fonts-unifont)
+URW = Path("/usr/share/fonts/opentype/urw-base35")
+URW_FACES = (
+    "C059-Roman.otf",
+    "NimbusSans-Regular.otf",
+    "NimbusRoman-Italic.otf",
+    "NimbusMonoPS-Regular.otf",
+    "P052-Bold.otf",
+    "URWBookman-Light.otf",
+    "URWGothic-Book.otf",
+)
+UNIFONT = Path("/usr/share/fonts/opentype/unifont/unifont.otf")
 DEJAVU_FACES = (
     "DejaVuSans.ttf",
     "DejaVuSans-Bold.ttf",
@@ -115,13 +128,16 @@ def render(out: Path, family: str = "dejavu") -> None:
     """Write every task of :data:`SETS` as ``out/fresh-NAME/{train,test}/uXXXX/NNNN.png``.
 
     ``family`` "freefont" renders the second set, ``out/fresh2-NAME``, from GNU FreeFont alone (other
-    faces, other code points: the sample is seeded by the new name)."""
+    faces, other code points: the sample is seeded by the new name); "urw-unifont" the third,
+    ``out/fresh3-NAME``, from URW's base 35 and GNU Unifont (a bitmap-drawn face)."""
     from fontTools.ttLib import TTFont
 
-    prefix = "fresh2" if family == "freefont" else "fresh"
+    prefix = {"freefont": "fresh2", "urw-unifont": "fresh3"}.get(family, "fresh")
     for name, (first, last, latin) in SETS.items():
         if family == "freefont":
             fonts = [FREEFONT / f for f in FREEFONT_FACES]
+        elif family == "urw-unifont":
+            fonts = [URW / f for f in URW_FACES] + [UNIFONT]
         else:
             fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
         maps = {f: set(TTFont(str(f), lazy=True)["cmap"].getBestCmap()) for f in fonts}
@@ -223,7 +239,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     rendering = commands.add_parser("render", help="write the task folders")
     rendering.add_argument("out", type=Path)
-    rendering.add_argument("--fonts", choices=("dejavu", "freefont"), default="dejavu")
+    rendering.add_argument("--fonts", choices=("dejavu", "freefont", "urw-unifont"), default="dejavu")
     judging = commands.add_parser("judge", help="score the selection methods")
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)

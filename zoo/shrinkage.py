@@ -43,9 +43,10 @@ its order.
 (a, b) are fitted on left-out folds (whole collections of tasks Model2Vec
 never saw, plus held-out tasks of the collections it did see), by the mean
 gap in points of the top pick, on a fixed grid (:func:`fit_weight`). The
-interval around each expected error is a pair of linear quantile fits of the
-residual (measured - predicted, in error units) against log r on the same
-left-out examples (:func:`fit_interval`), taken without the difficulty
+interval around each expected error is +-q(r), a linear quantile fit of the
+absolute residual (measured - predicted, in error units) against log r on the
+same left-out examples (:func:`fit_interval`; symmetric, since the residuals'
+lean changes sign between collections), taken without the difficulty
 offset: the prior-only residuals are the wider ones on the bench's folds, and
 quantiles of the offset residuals under-cover a fold the fit never saw
 (docs/figures/leave-out.md).
@@ -323,9 +324,16 @@ def fit_interval(
     nominal: float = NOMINAL_COVERAGE,
     max_points: int = 2000,
     seed: int = 0,
+    *,
+    symmetric: bool = True,
 ) -> Interval:
-    """Quantiles of (measured - blended expected error) against log r over every measured pair of ``examples``.
+    """The interval's ends against log r, from (measured - blended expected error) over every measured pair of
+    ``examples``.
 
+    ``symmetric`` (the default): +-q(r), the ``nominal`` quantile line of the absolute residual. Otherwise
+    the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed residual. The folds' residuals
+    lean one way on some collections and the other way on others, so signed quantiles fitted on some miss the
+    rest; the shape was chosen by nested cross-validation over the folds (docs/figures/leave-out.md).
     The residuals are those of the blend without the difficulty offset (see the module's docstring); the
     interval is then placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
     """
@@ -341,6 +349,9 @@ def fit_interval(
     if x.size > max_points:  # the LP grows with the points; a random subset estimates the same quantiles
         keep = np.random.default_rng(seed).choice(x.size, max_points, replace=False)
         x, y = x[keep], y[keep]
+    if symmetric:
+        c0, c1 = _quantile_line(x, np.abs(y), nominal)
+        return Interval((-c0, -c1), (c0, c1), nominal)
     tail = (1.0 - nominal) / 2.0
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
 

@@ -124,6 +124,23 @@ def test_interval_covers_about_its_nominal_share_on_fresh_data_from_the_same_law
     assert sh.Shrinkage.from_dict(shrink.as_dict()) == shrink
 
 
+def test_the_symmetric_interval_is_the_absolute_residuals_quantile_line():
+    rng = np.random.default_rng(6)
+    fit = _examples(rng, 60, 1.0, True) + _examples(rng, 60, 4.0, False)
+    weight = sh.fit_weight(fit)
+    x, y = [], []
+    for ex in fit:  # the residuals the fit reads, by hand
+        ok = np.isfinite(ex.truth)
+        y += list(ex.truth[ok] - sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight)[0][ok])
+        x += [np.log(ex.ratio)] * int(ok.sum())
+    symmetric = sh.fit_interval(fit, weight)
+    assert symmetric.high == pytest.approx(sh._quantile_line(np.array(x), np.abs(np.array(y)), 0.8))
+    assert symmetric.low == pytest.approx(tuple(-c for c in symmetric.high))
+    signed = sh.fit_interval(fit, weight, symmetric=False)
+    assert signed.low == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.1))
+    assert signed.high == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.9))
+
+
 def test_no_examples_gives_the_documented_default():
     assert sh.fit_weight([]) == sh.DEFAULT_WEIGHT
     assert sh.Shrinkage.from_dict(None).weight == sh.DEFAULT_WEIGHT

@@ -1,0 +1,77 @@
+"""The interval's shape chosen by nested cross-validation over the leave-out folds, never on the reported fold.
+
+    zoo --db sqlite:///fresh.db import zoo/assets/zoo.jsonl.gz
+    ZOO_BENCH_ROOT=DIR zoo --db sqlite:///fresh.db bench evaluate --leave-out all --out-dir OUT   # the fold runs
+    python benchmarks/interval_shape_cv.py sqlite:///fresh.db OUT/leave-out-cache
+
+Two shapes (:func:`zoo.shrinkage.fit_interval`): "signed", the 10% and 90% quantile lines of the residual
+against log r, and "symmetric", +-the 80% quantile line of its absolute value. For each reported fold C and
+each shape, the inner score is the mean |coverage - 0.8| over the two other folds, each judged with the
+interval fitted on the remaining one (C's tasks skipped, as the leave-out judge skips them); the shape with
+the lower inner score (ties: signed) is C's choice, and C's coverage is reported for both. Reads the fold
+runs ``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SHAPES = {"signed": False, "symmetric": True}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("cache", type=Path, help="OUT/leave-out-cache of a `bench evaluate --leave-out all` run")
+    parser.add_argument("--max-samples", type=int, default=200, help="as that run's")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    import zoo
+    from zoo.api.folds import FoldCache, FoldContext
+    from zoo.api.leaveout import _cache_key, _judged
+    from zoo.shrinkage import coverage, fit_interval, fit_weight
+
+    z = zoo.connect(args.url)
+    context = FoldContext(z.training, z.leave_out._base(None))
+    cache = FoldCache(args.cache, _cache_key(context, args.max_samples))
+    folds = context.collections()
+    runs = {c: cache.load_run([c]) for c in folds}
+    missing = [c for c, run in runs.items() if run is None]
+    if missing:
+        raise SystemExit(f"no cached fold run for {', '.join(missing)} in {args.cache}: run bench evaluate first")
+
+    def judged(fold: str) -> list:
+        return context.examples(runs[fold], _judged(context, fold))
+
+    def fitted(fit_on: list[str], skip_folds: set[str], symmetric: bool) -> tuple:
+        skip = {t for t, c in context.collection.items() if c in skip_folds}
+        examples = [e for f in fit_on for e in context.fit_examples(runs[f], skip=lambda t: t in skip)]
+        weight = fit_weight(examples)
+        return weight, fit_interval(examples, weight, symmetric=symmetric)
+
+    for fold in folds:
+        others = [f for f in folds if f != fold]
+        inner, outer = {}, {}
+        for name, symmetric in SHAPES.items():
+            misses = []
+            for target in others:
+                rest = [f for f in others if f != target]
+                weight, interval = fitted(rest, {fold, target}, symmetric)
+                misses.append(abs(coverage(judged(target), weight, interval) - 0.8))
+            inner[name] = float(np.mean(misses))
+            weight, interval = fitted(others, {fold}, symmetric)
+            outer[name] = coverage(judged(fold), weight, interval)
+        chosen = min(SHAPES, key=lambda n: (inner[n], n != "signed"))
+        print(
+            f"{fold}: inner |coverage - 0.8| "
+            + ", ".join(f"{n} {v:.3f}" for n, v in inner.items())
+            + f"; chosen {chosen}; coverage on {fold}: "
+            + ", ".join(f"{n} {v:.2f}" for n, v in outer.items())
+        )
+
+
+if __name__ == "__main__":
+    main()
