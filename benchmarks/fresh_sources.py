@@ -8,7 +8,9 @@
 
 A second, later set (rendered after the difficulty offset of :mod:`zoo.shrinkage` was written, as its blind
 check): ``render OUT --fonts freefont`` writes ``OUT/fresh2-*`` from GNU FreeFont (Debian's
-fonts-freefont-ttf), and ``judge URL --prefix fresh2-`` judges those.
+fonts-freefont-ttf), and ``judge URL --prefix fresh2-`` judges those. A third (after the verification
+screen, as its blind check): ``render OUT --fonts urw-unifont`` writes ``OUT/fresh3-*`` from URW's base 35 and
+GNU Unifont (fonts-urw-base35, fonts-unifont); ``judge URL --prefix fresh3-``.
 
 ``DIR`` holds the experts' weights (``zoo bench rebuild-experts``). The bench renders its glyphs from
 Noto fonts with its own augmentation (``zoo.collections``); these tasks use other fonts (Debian's
