@@ -310,8 +310,8 @@ class SelectionJudge:
     ) -> Any:
         """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images.
 
-        ``share`` > 0: on the class-balanced share of those images a screen reads
-        (:func:`zoo.api.verify.screen_share`), not all of them.
+        ``share`` > 0: on the share of those images a screen reads (:func:`zoo.api.verify.screen_size` of
+        them, the same seeded class-balanced draw, so nested in the sample), not all of them.
 
         The forward passes run on ``device`` (``auto``: CUDA when there is one);
         the scorer itself runs on the CPU. With :attr:`ray_address` set, each

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 AUTO_VERIFY = 5
 #: the share of the query's images every candidate's screen reads (fixed before any fold was judged)
 SCREEN_FRACTION = 0.1
-#: what the screen scores on that share (:func:`zoo.scorers.logme_gain`: raw LogME on a few images ranks
-#: the experts by their feature width, against the full LogME; chosen on new-source set 1, docs/figures/leave-out.md)
+#: what the screen scores on that share (:func:`zoo.scorers.logme_gain`: raw LogME on a few images ranks the
+#: experts by their feature width; chosen on new-source set 1, docs/figures/screen-preregistration.md)
 SCREEN_SCORER = "logme-gain"
 
 
