@@ -96,6 +96,17 @@ class LabelledImages(_DatasetBase):
     def __len__(self) -> int:
         return len(self.items)
 
+    def subset(self, keep: Sequence[int]) -> LabelledImages:
+        """The images at positions ``keep``, with the same classes, source and base."""
+        return LabelledImages(
+            [self.items[i] for i in keep],
+            [self.labels[i] for i in keep],
+            self.classes,
+            self.source,
+            base=self.base,
+            skipped=self.skipped,
+        )
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)
@@ -224,16 +235,7 @@ def load_labelled(
             "give such a folder, or leave split out"
         )
     if isinstance(path_or_dataset, LabelledImages):
-        data = path_or_dataset
-        keep = balanced_indices(data.labels, max_samples, seed)
-        return LabelledImages(
-            [data.items[i] for i in keep],
-            [data.labels[i] for i in keep],
-            data.classes,
-            data.source,
-            base=data.base,
-            skipped=data.skipped,
-        )
+        return path_or_dataset.subset(balanced_indices(path_or_dataset.labels, max_samples, seed))
     if not isinstance(path_or_dataset, (str, Path)):
         return _from_dataset(path_or_dataset, max_samples, seed)
     path = Path(path_or_dataset).expanduser()

@@ -123,6 +123,9 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     full = logme(_features(load_network(zoo.store.get_model(GOOD).source), images), np.asarray(images.labels))
     assert recs[0].logme == pytest.approx(full, rel=1e-9)  # the reused share plus the rest = one full pass
     stubbed.clear()
+    every = zoo.recommend(str(tmp_path), k=m, verify=m, progress=False)  # a shortlist of every expert
+    assert len(stubbed) == m and all(r.screen is None for r in every)  # no screen: it could change nothing
+    stubbed.clear()
     with pytest.raises(InvalidInput, match=r"screen=F.*from 0 to 1"):
         zoo.recommend(str(tmp_path), k=m, verify=2, screen=1.5, progress=False)
     assert not stubbed  # refused before any expert was loaded

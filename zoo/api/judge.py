@@ -320,7 +320,6 @@ class SelectionJudge:
         """
         import numpy as np
 
-        from zoo.api.verify import screen_size
         from zoo.data import load_labelled, local_path
         from zoo.networks import load_network, resolve_device
         from zoo.scorers import SCORERS
@@ -329,8 +328,9 @@ class SelectionJudge:
             raise InvalidInput(
                 f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of {', '.join(SCORERS)}"
             )
+        sizes = self._sample_sizes(tasks, max_samples, share)
         if self.ray_address:  # each worker resolves "auto" itself
-            return self._scorer_matrix_on_ray(scorer, tasks, models, max_samples, progress, device, share)
+            return self._scorer_matrix_on_ray(scorer, tasks, models, sizes, progress, device)
         device = resolve_device(device)
         out = np.full((len(tasks), len(models)), np.nan)
         # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
@@ -338,39 +338,42 @@ class SelectionJudge:
             chunk = range(start, min(start + SCORER_CHUNK, len(models)))
             networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
             for i, task in enumerate(tasks):
-                path = local_path(self.store.get_task(task).data_uri)
-                images = load_labelled(path, max_samples=max_samples)
-                if share:  # the same seeded class-balanced draw, smaller: nested in the sample
-                    images = load_labelled(path, max_samples=screen_size(images, share))
+                images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=sizes[task])
                 for j, network in networks.items():
                     out[i, j] = -scorer_value(scorer, network, images)
             del networks
         return out
+
+    def _sample_sizes(self, tasks: Sequence[str], max_samples: int | None, share: float) -> dict[str, int | None]:
+        """{task: how many of its images a score reads}: ``max_samples``, or with ``share`` > 0 the screen's
+        :func:`zoo.api.verify.screen_size` of that sample (the same seeded class-balanced draw, smaller, so
+        nested in it); each task's folder is read once here, not once per chunk."""
+        if not share:
+            return {t: max_samples for t in tasks}
+        from zoo.api.verify import screen_size
+        from zoo.data import load_labelled, local_path
+
+        return {
+            t: screen_size(load_labelled(local_path(self.store.get_task(t).data_uri), max_samples=max_samples), share)
+            for t in tasks
+        }
 
     def _scorer_matrix_on_ray(
         self,
         scorer: str,
         tasks: Sequence[str],
         models: Sequence[Model],
-        max_samples: int | None,
+        sizes: dict[str, int | None],
         progress: bool,
         device: str,
-        share: float = 0.0,
     ) -> Any:
-        """:meth:`scorer_matrix` as one Ray task per (model, task); a failed unit raises its one-line reason."""
+        """:meth:`scorer_matrix` as one Ray task per (model, task), each on ``sizes[task]`` images; a failed
+        unit raises its one-line reason."""
         import numpy as np
 
         from registry.errors import ZooError
         from zoo.api.jobs import ScoreUnit, run_units
 
-        sizes = {t: max_samples for t in tasks}
-        if share:  # the screen's share of each task's sample: the same class-balanced draw, a smaller size
-            from zoo.api.verify import screen_size
-            from zoo.data import load_labelled, local_path
-
-            for t in tasks:
-                sample = load_labelled(local_path(self.store.get_task(t).data_uri), max_samples=max_samples)
-                sizes[t] = screen_size(sample, share)
         units = [ScoreUnit(scorer, m.name, t, sizes[t], device) for t in tasks for m in models]
         summary = run_units(units, self.store.url, ray_address=self.ray_address, progress=progress)
         if summary["errors"]:

@@ -255,41 +255,35 @@ class LeaveOutJudge:
         from zoo import selection
 
         models = len(experts)
-        logme = None
         collection = "+".join(run.left_out)
-        for scorer in scorers:
-            cached = cache.load_scores(scorer, collection)
+
+        def matrix(name: str, scorer: str, share: float = 0.0) -> tuple[Any, float]:
+            """(the ``[T, M]`` matrix, seconds per task), from the cache or computed and cached."""
+            cached = cache.load_scores(name, collection)
             if cached is None:
                 start = time.perf_counter()
-                matrix = self.judge.scorer_matrix(scorer, tasks, experts, max_samples, progress)
-                cached = (matrix, (time.perf_counter() - start) / max(len(tasks), 1))
-                cache.save_scores(scorer, collection, *cached)
-            matrix, seconds = cached
-            timer.methods.append(
-                selection.MethodScores(scorer, matrix, seconds, models, "forward pass of every expert")
-            )
-            logme = -matrix if scorer == "logme" else logme
-        if logme is None:
-            return
+                scores = self.judge.scorer_matrix(scorer, tasks, experts, max_samples, progress, share=share)
+                cached = (scores, (time.perf_counter() - start) / max(len(tasks), 1))
+                cache.save_scores(name, collection, *cached)
+            return cached
+
         out = timer.methods
-        per_pass = out[-len(scorers) + list(scorers).index("logme")].seconds_per_task / max(models, 1)
-        screen = cache.load_scores(SCREEN, collection)
-        if screen is None:
-            start = time.perf_counter()
-            matrix = self.judge.scorer_matrix(
-                SCREEN_SCORER, tasks, experts, max_samples, progress, share=SCREEN_FRACTION
-            )
-            screen = (matrix, (time.perf_counter() - start) / max(len(tasks), 1))
-            cache.save_scores(SCREEN, collection, *screen)
+        computed = {scorer: matrix(scorer, scorer) for scorer in scorers}
+        for scorer, (scores, seconds) in computed.items():
+            out.append(selection.MethodScores(scorer, scores, seconds, models, "forward pass of every expert"))
+        if "logme" not in computed:
+            return
+        logme, logme_seconds = computed["logme"]
+        screen = matrix(SCREEN, SCREEN_SCORER, SCREEN_FRACTION)
         note = "every expert on the screen's share of the images (what the screened hybrids read)"
-        out.append(selection.MethodScores(SCREEN, screen[0], screen[1], models * SCREEN_FRACTION, note))
+        out.append(selection.MethodScores(SCREEN, *screen, models * SCREEN_FRACTION, note))
         generic = np.full(len(tasks), int(np.nanargmin(run.prior)))
         out += hybrid_methods(
             default,
-            logme,
+            -logme,
             generic,
             extrapolates,
-            per_pass,
+            logme_seconds / max(models, 1),
             hybrid_k,
             unanchored=True,
             preferred=preferred,

@@ -183,7 +183,7 @@ class Recommender:
         top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and preferred != generic)
         ray = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
         screened = None
-        if top and screen > 0:
+        if top and screen > 0 and top < len(order):  # a shortlist of every candidate needs no screen
 
             def make(i: int) -> Recommendation:
                 return self._recommendation(rank[i], scored, i, index, [], {})
@@ -211,13 +211,13 @@ class Recommender:
         ``make`` builds position i's :class:`Recommendation` (for its weights)."""
         import numpy as np
 
-        from zoo.api.verify import Screen, query_images, screen_on_ray
+        from zoo.api.verify import Screen, query_images
         from zoo.selection import screened_scores
 
         candidates = [make(i) for i in order]
         screen = Screen(query_images(self.store, data), fraction)
         if ray["ray_address"]:  # the scores only: each Ray task reads its own share, no features come back
-            values = screen.scores = screen_on_ray(self.store, candidates, data, fraction, **ray)
+            values = screen.run_on_ray(self.store, candidates, data, **ray)
         else:
             values = screen.run(candidates, ray["progress"])
         positions = np.arange(len(order), dtype=np.float64)[None, :]

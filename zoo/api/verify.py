@@ -131,6 +131,17 @@ class Screen:
             self.scores[rec.model] = score(self.features[rec.model], self.part.labels)
         return dict(self.scores)
 
+    def run_on_ray(self, store: Store, recs: Sequence[Recommendation], data: Any, **ray: Any) -> dict[str, float]:
+        """:meth:`run` as one Ray task per candidate (:func:`zoo.api.jobs_units.logme_scores` on the same
+        class-balanced share of ``data``); only the scores come back. ``ray``: ``ray_address``,
+        ``gpus_per_task``, ``progress``."""
+        from zoo.api.jobs_units import logme_scores
+
+        models = [rec.model for rec in recs]
+        size = len(self.part.labels)
+        self.scores = logme_scores(store, models, data, max_samples=size, scorer=SCREEN_SCORER, **ray)
+        return dict(self.scores)
+
     def full(self, rec: Recommendation, progress: bool) -> float:
         """LogME of ``rec`` on every image: the screened share's features reused, the rest computed."""
         import numpy as np
@@ -159,32 +170,7 @@ def screen_share(images: Any, fraction: float) -> tuple[Any, Any]:
 
     size = screen_size(images, fraction) if fraction > 0 else 0
     keep = set(balanced_indices(images.labels, size, seed=0)) if size else set()
-    return _subset(images, sorted(keep)), _subset(images, [i for i in range(len(images.labels)) if i not in keep])
-
-
-def screen_on_ray(
-    store: Store, recs: Sequence[Recommendation], data: Any, fraction: float, **ray: Any
-) -> dict[str, float]:
-    """:meth:`Screen.run` as one Ray task per candidate (:func:`zoo.api.jobs_units.logme_scores` on the same
-    class-balanced share); ``ray``: ``ray_address``, ``gpus_per_task``, ``progress``."""
-    from zoo.api.jobs_units import logme_scores
-
-    size = screen_size(query_images(store, data), fraction)
-    return logme_scores(store, [rec.model for rec in recs], data, max_samples=size, scorer=SCREEN_SCORER, **ray)
-
-
-def _subset(images: Any, keep: Sequence[int]) -> Any:
-    """The labelled images at positions ``keep``."""
-    from zoo.data import LabelledImages
-
-    return LabelledImages(
-        [images.items[i] for i in keep],
-        [images.labels[i] for i in keep],
-        images.classes,
-        images.source,
-        base=images.base,
-        skipped=images.skipped,
-    )
+    return images.subset(sorted(keep)), images.subset([i for i in range(len(images.labels)) if i not in keep])
 
 
 def verify_count(verify: int | str, extrapolates: bool, disagrees: bool = False) -> int:

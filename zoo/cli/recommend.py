@@ -271,6 +271,7 @@ def recommend(
         zoo recommend --task ./my_images -k 5
         zoo recommend --task emoji-faces --json
         zoo recommend --task ./my_images --verify auto --max-params 5000000 --plot picks.png
+        zoo recommend --task ./my_images --verify 3 --screen 0
         zoo recommend --task /shared/images --verify 10 --ray auto --gpus-per-task 1
     """
     from zoo.cli.models import parse_tags
@@ -303,8 +304,8 @@ def recommend(
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if any(r.screen is not None for r in recs):
         click.echo(
-            "The LogME shortlist took the ranking's and a screen's best in turn (every expert on a tenth of "
-            "your images; --screen 0: the ranking's top K only)."
+            "The LogME shortlist took the ranking's and a screen's best in turn (every expert on a share of "
+            "your images, --screen F; --screen 0: the ranking's top K only)."
         )
     if chart:
         click.echo(f"Chart saved to {chart}")
