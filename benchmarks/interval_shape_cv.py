@@ -4,11 +4,12 @@
     ZOO_BENCH_ROOT=DIR zoo --db sqlite:///fresh.db bench evaluate --leave-out all --out-dir OUT   # the fold runs
     python benchmarks/interval_shape_cv.py sqlite:///fresh.db OUT/leave-out-cache
 
-Two shapes (:func:`zoo.shrinkage.fit_interval`): "signed", the 10% and 90% quantile lines of the residual
-against log r, and "symmetric", +-the 80% quantile line of its absolute value. For each reported fold C and
+Three shapes (:func:`zoo.shrinkage.fit_interval`): "signed", the 10% and 90% quantile lines of the residual
+against log r; "symmetric", +-the 80% quantile line of its absolute value; "logit", the same on the logit scale
+of the error (pre-registered in docs/figures/interval-preregistration.md). For each reported fold C and
 each shape, the inner score is the mean |coverage - 0.8| over the two other folds, each judged with the
 interval fitted on the remaining one (C's tasks skipped, as the leave-out judge skips them); the shape with
-the lower inner score (ties: signed) is C's choice, and C's coverage is reported for both. Reads the fold
+the lowest inner score (ties: the earlier in that list) is C's choice, and C's coverage is reported for both. Reads the fold
 runs ``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts nothing.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-SHAPES = {"signed": False, "symmetric": True}
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     import zoo
     from zoo.api.folds import FoldCache, FoldContext
     from zoo.api.leaveout import _cache_key, _judged
-    from zoo.shrinkage import coverage, fit_interval, fit_weight
+    from zoo.shrinkage import SHAPES, coverage, fit_interval, fit_weight
 
     z = zoo.connect(args.url)
     context = FoldContext(z.training, z.leave_out._base(None))
@@ -46,25 +46,25 @@ def main() -> None:
     def judged(fold: str) -> list:
         return context.examples(runs[fold], _judged(context, fold))
 
-    def fitted(fit_on: list[str], skip_folds: set[str], symmetric: bool) -> tuple:
+    def fitted(fit_on: list[str], skip_folds: set[str], shape: str) -> tuple:
         skip = {t for t, c in context.collection.items() if c in skip_folds}
         examples = [e for f in fit_on for e in context.fit_examples(runs[f], skip=lambda t: t in skip)]
         weight = fit_weight(examples)
-        return weight, fit_interval(examples, weight, symmetric=symmetric)
+        return weight, fit_interval(examples, weight, shape=shape)
 
     for fold in folds:
         others = [f for f in folds if f != fold]
         inner, outer = {}, {}
-        for name, symmetric in SHAPES.items():
+        for name in SHAPES:
             misses = []
             for target in others:
                 rest = [f for f in others if f != target]
-                weight, interval = fitted(rest, {fold, target}, symmetric)
+                weight, interval = fitted(rest, {fold, target}, name)
                 misses.append(abs(coverage(judged(target), weight, interval) - 0.8))
             inner[name] = float(np.mean(misses))
-            weight, interval = fitted(others, {fold}, symmetric)
+            weight, interval = fitted(others, {fold}, name)
             outer[name] = coverage(judged(fold), weight, interval)
-        chosen = min(SHAPES, key=lambda n: (inner[n], n != "signed"))
+        chosen = min(SHAPES, key=lambda n: (inner[n], SHAPES.index(n)))
         print(
             f"{fold}: inner |coverage - 0.8| "
             + ", ".join(f"{n} {v:.3f}" for n, v in inner.items())

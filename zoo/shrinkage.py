@@ -281,16 +281,27 @@ def fit_weight(examples: Sequence[FoldExample], tolerance: float = GAP_TOLERANCE
 # ---------------------------------------------------------------------- intervals
 @dataclass(frozen=True)
 class Interval:
-    """Residual quantiles ``q(r) = c0 + c1 * log r`` (error units) for the low and high ends."""
+    """Residual quantile lines ``q(r) = c0 + c1 * log r`` for the low and high ends, on ``scale``: "error"
+    (error units, added to the expected error) or "logit" (added to the expected error's logit, then mapped back
+    by the sigmoid, so a band of fixed size is narrower near 0 or 1 than near 0.5)."""
 
     low: tuple[float, float]
     high: tuple[float, float]
     nominal: float = NOMINAL_COVERAGE
+    scale: str = "error"
 
-    def half_width(self, ratio: np.ndarray) -> np.ndarray:
+    def half_width(self, ratio: np.ndarray, expected: np.ndarray | None = None) -> np.ndarray:
         """``[T]`` half the interval's width (error units) at novelty ratios ``[T]``: the margin by which
-        another expert's expected error must beat the generic pick's to displace it (:func:`hold_generic`)."""
-        x = np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))
+        another expert's expected error must beat the generic pick's to displace it (:func:`hold_generic`). On
+        the logit scale the width depends on where it sits: ``expected`` ``[T]`` is the generic pick's expected
+        error (required there)."""
+        ratio = np.asarray(ratio, dtype=np.float64)
+        if self.scale == "logit":
+            if expected is None:
+                raise ValueError("a logit-scale interval's width needs the expected error it sits around")
+            lo, hi = self.bounds(np.asarray(expected, dtype=np.float64)[:, None], ratio)
+            return (hi[:, 0] - lo[:, 0]) / 2.0
+        x = np.log(np.maximum(ratio, 1e-12))
         lo = np.minimum(self.low[0] + self.low[1] * x, 0.0)
         hi = np.maximum(self.high[0] + self.high[1] * x, 0.0)
         return (hi - lo) / 2.0
@@ -298,9 +309,15 @@ class Interval:
     def bounds(self, expected: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) ``[T, M]`` around expected errors ``[T, M]`` at novelty ratios ``[T]``, within [0, 1]."""
         x = np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))[:, None]
-        lo = expected + self.low[0] + self.low[1] * x
-        hi = expected + self.high[0] + self.high[1] * x
-        return np.clip(np.minimum(lo, expected), 0.0, 1.0), np.clip(np.maximum(hi, expected), 0.0, 1.0)
+        down = np.minimum(self.low[0] + self.low[1] * x, 0.0)
+        up = np.maximum(self.high[0] + self.high[1] * x, 0.0)
+        if self.scale == "logit":
+            z = _logit(expected)
+            return _sigmoid(z + down), _sigmoid(z + up)
+        return np.clip(expected + down, 0.0, 1.0), np.clip(expected + up, 0.0, 1.0)
+
+
+SHAPES = ("signed", "symmetric", "logit")
 
 
 def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float]:
@@ -325,13 +342,15 @@ def fit_interval(
     max_points: int = 2000,
     seed: int = 0,
     *,
-    symmetric: bool = True,
+    shape: str = "symmetric",
 ) -> Interval:
     """The interval's ends against log r, from (measured - blended expected error) over every measured pair of
     ``examples``.
 
-    ``symmetric`` (the default): +-q(r), the ``nominal`` quantile line of the absolute residual. Otherwise
-    the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed residual. The folds' residuals
+    ``shape`` (:data:`SHAPES`): "symmetric" (the default), +-q(r), the ``nominal`` quantile line of the
+    absolute residual; "signed", the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed
+    residual; "logit", +-q(r) of the absolute residual on the logit scale (logit(measured) - logit(expected),
+    errors clipped to [0.005, 0.995]), an :class:`Interval` with ``scale="logit"``. The folds' residuals
     lean one way on some collections and the other way on others, so signed quantiles fitted on some miss the
     rest; the shape was chosen by nested cross-validation over the folds (docs/figures/leave-out.md).
     The residuals are those of the blend without the difficulty offset (see the module's docstring); the
@@ -342,16 +361,20 @@ def fit_interval(
         y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
         ok = np.isfinite(ex.truth)
         xs.append(np.full(int(ok.sum()), math.log(max(ex.ratio, 1e-12))))
-        ys.append(ex.truth[ok] - y[ok])
+        ys.append(_logit(ex.truth[ok]) - _logit(y[ok]) if shape == "logit" else ex.truth[ok] - y[ok])
+    if shape not in SHAPES:
+        raise ValueError(f"unknown interval shape {shape!r}: one of {', '.join(SHAPES)}")
+    scale = "logit" if shape == "logit" else "error"
     if not xs or sum(len(v) for v in xs) < 10:
-        return Interval((-0.2, 0.0), (0.2, 0.0), nominal)
+        c = 1.0 if scale == "logit" else 0.2
+        return Interval((-c, 0.0), (c, 0.0), nominal, scale)
     x, y = np.concatenate(xs), np.concatenate(ys)
     if x.size > max_points:  # the LP grows with the points; a random subset estimates the same quantiles
         keep = np.random.default_rng(seed).choice(x.size, max_points, replace=False)
         x, y = x[keep], y[keep]
-    if symmetric:
+    if shape != "signed":
         c0, c1 = _quantile_line(x, np.abs(y), nominal)
-        return Interval((-c0, -c1), (c0, c1), nominal)
+        return Interval((-c0, -c1), (c0, c1), nominal, scale)
     tail = (1.0 - nominal) / 2.0
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
 
@@ -411,6 +434,7 @@ class Shrinkage:
             tuple(iv.get("low", (-0.2, 0.0))),
             tuple(iv.get("high", (0.2, 0.0))),
             float(iv.get("nominal", NOMINAL_COVERAGE)),
+            str(iv.get("scale", "error")),
         )
         difficulty = data.get("difficulty")
         return cls(

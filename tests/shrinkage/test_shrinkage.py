@@ -136,9 +136,44 @@ def test_the_symmetric_interval_is_the_absolute_residuals_quantile_line():
     symmetric = sh.fit_interval(fit, weight)
     assert symmetric.high == pytest.approx(sh._quantile_line(np.array(x), np.abs(np.array(y)), 0.8))
     assert symmetric.low == pytest.approx(tuple(-c for c in symmetric.high))
-    signed = sh.fit_interval(fit, weight, symmetric=False)
+    signed = sh.fit_interval(fit, weight, shape="signed")
     assert signed.low == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.1))
     assert signed.high == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.9))
+
+
+def test_the_logit_interval_is_the_quantile_line_of_the_logit_residual_and_maps_back_by_hand():
+    rng = np.random.default_rng(16)
+    fit = _examples(rng, 60, 1.0, True) + _examples(rng, 60, 4.0, False)
+    weight = sh.fit_weight(fit)
+    x, z = [], []
+    for ex in fit:  # the logit residuals the fit reads, by hand
+        ok = np.isfinite(ex.truth)
+        y = sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight)[0]
+        for t, e in zip(ex.truth[ok], y[ok], strict=True):
+            t, e = min(max(t, 0.005), 0.995), min(max(e, 0.005), 0.995)
+            z.append(math.log(t / (1 - t)) - math.log(e / (1 - e)))
+            x.append(math.log(ex.ratio))
+    interval = sh.fit_interval(fit, weight, shape="logit")
+    assert interval.scale == "logit"
+    assert interval.high == pytest.approx(sh._quantile_line(np.array(x), np.abs(np.array(z)), 0.8))
+    assert interval.low == pytest.approx(tuple(-c for c in interval.high))
+    assert sh.Shrinkage.from_dict(sh.Shrinkage(interval=interval).as_dict()).interval == interval
+    # the bounds, one value at a time: sigmoid(logit(e) -+ q(r)); narrower near 0 than at 0.5
+    expected, ratio = np.array([[0.02, 0.5, 0.97]]), np.array([2.0])
+    low, high = interval.bounds(expected, ratio)
+    q = interval.high[0] + interval.high[1] * math.log(2.0)
+    for j, e in enumerate(expected[0]):
+        centre = math.log(e / (1 - e))
+        assert low[0, j] == pytest.approx(1 / (1 + math.exp(-(centre - q))))
+        assert high[0, j] == pytest.approx(1 / (1 + math.exp(-(centre + q))))
+    assert high[0, 0] - low[0, 0] < high[0, 1] - low[0, 1]
+    np.testing.assert_allclose(
+        interval.half_width(ratio, np.array([0.5])), (high[0, 1] - low[0, 1]) / 2, rtol=1e-12
+    )
+    with pytest.raises(ValueError, match="expected error"):
+        interval.half_width(ratio)
+    with pytest.raises(ValueError, match="unknown interval shape"):
+        sh.fit_interval(fit, weight, shape="wide")
 
 
 def test_no_examples_gives_the_documented_default():
