@@ -67,7 +67,10 @@ __all__ = [
     "Interval",
     "Novelty",
     "Shrinkage",
+    "SHAPES",
     "blend",
+    "coverage",
+    "coverage_spread",
     "difficulty_of",
     "fit_difficulty",
     "fit_interval",
@@ -379,17 +382,45 @@ def fit_interval(
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
 
 
+def _inside(example: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:
+    """(measured pairs inside the interval, measured pairs) of one example, the interval placed around the
+    expected error recommend reports (the blend with the example's difficulty offset)."""
+    ex = example
+    y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
+    lo, hi = interval.bounds(y, np.array([ex.ratio]))
+    ok = np.isfinite(ex.truth)
+    return int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok]))), int(ok.sum())
+
+
 def coverage(examples: Sequence[FoldExample], weight: tuple[float, float], interval: Interval) -> float:
     """Fraction of measured pairs of ``examples`` whose measured error lies inside the interval (placed
     around the expected error recommend reports: the blend with each example's difficulty offset)."""
-    hits, total = 0, 0
-    for ex in examples:
-        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
-        lo, hi = interval.bounds(y, np.array([ex.ratio]))
-        ok = np.isfinite(ex.truth)
-        hits += int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok])))
-        total += int(ok.sum())
-    return hits / total if total else math.nan
+    counts = [_inside(ex, weight, interval) for ex in examples]
+    total = sum(n for _, n in counts)
+    return sum(h for h, _ in counts) / total if total else math.nan
+
+
+def coverage_spread(
+    examples: Sequence[FoldExample],
+    weight: tuple[float, float],
+    interval: Interval,
+    level: float = 0.9,
+    draws: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A ``level`` percentile range of :func:`coverage` over the examples resampled with replacement (a task's
+    measured pairs move together: they share its residual's lean, so the tasks, not the pairs, are the sample).
+    (nan, nan) without measured pairs."""
+    counts = np.array([_inside(ex, weight, interval) for ex in examples], dtype=np.float64).reshape(-1, 2)
+    hits, totals = counts[:, 0], counts[:, 1]
+    if not totals.sum():
+        return math.nan, math.nan
+    pick = np.random.default_rng(seed).integers(0, len(examples), size=(draws, len(examples)))
+    with np.errstate(invalid="ignore"):
+        shares = hits[pick].sum(axis=1) / totals[pick].sum(axis=1)
+    shares = shares[np.isfinite(shares)]
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(shares, tail)), float(np.quantile(shares, 1.0 - tail))
 
 
 def mean_abs_error(examples: Sequence[FoldExample], weight: tuple[float, float]) -> float:

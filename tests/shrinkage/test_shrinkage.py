@@ -284,3 +284,37 @@ def test_a_margin_is_half_the_interval_and_zero_margin_never_holds_a_worse_pick(
     assert not sh.held_first(np.array([0.3, 0.2]), 0, 0.0)
     assert sh.held_first(np.array([0.3, 0.2]), 0, 0.1) and sh.held_first(np.array([0.2, 0.3]), 0, 0.0)
     assert not sh.held_first(np.array([0.2, 0.3]), -1, 1.0)
+
+
+# ---------------------------------------------------------------------- coverage over resampled tasks
+def coverage_spread_reference(examples, weight, interval, level, draws, seed):
+    """The same draws, one resample at a time: pool the drawn tasks' pairs and count those inside."""
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(examples), size=(draws, len(examples)))
+    shares = []
+    for row in pick:
+        inside = total = 0
+        for i in row:
+            ex = examples[i]
+            y = sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
+            lo, hi = interval.bounds(y, np.array([ex.ratio]))
+            for j, t in enumerate(ex.truth):
+                if not math.isnan(t):
+                    total += 1
+                    inside += int(lo[0, j] <= t <= hi[0, j])
+        if total:
+            shares.append(inside / total)
+    tail = (1 - level) / 2
+    return float(np.quantile(shares, tail)), float(np.quantile(shares, 1 - tail))
+
+
+def test_coverage_spread_matches_a_resample_at_a_time_and_brackets_the_coverage():
+    rng = np.random.default_rng(17)
+    examples = _examples(rng, 12, 1.0, True) + _examples(rng, 12, 3.0, False)
+    examples[0].truth[1] = np.nan
+    interval = sh.Interval((-0.08, 0.0), (0.08, 0.0))
+    weight = (1.0, 2.0)
+    got = sh.coverage_spread(examples, weight, interval, 0.9, 300, 3)
+    assert got == pytest.approx(coverage_spread_reference(examples, weight, interval, 0.9, 300, 3), abs=1e-12)
+    assert got[0] <= sh.coverage(examples, weight, interval) <= got[1] and got[0] < got[1]
+    assert all(math.isnan(v) for v in sh.coverage_spread([], weight, interval))

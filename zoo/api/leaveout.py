@@ -140,7 +140,7 @@ class LeaveOutJudge:
         from dataclasses import replace
 
         from zoo import selection
-        from zoo.shrinkage import coverage, fit_shrinkage, mean_abs_error
+        from zoo.shrinkage import coverage, coverage_spread, fit_shrinkage, mean_abs_error
 
         run = runs[collection]
         tasks = _judged(context, collection)
@@ -159,6 +159,7 @@ class LeaveOutJudge:
             "tasks": [e.task for e in examples],
             "rows": json_safe(rows),
             "coverage": coverage(examples, shrink.weight, shrink.interval),
+            "coverage_spread": list(coverage_spread(examples, shrink.weight, shrink.interval)),
             "expected_error_mae": mean_abs_error(examples, shrink.weight),
             "expected_error_mae_without_offset": mean_abs_error(
                 [replace(e, offset=0.0) for e in examples], shrink.weight
@@ -343,6 +344,14 @@ def _judged(context: FoldContext, collection: str) -> list[str]:
     return held or sorted(t for t in measured if context.collection[t] == collection)
 
 
+def _spread(report: dict[str, Any]) -> str:
+    """The coverage's 90% range over the fold's tasks resampled, as the fold heading prints it."""
+    low, high = report["coverage_spread"]
+    if low != low:  # no measured pair
+        return "no range over resampled tasks"
+    return f"{low:.2f}-{high:.2f} over resampled tasks"
+
+
 def _spreads(examples: list) -> list[dict[str, Any]]:
     import numpy as np
 
@@ -384,7 +393,7 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
     for rep in reports:
         lines += [
             f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
-            f"80% interval coverage {rep['coverage']:.2f}; expected errors off by "
+            f"80% interval coverage {rep['coverage']:.2f} ({_spread(rep)}); expected errors off by "
             f"{rep['expected_error_mae']:.1f} points on average "
             f"({rep['expected_error_mae_without_offset']:.1f} without the difficulty offset)",
             "",
