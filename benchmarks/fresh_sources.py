@@ -161,12 +161,15 @@ def render(out: Path, family: str = "dejavu") -> None:
         print(f"{prefix}-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
 
 
-def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
-    """Every selection method on the registry's tasks named ``prefix*`` against their measured errors."""
+def judge(url: str, max_samples: int, prefix: str = "fresh-", plausible: bool = False) -> None:
+    """Every selection method on the registry's tasks named ``prefix*`` against their measured errors.
+
+    ``plausible``: every verification shortlists only the plausible experts (:func:`zoo.shrinkage.plausible`,
+    a rule judged and not adopted: docs/figures/plausible-preregistration.md)."""
     import time
 
     import zoo
-    from zoo import selection
+    from zoo import selection, shrinkage
     from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
 
     z = zoo.connect(url)
@@ -179,10 +182,12 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
         if r.task in tasks and r.model in column:
             truth[tasks.index(r.task), column[r.model]] = r.value
     default, raw, low, high, flat, expected = (np.full_like(truth, np.nan) for _ in range(6))
+    margin = np.zeros(len(tasks))
     start, extrapolates = time.perf_counter(), np.zeros(len(tasks), dtype=bool)
     for i, task in enumerate(tasks):
         recs = z.recommend(task, k=len(names), progress=False)
         extrapolates[i] = recs[0].extrapolates
+        margin[i] = recs[0].margin or 0.0
         for r in recs:
             j = column[r.model]
             default[i, j], raw[i, j], low[i, j], high[i, j] = r.rank, r.model2vec_error, r.low, r.high
@@ -226,6 +231,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-") -> None:
         preferred=np.nanargmin(expected, axis=1),  # Model2Vec's own pick, before the generic one is held
         screen=-screen,
         screen_seconds=screen_s,
+        candidates=shrinkage.plausible(expected, generic, margin) if plausible else None,
     )
     methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
     print(selection.markdown_table(selection.evaluate_methods(methods, truth)))
@@ -246,11 +252,12 @@ def main() -> None:
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
     judging.add_argument("--prefix", default="fresh-", help="judge the tasks whose names start with this")
+    judging.add_argument("--plausible", action="store_true", help="verify plausible experts only (not adopted)")
     args = parser.parse_args()
     if args.command == "render":
         render(args.out, args.fonts)
     else:
-        judge(args.url, args.max_samples, args.prefix)
+        judge(args.url, args.max_samples, args.prefix, args.plausible)
 
 
 if __name__ == "__main__":

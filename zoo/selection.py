@@ -94,7 +94,11 @@ def selection_metrics(scores: np.ndarray, errors: np.ndarray) -> dict[str, float
 
 
 def hybrid_scores(
-    scores: np.ndarray, transferability: np.ndarray, k: int, anchor: np.ndarray | None = None
+    scores: np.ndarray,
+    transferability: np.ndarray,
+    k: int,
+    anchor: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Shortlist ``k`` models per task by ``scores`` ``[T, M]`` (lower = better), re-rank them by
     ``transferability`` ``[T, M]`` (higher = better, e.g. LogME; only the shortlist's values are read).
@@ -103,6 +107,8 @@ def hybrid_scores(
     choice): when it is not among the first ``k`` it takes the k-th place, so the shortlist still costs ``k``
     forward passes and the re-ranking can only leave the anchor on the query's own evidence. A negative
     anchor, or one whose score is NaN, means none for that task; a shortlist of one (``k = 1``) has none.
+    ``candidates`` ``[T, M]`` (optional, bool): only these may be shortlisted (the plausible experts,
+    :func:`zoo.shrinkage.plausible`); the others keep their place in ``scores`` order after the shortlist.
 
     Returns new scores ``[T, M]``: the shortlist first, in descending transferability, then every other
     model in its original order; NaN scores stay NaN. The cost is ``k`` forward passes per task.
@@ -112,10 +118,13 @@ def hybrid_scores(
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
         order = _ranked(scores[t])
-        if anchor is not None and k > 1 and int(anchor[t]) in order[k - 1 :]:
+        pool = order if candidates is None else order[np.asarray(candidates[t], dtype=bool)[order]]
+        if anchor is not None and k > 1 and int(anchor[t]) in pool[k - 1 :]:
             a = int(anchor[t])
-            order = np.concatenate([order[: k - 1], [a], order[k - 1 :][order[k - 1 :] != a]])
-        _rerank(out[t], order, k, transferability[t])
+            pool = np.concatenate([pool[: k - 1], [a], pool[k - 1 :][pool[k - 1 :] != a]])
+        short = pool[:k]
+        rest = order[~np.isin(order, short)]
+        _rerank(out[t], np.concatenate([short, rest]), short.size, transferability[t])
     return out
 
 
@@ -125,6 +134,7 @@ def screened_scores(
     transferability: np.ndarray,
     k: int,
     anchor: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`hybrid_scores` with a shortlist drawn from two proposers: the ranking ``scores`` ``[T, M]``
     (lower = better) and a cheap ``screen`` ``[T, M]`` (higher = better: LogME of every model on a small
@@ -132,7 +142,8 @@ def screened_scores(
 
     The shortlist holds the anchor (as in :func:`hybrid_scores`; none for ``k = 1`` or a negative one), then
     alternately the screen's best and the ranking's best not yet listed, the screen first, until ``k``. Only
-    models with a finite score are candidates (the allowed set); a NaN screen value never proposes.
+    models with a finite score are candidates (the allowed set), and of those only ``candidates`` ``[T, M]``
+    when given (the others are never screened or listed); a NaN screen value never proposes.
     Re-ranked by ``transferability``, the rest in ``scores`` order, as :func:`hybrid_scores`.
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -141,13 +152,14 @@ def screened_scores(
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
         order = _ranked(scores[t])
-        valid = np.isfinite(screen[t, order])
-        proposers = [list(order[valid][np.lexsort((order[valid], -screen[t, order[valid]]))]), list(order)]
+        pool = order if candidates is None else order[np.asarray(candidates[t], dtype=bool)[order]]
+        valid = np.isfinite(screen[t, pool])
+        proposers = [list(pool[valid][np.lexsort((pool[valid], -screen[t, pool[valid]]))]), list(pool)]
         short: list[int] = []
-        if anchor is not None and k > 1 and int(anchor[t]) in order:
+        if anchor is not None and k > 1 and int(anchor[t]) in pool:
             short.append(int(anchor[t]))
         turn = 0
-        while len(short) < min(k, order.size):
+        while len(short) < min(k, pool.size):
             pick = next((j for j in proposers[turn % 2] if j not in short), None)
             if pick is not None:
                 short.append(int(pick))

@@ -80,6 +80,7 @@ __all__ = [
     "hold_generic",
     "mean_abs_error",
     "novelty",
+    "plausible",
     "top_pick_gap",
     "trust_weight",
 ]
@@ -186,6 +187,27 @@ def hold_generic(scores: np.ndarray, generic: np.ndarray, margin: np.ndarray) ->
 
 
 # ---------------------------------------------------------------------- difficulty
+def plausible(expected: np.ndarray, generic: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """``[T, M]`` bool: the experts a verification may shortlist, those whose expected error ``[T, M]`` is at
+    most ``margin`` ``[T]`` above the generic pick's (``generic`` ``[T]``): the mirror of :func:`hold_generic`,
+    which lets no expert displace the generic pick without beating it by more than the margin. LogME reads
+    frozen features and cannot see that an expert fine-tunes badly; the measured transfers behind each
+    expected error can. The generic pick is always plausible; a task without one (negative, or NaN expected
+    error) keeps every expert with a finite expected error; NaN expected errors are never plausible."""
+    expected = np.asarray(expected, dtype=np.float64)
+    generic = np.asarray(generic, dtype=np.int64)
+    finite = np.isfinite(expected)
+    rows = np.arange(expected.shape[0])
+    base = np.where(generic >= 0, expected[rows, np.maximum(generic, 0)], np.nan)
+    with np.errstate(invalid="ignore"):
+        out = expected - base[:, None] <= np.asarray(margin, dtype=np.float64)[:, None]
+    out |= ~np.isfinite(base)[:, None]
+    out &= finite
+    has = (generic >= 0) & np.isfinite(base)
+    out[rows[has], generic[has]] = True
+    return out
+
+
 def difficulty_of(params: dict | None) -> float:
     """A task's difficulty d: the logit of its probe head's training error, from an embedding's params (NaN
     when the embedding did not record one, e.g. one imported without its head)."""

@@ -318,3 +318,34 @@ def test_coverage_spread_matches_a_resample_at_a_time_and_brackets_the_coverage(
     assert got == pytest.approx(coverage_spread_reference(examples, weight, interval, 0.9, 300, 3), abs=1e-12)
     assert got[0] <= sh.coverage(examples, weight, interval) <= got[1] and got[0] < got[1]
     assert all(math.isnan(v) for v in sh.coverage_spread([], weight, interval))
+
+
+# ---------------------------------------------------------------------- plausible experts
+def plausible_reference(expected, generic, margin):
+    """One expert at a time: within the margin of the generic pick's expected error."""
+    out = np.zeros(expected.shape, dtype=bool)
+    for t in range(expected.shape[0]):
+        g = int(generic[t])
+        base = expected[t, g] if g >= 0 else math.nan
+        for m in range(expected.shape[1]):
+            if math.isnan(expected[t, m]):
+                continue
+            out[t, m] = math.isnan(base) or m == g or expected[t, m] - base <= margin[t]
+    return out
+
+
+def test_plausible_matches_an_expert_at_a_time_and_always_keeps_the_generic_pick():
+    rng = np.random.default_rng(18)
+    expected = rng.uniform(0.05, 0.9, (50, 7))
+    expected[4, 3] = np.nan
+    expected[5, 2] = np.nan
+    generic = rng.integers(-1, 7, 50)
+    generic[5] = 2  # a generic pick without an expected error: every finite expert stays
+    margin = rng.uniform(0.0, 0.3, 50)
+    got = sh.plausible(expected, generic, margin)
+    np.testing.assert_array_equal(got, plausible_reference(expected, generic, margin))
+    assert got[5].sum() == 6 and not got[4, 3]
+    assert 0 < got.sum() < np.isfinite(expected).sum()  # the draw exercises both sides
+    # zero margin: only experts no worse than the generic pick
+    flat = sh.plausible(np.array([[0.3, 0.2, 0.31]]), np.array([0]), np.array([0.0]))
+    np.testing.assert_array_equal(flat, [[True, True, False]])

@@ -185,7 +185,7 @@ class LeaveOutJudge:
 
         from zoo.api.judge import MethodTimer
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
-        from zoo.shrinkage import blend, hold_generic, trust_weight
+        from zoo.shrinkage import blend, hold_generic, plausible, trust_weight
 
         space = context.base.space
         rows = [context.row[e.task] for e in examples]
@@ -216,6 +216,7 @@ class LeaveOutJudge:
             default,
             extrapolates,
             preferred,
+            plausible(shrunk, generic, margins),
             run,
             tasks,
             space.models,
@@ -234,6 +235,7 @@ class LeaveOutJudge:
         default: Any,
         extrapolates: Any,
         preferred: Any,
+        candidates: Any,
         run: FoldRun,
         tasks: list[str],
         experts: Sequence[Any],
@@ -249,7 +251,9 @@ class LeaveOutJudge:
         shortlist always holds the generic pick (the anchor), so LogME on the query's own images decides
         between the learned ranking's proposals and the safe default; the unanchored variant is reported beside.
         The screened hybrid also runs every expert on the screen's share of the images (one more LogME matrix,
-        cached as the others) and shortlists its best in turn with the default ranking's.
+        cached as the others) and shortlists its best in turn with the default ranking's. Every verification
+        shortlists only ``candidates`` ``[T, M]``, the plausible experts (:func:`zoo.shrinkage.plausible`),
+        as recommend does; the screen's passes count those alone.
         """
         import numpy as np
 
@@ -290,6 +294,7 @@ class LeaveOutJudge:
             preferred=preferred,
             screen=-screen[0],
             screen_seconds=screen[1],
+            candidates=candidates,
         )
 
 

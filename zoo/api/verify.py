@@ -200,6 +200,7 @@ def hybrid_methods(
     preferred: Any = None,
     screen: Any = None,
     screen_seconds: float = 0.0,
+    candidates: Any = None,
 ) -> list[Any]:
     """The verified rankings a report judges, as :class:`zoo.selection.MethodScores`.
 
@@ -215,45 +216,59 @@ def hybrid_methods(
     better), measured in ``screen_seconds`` per task. It adds one "screened" row per K
     (:func:`zoo.selection.screened_scores`: M * f + K * (1 - f) passes), and the auto row screens too, as
     ``recommend --verify auto`` does.
+
+    ``candidates`` ``[T, M]`` (optional, bool): the experts every verification may shortlist
+    (:func:`zoo.shrinkage.plausible`); the screen then scores only those, and its passes count them alone.
     """
     import numpy as np
 
     from zoo.selection import MethodScores, hybrid_scores, screened_scores
 
-    def verified(d: Any, m: Any, g: Any, k: int, s: Any) -> Any:
-        return hybrid_scores(d, m, k, g) if s is None else screened_scores(d, s, m, k, g)
+    def verified(d: Any, m: Any, g: Any, k: int, s: Any, c: Any) -> Any:
+        return hybrid_scores(d, m, k, g, c) if s is None else screened_scores(d, s, m, k, g, c)
 
     share = SCREEN_FRACTION if screen is not None else 0.0  # the screened share a shortlisted expert reuses
+    experts = default.shape[1]
+    pool = np.full(len(default), float(experts)) if candidates is None else np.sum(candidates, axis=1).astype(float)
 
-    def cost(k: float, screened: float) -> tuple[float, float]:
-        """(seconds, passes) of a shortlist of ``k`` where a share ``screened`` of the tasks screens every expert."""
-        passes = screened * default.shape[1] * share + k * (1 - share)
-        return per_pass * k * (1 - share) + screened * screen_seconds, passes
+    def cost(k: float, screening: Any) -> tuple[float, float]:
+        """(seconds, passes) per task of a shortlist of ``k`` where the tasks ``screening`` ``[T]`` (bool)
+        screen their candidates (the screen's seconds, measured over every expert, scale with how many)."""
+        screened = float(np.mean(np.where(screening, pool, 0.0))) if len(pool) else 0.0
+        seconds = per_pass * k * (1 - share) + screen_seconds * screened / max(experts, 1)
+        return seconds, screened * share + k * (1 - share)
 
     out = []
     for k in ks:
         note = "shortlist by the default ranking with the generic pick, re-ranked by LogME"
-        out.append(
-            MethodScores(f"Model2Vec + LogME top-{k}", hybrid_scores(default, logme, k, generic), per_pass * k, k, note)
-        )
+        scores = hybrid_scores(default, logme, k, generic, candidates)
+        out.append(MethodScores(f"Model2Vec + LogME top-{k}", scores, per_pass * k, k, note))
         if unanchored:
             note = "shortlist by the default ranking alone, re-ranked by LogME"
-            scores = hybrid_scores(default, logme, k)
+            scores = hybrid_scores(default, logme, k, None, candidates)
             out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
         if screen is not None:
             note = "the generic pick, then the screen's and the default ranking's best in turn, re-ranked by LogME"
-            seconds, passes = cost(k, 1.0)
-            scores = screened_scores(default, screen, logme, k, generic)
+            seconds, passes = cost(k, np.ones(len(pool), dtype=bool))
+            scores = screened_scores(default, screen, logme, k, generic, candidates)
             out.append(MethodScores(f"Model2Vec + screened LogME top-{k}", scores, seconds, passes, note))
     if preferred is None:
         preferred = [int(np.nanargmin(row)) for row in default]
     counts = [verify_count("auto", bool(x), int(p) != int(g)) for x, p, g in zip(extrapolates, preferred, generic)]
     rows = [
-        verified(d[None], m[None], np.array([g]), k, None if screen is None else screen[t][None])[0] if k else d
+        verified(
+            d[None],
+            m[None],
+            np.array([g]),
+            k,
+            None if screen is None else screen[t][None],
+            None if candidates is None else candidates[t][None],
+        )[0]
+        if k
+        else d
         for t, (d, m, g, k) in enumerate(zip(default, logme, generic, counts))
     ]
-    checked = float(np.mean([k > 0 for k in counts])) if counts else 0.0
-    seconds, passes = cost(float(np.mean(counts)) if counts else 0.0, checked)
+    seconds, passes = cost(float(np.mean(counts)) if counts else 0.0, np.array([k > 0 for k in counts], dtype=bool))
     how = "screened top" if screen is not None else "top"
     note = f"{how} {AUTO_VERIFY} with the generic pick re-ranked by LogME where it extrapolates or disagrees"
     out.append(MethodScores("Model2Vec + LogME auto", np.array(rows), seconds, passes, note))
