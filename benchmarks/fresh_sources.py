@@ -161,11 +161,11 @@ def render(out: Path, family: str = "dejavu") -> None:
         print(f"{prefix}-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
 
 
-def judge(url: str, max_samples: int, prefix: str = "fresh-", plausible: bool = False) -> None:
+def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "all") -> None:
     """Every selection method on the registry's tasks named ``prefix*`` against their measured errors.
 
-    ``plausible``: every verification shortlists only the plausible experts (:func:`zoo.shrinkage.plausible`,
-    a rule judged and not adopted: docs/figures/plausible-preregistration.md)."""
+    ``pool``: which experts every verification may shortlist (:func:`zoo.shrinkage.verify_candidates`; "all"
+    is what recommend does: docs/figures/plausible-preregistration.md, arch-preregistration.md)."""
     import time
 
     import zoo
@@ -231,7 +231,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-", plausible: bool = 
         preferred=np.nanargmin(expected, axis=1),  # Model2Vec's own pick, before the generic one is held
         screen=-screen,
         screen_seconds=screen_s,
-        candidates=shrinkage.plausible(expected, generic, margin) if plausible else None,
+        candidates=shrinkage.verify_candidates(pool, expected, generic, margin, [m.arch or m.name for m in experts]),
     )
     methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
     print(selection.markdown_table(selection.evaluate_methods(methods, truth)))
@@ -252,12 +252,12 @@ def main() -> None:
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
     judging.add_argument("--prefix", default="fresh-", help="judge the tasks whose names start with this")
-    judging.add_argument("--plausible", action="store_true", help="verify plausible experts only (not adopted)")
+    judging.add_argument("--pool", choices=("all", "plausible", "architecture"), default="all", help="verify these")
     args = parser.parse_args()
     if args.command == "render":
         render(args.out, args.fonts)
     else:
-        judge(args.url, args.max_samples, args.prefix, args.plausible)
+        judge(args.url, args.max_samples, args.prefix, args.pool)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ __all__ = [
     "mean_abs_error",
     "novelty",
     "plausible",
+    "plausible_architectures",
+    "verify_candidates",
+    "POOLS",
     "top_pick_gap",
     "trust_weight",
 ]
@@ -206,6 +209,50 @@ def plausible(expected: np.ndarray, generic: np.ndarray, margin: np.ndarray) -> 
     has = (generic >= 0) & np.isfinite(base)
     out[rows[has], generic[has]] = True
     return out
+
+
+def plausible_architectures(
+    expected: np.ndarray, generic: np.ndarray, margin: np.ndarray, architectures: Sequence[str]
+) -> np.ndarray:
+    """``[T, M]`` bool: the experts whose architecture (``architectures`` ``[M]``) is plausible, its best
+    expert's expected error at most ``margin`` ``[T]`` above the generic pick's (``generic`` ``[T]``); the
+    generic pick's architecture always is. LogME ranks frozen features, which within one architecture tells a
+    specialist from the rest, but not how well an architecture fine-tunes, which the measured transfers
+    behind each expected error do (docs/figures/arch-preregistration.md). A task without a generic pick (or
+    whose generic pick has no expected error) keeps every expert; NaN expected errors are never candidates."""
+    expected = np.asarray(expected, dtype=np.float64)
+    generic = np.asarray(generic, dtype=np.int64)
+    names = sorted(set(architectures))
+    member = np.array([[a == n for a in architectures] for n in names], dtype=bool)  # [A, M]
+    finite = np.isfinite(expected)
+    rows = np.arange(expected.shape[0])
+    base = np.where(generic >= 0, expected[rows, np.maximum(generic, 0)], np.nan)
+    masked = np.where(member[None, :, :] & finite[:, None, :], expected[:, None, :], np.inf)  # [T, A, M]
+    best = masked.min(axis=2)  # [T, A]
+    with np.errstate(invalid="ignore"):
+        ok = best - base[:, None] <= np.asarray(margin, dtype=np.float64)[:, None]
+    has = (generic >= 0) & np.isfinite(base)
+    own = member[:, np.maximum(generic, 0)].T  # [T, A]: the generic pick's architecture
+    ok = np.where(has[:, None], ok | own, True)
+    return (ok.astype(np.float64) @ member.astype(np.float64) > 0) & finite
+
+
+def verify_candidates(
+    pool: str, expected: np.ndarray, generic: np.ndarray, margin: np.ndarray, architectures: Sequence[str]
+) -> np.ndarray | None:
+    """The experts a verification may shortlist under ``pool`` (:data:`POOLS`): None (every expert) for
+    "all", else :func:`plausible` or :func:`plausible_architectures`."""
+    if pool == "all":
+        return None
+    if pool == "plausible":
+        return plausible(expected, generic, margin)
+    if pool == "architecture":
+        return plausible_architectures(expected, generic, margin, architectures)
+    raise ValueError(f"unknown verification pool {pool!r}: one of {', '.join(POOLS)}")
+
+
+#: the verification pools :func:`verify_candidates` knows
+POOLS = ("all", "plausible", "architecture")
 
 
 def difficulty_of(params: dict | None) -> float:

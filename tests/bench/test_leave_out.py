@@ -78,7 +78,8 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         assert rows["Model2Vec + LogME top-5 (no anchor)"]["forward_passes_per_task"] == 5
         experts = rows["logme"]["forward_passes_per_task"]
         screened = rows["Model2Vec + screened LogME top-5"]["forward_passes_per_task"]
-        assert screened == pytest.approx(experts * 0.1 + 5 * 0.9)  # every expert on a tenth, the shortlist the rest
+        # every candidate on a tenth (the experts of the architectures within the margin), the shortlist the rest
+        assert 1 * 0.1 + 5 * 0.9 <= screened <= experts * 0.1 + 5 * 0.9 + 1e-9
         assert 0 <= rows["Model2Vec + LogME auto"]["forward_passes_per_task"] <= experts * 0.1 + 5 * 0.9
         assert rows["oracle"]["gap_points"] == 0
         assert [p["task"] for p in fold["per_task"]] == fold["tasks"]

@@ -140,16 +140,21 @@ def test_the_shortlist_order_puts_the_generic_pick_within_k():
     import numpy as np
 
     from zoo.api.ranking import Scored
+    from zoo.api.recommend import _shortlist_first
 
     names = ("a", "b", "c", "d", "e")
     expected = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     prior = np.array([0.5, np.nan, 0.4, 0.2, 0.3])  # d is the generic pick; b has no prior
     scored = Scored(names, np.arange(5), expected, expected, expected, expected, expected, None, 1.0, prior)
     assert scored.generic() == 3 and scored.generic({"a", "b", "c"}) == 2
-    assert scored.order() == [0, 1, 2, 3, 4]
-    assert scored.order(anchor_within=2) == [0, 3, 1, 2, 4]  # d takes the 2nd place, the rest keep their order
-    assert scored.order(anchor_within=4) == [0, 1, 2, 3, 4]  # already within the first 4
-    assert scored.order(anchor_within=1) == [0, 1, 2, 3, 4]  # a shortlist of one has no anchor
-    assert scored.order({"a", "b", "e"}, anchor_within=2) == [0, 4, 1]
-    no_priors = Scored(names, np.arange(5), expected, expected, expected, expected, expected, None, 1.0)
-    assert no_priors.generic() is None and no_priors.order(anchor_within=2) == [0, 1, 2, 3, 4]
+    order = scored.order()
+    assert order == [0, 1, 2, 3, 4]
+    assert _shortlist_first(order, order, 3, 2) == [0, 3, 1, 2, 4]  # d takes the 2nd place, the rest keep their order
+    assert _shortlist_first(order, order, 3, 4) == [0, 1, 2, 3, 4]  # already within the first 4
+    assert _shortlist_first(order, order, 3, 1) == [0, 1, 2, 3, 4]  # a shortlist of one has no anchor
+    assert _shortlist_first(order, order, None, 2) == [0, 1, 2, 3, 4]  # no generic pick, no anchor
+    # a pool without b and c (not candidates): the shortlist skips them, they keep their place after it
+    assert _shortlist_first(order, [0, 3, 4], 3, 2) == [0, 3, 1, 2, 4]
+    assert _shortlist_first(order, [0, 3, 4], 3, 3) == [0, 3, 4, 1, 2]
+    # with the screen's values: the generic pick, then the screen's best and the pool's best in turn
+    assert _shortlist_first(order, [0, 3, 4], 3, 2, np.array([0.0, 0.0, 5.0])) == [3, 4, 0, 1, 2]

@@ -131,6 +131,56 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     assert not stubbed  # refused before any expert was loaded
 
 
+def test_verification_shortlists_only_experts_of_a_plausible_architecture(
+    synthetic_zoo, stubbed, tmp_path, monkeypatch
+):
+    """GOOD alone is of another architecture; with a calibrated margin that its architecture's best expected
+    error exceeds, the screen never reads it and no shortlist holds it, though LogME would put it first."""
+    import dataclasses
+
+    from zoo.api.indexes import Indexes
+    from zoo.api.ranking import RunTrust
+
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    m = len(truth["model_names"])
+    for vector in truth["tasks"]:  # a query whose ranking puts GOOD below its first two
+        probe = type("P", (), {"name": PROBE})()
+        embedded = type("E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": probe})
+        zoo.embeddings.embed = lambda data, e=embedded, **kw: e
+        plain = zoo.recommend(str(tmp_path), k=m, progress=False)
+        if GOOD not in [r.model for r in plain[:2]]:
+            break
+    expected = {r.model: r.expected_error for r in plain}
+    generic_error = expected[plain[0].model]
+    margin = (expected[GOOD] - generic_error) / 2  # GOOD is more than the margin above the generic pick
+    assert margin > 0
+    monkeypatch.setattr(RunTrust, "margin", lambda self, ratio: margin)
+    models = Indexes.models
+
+    def other_architecture(self, *args, **kwargs):
+        run, index = models(self, *args, **kwargs)
+        arch = np.asarray(["weak" if n == GOOD else "resnet18" for n in index.names])
+        return run, dataclasses.replace(index, columns={**index.columns, "arch": arch})
+
+    monkeypatch.setattr(Indexes, "models", other_architecture)
+    stubbed.clear()
+    recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)
+    good_source = zoo.store.get_model(GOOD).source
+    assert good_source not in stubbed and len(stubbed) == (m - 1) + 2  # the other m - 1 screened, 2 verified
+    by_model = {r.model: r for r in recs}
+    assert by_model[GOOD].screen is None and by_model[GOOD].logme is None
+    assert recs[0].model != GOOD and len([r for r in recs if r.logme is not None]) == 2
+    stubbed.clear()
+    recs = zoo.recommend(str(tmp_path), k=m, verify=2, screen=0, progress=False)  # the plain shortlist too
+    assert len(stubbed) == 2 and {r.model: r for r in recs}[GOOD].logme is None
+    # a margin wide enough for GOOD's architecture: screened again, and LogME puts it first
+    monkeypatch.setattr(RunTrust, "margin", lambda self, ratio: 3 * margin)
+    stubbed.clear()
+    recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)
+    assert len(stubbed) == m + 2 and good_source in stubbed and recs[0].model == GOOD
+
+
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, val_fraction=0.25, progress=False)

@@ -199,6 +199,48 @@ def test_screened_scores_match_the_list_twin(k):
             assert selection.screened_scores(scores, screen, transferability, k)[t, best] < k
 
 
+def candidates_reference(scores, screen, transferability, k, anchor, candidates):
+    """Both shortlists over the candidates alone (``screen`` None: the plain hybrid), every other allowed
+    model after the shortlist in score order: the twins above, run on the candidates, then the rest appended."""
+    out = np.full(scores.shape, np.nan)
+    for t in range(scores.shape[0]):
+        row = np.where(candidates[t], scores[t], np.nan)[None]
+        a = None if anchor is None else anchor[t : t + 1]
+        if screen is None:
+            pooled = hybrid_reference(row, transferability[t : t + 1], k, a)[0]
+        else:
+            pooled = screened_reference(row, screen[t : t + 1], transferability[t : t + 1], k, a)[0]
+        short = [j for j in np.argsort(pooled) if not np.isnan(pooled[j]) and pooled[j] < k]
+        short = sorted(short, key=lambda j: pooled[j])
+        rest = sorted((j for j in range(scores.shape[1]) if not np.isnan(scores[t, j]) and j not in short),
+                      key=lambda j: (scores[t, j], j))
+        for position, j in enumerate(short + rest):
+            out[t, j] = position
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_only_candidates_are_shortlisted_and_the_rest_keep_their_order(k):
+    rng = np.random.default_rng(40 + k)
+    scores, screen, transferability = (rng.normal(size=(9, 8)) for _ in range(3))
+    scores[0, 2] = np.nan
+    candidates = rng.random((9, 8)) < 0.5
+    candidates[:, [0, 1, 7]] = True  # the anchors below are candidates, as the generic pick always is
+    anchor = np.array([0, 1, 7, 0, -1, 1, 7, 0, 1])
+    for a in (None, anchor):
+        got = selection.hybrid_scores(scores, transferability, k, a, candidates)
+        np.testing.assert_array_equal(got, candidates_reference(scores, None, transferability, k, a, candidates))
+        got = selection.screened_scores(scores, screen, transferability, k, a, candidates)
+        np.testing.assert_array_equal(got, candidates_reference(scores, screen, transferability, k, a, candidates))
+        shortlisted = got < np.minimum(k, (candidates & ~np.isnan(scores)).sum(axis=1))[:, None]
+        assert not np.any(shortlisted & ~candidates)
+    everyone = np.ones_like(candidates)
+    np.testing.assert_array_equal(
+        selection.screened_scores(scores, screen, transferability, k, anchor, everyone),
+        selection.screened_scores(scores, screen, transferability, k, anchor),
+    )
+
+
 def test_a_screened_shortlist_of_one_is_the_screens_pick_and_a_nan_screen_is_the_plain_hybrid():
     rng = np.random.default_rng(3)
     scores, screen, transferability = (rng.normal(size=(4, 6)) for _ in range(3))
@@ -209,3 +251,29 @@ def test_a_screened_shortlist_of_one_is_the_screens_pick_and_a_nan_screen_is_the
             selection.screened_scores(scores, np.full_like(screen, np.nan), transferability, k),
             selection.hybrid_scores(scores, transferability, k),
         )
+
+
+def test_hybrid_methods_count_the_screen_over_the_candidates_alone():
+    from zoo.api.verify import hybrid_methods
+
+    rng = np.random.default_rng(50)
+    default, logme, screen = (rng.normal(size=(6, 10)) for _ in range(3))
+    candidates = np.zeros((6, 10), dtype=bool)
+    candidates[:, :4] = True
+    candidates[::2, 4:8] = True  # 4 candidates on odd tasks, 8 on even ones
+    generic = np.zeros(6, dtype=int)
+    extrapolates = np.array([True, False, True, False, False, False])
+    preferred = np.zeros(6, dtype=int)  # agrees with generic: only the extrapolating tasks verify under auto
+    rows = hybrid_methods(
+        default, logme, generic, extrapolates, 0.5, (3,), preferred=preferred, screen=screen, screen_seconds=2.0,
+        candidates=candidates,
+    )
+    by = {r.name: r for r in rows}
+    screened = by["Model2Vec + screened LogME top-3"]
+    assert screened.forward_passes_per_task == pytest.approx(6 * 0.1 + 3 * 0.9)  # 6 candidates on average
+    assert screened.seconds_per_task == pytest.approx(0.5 * 3 * 0.9 + 2.0 * 6 / 10)
+    auto = by["Model2Vec + LogME auto"]  # tasks 0 and 2 (8 candidates each) screen, 5 shortlisted of 3 tasks
+    assert auto.forward_passes_per_task == pytest.approx((8 + 8) / 6 * 0.1 + 5 * 2 / 6 * 0.9)
+    for r in rows[:-1]:
+        shortlisted = r.scores < 3
+        assert not np.any(shortlisted & ~candidates)

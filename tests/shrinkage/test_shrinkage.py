@@ -349,3 +349,43 @@ def test_plausible_matches_an_expert_at_a_time_and_always_keeps_the_generic_pick
     # zero margin: only experts no worse than the generic pick
     flat = sh.plausible(np.array([[0.3, 0.2, 0.31]]), np.array([0]), np.array([0.0]))
     np.testing.assert_array_equal(flat, [[True, True, False]])
+
+
+def plausible_architectures_reference(expected, generic, margin, architectures):
+    """One task and one architecture at a time."""
+    out = np.zeros(expected.shape, dtype=bool)
+    for t in range(expected.shape[0]):
+        g = int(generic[t])
+        base = expected[t, g] if g >= 0 else math.nan
+        for m in range(expected.shape[1]):
+            if math.isnan(expected[t, m]):
+                continue
+            if math.isnan(base) or architectures[m] == architectures[g]:
+                out[t, m] = True
+                continue
+            same = [expected[t, j] for j in range(expected.shape[1]) if architectures[j] == architectures[m]]
+            best = min(v for v in same if not math.isnan(v))
+            out[t, m] = best - base <= margin[t]
+    return out
+
+
+def test_plausible_architectures_matches_a_loop_and_keeps_a_whole_architecture_together():
+    rng = np.random.default_rng(19)
+    architectures = ["r", "r", "l", "l", "l", "t", "solo"]
+    expected = rng.uniform(0.05, 0.9, (60, 7))
+    expected[7, 2] = np.nan
+    generic = rng.integers(-1, 7, 60)
+    margin = rng.uniform(0.0, 0.3, 60)
+    got = sh.plausible_architectures(expected, generic, margin, architectures)
+    np.testing.assert_array_equal(got, plausible_architectures_reference(expected, generic, margin, architectures))
+    assert 0 < got.sum() < np.isfinite(expected).sum()
+    # a weak expert of a plausible architecture stays; a strong-looking architecture's whole set goes together
+    e = np.array([[0.30, 0.80, 0.70, 0.95]])
+    got = sh.plausible_architectures(e, np.array([0]), np.array([0.1]), ["r", "r", "l", "l"])
+    np.testing.assert_array_equal(got, [[True, True, False, False]])
+    assert sh.verify_candidates("all", e, np.array([0]), np.array([0.1]), ["r"] * 4) is None
+    np.testing.assert_array_equal(
+        sh.verify_candidates("plausible", e, np.array([0]), np.array([0.1]), ["r"] * 4), [[True, False, False, False]]
+    )
+    with pytest.raises(ValueError, match="unknown verification pool"):
+        sh.verify_candidates("some", e, np.array([0]), np.array([0.1]), ["r"] * 4)

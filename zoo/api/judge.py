@@ -182,7 +182,8 @@ class SelectionJudge:
                 "every expert on the screen's share of the images (what the screened hybrids read)",
             )
             preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
-            self._hybrids(timer, trust, novelties, generic, models, preferred)
+            archs = [m.arch or m.name for m in space.models]
+            self._hybrids(timer, trust, novelties, generic, models, preferred, shrunk, archs)
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods, shrunk
 
@@ -241,13 +242,17 @@ class SelectionJudge:
         generic: Any,
         models: int,
         preferred: Any = None,
+        shrunk: Any = None,
+        architectures: Sequence[str] = (),
     ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
-        run has a shrinkage): top 3, top 5 (plain and screened) and auto, each shortlist holding the generic pick."""
+        run has a shrinkage): top 3, top 5 (plain and screened) and auto, each shortlist holding the generic pick
+        and, with a calibrated margin, drawn from :data:`zoo.api.verify.VERIFY_POOL`'s candidates as recommend's."""
         import numpy as np
 
         from zoo.api.recommend import EXTRAPOLATION_TRUST
-        from zoo.api.verify import hybrid_methods
+        from zoo.api.verify import VERIFY_POOL, hybrid_methods
+        from zoo.shrinkage import verify_candidates
 
         by_name = {m.name: m for m in timer.methods}
         default = by_name.get("Model2Vec (shrunk)", by_name["Model2Vec"]).scores
@@ -256,6 +261,10 @@ class SelectionJudge:
         picks = np.full(len(novelties), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
         screen = by_name[f"{SCREEN_SCORER}-screen"]
+        margins = [trust.margin(n.ratio) for n in novelties]
+        candidates = None
+        if shrunk is not None and all(m is not None for m in margins):
+            candidates = verify_candidates(VERIFY_POOL, shrunk, picks, np.array(margins), architectures)
         timer.methods += hybrid_methods(
             default,
             logme,
@@ -266,6 +275,7 @@ class SelectionJudge:
             preferred=preferred,
             screen=-screen.scores,
             screen_seconds=screen.seconds_per_task,
+            candidates=candidates,
         )
 
     def _shrunk(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, arg
 from zoo.api.recommend import EXTRAPOLATION_TRUST
 from zoo.api.results import json_safe
-from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
+from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, VERIFY_POOL, hybrid_methods
 
 if TYPE_CHECKING:
     from zoo.api.folds import FoldCache, FoldContext, FoldRun
@@ -48,9 +48,12 @@ MEAN_KEYS = (
 class LeaveOutJudge:
     """Leave-one-collection-out selection report over the registry's measured tasks."""
 
-    def __init__(self, training: Model2VecTraining, judge: SelectionJudge) -> None:
+    def __init__(self, training: Model2VecTraining, judge: SelectionJudge, verify_pool: str = VERIFY_POOL) -> None:
         self.training = training
         self.judge = judge
+        #: which experts every verification row may shortlist (:func:`zoo.shrinkage.verify_candidates`): what
+        #: recommend does; another pool is judged by benchmarks/verify_pool.py
+        self.verify_pool = verify_pool
 
     def evaluate(
         self,
@@ -185,7 +188,7 @@ class LeaveOutJudge:
 
         from zoo.api.judge import MethodTimer
         from zoo.embedding.distance import ALPHA, d_asym_matrix, d_sym_matrix
-        from zoo.shrinkage import blend, hold_generic, plausible, trust_weight
+        from zoo.shrinkage import blend, hold_generic, trust_weight, verify_candidates
 
         space = context.base.space
         rows = [context.row[e.task] for e in examples]
@@ -216,7 +219,7 @@ class LeaveOutJudge:
             default,
             extrapolates,
             preferred,
-            plausible(shrunk, generic, margins),
+            verify_candidates(self.verify_pool, shrunk, generic, margins, [m.arch or m.name for m in space.models]),
             run,
             tasks,
             space.models,
@@ -252,8 +255,8 @@ class LeaveOutJudge:
         between the learned ranking's proposals and the safe default; the unanchored variant is reported beside.
         The screened hybrid also runs every expert on the screen's share of the images (one more LogME matrix,
         cached as the others) and shortlists its best in turn with the default ranking's. Every verification
-        shortlists only ``candidates`` ``[T, M]``, the plausible experts (:func:`zoo.shrinkage.plausible`),
-        as recommend does; the screen's passes count those alone.
+        shortlists only ``candidates`` ``[T, M]`` (None: every expert; :attr:`verify_pool`), as recommend
+        does; the screen's passes count those alone.
         """
         import numpy as np
 

@@ -169,14 +169,12 @@ class Scored:
     offset: float = 0.0  # the logit offset the query's difficulty put on every prior
     margin: float | None = None  # how much lower another expected error must be to displace the generic pick
 
-    def order(self, allowed: set[str] | None = None, *, anchor_within: int = 0, hold: bool = True) -> list[int]:
+    def order(self, allowed: set[str] | None = None, *, hold: bool = True) -> list[int]:
         """Positions sorted by expected error (ties: by distance, then name), allowed names only.
 
         With ``hold`` (and a run with a fitted interval), the generic pick (:meth:`generic`) comes first
         unless another expert's expected error is lower by more than :attr:`margin`
-        (:func:`zoo.shrinkage.held_first`). ``anchor_within`` K > 1 puts the generic pick among the first K
-        when it is not there already, in the K-th place: the shortlist a verification re-ranks always holds
-        the default.
+        (:func:`zoo.shrinkage.held_first`).
         """
         keep = [i for i, n in enumerate(self.names) if allowed is None or n in allowed]
         order = sorted(keep, key=lambda i: (self.expected_error[i], self.distance[i], self.names[i]))
@@ -188,10 +186,6 @@ class Scored:
             if held_first(values, order.index(generic), self.margin):
                 order.remove(generic)
                 order.insert(0, generic)
-        anchor = generic if anchor_within > 1 else None
-        if anchor is not None and anchor in order[anchor_within - 1 :]:
-            order.remove(anchor)
-            order.insert(anchor_within - 1, anchor)
         return order
 
     def generic(self, allowed: set[str] | None = None) -> int | None:

@@ -183,22 +183,43 @@ class Recommender:
         top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and preferred != generic)
         ray = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
         screened = None
-        if top and screen > 0 and top < len(order):  # a shortlist of every candidate needs no screen
+        pool = self._verify_pool(scored, index, order, generic) if top else order
+        top = min(top, len(pool))  # a verification lists candidates only
+        if top and screen > 0 and top < len(pool):  # a shortlist of every candidate needs no screen
 
             def make(i: int) -> Recommendation:
                 return self._recommendation(rank[i], scored, i, index, [], {})
 
-            order, screened = self._screened(order, make, generic, top, screen, data_or_name, ray)
+            order, screened = self._screened(order, pool, make, generic, top, screen, data_or_name, ray)
         elif top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
-            order = scored.order(allowed, anchor_within=top)
+            order = _shortlist_first(order, pool, generic, top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
         if top:
             recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
         return recs[:k]
 
+    def _verify_pool(self, scored: Any, index: EmbeddingIndex, order: list[int], generic: int | None) -> list[int]:
+        """The positions of ``order`` (the allowed experts) a verification may shortlist, in that order:
+        :data:`zoo.api.verify.VERIFY_POOL`'s candidates (:func:`zoo.shrinkage.verify_candidates`) when the
+        run has a calibrated margin and a generic pick, else all of them."""
+        import numpy as np
+
+        from zoo.api.verify import VERIFY_POOL
+        from zoo.shrinkage import verify_candidates
+
+        if scored.margin is None or generic is None:
+            return list(order)
+        expected = np.full(len(scored.names), np.nan)
+        expected[order] = np.asarray(scored.expected_error)[order]  # the allowed experts only
+        archs = [str(index.columns["arch"][int(r)]) or n for r, n in zip(scored.rows, scored.names, strict=True)]
+        margin = np.array([scored.margin])
+        mask = verify_candidates(VERIFY_POOL, expected[None, :], np.array([generic]), margin, archs)
+        return list(order) if mask is None else [i for i in order if mask[0, i]]
+
     def _screened(
         self,
         order: list[int],
+        pool: list[int],
         make: Callable[[int], Recommendation],
         generic: int | None,
         top: int,
@@ -206,26 +227,22 @@ class Recommender:
         data: Any,
         ray: dict[str, Any],
     ) -> tuple[list[int], Any]:
-        """``order`` with :func:`zoo.selection.screened_scores`'s shortlist of ``top`` first (in ``order``'s
-        order), and the :class:`zoo.api.verify.Screen` (its features, reused by the verification, stay empty on Ray).
-        ``make`` builds position i's :class:`Recommendation` (for its weights)."""
+        """``order`` with :func:`zoo.selection.screened_scores`'s shortlist of ``top`` drawn from ``pool`` (the
+        candidates, in ``order``'s order) first, and the :class:`zoo.api.verify.Screen` that scored the pool (its
+        features, reused by the verification, stay empty on Ray). ``make`` builds position i's
+        :class:`Recommendation` (for its weights)."""
         import numpy as np
 
         from zoo.api.verify import Screen, query_images
-        from zoo.selection import screened_scores
 
-        candidates = [make(i) for i in order]
+        candidates = [make(i) for i in pool]
         screen = Screen(query_images(self.store, data), fraction)
         if ray["ray_address"]:  # the scores only: each Ray task reads its own share, no features come back
             values = screen.run_on_ray(self.store, candidates, data, **ray)
         else:
             values = screen.run(candidates, ray["progress"])
-        positions = np.arange(len(order), dtype=np.float64)[None, :]
-        proposals = np.array([[values.get(rec.model, np.nan) for rec in candidates]])
-        anchor = np.array([order.index(generic) if generic in order else -1])
-        ranks = screened_scores(positions, proposals, np.full_like(positions, np.nan), top, anchor)[0]
-        short = sorted(int(j) for j in np.flatnonzero(ranks < top))
-        return [order[j] for j in short] + [i for j, i in enumerate(order) if j not in short], screen
+        proposals = np.array([values.get(rec.model, np.nan) for rec in candidates])
+        return _shortlist_first(order, pool, generic, top, proposals), screen
 
     def _run_index(
         self, probe: str | None, probe_name: str, method: str, *, progress: bool
@@ -388,3 +405,24 @@ class Recommender:
             for r in recs
         ]
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
+
+
+def _shortlist_first(
+    order: list[int], pool: list[int], generic: int | None, top: int, screen: Any = None
+) -> list[int]:
+    """``order`` with the verification's shortlist of ``top`` first, drawn from ``pool`` (its candidates, in
+    ``order``'s order) and holding the generic pick (:func:`zoo.selection.hybrid_scores`; with the screen's
+    values ``[len(pool)]``, :func:`zoo.selection.screened_scores`), the rest after it as they stand."""
+    import numpy as np
+
+    from zoo.selection import hybrid_scores, screened_scores
+
+    positions = np.arange(len(pool), dtype=np.float64)[None, :]
+    anchor = np.array([pool.index(generic) if generic in pool else -1])
+    unread = np.full_like(positions, np.nan)  # no transferability yet: the shortlist keeps the pool's order
+    if screen is None:
+        ranks = hybrid_scores(positions, unread, top, anchor)[0]
+    else:
+        ranks = screened_scores(positions, np.asarray(screen, dtype=np.float64)[None, :], unread, top, anchor)[0]
+    short = [pool[j] for j in sorted(int(j) for j in np.flatnonzero(ranks < top))]
+    return short + [i for i in order if i not in short]

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 AUTO_VERIFY = 5
 #: the share of the query's images every candidate's screen reads (fixed before any fold was judged)
 SCREEN_FRACTION = 0.1
+#: which experts a verification may shortlist (:func:`zoo.shrinkage.verify_candidates`): those of an architecture
+#: whose best expert's expected error is within the hold margin of the generic pick's (LogME cannot see how
+#: an architecture fine-tunes; pre-registered and judged in docs/figures/arch-preregistration.md)
+VERIFY_POOL = "architecture"
 #: what the screen scores on that share (:func:`zoo.scorers.logme_gain`: raw LogME on a few images ranks the
 #: experts by their feature width; chosen on new-source set 1, docs/figures/screen-preregistration.md)
 SCREEN_SCORER = "logme-gain"
