@@ -9,15 +9,15 @@ against log r; "symmetric", +-the 80% quantile line of its absolute value; "logi
 of the error (pre-registered in docs/figures/interval-preregistration.md). For each reported fold C and
 each shape, the inner score is the mean |coverage - 0.8| over the two other folds, each judged with the
 interval fitted on the remaining one (C's tasks skipped, as the leave-out judge skips them); the shape with
-the lowest inner score (ties: the earlier in that list) is C's choice, and C's coverage is reported for both. Reads the fold
-runs ``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts nothing.
+the lowest inner score (ties: the earlier in that list) is C's choice, and C's coverage is reported for every
+shape. Reads the fold runs ``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
 
 
 def main() -> None:

@@ -212,8 +212,10 @@ def candidates_reference(scores, screen, transferability, k, anchor, candidates)
             pooled = screened_reference(row, screen[t : t + 1], transferability[t : t + 1], k, a)[0]
         short = [j for j in np.argsort(pooled) if not np.isnan(pooled[j]) and pooled[j] < k]
         short = sorted(short, key=lambda j: pooled[j])
-        rest = sorted((j for j in range(scores.shape[1]) if not np.isnan(scores[t, j]) and j not in short),
-                      key=lambda j: (scores[t, j], j))
+        rest = sorted(
+            (j for j in range(scores.shape[1]) if not np.isnan(scores[t, j]) and j not in short),
+            key=lambda j: (scores[t, j], j),
+        )
         for position, j in enumerate(short + rest):
             out[t, j] = position
     return out
@@ -265,7 +267,15 @@ def test_hybrid_methods_count_the_screen_over_the_candidates_alone():
     extrapolates = np.array([True, False, True, False, False, False])
     preferred = np.zeros(6, dtype=int)  # agrees with generic: only the extrapolating tasks verify under auto
     rows = hybrid_methods(
-        default, logme, generic, extrapolates, 0.5, (3,), preferred=preferred, screen=screen, screen_seconds=2.0,
+        default,
+        logme,
+        generic,
+        extrapolates,
+        0.5,
+        (3,),
+        preferred=preferred,
+        screen=screen,
+        screen_seconds=2.0,
         candidates=candidates,
     )
     by = {r.name: r for r in rows}

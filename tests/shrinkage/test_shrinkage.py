@@ -167,9 +167,7 @@ def test_the_logit_interval_is_the_quantile_line_of_the_logit_residual_and_maps_
         assert low[0, j] == pytest.approx(1 / (1 + math.exp(-(centre - q))))
         assert high[0, j] == pytest.approx(1 / (1 + math.exp(-(centre + q))))
     assert high[0, 0] - low[0, 0] < high[0, 1] - low[0, 1]
-    np.testing.assert_allclose(
-        interval.half_width(ratio, np.array([0.5])), (high[0, 1] - low[0, 1]) / 2, rtol=1e-12
-    )
+    np.testing.assert_allclose(interval.half_width(ratio, np.array([0.5])), (high[0, 1] - low[0, 1]) / 2, rtol=1e-12)
     with pytest.raises(ValueError, match="expected error"):
         interval.half_width(ratio)
     with pytest.raises(ValueError, match="unknown interval shape"):

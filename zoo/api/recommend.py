@@ -407,9 +407,7 @@ class Recommender:
         return recommendation_chart(rows, out, oracle=min(measured.values()) if measured else None)
 
 
-def _shortlist_first(
-    order: list[int], pool: list[int], generic: int | None, top: int, screen: Any = None
-) -> list[int]:
+def _shortlist_first(order: list[int], pool: list[int], generic: int | None, top: int, screen: Any = None) -> list[int]:
     """``order`` with the verification's shortlist of ``top`` first, drawn from ``pool`` (its candidates, in
     ``order``'s order) and holding the generic pick (:func:`zoo.selection.hybrid_scores`; with the screen's
     values ``[len(pool)]``, :func:`zoo.selection.screened_scores`), the rest after it as they stand."""
