@@ -10,7 +10,10 @@ A second, later set (rendered after the difficulty offset of :mod:`zoo.shrinkage
 check): ``render OUT --fonts freefont`` writes ``OUT/fresh2-*`` from GNU FreeFont (Debian's
 fonts-freefont-ttf), and ``judge URL --prefix fresh2-`` judges those. A third (after the verification
 screen, as its blind check): ``render OUT --fonts urw-unifont`` writes ``OUT/fresh3-*`` from URW's base 35 and
-GNU Unifont (fonts-urw-base35, fonts-unifont); ``judge URL --prefix fresh3-``.
+GNU Unifont (fonts-urw-base35, fonts-unifont); ``judge URL --prefix fresh3-``. A fourth (after the verification
+pool of :func:`zoo.shrinkage.verify_candidates`, as its blind check): ``render OUT --fonts sil-libertine-symbola``
+writes ``OUT/fresh4-*`` from SIL Gentium Plus, Linux Libertine and Biolinum, and Symbola (fonts-sil-gentiumplus,
+fonts-linuxlibertine, fonts-symbola); ``judge URL --prefix fresh4-``.
 
 ``DIR`` holds the experts' weights (``zoo bench rebuild-experts``). The bench renders its glyphs from
 Noto fonts with its own augmentation (``zoo.collections``); these tasks use other fonts (Debian's
@@ -58,6 +61,13 @@ URW_FACES = (
     "URWGothic-Book.otf",
 )
 UNIFONT = Path("/usr/share/fonts/opentype/unifont/unifont.otf")
+#: the fourth set (``render --fonts sil-libertine-symbola``): SIL Gentium Plus, Linux Libertine and Biolinum,
+#: Symbola (Debian's fonts-sil-gentiumplus, fonts-linuxlibertine, fonts-symbola)
+GENTIUM = Path("/usr/share/fonts/truetype/gentiumplus")
+GENTIUM_FACES = ("GentiumPlus-Regular.ttf", "GentiumPlus-Italic.ttf", "GentiumBookPlus-Bold.ttf")
+LIBERTINE = Path("/usr/share/fonts/opentype/linux-libertine")
+LIBERTINE_FACES = ("LinLibertine_R.otf", "LinLibertine_RI.otf", "LinBiolinum_R.otf", "LinBiolinum_RB.otf")
+SYMBOLA = Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf")
 DEJAVU_FACES = (
     "DejaVuSans.ttf",
     "DejaVuSans-Bold.ttf",
@@ -131,15 +141,18 @@ def render(out: Path, family: str = "dejavu") -> None:
 
     ``family`` "freefont" renders the second set, ``out/fresh2-NAME``, from GNU FreeFont alone (other
     faces, other code points: the sample is seeded by the new name); "urw-unifont" the third,
-    ``out/fresh3-NAME``, from URW's base 35 and GNU Unifont (a bitmap-drawn face)."""
+    ``out/fresh3-NAME``, from URW's base 35 and GNU Unifont (a bitmap-drawn face); "sil-libertine-symbola" the
+    fourth, ``out/fresh4-NAME``, from SIL Gentium Plus, Linux Libertine/Biolinum and Symbola."""
     from fontTools.ttLib import TTFont
 
-    prefix = {"freefont": "fresh2", "urw-unifont": "fresh3"}.get(family, "fresh")
+    prefix = {"freefont": "fresh2", "urw-unifont": "fresh3", "sil-libertine-symbola": "fresh4"}.get(family, "fresh")
     for name, (first, last, latin) in SETS.items():
         if family == "freefont":
             fonts = [FREEFONT / f for f in FREEFONT_FACES]
         elif family == "urw-unifont":
             fonts = [URW / f for f in URW_FACES] + [UNIFONT]
+        elif family == "sil-libertine-symbola":
+            fonts = [GENTIUM / f for f in GENTIUM_FACES] + [LIBERTINE / f for f in LIBERTINE_FACES] + [SYMBOLA]
         else:
             fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
         maps = {f: set(TTFont(str(f), lazy=True)["cmap"].getBestCmap()) for f in fonts}
@@ -247,7 +260,9 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     rendering = commands.add_parser("render", help="write the task folders")
     rendering.add_argument("out", type=Path)
-    rendering.add_argument("--fonts", choices=("dejavu", "freefont", "urw-unifont"), default="dejavu")
+    rendering.add_argument(
+        "--fonts", choices=("dejavu", "freefont", "urw-unifont", "sil-libertine-symbola"), default="dejavu"
+    )
     judging = commands.add_parser("judge", help="score the selection methods")
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
