@@ -169,7 +169,8 @@ def test_verification_shortlists_only_experts_of_a_plausible_architecture(
     good_source = zoo.store.get_model(GOOD).source
     assert good_source not in stubbed and len(stubbed) == (m - 1) + 2  # the other m - 1 screened, 2 verified
     by_model = {r.model: r for r in recs}
-    assert by_model[GOOD].screen is None and by_model[GOOD].logme is None
+    assert by_model[GOOD].screen is None and by_model[GOOD].logme is None and by_model[GOOD].candidate is False
+    assert all(r.candidate for r in recs if r.model != GOOD)
     assert recs[0].model != GOOD and len([r for r in recs if r.logme is not None]) == 2
     stubbed.clear()
     recs = zoo.recommend(str(tmp_path), k=m, verify=2, screen=0, progress=False)  # the plain shortlist too

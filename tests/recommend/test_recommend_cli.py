@@ -85,3 +85,23 @@ def test_train_with_named_validation_tasks(db):
     assert json.loads(out.output)["metrics"]["val_tasks"] == ["task01", "task02"]
     bad = CliRunner().invoke(main, ["--db", db, "train-model2vec", "--val-task", "nope", "--quiet"])
     assert bad.exit_code != 0 and "nope" in bad.output
+
+
+def test_recommend_names_the_architectures_a_verification_left_out(db, monkeypatch):
+    from zoo.api import Zoo
+    from zoo.api.recommend import Recommendation
+
+    base = {"expected_error": 0.2, "distance": 0.1, "evidence": (), "trained": True, "source": "timm:x"}
+    recs = [
+        Recommendation(rank=1, model="a", arch="resnet10t", logme=1.0, verified_rank=1, candidate=True, **base),
+        Recommendation(rank=2, model="b", arch="lcnet_050", candidate=False, **base),
+        Recommendation(rank=3, model="c", arch="lcnet_050", candidate=False, **base),
+    ]
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs)
+    out = _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet")
+    assert out.exit_code == 0, out.output
+    assert "Not eligible for verification: the lcnet_050 experts" in out.output
+    out = _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet", "--json")
+    assert [r["candidate"] for r in json.loads(out.output)["recommendations"]] == [True, False, False]
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs[:1])
+    assert "Not eligible" not in _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet").output

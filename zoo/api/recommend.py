@@ -7,6 +7,7 @@ Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,9 @@ class Recommendation:
     query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
     ``trained`` is False for a model registered after the run (cold start). ``logme``,
     ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist, and
-    ``screen`` (the screen's score of every expert, when the shortlist was screened).
+    ``screen`` (the screen's score of every expert, when the shortlist was screened); ``candidate`` says
+    whether a verification could shortlist it (:data:`zoo.api.verify.VERIFY_POOL`: the experts of an
+    architecture whose best expected error is within the margin of the generic pick's; None without one).
     """
 
     rank: int
@@ -82,6 +85,7 @@ class Recommendation:
     difficulty_offset: float = 0.0  # the logit offset that difficulty put on every expert's prior
     margin: float | None = None  # how much lower an expected error must be to displace the generic pick
     screen: float | None = None  # the verification screen's score on its share of the images (LogME gain)
+    candidate: bool | None = None  # with --verify: whether its architecture let it be verified (VERIFY_POOL)
 
     @property
     def extrapolates(self) -> bool:
@@ -196,6 +200,8 @@ class Recommender:
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
         if top:
             recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
+            eligible = {scored.names[i] for i in pool}
+            recs = [dataclasses.replace(r, candidate=r.model in eligible) for r in recs]
         return recs[:k]
 
     def _verify_pool(self, scored: Any, index: EmbeddingIndex, order: list[int], generic: int | None) -> list[int]:

@@ -209,7 +209,8 @@ class VerifyCount(click.ParamType):
     type=VerifyCount(),
     default=0,
     metavar="K|auto",
-    help="Re-rank a shortlist of K by LogME on their features (for K >= 2 it always holds the generic pick); "
+    help="Re-rank a shortlist of K by LogME on their features (for K >= 2 it always holds the generic pick; "
+    "only experts of an architecture whose best expected error is within the margin of the generic pick's); "
     "auto: K=5 when the folder is far from the evidence or the first pick is not the generic one.",
 )
 @click.option(
@@ -218,8 +219,8 @@ class VerifyCount(click.ParamType):
     default=SCREEN_FRACTION,
     show_default=True,
     metavar="F",
-    help="With --verify: every expert's LogME gain on this share of the images proposes half the shortlist "
-    "(M*F + K*(1-F) forward passes); 0: the K best of the ranking alone (K passes).",
+    help="With --verify: every eligible expert's LogME gain on this share of the images proposes half the "
+    "shortlist (M*F + K*(1-F) forward passes); 0: the K best of the ranking alone (K passes).",
 )
 @click.option("--filter", "pattern", metavar="GLOB", help="Only models whose name matches GLOB.")
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="Only models with this tag; repeat for more.")
@@ -304,8 +305,15 @@ def recommend(
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if any(r.screen is not None for r in recs):
         click.echo(
-            "The LogME shortlist took the ranking's and a screen's best in turn (every expert on a share of "
-            "your images, --screen F; --screen 0: the ranking's top K only)."
+            "The LogME shortlist took the ranking's and a screen's best in turn (every eligible expert on a share "
+            "of your images, --screen F; --screen 0: the ranking's top K only)."
+        )
+    left_out = sorted({r.arch or r.model for r in recs if r.candidate is False})
+    if left_out:
+        click.echo(
+            f"Not eligible for verification: the {', '.join(left_out)} experts (that architecture's best "
+            "expected error is more than the margin above the generic pick's; LogME cannot see how an "
+            "architecture fine-tunes)."
         )
     if chart:
         click.echo(f"Chart saved to {chart}")
