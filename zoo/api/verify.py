@@ -2,8 +2,9 @@
 
 The order is :func:`zoo.selection.hybrid_scores` (the same code ``bench evaluate`` judges as
 "Model2Vec + LogME top-K"): the shortlist by LogME, then the rest in their order. The recommender
-builds the shortlist (it always holds the generic pick for K >= 2, see
-:meth:`zoo.api.ranking.Scored.order`); this module scores and re-ranks it, locally or on Ray.
+builds the shortlist (it always holds the generic pick for K >= 2, and only eligible experts: those of an
+architecture :data:`VERIFY_POOL` admits, :func:`zoo.shrinkage.verify_candidates`); this module scores and
+re-ranks it, locally or on Ray.
 
 With a screen (the default), the shortlist is :func:`zoo.selection.screened_scores`'s ("Model2Vec +
 screened LogME top-K" in ``bench evaluate``): every candidate's score on a class-balanced
@@ -11,7 +12,7 @@ screened LogME top-K" in ``bench evaluate``): every candidate's score on a class
 collection's specialists), alternately with the default ranking. The score is
 :func:`zoo.scorers.logme_gain` (LogME against label-permuted LogME): raw LogME on so few images mostly
 ranks the features' width. The screened experts' features of that share are kept, so the shortlist's
-full pass reads only the other images: M * f + K * (1 - f) passes.
+full pass reads only the other images: M * f + K * (1 - f) passes, M the eligible experts.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def hybrid_methods(
     ``recommend --verify auto`` does.
 
     ``candidates`` ``[T, M]`` (optional, bool): the experts every verification may shortlist
-    (:func:`zoo.shrinkage.plausible`); the screen then scores only those, and its passes count them alone.
+    (:func:`zoo.shrinkage.verify_candidates`); the screen then scores only those, and its passes count them alone.
     """
     import numpy as np
 
