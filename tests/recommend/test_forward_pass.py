@@ -94,6 +94,19 @@ def test_the_verified_shortlist_always_holds_the_generic_pick(synthetic_zoo, stu
     assert shortlist == {plain[0].model, generic} if plain[0].model != generic else {plain[0].model, plain[1].model}
 
 
+def _query_ranking_good_low(zoo, truth, folder):
+    """Point the zoo's embedder at the first task whose ranking puts GOOD below its first two; that ranking."""
+    m = len(truth["model_names"])
+    for vector in truth["tasks"]:
+        probe = type("P", (), {"name": PROBE})()
+        embedded = type("E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": probe})
+        zoo.embeddings.embed = lambda data, e=embedded, **kw: e
+        plain = zoo.recommend(str(folder), k=m, progress=False)
+        if GOOD not in [r.model for r in plain[:2]]:
+            return plain
+    raise AssertionError("no task of the synthetic zoo ranks GOOD below its first two")
+
+
 def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_reused(synthetic_zoo, stubbed, tmp_path):
     from zoo.api.verify import SCREEN_FRACTION, Screen
     from zoo.networks import load_network
@@ -102,13 +115,7 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     m = len(truth["model_names"])
-    for vector in truth["tasks"]:  # a query whose ranking puts GOOD below its first two
-        probe = type("P", (), {"name": PROBE})()
-        embedded = type("E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": probe})
-        zoo.embeddings.embed = lambda data, e=embedded, **kw: e
-        plain = [r.model for r in zoo.recommend(str(tmp_path), k=m, progress=False)]
-        if GOOD not in plain[:2]:
-            break
+    plain = [r.model for r in _query_ranking_good_low(zoo, truth, tmp_path)]
     assert GOOD not in plain[:2]  # without the screen, a shortlist of two misses it
     stubbed.clear()
     recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)  # the default screen
@@ -144,13 +151,7 @@ def test_verification_shortlists_only_experts_of_a_plausible_architecture(
     zoo, truth = synthetic_zoo
     zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
     m = len(truth["model_names"])
-    for vector in truth["tasks"]:  # a query whose ranking puts GOOD below its first two
-        probe = type("P", (), {"name": PROBE})()
-        embedded = type("E", (), {"vector": vector, "params": {}, "method": METHOD, "probe": probe})
-        zoo.embeddings.embed = lambda data, e=embedded, **kw: e
-        plain = zoo.recommend(str(tmp_path), k=m, progress=False)
-        if GOOD not in [r.model for r in plain[:2]]:
-            break
+    plain = _query_ranking_good_low(zoo, truth, tmp_path)
     expected = {r.model: r.expected_error for r in plain}
     generic_error = expected[plain[0].model]
     margin = (expected[GOOD] - generic_error) / 2  # GOOD is more than the margin above the generic pick
