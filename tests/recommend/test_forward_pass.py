@@ -171,7 +171,7 @@ def test_verification_shortlists_only_experts_of_a_plausible_architecture(
     assert good_source not in stubbed and len(stubbed) == (m - 1) + 2  # the other m - 1 screened, 2 verified
     by_model = {r.model: r for r in recs}
     assert by_model[GOOD].screen is None and by_model[GOOD].logme is None and by_model[GOOD].candidate is False
-    assert all(r.candidate for r in recs if r.model != GOOD)
+    assert all(r.candidate for r in recs if r.model != GOOD) and all(r.left_out == ("weak",) for r in recs)
     assert recs[0].model != GOOD and len([r for r in recs if r.logme is not None]) == 2
     stubbed.clear()
     recs = zoo.recommend(str(tmp_path), k=m, verify=2, screen=0, progress=False)  # the plain shortlist too
@@ -181,6 +181,7 @@ def test_verification_shortlists_only_experts_of_a_plausible_architecture(
     stubbed.clear()
     recs = zoo.recommend(str(tmp_path), k=m, verify=2, progress=False)
     assert len(stubbed) == m + 2 and good_source in stubbed and recs[0].model == GOOD
+    assert recs[0].left_out == () and all(r.candidate for r in recs)
 
 
 def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed):

@@ -88,6 +88,8 @@ def test_train_with_named_validation_tasks(db):
 
 
 def test_recommend_names_the_architectures_a_verification_left_out(db, monkeypatch):
+    import dataclasses
+
     from zoo.api import Zoo
     from zoo.api.recommend import Recommendation
 
@@ -97,11 +99,13 @@ def test_recommend_names_the_architectures_a_verification_left_out(db, monkeypat
         Recommendation(rank=2, model="b", arch="lcnet_050", candidate=False, **base),
         Recommendation(rank=3, model="c", arch="lcnet_050", candidate=False, **base),
     ]
+    recs = [dataclasses.replace(r, left_out=("lcnet_050", "test_resnet")) for r in recs]
     monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs)
     out = _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet")
     assert out.exit_code == 0, out.output
-    assert "Not eligible for verification: the lcnet_050 experts" in out.output
+    assert "Not eligible for verification: the lcnet_050, test_resnet experts" in out.output
     out = _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet", "--json")
     assert [r["candidate"] for r in json.loads(out.output)["recommendations"]] == [True, False, False]
-    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs[:1])
+    first = [dataclasses.replace(recs[0], left_out=())]
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: first)
     assert "Not eligible" not in _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet").output

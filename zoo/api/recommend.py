@@ -61,7 +61,8 @@ class Recommendation:
     ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist, and
     ``screen`` (the screen's score of every expert, when the shortlist was screened); ``candidate`` says
     whether a verification could shortlist it (:data:`zoo.api.verify.VERIFY_POOL`: the experts of an
-    architecture whose best expected error is within the margin of the generic pick's; None without one).
+    architecture whose best expected error is within the margin of the generic pick's; None without one),
+    and ``left_out`` names the allowed architectures it left out (the same on every pick).
     """
 
     rank: int
@@ -86,6 +87,7 @@ class Recommendation:
     margin: float | None = None  # how much lower an expected error must be to displace the generic pick
     screen: float | None = None  # the verification screen's score on its share of the images (LogME gain)
     candidate: bool | None = None  # with --verify: whether its architecture let it be verified (VERIFY_POOL)
+    left_out: tuple[str, ...] = ()  # with --verify: the architectures none of whose experts could be verified
 
     @property
     def extrapolates(self) -> bool:
@@ -201,7 +203,9 @@ class Recommender:
         if top:
             recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
             eligible = {scored.names[i] for i in pool}
-            recs = [dataclasses.replace(r, candidate=r.model in eligible) for r in recs]
+            arch = {scored.names[i]: self._arch(scored, index, i) for i in order}
+            left_out = tuple(sorted({arch[n] for n in arch} - {arch[n] for n in eligible}))
+            recs = [dataclasses.replace(r, candidate=r.model in eligible, left_out=left_out) for r in recs]
         return recs[:k]
 
     def _verify_pool(self, scored: Any, index: EmbeddingIndex, order: list[int], generic: int | None) -> list[int]:
@@ -217,10 +221,15 @@ class Recommender:
             return list(order)
         expected = np.full(len(scored.names), np.nan)
         expected[order] = np.asarray(scored.expected_error)[order]  # the allowed experts only
-        archs = [str(index.columns["arch"][int(r)]) or n for r, n in zip(scored.rows, scored.names, strict=True)]
+        archs = [self._arch(scored, index, i) for i in range(len(scored.names))]
         margin = np.array([scored.margin])
         mask = verify_candidates(VERIFY_POOL, expected[None, :], np.array([generic]), margin, archs)
         return list(order) if mask is None else [i for i in order if mask[0, i]]
+
+    @staticmethod
+    def _arch(scored: Any, index: EmbeddingIndex, i: int) -> str:
+        """Position i's architecture (its name when none is recorded: an architecture of its own)."""
+        return str(index.columns["arch"][int(scored.rows[i])]) or scored.names[i]
 
     def _screened(
         self,

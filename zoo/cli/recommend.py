@@ -308,10 +308,10 @@ def recommend(
             "The LogME shortlist took the ranking's and a screen's best in turn (every eligible expert on a share "
             "of your images, --screen F; --screen 0: the ranking's top K only)."
         )
-    left_out = sorted({r.arch or r.model for r in recs if r.candidate is False})
+    left_out = recs[0].left_out if recs else ()
     if left_out:
         click.echo(
-            f"Not eligible for verification: the {', '.join(left_out)} experts (that architecture's best "
+            f"Not eligible for verification: the {', '.join(left_out)} experts (each such architecture's best "
             "expected error is more than the margin above the generic pick's; LogME cannot see how an "
             "architecture fine-tunes)."
         )
