@@ -82,6 +82,7 @@ __all__ = [
     "novelty",
     "plausible",
     "plausible_architectures",
+    "sigmoid",
     "verify_candidates",
     "POOLS",
     "top_pick_gap",
@@ -106,7 +107,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, elementwise (the inverse of the error logit)."""
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
@@ -146,7 +148,7 @@ def novelty(query_dsym: np.ndarray, reference: np.ndarray, names: Sequence[str] 
 def trust_weight(ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
     """``[T]`` w(r) = sigmoid(a - b log r): the share of Model2Vec's task term kept at novelty ratios ``[T]``."""
     a, b = weight
-    return _sigmoid(a - b * np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)))
+    return sigmoid(a - b * np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)))
 
 
 def blend(
@@ -165,7 +167,7 @@ def blend(
     base = _logit(prior)[None, :]
     if offset is not None:
         base = base + np.asarray(offset, dtype=np.float64)[:, None]
-    return _sigmoid(base + w * (_logit(expected) - base))
+    return sigmoid(base + w * (_logit(expected) - base))
 
 
 def held_first(expected: np.ndarray, generic: int, margin: float) -> bool:
@@ -385,7 +387,7 @@ class Interval:
         up = np.maximum(self.high[0] + self.high[1] * x, 0.0)
         if self.scale == "logit":
             z = _logit(expected)
-            return _sigmoid(z + down), _sigmoid(z + up)
+            return sigmoid(z + down), sigmoid(z + up)
         return np.clip(expected + down, 0.0, 1.0), np.clip(expected + up, 0.0, 1.0)
 
 

@@ -248,6 +248,7 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     import numpy as np
 
     from zoo.model2vec import expected_error
+    from zoo.shrinkage import sigmoid
 
     hits = index.search(vector, len(index), min_candidates=len(index))
     names = tuple(h.name for h in hits)
@@ -279,12 +280,8 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
         novelty,
         weight,
         known,
-        float(_sigmoid(difficulty)) if known_difficulty else None,
-        float(_sigmoid(fit.centre)) if known_difficulty and fit is not None and fit.slope else None,
+        float(sigmoid(difficulty)) if known_difficulty else None,
+        float(sigmoid(fit.centre)) if known_difficulty and fit is not None and fit.slope else None,
         trust.offset(difficulty) if trust.fitted else 0.0,
         trust.margin(ratio),
     )
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
