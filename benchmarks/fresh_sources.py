@@ -174,11 +174,12 @@ def render(out: Path, family: str = "dejavu") -> None:
         print(f"{prefix}-{name}: {len(points)} classes, {len(fonts)} fonts", flush=True)
 
 
-def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "all") -> None:
+def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "architecture") -> None:
     """Every selection method on the registry's tasks named ``prefix*`` against their measured errors.
 
-    ``pool``: which experts every verification may shortlist (:func:`zoo.shrinkage.verify_candidates`; "all"
-    is what recommend does: docs/figures/plausible-preregistration.md, arch-preregistration.md)."""
+    ``pool``: which experts every verification may shortlist (:func:`zoo.shrinkage.verify_candidates`; the
+    default, "architecture", is what recommend does, :data:`zoo.api.verify.VERIFY_POOL`; "all" is every
+    expert, as before it: docs/figures/plausible-preregistration.md, arch-preregistration.md)."""
     import time
 
     import zoo
@@ -267,7 +268,9 @@ def main() -> None:
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
     judging.add_argument("--prefix", default="fresh-", help="judge the tasks whose names start with this")
-    judging.add_argument("--pool", choices=("all", "plausible", "architecture"), default="all", help="verify these")
+    judging.add_argument(
+        "--pool", choices=("all", "plausible", "architecture"), default="architecture", help="verify these"
+    )
     args = parser.parse_args()
     if args.command == "render":
         render(args.out, args.fonts)

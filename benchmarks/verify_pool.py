@@ -6,9 +6,10 @@
 
 Reads the fold runs and scorer matrices ``bench evaluate --leave-out all`` cached under ``OUT/leave-out-cache``
 (trains and scores nothing new when they are there) and prints every verification row per fold and on the
-mean, as that report does, with :func:`zoo.shrinkage.verify_candidates`'s ``pool``: "all" (what recommend
-does), "plausible" or "architecture" (pre-registered in docs/figures/plausible-preregistration.md and
-arch-preregistration.md). The new-source sets: ``fresh_sources.py judge --pool``. Asserts nothing.
+mean, as that report does, with :func:`zoo.shrinkage.verify_candidates`'s ``pool``: "architecture" (the
+default, what recommend does), "all" (every expert, as before it) or "plausible" (pre-registered in
+docs/figures/plausible-preregistration.md and arch-preregistration.md). The new-source sets:
+``fresh_sources.py judge --pool``. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("out", type=Path, help="the --out-dir of a `bench evaluate --leave-out all` run")
-    parser.add_argument("--pool", choices=("all", "plausible", "architecture"), default="all")
+    parser.add_argument("--pool", choices=("all", "plausible", "architecture"), default="architecture")
     parser.add_argument("--max-samples", type=int, default=200, help="as that run's")
     args = parser.parse_args()
 

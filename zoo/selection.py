@@ -107,8 +107,8 @@ def hybrid_scores(
     choice): when it is not among the first ``k`` it takes the k-th place, so the shortlist still costs ``k``
     forward passes and the re-ranking can only leave the anchor on the query's own evidence. A negative
     anchor, or one whose score is NaN, means none for that task; a shortlist of one (``k = 1``) has none.
-    ``candidates`` ``[T, M]`` (optional, bool): only these may be shortlisted (the plausible experts,
-    :func:`zoo.shrinkage.plausible`); the others keep their place in ``scores`` order after the shortlist.
+    ``candidates`` ``[T, M]`` (optional, bool): only these may be shortlisted (a verification's eligible experts,
+    :func:`zoo.shrinkage.verify_candidates`); the others keep their place in ``scores`` order after the shortlist.
 
     Returns new scores ``[T, M]``: the shortlist first, in descending transferability, then every other
     model in its original order; NaN scores stay NaN. The cost is ``k`` forward passes per task.
@@ -118,7 +118,7 @@ def hybrid_scores(
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
         order = _ranked(scores[t])
-        pool = order if candidates is None else order[np.asarray(candidates[t], dtype=bool)[order]]
+        pool = _eligible(order, None if candidates is None else candidates[t])
         if anchor is not None and k > 1 and int(anchor[t]) in pool[k - 1 :]:
             a = int(anchor[t])
             pool = np.concatenate([pool[: k - 1], [a], pool[k - 1 :][pool[k - 1 :] != a]])
@@ -152,7 +152,7 @@ def screened_scores(
     out = np.full_like(scores, np.nan)
     for t in range(scores.shape[0]):
         order = _ranked(scores[t])
-        pool = order if candidates is None else order[np.asarray(candidates[t], dtype=bool)[order]]
+        pool = _eligible(order, None if candidates is None else candidates[t])
         valid = np.isfinite(screen[t, pool])
         proposers = [list(pool[valid][np.lexsort((pool[valid], -screen[t, pool[valid]]))]), list(pool)]
         short: list[int] = []
@@ -173,6 +173,11 @@ def _ranked(row: np.ndarray) -> np.ndarray:
     """The indices of ``row``'s finite entries, ascending (ties by index)."""
     valid = np.flatnonzero(~np.isnan(row))
     return valid[np.lexsort((valid, row[valid]))]
+
+
+def _eligible(order: np.ndarray, candidates: np.ndarray | None) -> np.ndarray:
+    """The entries of ``order`` that ``candidates`` (one task's ``[M]`` bool; None: all) admits, in that order."""
+    return order if candidates is None else order[np.asarray(candidates, dtype=bool)[order]]
 
 
 def _rerank(out: np.ndarray, order: np.ndarray, k: int, transferability: np.ndarray) -> None:

@@ -191,7 +191,15 @@ def hold_generic(scores: np.ndarray, generic: np.ndarray, margin: np.ndarray) ->
     return out
 
 
-# ---------------------------------------------------------------------- difficulty
+# ---------------------------------------------------------------------- what a verification may shortlist
+def _generic_error(expected: np.ndarray, generic: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(each task's generic pick's expected error ``[T]``, NaN where none; whether it has one ``[T]``; the
+    generic picks as integers ``[T]``) for expected errors ``[T, M]`` and picks ``generic`` ``[T]`` (-1: none)."""
+    generic = np.asarray(generic, dtype=np.int64)
+    base = np.where(generic >= 0, expected[np.arange(expected.shape[0]), np.maximum(generic, 0)], np.nan)
+    return base, (generic >= 0) & np.isfinite(base), generic
+
+
 def plausible(expected: np.ndarray, generic: np.ndarray, margin: np.ndarray) -> np.ndarray:
     """``[T, M]`` bool: the experts a verification may shortlist, those whose expected error ``[T, M]`` is at
     most ``margin`` ``[T]`` above the generic pick's (``generic`` ``[T]``): the mirror of :func:`hold_generic`,
@@ -200,16 +208,12 @@ def plausible(expected: np.ndarray, generic: np.ndarray, margin: np.ndarray) -> 
     expected error can. The generic pick is always plausible; a task without one (negative, or NaN expected
     error) keeps every expert with a finite expected error; NaN expected errors are never plausible."""
     expected = np.asarray(expected, dtype=np.float64)
-    generic = np.asarray(generic, dtype=np.int64)
-    finite = np.isfinite(expected)
-    rows = np.arange(expected.shape[0])
-    base = np.where(generic >= 0, expected[rows, np.maximum(generic, 0)], np.nan)
+    base, has, generic = _generic_error(expected, generic)
     with np.errstate(invalid="ignore"):
         out = expected - base[:, None] <= np.asarray(margin, dtype=np.float64)[:, None]
-    out |= ~np.isfinite(base)[:, None]
-    out &= finite
-    has = (generic >= 0) & np.isfinite(base)
-    out[rows[has], generic[has]] = True
+    out |= ~has[:, None]
+    out &= np.isfinite(expected)
+    out[np.flatnonzero(has), generic[has]] = True
     return out
 
 
@@ -223,17 +227,14 @@ def plausible_architectures(
     behind each expected error do (docs/figures/arch-preregistration.md). A task without a generic pick (or
     whose generic pick has no expected error) keeps every expert; NaN expected errors are never candidates."""
     expected = np.asarray(expected, dtype=np.float64)
-    generic = np.asarray(generic, dtype=np.int64)
+    base, has, generic = _generic_error(expected, generic)
     names = sorted(set(architectures))
     member = np.array([[a == n for a in architectures] for n in names], dtype=bool)  # [A, M]
     finite = np.isfinite(expected)
-    rows = np.arange(expected.shape[0])
-    base = np.where(generic >= 0, expected[rows, np.maximum(generic, 0)], np.nan)
     masked = np.where(member[None, :, :] & finite[:, None, :], expected[:, None, :], np.inf)  # [T, A, M]
     best = masked.min(axis=2)  # [T, A]
     with np.errstate(invalid="ignore"):
         ok = best - base[:, None] <= np.asarray(margin, dtype=np.float64)[:, None]
-    has = (generic >= 0) & np.isfinite(base)
     own = member[:, np.maximum(generic, 0)].T  # [T, A]: the generic pick's architecture
     ok = np.where(has[:, None], ok | own, True)
     return (ok.astype(np.float64) @ member.astype(np.float64) > 0) & finite
@@ -257,6 +258,7 @@ def verify_candidates(
 POOLS = ("all", "plausible", "architecture")
 
 
+# ---------------------------------------------------------------------- difficulty
 def difficulty_of(params: dict | None) -> float:
     """A task's difficulty d: the logit of its probe head's training error, from an embedding's params (NaN
     when the embedding did not record one, e.g. one imported without its head)."""
@@ -430,14 +432,14 @@ def fit_interval(
     The residuals are those of the blend without the difficulty offset (see the module's docstring); the
     interval is then placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
     """
+    if shape not in SHAPES:
+        raise ValueError(f"unknown interval shape {shape!r}: one of {', '.join(SHAPES)}")
     xs, ys = [], []
     for ex in examples:
         y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
         ok = np.isfinite(ex.truth)
         xs.append(np.full(int(ok.sum()), math.log(max(ex.ratio, 1e-12))))
         ys.append(_logit(ex.truth[ok]) - _logit(y[ok]) if shape == "logit" else ex.truth[ok] - y[ok])
-    if shape not in SHAPES:
-        raise ValueError(f"unknown interval shape {shape!r}: one of {', '.join(SHAPES)}")
     scale = "logit" if shape == "logit" else "error"
     if not xs or sum(len(v) for v in xs) < 10:
         c = 1.0 if scale == "logit" else 0.2
@@ -453,10 +455,9 @@ def fit_interval(
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
 
 
-def _inside(example: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:
+def _inside(ex: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:
     """(measured pairs inside the interval, measured pairs) of one example, the interval placed around the
     expected error recommend reports (the blend with the example's difficulty offset)."""
-    ex = example
     y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
     lo, hi = interval.bounds(y, np.array([ex.ratio]))
     ok = np.isfinite(ex.truth)

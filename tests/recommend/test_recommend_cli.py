@@ -109,3 +109,9 @@ def test_recommend_names_the_architectures_a_verification_left_out(db, monkeypat
     first = [dataclasses.replace(recs[0], left_out=())]
     monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: first)
     assert "Not eligible" not in _zoo(db, "recommend", "--task", "task03", "--verify", "2", "--quiet").output
+
+
+def test_a_screen_share_out_of_range_is_one_line(db, assert_one_line_error):
+    _zoo(db, "train-model2vec", "--epochs", "5", "--quiet")
+    result = CliRunner().invoke(main, ["--db", db, "recommend", "--task", "task03", "--verify", "2", "--screen", "1.5"])
+    assert_one_line_error(result, None, "--screen", "from 0 to 1")

@@ -188,8 +188,10 @@ class Recommender:
         preferred = scored.order(allowed, hold=False)[0]  # Model2Vec's own first pick, before the generic is held
         top = verify_count(verify, scored.weight < EXTRAPOLATION_TRUST, generic is not None and preferred != generic)
         ray = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
-        screened = None
-        pool = self._verify_pool(scored, index, order, generic) if top else order
+        screened, pool = None, order
+        if top:
+            archs = [str(index.columns["arch"][int(r)]) or n for r, n in zip(scored.rows, scored.names, strict=True)]
+            pool = _verify_pool(scored, archs, order, generic)
         top = min(top, len(pool))  # a verification lists candidates only
         if top and screen > 0 and top < len(pool):  # a shortlist of every candidate needs no screen
 
@@ -203,33 +205,9 @@ class Recommender:
         if top:
             recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
             eligible = {scored.names[i] for i in pool}
-            arch = {scored.names[i]: self._arch(scored, index, i) for i in order}
-            left_out = tuple(sorted({arch[n] for n in arch} - {arch[n] for n in eligible}))
+            left_out = tuple(sorted({archs[i] for i in order} - {archs[i] for i in pool}))
             recs = [dataclasses.replace(r, candidate=r.model in eligible, left_out=left_out) for r in recs]
         return recs[:k]
-
-    def _verify_pool(self, scored: Any, index: EmbeddingIndex, order: list[int], generic: int | None) -> list[int]:
-        """The positions of ``order`` (the allowed experts) a verification may shortlist, in that order:
-        :data:`zoo.api.verify.VERIFY_POOL`'s candidates (:func:`zoo.shrinkage.verify_candidates`) when the
-        run has a calibrated margin and a generic pick, else all of them."""
-        import numpy as np
-
-        from zoo.api.verify import VERIFY_POOL
-        from zoo.shrinkage import verify_candidates
-
-        if scored.margin is None or generic is None:
-            return list(order)
-        expected = np.full(len(scored.names), np.nan)
-        expected[order] = np.asarray(scored.expected_error)[order]  # the allowed experts only
-        archs = [self._arch(scored, index, i) for i in range(len(scored.names))]
-        margin = np.array([scored.margin])
-        mask = verify_candidates(VERIFY_POOL, expected[None, :], np.array([generic]), margin, archs)
-        return list(order) if mask is None else [i for i in order if mask[0, i]]
-
-    @staticmethod
-    def _arch(scored: Any, index: EmbeddingIndex, i: int) -> str:
-        """Position i's architecture (its name when none is recorded: an architecture of its own)."""
-        return str(index.columns["arch"][int(scored.rows[i])]) or scored.names[i]
 
     def _screened(
         self,
@@ -439,3 +417,22 @@ def _shortlist_first(order: list[int], pool: list[int], generic: int | None, top
         ranks = screened_scores(positions, np.asarray(screen, dtype=np.float64)[None, :], unread, top, anchor)[0]
     short = [pool[j] for j in sorted(int(j) for j in np.flatnonzero(ranks < top))]
     return short + [i for i in order if i not in short]
+
+
+def _verify_pool(scored: Any, archs: Sequence[str], order: list[int], generic: int | None) -> list[int]:
+    """The positions of ``order`` (the allowed experts) a verification may shortlist, in that order:
+    :data:`zoo.api.verify.VERIFY_POOL`'s candidates (:func:`zoo.shrinkage.verify_candidates`; ``archs`` ``[M]``
+    each position's architecture, its name when none is recorded) when the run has a calibrated margin and a
+    generic pick, else all of them."""
+    import numpy as np
+
+    from zoo.api.verify import VERIFY_POOL
+    from zoo.shrinkage import verify_candidates
+
+    if scored.margin is None or generic is None:
+        return list(order)
+    expected = np.full(len(scored.names), np.nan)
+    expected[order] = np.asarray(scored.expected_error)[order]  # the allowed experts only
+    margin = np.array([scored.margin])
+    mask = verify_candidates(VERIFY_POOL, expected[None, :], np.array([generic]), margin, archs)
+    return list(order) if mask is None else [i for i in order if mask[0, i]]

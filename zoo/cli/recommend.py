@@ -215,7 +215,7 @@ class VerifyCount(click.ParamType):
 )
 @click.option(
     "--screen",
-    type=click.FloatRange(0, 1, min_open=False),
+    type=float,  # the range (0 to 1) is checked by the API, whose error is one line
     default=SCREEN_FRACTION,
     show_default=True,
     metavar="F",
