@@ -13,7 +13,11 @@ screen, as its blind check): ``render OUT --fonts urw-unifont`` writes ``OUT/fre
 GNU Unifont (fonts-urw-base35, fonts-unifont); ``judge URL --prefix fresh3-``. A fourth (after the verification
 pool of :func:`zoo.shrinkage.verify_candidates`, as its blind check): ``render OUT --fonts sil-libertine-symbola``
 writes ``OUT/fresh4-*`` from SIL Gentium Plus, Linux Libertine and Biolinum, and Symbola (fonts-sil-gentiumplus,
-fonts-linuxlibertine, fonts-symbola); ``judge URL --prefix fresh4-``.
+fonts-linuxlibertine, fonts-symbola); ``judge URL --prefix fresh4-``. A fifth (after the interval of session 8's
+pre-registration, docs/figures/interval-width-preregistration.md, as its blind check): ``render OUT --fonts
+stix-garamond-roboto`` writes ``OUT/fresh5-*`` from STIX, Junicode, EB Garamond, Cantarell and Roboto
+(fonts-stix, fonts-junicode, fonts-ebgaramond, fonts-cantarell, fonts-roboto-unhinted); ``judge URL --prefix
+fresh5-``.
 
 ``DIR`` holds the experts' weights (``zoo bench rebuild-experts``). The bench renders its glyphs from
 Noto fonts with its own augmentation (``zoo.collections``); these tasks use other fonts (Debian's
@@ -68,6 +72,15 @@ GENTIUM_FACES = ("GentiumPlus-Regular.ttf", "GentiumPlus-Italic.ttf", "GentiumBo
 LIBERTINE = Path("/usr/share/fonts/opentype/linux-libertine")
 LIBERTINE_FACES = ("LinLibertine_R.otf", "LinLibertine_RI.otf", "LinBiolinum_R.otf", "LinBiolinum_RB.otf")
 SYMBOLA = Path("/usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf")
+#: the fifth set (``render --fonts stix-garamond-roboto``): (folder, faces) of Debian's fonts-stix,
+#: fonts-junicode, fonts-ebgaramond, fonts-cantarell and fonts-roboto-unhinted
+FIFTH = (
+    (Path("/usr/share/fonts/opentype/stix"), ("STIXGeneral-Regular.otf", "STIXGeneral-Italic.otf")),
+    (Path("/usr/share/fonts/opentype/junicode"), ("JunicodeTwoBeta-Regular.otf", "JunicodeTwoBeta-Bold.otf")),
+    (Path("/usr/share/fonts/opentype/ebgaramond"), ("EBGaramond12-Regular.otf", "EBGaramond12-Italic.otf")),
+    (Path("/usr/share/fonts/opentype/cantarell"), ("Cantarell-Regular.otf",)),
+    (Path("/usr/share/fonts/truetype/roboto/unhinted/RobotoTTF"), ("Roboto-Regular.ttf", "Roboto-BoldItalic.ttf")),
+)
 DEJAVU_FACES = (
     "DejaVuSans.ttf",
     "DejaVuSans-Bold.ttf",
@@ -136,25 +149,43 @@ def _glyph(char: str, font_path: Path, rng: random.Random):
     return Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
 
 
+def _faces(family: str, latin: bool) -> list[Path]:
+    """The font files a family renders a block with (``latin``: the block is one the Liberation faces draw)."""
+    if family == "freefont":
+        return [FREEFONT / f for f in FREEFONT_FACES]
+    if family == "urw-unifont":
+        return [URW / f for f in URW_FACES] + [UNIFONT]
+    if family == "sil-libertine-symbola":
+        return [GENTIUM / f for f in GENTIUM_FACES] + [LIBERTINE / f for f in LIBERTINE_FACES] + [SYMBOLA]
+    if family == "stix-garamond-roboto":
+        return [folder / f for folder, faces in FIFTH for f in faces]
+    return [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
+
+
+#: family -> the prefix of its task names
+FAMILIES = {
+    "dejavu": "fresh",
+    "freefont": "fresh2",
+    "urw-unifont": "fresh3",
+    "sil-libertine-symbola": "fresh4",
+    "stix-garamond-roboto": "fresh5",
+}
+
+
 def render(out: Path, family: str = "dejavu") -> None:
     """Write every task of :data:`SETS` as ``out/fresh-NAME/{train,test}/uXXXX/NNNN.png``.
 
     ``family`` "freefont" renders the second set, ``out/fresh2-NAME``, from GNU FreeFont alone (other
     faces, other code points: the sample is seeded by the new name); "urw-unifont" the third,
     ``out/fresh3-NAME``, from URW's base 35 and GNU Unifont (a bitmap-drawn face); "sil-libertine-symbola" the
-    fourth, ``out/fresh4-NAME``, from SIL Gentium Plus, Linux Libertine/Biolinum and Symbola."""
+    fourth, ``out/fresh4-NAME``, from SIL Gentium Plus, Linux Libertine/Biolinum and Symbola;
+    "stix-garamond-roboto" the fifth, ``out/fresh5-NAME``, from STIX, Junicode, EB Garamond, Cantarell and
+    Roboto."""
     from fontTools.ttLib import TTFont
 
-    prefix = {"freefont": "fresh2", "urw-unifont": "fresh3", "sil-libertine-symbola": "fresh4"}.get(family, "fresh")
+    prefix = FAMILIES[family]
     for name, (first, last, latin) in SETS.items():
-        if family == "freefont":
-            fonts = [FREEFONT / f for f in FREEFONT_FACES]
-        elif family == "urw-unifont":
-            fonts = [URW / f for f in URW_FACES] + [UNIFONT]
-        elif family == "sil-libertine-symbola":
-            fonts = [GENTIUM / f for f in GENTIUM_FACES] + [LIBERTINE / f for f in LIBERTINE_FACES] + [SYMBOLA]
-        else:
-            fonts = [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
+        fonts = _faces(family, latin)
         maps = {f: set(TTFont(str(f), lazy=True)["cmap"].getBestCmap()) for f in fonts}
         points = [cp for cp in range(first, last + 1) if all(cp in m for m in maps.values())]
         if len(points) < 10:  # keep the faces that draw this block
@@ -261,9 +292,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     rendering = commands.add_parser("render", help="write the task folders")
     rendering.add_argument("out", type=Path)
-    rendering.add_argument(
-        "--fonts", choices=("dejavu", "freefont", "urw-unifont", "sil-libertine-symbola"), default="dejavu"
-    )
+    rendering.add_argument("--fonts", choices=tuple(FAMILIES), default="dejavu")
     judging = commands.add_parser("judge", help="score the selection methods")
     judging.add_argument("url")
     judging.add_argument("--max-samples", type=int, default=200)
