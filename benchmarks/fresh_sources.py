@@ -162,6 +162,26 @@ def _faces(family: str, latin: bool) -> list[Path]:
     return [DEJAVU / f for f in DEJAVU_FACES] + ([LIBERATION / f for f in LIBERATION_FACES] if latin else [])
 
 
+#: families whose faces share too few of a block's code points fall back on :func:`_greedy_faces` (the
+#: fifth set; the earlier sets keep the rule they were rendered with)
+GREEDY = ("stix-garamond-roboto",)
+
+
+def _greedy_faces(fonts: list[Path], maps: dict, first: int, last: int) -> tuple[list[Path], list[int]]:
+    """The faces that draw most of the block, best first, added while they share at least 10 code points
+    (one face alone when no two do), and the code points they share."""
+    block = range(first, last + 1)
+    ranked = sorted(fonts, key=lambda f: -sum(cp in maps[f] for cp in block))
+    chosen: list[Path] = []
+    shared = [cp for cp in block if ranked and cp in maps[ranked[0]]]
+    for face in ranked:
+        both = [cp for cp in shared if cp in maps[face]]
+        if not chosen or len(both) >= 10:
+            chosen.append(face)
+            shared = both
+    return chosen, shared
+
+
 #: family -> the prefix of its task names
 FAMILIES = {
     "dejavu": "fresh",
@@ -191,6 +211,8 @@ def render(out: Path, family: str = "dejavu") -> None:
         if len(points) < 10:  # keep the faces that draw this block
             fonts = [f for f in fonts if sum(first <= c <= last for c in maps[f]) >= 10]
             points = [cp for cp in range(first, last + 1) if all(cp in maps[f] for f in fonts)]
+        if len(points) < 10 and family in GREEDY:
+            fonts, points = _greedy_faces(fonts, maps, first, last)
         if not fonts or len(points) < 5:  # no face draws this block (FreeFont has no Braille)
             print(f"{prefix}-{name}: skipped, no face draws it", flush=True)
             continue
