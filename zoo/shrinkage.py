@@ -357,14 +357,27 @@ def fit_weight(examples: Sequence[FoldExample], tolerance: float = GAP_TOLERANCE
 # ---------------------------------------------------------------------- intervals
 @dataclass(frozen=True)
 class Interval:
-    """Residual quantile lines ``q(r) = c0 + c1 * log r`` for the low and high ends, on ``scale``: "error"
-    (error units, added to the expected error) or "logit" (added to the expected error's logit, then mapped back
-    by the sigmoid, so a band of fixed size is narrower near 0 or 1 than near 0.5)."""
+    """Residual quantiles against log r for the low and high ends, on ``scale``: "error" (error units, added to
+    the expected error) or "logit" (added to the expected error's logit, then mapped back by the sigmoid, so a
+    band of fixed size is narrower near 0 or 1 than near 0.5).
+
+    Each end is a line ``q(r) = c0 + c1 * log r`` (``low``, ``high``), unless ``steps`` is given: then the
+    interval is +-q(r) with q a nondecreasing curve through the points ``steps = (log r values, widths)``,
+    interpolated linearly between them and constant beyond the first and the last (shape "monotone" of
+    :func:`fit_interval`)."""
 
     low: tuple[float, float]
     high: tuple[float, float]
     nominal: float = NOMINAL_COVERAGE
     scale: str = "error"
+    steps: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def _ends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(down <= 0, up >= 0) offsets of the two ends at log ratios ``x`` (any shape)."""
+        if self.steps is not None:
+            up = np.maximum(np.interp(x, np.asarray(self.steps[0]), np.asarray(self.steps[1])), 0.0)
+            return -up, up
+        return np.minimum(self.low[0] + self.low[1] * x, 0.0), np.maximum(self.high[0] + self.high[1] * x, 0.0)
 
     def half_width(self, ratio: np.ndarray, expected: np.ndarray | None = None) -> np.ndarray:
         """``[T]`` half the interval's width (error units) at novelty ratios ``[T]``: the margin by which
@@ -377,23 +390,19 @@ class Interval:
                 raise ValueError("a logit-scale interval's width needs the expected error it sits around")
             lo, hi = self.bounds(np.asarray(expected, dtype=np.float64)[:, None], ratio)
             return (hi[:, 0] - lo[:, 0]) / 2.0
-        x = np.log(np.maximum(ratio, 1e-12))
-        lo = np.minimum(self.low[0] + self.low[1] * x, 0.0)
-        hi = np.maximum(self.high[0] + self.high[1] * x, 0.0)
-        return (hi - lo) / 2.0
+        down, up = self._ends(np.log(np.maximum(ratio, 1e-12)))
+        return (up - down) / 2.0
 
     def bounds(self, expected: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) ``[T, M]`` around expected errors ``[T, M]`` at novelty ratios ``[T]``, within [0, 1]."""
-        x = np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))[:, None]
-        down = np.minimum(self.low[0] + self.low[1] * x, 0.0)
-        up = np.maximum(self.high[0] + self.high[1] * x, 0.0)
+        down, up = self._ends(np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))[:, None])
         if self.scale == "logit":
             z = _logit(expected)
             return sigmoid(z + down), sigmoid(z + up)
         return np.clip(expected + down, 0.0, 1.0), np.clip(expected + up, 0.0, 1.0)
 
 
-SHAPES = ("signed", "symmetric", "logit")
+SHAPES = ("signed", "symmetric", "logit", "monotone")
 
 
 def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float]:
@@ -411,6 +420,29 @@ def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float
     return float(res.x[0]), float(res.x[1])
 
 
+def _monotone_quantile(x: np.ndarray, y: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic quantile regression: the distinct x ascending, and one value for each, nondecreasing, that
+    minimises the pinball loss of y at quantile q (scipy's LP solver, sparse constraints)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, diags, hstack, identity
+
+    knots, group = np.unique(x, return_inverse=True)
+    g, n = knots.size, y.size
+    # variables: f [g] (free), u+ [n], u- [n] >= 0; y - f[group] = u+ - u-; f[k] - f[k+1] <= 0
+    member = csr_matrix((np.ones(n), (np.arange(n), group)), shape=(n, g))
+    a_eq = hstack([member, identity(n), -identity(n)], format="csr")
+    cost = np.concatenate([np.zeros(g), np.full(n, q), np.full(n, 1.0 - q)])
+    bounds = [(None, None)] * g + [(0, None)] * (2 * n)
+    rises: dict = {}
+    if g > 1:
+        steps = diags([np.ones(g - 1), -np.ones(g - 1)], [0, 1], shape=(g - 1, g))
+        rises = {"A_ub": hstack([steps, csr_matrix((g - 1, 2 * n))], format="csr"), "b_ub": np.zeros(g - 1)}
+    res = linprog(cost, A_eq=a_eq, b_eq=y, bounds=bounds, method="highs", **rises)
+    if not res.success:
+        return knots[:1], np.array([float(np.quantile(y, q))])
+    return knots, np.maximum.accumulate(res.x[:g])  # exact up to the solver's tolerance; made exactly monotone
+
+
 def fit_interval(
     examples: Sequence[FoldExample],
     weight: tuple[float, float],
@@ -423,12 +455,19 @@ def fit_interval(
     """The interval's ends against log r, from (measured - blended expected error) over every measured pair of
     ``examples``.
 
-    ``shape`` (:data:`SHAPES`): "symmetric" (the default), +-q(r), the ``nominal`` quantile line of the
-    absolute residual; "signed", the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed
-    residual; "logit", +-q(r) of the absolute residual on the logit scale (logit(measured) - logit(expected),
-    errors clipped to [0.005, 0.995]), an :class:`Interval` with ``scale="logit"``. The folds' residuals
-    lean one way on some collections and the other way on others, so signed quantiles fitted on some miss the
-    rest; the shape was chosen by nested cross-validation over the folds (docs/figures/leave-out.md).
+    ``shape`` (:data:`SHAPES`):
+
+    - "symmetric" (the default): +-q(r), the ``nominal`` quantile line of the absolute residual;
+    - "monotone": +-q(r), q the ``nominal`` quantile of the absolute residual as a nondecreasing function of
+      log r (isotonic quantile regression; :class:`Interval` ``steps``), flat beyond the least and the most
+      novel example, so it never extrapolates a slope;
+    - "signed": the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed residual;
+    - "logit": +-q(r) of the absolute residual on the logit scale (logit(measured) - logit(expected), errors
+      clipped to [0.005, 0.995]), an :class:`Interval` with ``scale="logit"``.
+
+    The folds' residuals lean one way on some collections and the other way on others, so signed quantiles
+    fitted on some miss the rest; the symmetric shape was chosen by nested cross-validation over the folds
+    (docs/figures/leave-out.md).
     The residuals are those of the blend without the difficulty offset (see the module's docstring); the
     interval is then placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
     """
@@ -448,6 +487,10 @@ def fit_interval(
     if x.size > max_points:  # the LP grows with the points; a random subset estimates the same quantiles
         keep = np.random.default_rng(seed).choice(x.size, max_points, replace=False)
         x, y = x[keep], y[keep]
+    if shape == "monotone":
+        knots, widths = _monotone_quantile(x, np.abs(y), nominal)
+        steps = (tuple(float(v) for v in knots), tuple(float(v) for v in widths))
+        return Interval((-float(widths[0]), 0.0), (float(widths[0]), 0.0), nominal, scale, steps)
     if shape != "signed":
         c0, c1 = _quantile_line(x, np.abs(y), nominal)
         return Interval((-c0, -c1), (c0, c1), nominal, scale)
@@ -538,6 +581,7 @@ class Shrinkage:
             tuple(iv.get("high", (0.2, 0.0))),
             float(iv.get("nominal", NOMINAL_COVERAGE)),
             str(iv.get("scale", "error")),
+            _steps(iv.get("steps")),
         )
         difficulty = data.get("difficulty")
         return cls(
@@ -547,6 +591,13 @@ class Shrinkage:
             int(data.get("examples", 0)),
             Difficulty(float(difficulty["slope"]), float(difficulty["centre"])) if difficulty else None,
         )
+
+
+def _steps(data: Sequence | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """An :class:`Interval`'s ``steps`` as stored (two lists), or None."""
+    if not data:
+        return None
+    return tuple(float(v) for v in data[0]), tuple(float(v) for v in data[1])
 
 
 def fit_shrinkage(examples: Sequence[FoldExample], folds: Sequence[str]) -> Shrinkage:

@@ -174,6 +174,72 @@ def test_the_logit_interval_is_the_quantile_line_of_the_logit_residual_and_maps_
         sh.fit_interval(fit, weight, shape="wide")
 
 
+def monotone_quantile_reference(x, y, q):
+    """The least pinball loss over every nondecreasing assignment of observed values to the distinct x (an
+    isotonic quantile fit has an optimum among the observed values), by exhaustive search."""
+    import itertools
+
+    knots = sorted(set(x))
+    best = math.inf
+    for values in itertools.combinations_with_replacement(sorted(set(y)), len(knots)):
+        fit = {k: v for k, v in zip(knots, values)}
+        r = [yi - fit[xi] for xi, yi in zip(x, y)]
+        best = min(best, sum(max(q * ri, (q - 1) * ri) for ri in r))
+    return best
+
+
+def test_monotone_quantile_reaches_the_exhaustive_optimum_and_never_falls():
+    rng = np.random.default_rng(21)
+    for trial in range(12):
+        x = rng.choice([-0.5, 0.0, 0.3, 1.1], size=9)
+        y = np.round(rng.uniform(0, 0.4, 9) - 0.2 * (x if trial % 2 else -x), 3)  # rising, then falling trends
+        for q in (0.5, 0.8):
+            knots, widths = sh._monotone_quantile(x, y, q)
+            assert list(knots) == sorted(set(x))
+            assert np.all(np.diff(widths) >= 0)
+            fit = dict(zip(knots, widths))
+            loss = sum(max(q * r, (q - 1) * r) for r in (y - np.array([fit[v] for v in x])))
+            assert loss == pytest.approx(monotone_quantile_reference(list(x), list(y), q), abs=1e-9)
+    knots, widths = sh._monotone_quantile(np.zeros(5), np.arange(5.0), 0.8)  # one distinct x: a plain quantile
+    assert list(knots) == [0.0] and monotone_quantile_reference([0.0] * 5, list(np.arange(5.0)), 0.8) == (
+        pytest.approx(sum(max(0.8 * r, -0.2 * r) for r in np.arange(5.0) - widths[0]))
+    )
+
+
+def test_the_monotone_interval_interpolates_its_steps_and_stays_flat_beyond_them():
+    rng = np.random.default_rng(22)
+    prior = np.linspace(0.2, 0.4, 8)  # Model2Vec agrees with the prior: the residual is the noise, whatever the weight
+    fit = [
+        sh.FoldExample(f"q{k}", prior, prior, np.clip(prior + rng.normal(0, sd, 8), 0, 1), ratio, ratio > 1)
+        for k, (ratio, sd) in enumerate([(1.0, 0.01)] * 30 + [(3.0, 0.05)] * 30 + [(8.0, 0.05)] * 30)
+    ]
+    weight = sh.fit_weight(fit)
+    x, y = [], []
+    for ex in fit:  # the residuals the fit reads, by hand (the symmetric shape's)
+        ok = np.isfinite(ex.truth)
+        y += list(ex.truth[ok] - sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight)[0][ok])
+        x += [np.log(ex.ratio)] * int(ok.sum())
+    interval = sh.fit_interval(fit, weight, shape="monotone")
+    knots, widths = sh._monotone_quantile(np.array(x), np.abs(np.array(y)), 0.8)
+    assert interval.steps == (tuple(knots), tuple(widths)) and interval.scale == "error"
+    assert widths[1] > 2 * widths[0] and widths[2] == pytest.approx(widths[1], rel=0.3)  # the noise's steps
+    # the ends, one ratio at a time: the width at a knot, halfway between two, and flat beyond both ends
+    expected = np.full((5, 1), 0.5)
+    ratio = np.exp([knots[0] - 1.0, knots[0], (knots[0] + knots[1]) / 2, knots[-1], knots[-1] + 2.0])
+    q = [widths[0], widths[0], (widths[0] + widths[1]) / 2, widths[-1], widths[-1]]
+    low, high = interval.bounds(expected, ratio)
+    np.testing.assert_allclose(high[:, 0] - 0.5, q, rtol=1e-9)
+    np.testing.assert_allclose(0.5 - low[:, 0], q, rtol=1e-9)
+    np.testing.assert_allclose(interval.half_width(ratio), q, rtol=1e-9)
+    shrink = sh.Shrinkage(weight, interval)
+    assert sh.Shrinkage.from_dict(shrink.as_dict()) == shrink
+    # unlike the line, it does not widen past the most novel evidence
+    line = sh.fit_interval(fit, weight)
+    far = np.array([np.exp(knots[-1] + 3.0)])
+    assert interval.half_width(far)[0] == pytest.approx(widths[-1])
+    assert line.half_width(far)[0] > line.half_width(np.exp(knots[-1:]))[0]
+
+
 def test_no_examples_gives_the_documented_default():
     assert sh.fit_weight([]) == sh.DEFAULT_WEIGHT
     assert sh.Shrinkage.from_dict(None).weight == sh.DEFAULT_WEIGHT
