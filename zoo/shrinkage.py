@@ -402,7 +402,7 @@ class Interval:
         return np.clip(expected + down, 0.0, 1.0), np.clip(expected + up, 0.0, 1.0)
 
 
-SHAPES = ("signed", "symmetric", "logit", "monotone")
+SHAPES = ("signed", "symmetric", "logit", "monotone", "novel")
 
 
 def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float]:
@@ -461,6 +461,9 @@ def fit_interval(
     - "monotone": +-q(r), q the ``nominal`` quantile of the absolute residual as a nondecreasing function of
       log r (isotonic quantile regression; :class:`Interval` ``steps``), flat beyond the least and the most
       novel example, so it never extrapolates a slope;
+    - "novel": +-q, one width at every novelty, q the ``nominal`` quantile of |measured - expected| over the
+      measured pairs of the novel examples (a collection their fold run never saw), the expected error with
+      the difficulty offset (docs/figures/interval-width-preregistration.md);
     - "signed": the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed residual;
     - "logit": +-q(r) of the absolute residual on the logit scale (logit(measured) - logit(expected), errors
       clipped to [0.005, 0.995]), an :class:`Interval` with ``scale="logit"``.
@@ -468,11 +471,13 @@ def fit_interval(
     The folds' residuals lean one way on some collections and the other way on others, so signed quantiles
     fitted on some miss the rest; the symmetric shape was chosen by nested cross-validation over the folds
     (docs/figures/leave-out.md).
-    The residuals are those of the blend without the difficulty offset (see the module's docstring); the
-    interval is then placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
+    Except for "novel", the residuals are those of the blend without the difficulty offset (see the module's
+    docstring); every interval is placed around the offset estimate (:func:`coverage`, :meth:`Interval.bounds`).
     """
     if shape not in SHAPES:
         raise ValueError(f"unknown interval shape {shape!r}: one of {', '.join(SHAPES)}")
+    if shape == "novel":
+        return _novel_interval(examples, weight, nominal)
     xs, ys = [], []
     for ex in examples:
         y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
@@ -496,6 +501,21 @@ def fit_interval(
         return Interval((-c0, -c1), (c0, c1), nominal, scale)
     tail = (1.0 - nominal) / 2.0
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
+
+
+def _novel_interval(examples: Sequence[FoldExample], weight: tuple[float, float], nominal: float) -> Interval:
+    """+-q, q the ``nominal`` quantile of |measured - expected| over the measured pairs of the novel examples
+    (every example when none is novel), the expected error with the difficulty offset (what recommend reports)."""
+    chosen = [ex for ex in examples if ex.novel] or list(examples)
+    gaps = []
+    for ex in chosen:
+        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+        ok = np.isfinite(ex.truth)
+        gaps.append(np.abs(ex.truth[ok] - y[ok]))
+    if sum(g.size for g in gaps) < 10:
+        return Interval((-0.2, 0.0), (0.2, 0.0), nominal)
+    q = float(np.quantile(np.concatenate(gaps), nominal))
+    return Interval((-q, 0.0), (q, 0.0), nominal)
 
 
 def _inside(ex: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:

@@ -240,6 +240,28 @@ def test_the_monotone_interval_interpolates_its_steps_and_stays_flat_beyond_them
     assert line.half_width(far)[0] > line.half_width(np.exp(knots[-1:]))[0]
 
 
+def test_the_novel_interval_is_the_quantile_of_the_novel_tasks_offset_residuals_pair_by_pair():
+    rng = np.random.default_rng(23)
+    seen = _examples(rng, 30, 1.0, True)  # novel=False: small residuals, left out of the width
+    novel = [sh.FoldExample(**{**vars(e), "offset": 0.3}) for e in _examples(rng, 30, 4.0, False)]
+    weight = sh.fit_weight(seen + novel)
+    gaps = []
+    for ex in novel:  # one measured pair at a time, the expected error as recommend reports it
+        for i in range(ex.truth.size):
+            a, b = weight
+            w = 1 / (1 + math.exp(-(a - b * math.log(ex.ratio))))
+            z = _logit(ex.prior[i]) + 0.3 + w * (_logit(ex.expected[i]) - _logit(ex.prior[i]))
+            gaps.append(abs(ex.truth[i] - 1 / (1 + math.exp(-z))))
+    interval = sh.fit_interval(seen + novel, weight, shape="novel")
+    q = float(np.quantile(gaps, 0.8))
+    assert interval.high == pytest.approx((q, 0.0), rel=1e-6) and interval.low == pytest.approx((-q, 0.0), rel=1e-6)
+    np.testing.assert_allclose(interval.half_width(np.array([0.5, 1.0, 40.0])), q, rtol=1e-6)  # any novelty
+    assert sh.coverage(novel, weight, interval) == pytest.approx(0.8, abs=0.01)
+    # without a novel example, every example counts
+    everyone = sh.fit_interval(seen, weight, shape="novel")
+    assert 0 < everyone.high[0] < q
+
+
 def test_no_examples_gives_the_documented_default():
     assert sh.fit_weight([]) == sh.DEFAULT_WEIGHT
     assert sh.Shrinkage.from_dict(None).weight == sh.DEFAULT_WEIGHT
