@@ -32,3 +32,20 @@ def test_removing_a_model_with_results_names_force_each_way(sqlite_url, assert_o
     result = CliRunner().invoke(main, ["--db", sqlite_url, "models", "remove", "m"])
     assert_one_line_error(result, 1, "--force")
     assert "force=True" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["bench", "build", "--threads", "0"], "'--threads': 0 is not in the range"),
+        (["recommend", "--task", "x", "--verify", "x"], "neither a whole number nor 'auto'"),
+        (["report", "--neighbours", "0"], "'--neighbours'"),
+        (["evaluate", "--gpus-per-task", "-1"], "'--gpus-per-task'"),
+        (["recommend", "--no-such-option"], "No such option"),
+        (["tasks", "similar"], "Missing argument"),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_a_usage_error_is_one_line_that_names_the_help_to_read(args, fragment, sqlite_url, assert_one_line_error):
+    result = CliRunner().invoke(main, ["--db", sqlite_url, *args])
+    assert_one_line_error(result, 2, fragment, "--help')")

@@ -32,8 +32,15 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error (a bad option value, an unknown option, a missing argument) shown as one line, exit 2."""
+
+    exit_code = 2
+
+
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use, and whose subcommands' usage errors are
+    one line (click's own add the usage block and a hint on two more)."""
 
     def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,6 +48,13 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            where = (err.ctx or ctx).command_path
+            raise OneLineUsageError(f"{err.format_message()} (see '{where} --help')") from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands:
