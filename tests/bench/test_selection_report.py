@@ -76,3 +76,18 @@ def test_the_reported_calibration_is_what_recommend_prints_for_each_heldout_task
     assert report["coverage"] == pytest.approx(float(np.mean(inside)), abs=1e-12)
     assert report["expected_error_mae"] == pytest.approx(100 * float(np.mean(gaps)), rel=1e-9)
     assert "80% interval holds" in report["markdown"]
+
+
+def test_the_judges_generic_pick_is_recommends_lowest_prior_with_ties_by_name():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from zoo.api.judge import _generic_pick
+
+    space = SimpleNamespace(models=[SimpleNamespace(name=n) for n in ("c", "b", "a", "d")])
+    trust = SimpleNamespace(prior={"c": 0.2, "b": 0.1, "a": 0.1, "d": float("nan")})
+    # the training tasks' mean error prefers "d": the prior decides, as recommend's Scored.generic does
+    assert _generic_pick(trust, space, np.array([0.3, 0.3, 0.3, 0.05])) == 2  # "a": ties go by name
+    assert _generic_pick(SimpleNamespace(prior={}), space, np.array([0.3, 0.3, 0.3, 0.05])) == 3  # no priors
+    assert _generic_pick(SimpleNamespace(prior={}), space) == -1

@@ -183,7 +183,9 @@ class SelectionJudge:
             )
             preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
             archs = [m.arch or m.name for m in space.models]
-            self._hybrids(timer, trust, novelties, generic, models, preferred, shrunk, archs)
+            self._hybrids(
+                timer, trust, novelties, _generic_pick(trust, space, generic), models, preferred, shrunk, archs
+            )
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods, shrunk
 
@@ -218,10 +220,10 @@ class SelectionJudge:
         )
         if "shrinkage" not in run.hyperparams:
             return None
-        prior = np.array([trust.prior.get(m.name, np.nan) for m in space.models])
         ratios = [n.ratio for n in novelties]
-        held = trust.margin(1.0) is not None and np.isfinite(prior).any()  # as Scored.order: a calibrated margin
-        picks = np.full(len(targets), int(np.nanargmin(prior)) if held else -1)
+        pick = _generic_pick(trust, space)
+        held = trust.margin(1.0) is not None and pick >= 0  # as Scored.order: a calibrated margin
+        picks = np.full(len(targets), pick if held else -1)
         margins = np.array([trust.margin(r) or 0.0 for r in ratios])
         expected: dict[str, Any] = {}
 
@@ -239,7 +241,7 @@ class SelectionJudge:
         timer: MethodTimer,
         trust: RunTrust,
         novelties: list[Any],
-        generic: Any,
+        anchor: int,
         models: int,
         preferred: Any = None,
         shrunk: Any = None,
@@ -247,7 +249,8 @@ class SelectionJudge:
     ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
         run has a shrinkage): top 3, top 5 (plain and screened) and auto, each shortlist holding the generic pick
-        and, with a calibrated margin, drawn from :data:`zoo.api.verify.VERIFY_POOL`'s candidates as recommend's."""
+        and, with a calibrated margin, drawn from :data:`zoo.api.verify.VERIFY_POOL`'s candidates as recommend's.
+        ``anchor``: the generic pick's column (:func:`_generic_pick`; -1: none)."""
         import numpy as np
 
         from zoo.api.recommend import EXTRAPOLATION_TRUST
@@ -258,7 +261,7 @@ class SelectionJudge:
         default = by_name.get("Model2Vec (shrunk)", by_name["Model2Vec"]).scores
         logme = -by_name["logme"].scores
         extrapolates = np.array([trust.weight(n) < EXTRAPOLATION_TRUST for n in novelties])
-        picks = np.full(len(novelties), int(np.nanargmin(generic)) if np.isfinite(generic).any() else -1)
+        picks = np.full(len(novelties), anchor)
         per_pass = by_name["logme"].seconds_per_task / max(models, 1)
         screen = by_name[f"{SCREEN_SCORER}-screen"]
         margins = [trust.margin(n.ratio) for n in novelties]
@@ -393,6 +396,23 @@ class SelectionJudge:
                 f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}"
             )
         return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
+
+
+def _generic_pick(trust: RunTrust, space: EmbeddingSpace, fallback: Any = None) -> int:
+    """The column of the generic pick as recommend takes it (:meth:`zoo.api.ranking.Scored.generic`: the lowest
+    prior error, ties by name); without priors the lowest of ``fallback`` ``[M]`` (the mean error over the run's
+    training tasks), else -1."""
+    import math
+
+    import numpy as np
+
+    names = [m.name for m in space.models]
+    known = [i for i, n in enumerate(names) if math.isfinite(trust.prior.get(n, math.nan))]
+    if known:
+        return min(known, key=lambda i: (trust.prior[names[i]], names[i]))
+    if fallback is not None and np.isfinite(fallback).any():
+        return int(np.nanargmin(fallback))
+    return -1
 
 
 def _calibration(shrunk: Any, trust: RunTrust, novelties: list[Any], truth: Any) -> dict:
