@@ -49,3 +49,8 @@ def test_removing_a_model_with_results_names_force_each_way(sqlite_url, assert_o
 def test_a_usage_error_is_one_line_that_names_the_help_to_read(args, fragment, sqlite_url, assert_one_line_error):
     result = CliRunner().invoke(main, ["--db", sqlite_url, *args])
     assert_one_line_error(result, 2, fragment, "--help')")
+
+
+def test_a_group_called_bare_still_shows_its_help(sqlite_url):
+    result = CliRunner().invoke(main, ["--db", sqlite_url, "bench"])
+    assert " bench [OPTIONS] COMMAND" in result.output and "Error" not in result.output

@@ -52,6 +52,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:  # a group called bare: its help, as click shows it
+            raise
         except click.UsageError as err:
             where = (err.ctx or ctx).command_path
             raise OneLineUsageError(f"{err.format_message()} (see '{where} --help')") from None
