@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from zoo import shrinkage as sh
+from zoo.shrinkage import interval as si
+from zoo.shrinkage import trust as st
 
 
 def _logit(p):
@@ -89,7 +91,7 @@ def test_fitted_weight_trusts_model2vec_near_the_evidence_and_the_prior_far_from
     def mean_weight(a, b):
         return float(np.mean(1 / (1 + np.exp(-(a - b * np.log(ratios))))))
 
-    grid = {(a, b): sh._mean_gap(examples, (a, b)) for a in sh.A_GRID for b in sh.B_GRID}
+    grid = {(a, b): st._mean_gap(examples, (a, b)) for a in sh.A_GRID for b in sh.B_GRID}
     best = min(grid.values())
     assert grid[weight] <= best + sh.GAP_TOLERANCE
     assert all(
@@ -109,7 +111,7 @@ def test_quantile_line_minimises_the_pinball_loss():
         return float(np.sum(np.maximum(q * r, (q - 1) * r)))
 
     for q in (0.1, 0.9):
-        c0, c1 = sh._quantile_line(x, y, q)
+        c0, c1 = si._quantile_line(x, y, q)
         best_grid = min(pinball(a, b, q) for a in np.linspace(-1, 1, 41) for b in np.linspace(-0.5, 1, 31))
         assert pinball(c0, c1, q) <= best_grid + 1e-9
         assert abs(np.mean(y < c0 + c1 * x) - q) < 0.03
@@ -134,11 +136,11 @@ def test_the_symmetric_interval_is_the_absolute_residuals_quantile_line():
         y += list(ex.truth[ok] - sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight)[0][ok])
         x += [np.log(ex.ratio)] * int(ok.sum())
     symmetric = sh.fit_interval(fit, weight)
-    assert symmetric.high == pytest.approx(sh._quantile_line(np.array(x), np.abs(np.array(y)), 0.8))
+    assert symmetric.high == pytest.approx(si._quantile_line(np.array(x), np.abs(np.array(y)), 0.8))
     assert symmetric.low == pytest.approx(tuple(-c for c in symmetric.high))
     signed = sh.fit_interval(fit, weight, shape="signed")
-    assert signed.low == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.1))
-    assert signed.high == pytest.approx(sh._quantile_line(np.array(x), np.array(y), 0.9))
+    assert signed.low == pytest.approx(si._quantile_line(np.array(x), np.array(y), 0.1))
+    assert signed.high == pytest.approx(si._quantile_line(np.array(x), np.array(y), 0.9))
 
 
 def test_the_logit_interval_is_the_quantile_line_of_the_logit_residual_and_maps_back_by_hand():
@@ -155,7 +157,7 @@ def test_the_logit_interval_is_the_quantile_line_of_the_logit_residual_and_maps_
             x.append(math.log(ex.ratio))
     interval = sh.fit_interval(fit, weight, shape="logit")
     assert interval.scale == "logit"
-    assert interval.high == pytest.approx(sh._quantile_line(np.array(x), np.abs(np.array(z)), 0.8))
+    assert interval.high == pytest.approx(si._quantile_line(np.array(x), np.abs(np.array(z)), 0.8))
     assert interval.low == pytest.approx(tuple(-c for c in interval.high))
     assert sh.Shrinkage.from_dict(sh.Shrinkage(interval=interval).as_dict()).interval == interval
     # the bounds, one value at a time: sigmoid(logit(e) -+ q(r)); narrower near 0 than at 0.5
@@ -194,13 +196,13 @@ def test_monotone_quantile_reaches_the_exhaustive_optimum_and_never_falls():
         x = rng.choice([-0.5, 0.0, 0.3, 1.1], size=9)
         y = np.round(rng.uniform(0, 0.4, 9) - 0.2 * (x if trial % 2 else -x), 3)  # rising, then falling trends
         for q in (0.5, 0.8):
-            knots, widths = sh._monotone_quantile(x, y, q)
+            knots, widths = si._monotone_quantile(x, y, q)
             assert list(knots) == sorted(set(x))
             assert np.all(np.diff(widths) >= 0)
             fit = dict(zip(knots, widths))
             loss = sum(max(q * r, (q - 1) * r) for r in (y - np.array([fit[v] for v in x])))
             assert loss == pytest.approx(monotone_quantile_reference(list(x), list(y), q), abs=1e-9)
-    knots, widths = sh._monotone_quantile(np.zeros(5), np.arange(5.0), 0.8)  # one distinct x: a plain quantile
+    knots, widths = si._monotone_quantile(np.zeros(5), np.arange(5.0), 0.8)  # one distinct x: a plain quantile
     assert list(knots) == [0.0] and monotone_quantile_reference([0.0] * 5, list(np.arange(5.0)), 0.8) == (
         pytest.approx(sum(max(0.8 * r, -0.2 * r) for r in np.arange(5.0) - widths[0]))
     )
@@ -220,7 +222,7 @@ def test_the_monotone_interval_interpolates_its_steps_and_stays_flat_beyond_them
         y += list(ex.truth[ok] - sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight)[0][ok])
         x += [np.log(ex.ratio)] * int(ok.sum())
     interval = sh.fit_interval(fit, weight, shape="monotone")
-    knots, widths = sh._monotone_quantile(np.array(x), np.abs(np.array(y)), 0.8)
+    knots, widths = si._monotone_quantile(np.array(x), np.abs(np.array(y)), 0.8)
     assert interval.steps == (tuple(knots), tuple(widths)) and interval.scale == "error"
     assert widths[1] > 2 * widths[0] and widths[2] == pytest.approx(widths[1], rel=0.3)  # the noise's steps
     # the ends, one ratio at a time: the width at a knot, halfway between two, and flat beyond both ends
