@@ -44,6 +44,7 @@ def test_removing_a_model_with_results_names_force_each_way(sqlite_url, assert_o
         (["recommend", "--no-such-option"], "No such option"),
         (["tasks", "similar"], "Missing argument"),
         (["no-such-command"], "No such command"),
+        (["--no-such-option"], "No such option"),
     ],
 )
 def test_a_usage_error_is_one_line_that_names_the_help_to_read(args, fragment, sqlite_url, assert_one_line_error):

@@ -38,6 +38,14 @@ class OneLineUsageError(click.ClickException):
     exit_code = 2
 
 
+def _one_line(err: click.UsageError, ctx: click.Context) -> click.UsageError | OneLineUsageError:
+    """``err`` as one line naming the help to read; a group called bare keeps click's help."""
+    if isinstance(err, click.exceptions.NoArgsIsHelpError):
+        return err
+    where = (err.ctx or ctx).command_path
+    return OneLineUsageError(f"{err.format_message()} (see '{where} --help')")
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use, and whose subcommands' usage errors are
     one line (click's own add the usage block and a hint on two more)."""
@@ -49,14 +57,17 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
 
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:  # a group called bare: its help, as click shows it
-            raise
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # the group's own options (``zoo --bogus``)
+            return super().parse_args(ctx, args)
         except click.UsageError as err:
-            where = (err.ctx or ctx).command_path
-            raise OneLineUsageError(f"{err.format_message()} (see '{where} --help')") from None
+            raise _one_line(err, ctx) from None
+
+    def invoke(self, ctx: click.Context):
+        try:  # a subcommand's options and arguments, parsed as it is invoked
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err, ctx) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands:
