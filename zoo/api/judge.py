@@ -399,17 +399,19 @@ class SelectionJudge:
 
 
 def _generic_pick(trust: RunTrust, space: EmbeddingSpace, fallback: Any = None) -> int:
-    """The column of the generic pick as recommend takes it (:meth:`zoo.api.ranking.Scored.generic`: the lowest
-    prior error, ties by name); without priors the lowest of ``fallback`` ``[M]`` (the mean error over the run's
-    training tasks), else -1."""
+    """The column of the generic pick as recommend takes it (:func:`zoo.api.ranking.generic_position` of the run's
+    priors); without priors the lowest of ``fallback`` ``[M]`` (the mean error over the run's training tasks),
+    else -1."""
     import math
 
     import numpy as np
 
+    from zoo.api.ranking import generic_position
+
     names = [m.name for m in space.models]
-    known = [i for i, n in enumerate(names) if math.isfinite(trust.prior.get(n, math.nan))]
-    if known:
-        return min(known, key=lambda i: (trust.prior[names[i]], names[i]))
+    pick = generic_position(names, [trust.prior.get(n, math.nan) for n in names])
+    if pick is not None:
+        return pick
     if fallback is not None and np.isfinite(fallback).any():
         return int(np.nanargmin(fallback))
     return -1

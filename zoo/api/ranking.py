@@ -189,17 +189,15 @@ class Scored:
         return order
 
     def generic(self, allowed: set[str] | None = None) -> int | None:
-        """The position of the allowed model with the lowest prior error (ties: by name); None without priors."""
-        import math
+        """The position of the allowed model with the lowest prior error (:func:`generic_position`)."""
+        return None if self.prior is None else generic_position(self.names, self.prior, allowed)
 
-        if self.prior is None:
-            return None
-        known = [
-            i
-            for i, n in enumerate(self.names)
-            if (allowed is None or n in allowed) and math.isfinite(float(self.prior[i]))
-        ]
-        return min(known, key=lambda i: (float(self.prior[i]), self.names[i])) if known else None
+
+def generic_position(names: Sequence[str], prior: Sequence[float], allowed: set[str] | None = None) -> int | None:
+    """The position of the allowed model with the lowest prior error ``prior`` ``[M]`` (NaN: none; ties: by
+    name): the generic pick; None when no allowed model has a prior."""
+    known = [i for i, n in enumerate(names) if (allowed is None or n in allowed) and math.isfinite(float(prior[i]))]
+    return min(known, key=lambda i: (float(prior[i]), names[i])) if known else None
 
 
 def _run_difficulty(store: Store, run: Model2VecRun, seen: Sequence[str], prior: dict[str, float]) -> Difficulty:

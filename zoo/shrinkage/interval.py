@@ -175,13 +175,18 @@ def fit_interval(
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
 
 
+def _reported(ex: FoldExample, weight: tuple[float, float]) -> np.ndarray:
+    """``[M]`` the expected errors recommend reports for example ``ex``: the blend with its difficulty offset."""
+    return blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+
+
 def _novel_interval(examples: Sequence[FoldExample], weight: tuple[float, float], nominal: float) -> Interval:
     """+-q, q the ``nominal`` quantile of |measured - expected| over the measured pairs of the novel examples
     (every example when none is novel), the expected error with the difficulty offset (what recommend reports)."""
     chosen = [ex for ex in examples if ex.novel] or list(examples)
     gaps = []
     for ex in chosen:
-        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+        y = _reported(ex, weight)
         ok = np.isfinite(ex.truth)
         gaps.append(np.abs(ex.truth[ok] - y[ok]))
     if sum(g.size for g in gaps) < 10:
@@ -193,7 +198,7 @@ def _novel_interval(examples: Sequence[FoldExample], weight: tuple[float, float]
 def _inside(ex: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:
     """(measured pairs inside the interval, measured pairs) of one example, the interval placed around the
     expected error recommend reports (the blend with the example's difficulty offset)."""
-    y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
+    y = _reported(ex, weight)[None, :]
     lo, hi = interval.bounds(y, np.array([ex.ratio]))
     ok = np.isfinite(ex.truth)
     return int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok]))), int(ok.sum())
@@ -235,7 +240,7 @@ def mean_abs_error(examples: Sequence[FoldExample], weight: tuple[float, float])
     recommend reports: the blend with each example's difficulty offset)."""
     gaps = []
     for ex in examples:
-        y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+        y = _reported(ex, weight)
         ok = np.isfinite(ex.truth)
         gaps.append(np.abs(ex.truth[ok] - y[ok]))
     return 100.0 * float(np.mean(np.concatenate(gaps))) if gaps and sum(g.size for g in gaps) else math.nan
