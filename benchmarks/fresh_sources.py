@@ -237,6 +237,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "archi
 
     import zoo
     from zoo import selection, shrinkage
+    from zoo.api.judge import SHOWN
     from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
 
     z = zoo.connect(url)
@@ -303,8 +304,12 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "archi
     methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
     print(selection.markdown_table(selection.evaluate_methods(methods, truth)))
     ok = np.isfinite(truth) & np.isfinite(low)
-    inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
-    print(f"\n{len(tasks)} tasks, {int(extrapolates.sum())} extrapolating; 80% interval coverage {inside.mean():.2f}")
+    inside = (truth >= low) & (truth <= high)
+    shown = ok & (default <= SHOWN)  # the rows recommend prints by default
+    print(
+        f"\n{len(tasks)} tasks, {int(extrapolates.sum())} extrapolating; 80% interval coverage {inside[ok].mean():.2f} "
+        f"({inside[shown].mean():.2f} of the default ranking's top {SHOWN}, those recommend shows)"
+    )
     mae, mae_flat = (100 * float(np.mean(np.abs(truth[ok] - y[ok]))) for y in (expected, flat))
     print(f"expected errors off by {mae:.1f} points on average ({mae_flat:.1f} without the difficulty offset)")
 

@@ -175,6 +175,16 @@ def _ranked(row: np.ndarray) -> np.ndarray:
     return valid[np.lexsort((valid, row[valid]))]
 
 
+def top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """``[T, M]`` bool: each task's ``k`` best-ranked models by ``scores`` ``[T, M]`` (lower = better; NaN is never
+    ranked; ties by index), the rows a ranking shows when asked for ``k``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.zeros(scores.shape, dtype=bool)
+    for t, row in enumerate(scores):
+        out[t, _ranked(row)[: max(int(k), 0)]] = True
+    return out
+
+
 def _eligible(order: np.ndarray, candidates: np.ndarray | None) -> np.ndarray:
     """The entries of ``order`` that ``candidates`` (one task's ``[M]`` bool; None: all) admits, in that order."""
     return order if candidates is None else order[np.asarray(candidates, dtype=bool)[order]]

@@ -72,6 +72,7 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         assert fold["tasks"] and 0.0 <= fold["coverage"] <= 1.0
         low, high = fold["coverage_spread"]
         assert 0.0 <= low <= fold["coverage"] <= high <= 1.0
+        assert 0.0 <= fold["coverage_shown"] <= 1.0
         assert set(fold["shrinkage"]["fitted_on"]) == set(collections) - {fold["collection"]}
         rows = {row["method"]: row for row in fold["rows"]}
         assert rows["Model2Vec + LogME top-3"]["forward_passes_per_task"] == 3

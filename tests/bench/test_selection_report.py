@@ -57,13 +57,16 @@ def test_bench_evaluate_on_an_empty_registry_says_what_to_do(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
 
 
-def test_the_reported_calibration_is_what_recommend_prints_for_each_heldout_task(ci_bench):
+def test_the_reported_calibration_is_what_recommend_prints_for_each_heldout_task(ci_bench, monkeypatch):
     """Coverage and mean absolute error of the default ranking's expected errors, recomputed one task at a time
-    from ``recommend`` (its expected errors and intervals) and the registry's measured errors."""
+    from ``recommend`` (its expected errors and intervals) and the registry's measured errors; the coverage of
+    the pairs shown from ``recommend``'s first SHOWN experts (2 here: the ci bench has 4)."""
     import numpy as np
 
+    import zoo.api.judge
     from zoo.api import Zoo
 
+    monkeypatch.setattr(zoo.api.judge, "SHOWN", 2)
     with Zoo.open(ci_bench["url"]) as z:
         report = z.judge.evaluate_selection(progress=False)
         inside, gaps = [], []
@@ -73,9 +76,15 @@ def test_the_reported_calibration_is_what_recommend_prints_for_each_heldout_task
                 if r.model in measured:
                     inside.append(r.low <= measured[r.model] <= r.high)
                     gaps.append(abs(measured[r.model] - r.expected_error))
+        shown = []  # the intervals a user reads: recommend's first SHOWN
+        for task in report["tasks"]:
+            measured = z.recommender.measured_errors(task, protocol=report["protocol"], metric=report["metric"])
+            picks = z.recommend(task, k=2, progress=False)
+            shown += [r.low <= measured[r.model] <= r.high for r in picks if r.model in measured]
     assert report["coverage"] == pytest.approx(float(np.mean(inside)), abs=1e-12)
+    assert report["coverage_shown"] == pytest.approx(float(np.mean(shown)), abs=1e-12)
     assert report["expected_error_mae"] == pytest.approx(100 * float(np.mean(gaps)), rel=1e-9)
-    assert "80% interval holds" in report["markdown"]
+    assert "80% interval holds" in report["markdown"] and "of its top 2's" in report["markdown"]
 
 
 def test_the_judges_generic_pick_is_recommends_lowest_prior_with_ties_by_name():

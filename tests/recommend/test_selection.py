@@ -287,3 +287,15 @@ def test_hybrid_methods_count_the_screen_over_the_candidates_alone():
     for r in rows[:-1]:
         shortlisted = r.scores < 3
         assert not np.any(shortlisted & ~candidates)
+
+
+def test_top_k_mask_matches_a_sort_per_task_and_never_ranks_nan():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (30, 6)).astype(float)  # many ties: broken by index
+    scores[rng.random(scores.shape) < 0.2] = np.nan
+    for k in (0, 1, 3, 6, 9):
+        got = selection.top_k_mask(scores, k)
+        for t, row in enumerate(scores):
+            ranked = sorted((v, j) for j, v in enumerate(row) if not np.isnan(v))
+            want = {j for _, j in ranked[:k]}
+            assert set(np.flatnonzero(got[t])) == want

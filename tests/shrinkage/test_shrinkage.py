@@ -408,6 +408,33 @@ def test_coverage_spread_matches_a_resample_at_a_time_and_brackets_the_coverage(
     assert all(math.isnan(v) for v in sh.coverage_spread([], weight, interval))
 
 
+def test_coverage_of_shown_pairs_counts_those_pairs_alone():
+    """Against a pair-at-a-time count; a mask of every expert gives the plain coverage, and the spread's
+    resamples count the shown pairs alone too."""
+    rng = np.random.default_rng(23)
+    examples = _examples(rng, 10, 1.0, True) + _examples(rng, 10, 3.0, False)
+    examples[2].truth[0] = np.nan
+    interval = sh.Interval((-0.06, 0.0), (0.06, 0.0))
+    weight = (1.0, 2.0)
+    shown = rng.random((len(examples), examples[0].truth.size)) < 0.5
+    inside = total = 0
+    for ex, row in zip(examples, shown, strict=True):
+        y = sh.blend(ex.expected[None], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))
+        lo, hi = interval.bounds(y, np.array([ex.ratio]))
+        for j, t in enumerate(ex.truth):
+            if row[j] and not math.isnan(t):
+                total += 1
+                inside += int(lo[0, j] <= t <= hi[0, j])
+    assert sh.coverage(examples, weight, interval, shown) == pytest.approx(inside / total, abs=1e-12)
+    every = np.ones_like(shown)
+    assert sh.coverage(examples, weight, interval, every) == sh.coverage(examples, weight, interval)
+    low, high = sh.coverage_spread(examples, weight, interval, 0.9, 200, 1, shown=shown)
+    assert low <= inside / total <= high
+    assert sh.coverage_spread(examples, weight, interval, 0.9, 200, 1, shown=every) == sh.coverage_spread(
+        examples, weight, interval, 0.9, 200, 1
+    )
+
+
 # ---------------------------------------------------------------------- plausible experts
 def plausible_reference(expected, generic, margin):
     """One expert at a time: within the margin of the generic pick's expected error."""

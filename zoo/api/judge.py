@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from zoo.api.probes import Probes
     from zoo.api.ranking import RunTrust
 
+#: the experts a recommendation shows by default (recommend's ``-k``): a report's "coverage of the top 5" counts
+#: the intervals of the default ranking's first SHOWN experts, those a user reads
+SHOWN = 5
+
 
 #: experts held in memory at once by :meth:`SelectionJudge.scorer_matrix` (each task's images are read once per
 #: chunk of this many experts)
@@ -106,7 +110,8 @@ class SelectionJudge:
         methods, shrunk = self._methods(run, space, errors, chosen, scorers, max_samples, progress, trust, novelties)
         truth = errors[rows]
         report_rows = selection.evaluate_methods(methods, truth)
-        calibration = _calibration(shrunk, trust, novelties, truth) if shrunk is not None else {}
+        default = next((m.scores for m in methods if m.name == "Model2Vec (shrunk)"), None)
+        calibration = _calibration(shrunk, default, trust, novelties, truth) if shrunk is not None else {}
         markdown = (
             f"Selection on {len(chosen)} held-out tasks, probe {probe}, method {method}, "
             f"Model2Vec run {run.id}, {len(names)} models, metric {metric}.\n\n" + selection.markdown_table(report_rows)
@@ -115,7 +120,8 @@ class SelectionJudge:
             markdown += (
                 f"\n\nThe default ranking's expected errors (what recommend prints) are off by "
                 f"{calibration['expected_error_mae']:.1f} points on average; its 80% interval holds "
-                f"{calibration['coverage']:.2f} of the measured errors.\n"
+                f"{calibration['coverage']:.2f} of the measured errors ({calibration['coverage_shown']:.2f} of its "
+                f"top {SHOWN}'s, those recommend shows).\n"
             )
         return {
             "probe": probe,
@@ -417,17 +423,23 @@ def _generic_pick(trust: RunTrust, space: EmbeddingSpace, fallback: Any = None) 
     return -1
 
 
-def _calibration(shrunk: Any, trust: RunTrust, novelties: list[Any], truth: Any) -> dict:
+def _calibration(shrunk: Any, default: Any, trust: RunTrust, novelties: list[Any], truth: Any) -> dict:
     """How far the default ranking's expected errors ``shrunk`` ``[T, M]`` are from the measured ``truth``
-    (mean absolute error in points) and the share of measured errors inside the run's 80% interval."""
+    (mean absolute error in points) and the share of measured errors inside the run's 80% interval: over
+    every measured pair, and over the pairs of the first :data:`SHOWN` experts of the default ranking's
+    scores ``default`` ``[T, M]`` (what recommend shows)."""
     import numpy as np
+
+    from zoo.selection import top_k_mask
 
     ratio = np.array([n.ratio for n in novelties])
     low, high = trust.shrinkage.interval.bounds(shrunk, ratio)
     ok = np.isfinite(truth) & np.isfinite(shrunk)
-    inside = (truth[ok] >= low[ok]) & (truth[ok] <= high[ok])
+    inside = (truth >= low) & (truth <= high)
+    shown = ok & top_k_mask(default if default is not None else shrunk, SHOWN)
     return {
-        "coverage": float(inside.mean()),
+        "coverage": float(inside[ok].mean()),
+        "coverage_shown": float(inside[shown].mean()) if shown.any() else float("nan"),
         "expected_error_mae": 100.0 * float(np.mean(np.abs(truth[ok] - shrunk[ok]))),
     }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, arg
+from zoo.api.judge import SHOWN
 from zoo.api.recommend import EXTRAPOLATION_TRUST
 from zoo.api.results import json_safe
 from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, VERIFY_POOL, hybrid_methods
@@ -157,12 +158,15 @@ class LeaveOutJudge:
         methods = self._methods(context, run, examples, shrink, scorers, hybrid_k, max_samples, progress, cache)
         truth = context.truth[[context.row[e.task] for e in examples]]
         rows = selection.evaluate_methods(methods, truth)
+        default = next(m.scores for m in methods if m.name == "Model2Vec")
+        shown = selection.top_k_mask(default, SHOWN)
         return {
             "collection": collection,
             "tasks": [e.task for e in examples],
             "rows": json_safe(rows),
             "coverage": coverage(examples, shrink.weight, shrink.interval),
             "coverage_spread": list(coverage_spread(examples, shrink.weight, shrink.interval)),
+            "coverage_shown": coverage(examples, shrink.weight, shrink.interval, shown),
             "expected_error_mae": mean_abs_error(examples, shrink.weight),
             "expected_error_mae_without_offset": mean_abs_error(
                 [replace(e, offset=0.0) for e in examples], shrink.weight
@@ -401,7 +405,8 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
     for rep in reports:
         lines += [
             f"## {rep['collection']} left out: {len(rep['tasks'])} held-out tasks; "
-            f"80% interval coverage {rep['coverage']:.2f} ({_spread(rep)}); expected errors off by "
+            f"80% interval coverage {rep['coverage']:.2f} ({_spread(rep)}; {rep['coverage_shown']:.2f} of the "
+            f"default ranking's top {SHOWN}); expected errors off by "
             f"{rep['expected_error_mae']:.1f} points on average "
             f"({rep['expected_error_mae_without_offset']:.1f} without the difficulty offset)",
             "",

@@ -195,19 +195,35 @@ def _novel_interval(examples: Sequence[FoldExample], weight: tuple[float, float]
     return Interval((-q, 0.0), (q, 0.0), nominal)
 
 
-def _inside(ex: FoldExample, weight: tuple[float, float], interval: Interval) -> tuple[int, int]:
+def _inside(
+    ex: FoldExample, weight: tuple[float, float], interval: Interval, shown: np.ndarray | None = None
+) -> tuple[int, int]:
     """(measured pairs inside the interval, measured pairs) of one example, the interval placed around the
-    expected error recommend reports (the blend with the example's difficulty offset)."""
+    expected error recommend reports (the blend with the example's difficulty offset); only the experts
+    ``shown`` ``[M]`` bool admits, when given."""
     y = _reported(ex, weight)[None, :]
     lo, hi = interval.bounds(y, np.array([ex.ratio]))
     ok = np.isfinite(ex.truth)
+    if shown is not None:
+        ok &= np.asarray(shown, dtype=bool)
     return int(np.sum((ex.truth[ok] >= lo[0][ok]) & (ex.truth[ok] <= hi[0][ok]))), int(ok.sum())
 
 
-def coverage(examples: Sequence[FoldExample], weight: tuple[float, float], interval: Interval) -> float:
+def _rows(shown: np.ndarray | None, count: int) -> list:
+    """One ``[M]`` bool per example from ``shown`` ``[T, M]`` (None: every expert, for each of ``count``)."""
+    return [None] * count if shown is None else list(np.asarray(shown, dtype=bool))
+
+
+def coverage(
+    examples: Sequence[FoldExample],
+    weight: tuple[float, float],
+    interval: Interval,
+    shown: np.ndarray | None = None,
+) -> float:
     """Fraction of measured pairs of ``examples`` whose measured error lies inside the interval (placed
-    around the expected error recommend reports: the blend with each example's difficulty offset)."""
-    counts = [_inside(ex, weight, interval) for ex in examples]
+    around the expected error recommend reports: the blend with each example's difficulty offset). ``shown``
+    ``[T, M]`` bool: count only those pairs (e.g. the experts a ranking shows, :func:`zoo.selection.top_k_mask`)."""
+    counts = [_inside(ex, weight, interval, s) for ex, s in zip(examples, _rows(shown, len(examples)), strict=True)]
     total = sum(n for _, n in counts)
     return sum(h for h, _ in counts) / total if total else math.nan
 
@@ -219,11 +235,14 @@ def coverage_spread(
     level: float = 0.9,
     draws: int = 2000,
     seed: int = 0,
+    shown: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """A ``level`` percentile range of :func:`coverage` over the examples resampled with replacement (a task's
     measured pairs move together: they share its residual's lean, so the tasks, not the pairs, are the sample).
-    (nan, nan) without measured pairs."""
-    counts = np.array([_inside(ex, weight, interval) for ex in examples], dtype=np.float64).reshape(-1, 2)
+    (nan, nan) without measured pairs. ``shown``: as :func:`coverage`'s."""
+    rows = _rows(shown, len(examples))
+    counts = np.array([_inside(ex, weight, interval, s) for ex, s in zip(examples, rows, strict=True)])
+    counts = counts.astype(np.float64).reshape(-1, 2)
     hits, totals = counts[:, 0], counts[:, 1]
     if not totals.sum():
         return math.nan, math.nan
