@@ -98,6 +98,31 @@ def test_every_option_is_named_in_its_commands_section(path, flag):
     )
 
 
+def _option_rows(path: tuple[str, ...]) -> dict[str, str]:
+    """docs/cli.md's option rows (``| `--flag ...` | text |``) of `zoo PATH`'s own section, by first flag."""
+    rows = {}
+    for _, _, body in (s for s in _sections_of(path) if s[0] == "cli.md"):
+        for line in body.splitlines():
+            match = re.match(r"\| `(-[^`]*)` \|", line)
+            if match:  # `-q, --quiet`, `--check / --no-check`, `--scorer [a\|b]`: every flag names the row
+                for flag in re.findall(r"(?:^|[,/]\s*)(-[\w-]+)", match.group(1)):
+                    rows.setdefault(flag, match.group(1))
+    return rows
+
+
+@pytest.mark.parametrize("path, flag", OPTIONS, ids=[f"{_command_id(p)} {f}" for p, f in OPTIONS])
+def test_the_command_reference_lists_every_option_with_its_choices(path, flag):
+    """docs/cli.md says it lists every option of every command as --help prints it: a row per option in the
+    command's own section there, with a choice option's every choice."""
+    command = dict(COMMANDS)[path]
+    rows = _option_rows(path)
+    assert flag in rows, f"docs/cli.md's section on `{_command_id(path)}` has no row for {flag}"
+    param = next(p for p in command.params if flag in (*p.opts, *p.secondary_opts))
+    if isinstance(param.type, click.Choice):
+        shown = "[" + "\\|".join(str(c) for c in param.type.choices) + "]"
+        assert shown in rows[flag], f"docs/cli.md: `{_command_id(path)} {flag}` should show {shown}: {rows[flag]}"
+
+
 def test_every_relative_link_in_the_docs_leads_to_a_file():
     link = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")
     files = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]

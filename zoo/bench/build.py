@@ -1,4 +1,4 @@
-"""`zoo bench build`: render -> probe -> register + embed -> experts -> transfer.
+"""`zoo bench build`: render -> probe -> experts -> register + embed, and transfer.
 
 Every stage is cached in the workdir and every unit of work is idempotent, so a
 build killed at any point (SIGKILL included) continues where it stopped and

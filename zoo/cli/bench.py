@@ -30,7 +30,7 @@ def bench() -> None:
     type=click.Choice(["ci", "small", "full"]),
     default="ci",
     show_default=True,
-    help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1 h 15 min on 2 cores).",
+    help="ci: ~1 minute, tests; small: 30+ experts; full: every task (about 1 h 12 min on 2 cores).",
 )
 @click.option(
     "--workdir",
