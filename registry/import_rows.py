@@ -33,6 +33,7 @@ from registry.results import import_repeat
 from registry.rows import model_row, probe_row, task_row
 from registry.validation import (
     MAX_INT32,
+    check_checksum,
     check_count,
     check_finite,
     check_json,
@@ -200,7 +201,7 @@ def _import_model(session: Session, line: dict[str, Any], rows: RowCache, create
         source=check_source(line["source"]),
         arch=_text(line, "arch", optional=True),
         num_params=None if num_params is None else check_count("num_params", num_params),
-        checksum=_text(line, "checksum", 128, optional=True),
+        checksum=check_checksum(_text(line, "checksum", 128, optional=True)),
         trained_on=_text(line, "trained_on", optional=True),
         description=_text(line, "description", None, optional=True),
         created_at=created,

@@ -18,10 +18,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
-from registry.errors import AlreadyExists, DependentRows, InvalidInput, NotFound, arg
+from registry.errors import AlreadyExists, DependentRows, NotFound, arg
 from registry.orm import ModelAliasRow, ModelEmbeddingRow, ModelRow, ModelTagRow, TransferResultRow, utcnow
 from registry.rows import bump, count_rows, model_record, model_row, refuse_taken_model_name
-from registry.validation import check_count, check_name, check_source, check_tags, describe_counts, source_path
+from registry.validation import (
+    check_checksum,
+    check_count,
+    check_name,
+    check_source,
+    check_tags,
+    describe_counts,
+    source_path,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +55,7 @@ class NewModel:
             set_(self, "trained_on", check_name("task", self.trained_on))
         if self.num_params is not None:
             set_(self, "num_params", check_count("num_params", self.num_params))
-        if self.checksum is not None and (not isinstance(self.checksum, str) or len(self.checksum) > 128):
-            raise InvalidInput(f"checksum must be text of at most 128 characters, got {self.checksum!r:.60}")
+        set_(self, "checksum", check_checksum(self.checksum))
         set_(self, "tags", check_tags(self.tags or {}))
 
 

@@ -42,6 +42,22 @@ def check_name(kind: str, name: Any) -> str:
     return name
 
 
+_SHA256 = re.compile(r"(?:sha256:)?[0-9a-fA-F]{64}")
+
+
+def check_checksum(checksum: Any) -> str | None:
+    """A model's ``checksum`` as given: None, or a sha256 in 64 hex digits (case and a ``sha256:`` prefix as
+    :func:`check_source_checksum` reads them); anything else is InvalidInput, since it could never match a file."""
+    if checksum is None:
+        return None
+    if not isinstance(checksum, str) or not _SHA256.fullmatch(checksum):
+        raise InvalidInput(
+            f"checksum {checksum!r:.80} is not a sha256: give {arg('checksum', 'SHA256')} as the 64 hex digits "
+            "`sha256sum FILE` prints, or leave it out"
+        )
+    return checksum
+
+
 def refuse_invisible(label: str, text: str) -> str:
     """``text`` unchanged, unless it holds a control, format (bidi override) or separator character."""
     bad = next((c for c in text if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
