@@ -70,6 +70,62 @@ def _images(folder: Path, *, garbage: int = 0) -> Path:
     return folder
 
 
+# ---------------------------------------------------------------- 2. warnings as one clean line
+
+
+def test_a_corrupt_image_among_readable_ones_is_one_clean_warning_line(shipped, tmp_path):
+    folder = _images(tmp_path / "images", garbage=1)
+    result = _zoo(shipped, "recommend", "--task", str(folder), "-k", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "unreadable" in line]
+    assert warnings == [f"Warning: skipped 1 unreadable image(s) of 31 in {folder} (first: {folder}/c0/bad0.png)"]
+    assert "UserWarning" not in result.stderr and ".py:" not in result.stderr, result.stderr
+
+
+def test_a_warning_from_other_code_is_left_as_python_prints_it(capsys):
+    import warnings
+
+    from zoo.cli.common import one_line_warnings
+
+    shown = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        with one_line_warnings():
+            warnings.warn_explicit("from a library", UserWarning, "/elsewhere/lib.py", 1)
+            warnings.warn_explicit("from zoo", UserWarning, str(ROOT / "zoo" / "data.py"), 1)
+    assert shown == ["from a library"]
+    assert capsys.readouterr().err == "Warning: from zoo\n"
+
+
+# ---------------------------------------------------------------- 3. a probe's architecture on recommend
+
+
+def test_recommend_asks_for_a_sidecar_not_its_own_arch_filter(shipped, tmp_path, assert_one_line_error):
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "probe.safetensors"
+    save_file({"w": torch.zeros(3)}, str(weights))
+    result = _zoo(shipped, "recommend", "--task", "x", "--probe", f"file:{weights}", "--quiet")
+    assert_one_line_error(result, 2, f"architecture of {weights} unknown", '{"arch": "ARCH"} in a sidecar PATH.json')
+    assert "--arch" not in result.stderr
+    result = _zoo(shipped, "recommend", "--task", "x", "--probe", "nosuchprobe", "--quiet")
+    assert_one_line_error(result, 2, "unknown network source 'nosuchprobe'", "file:PATH (with")
+    assert "--arch" not in result.stderr
+
+
+def test_embed_task_still_asks_for_its_arch_option(shipped, tmp_path, assert_one_line_error):
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "probe.safetensors"
+    save_file({"w": torch.zeros(3)}, str(weights))
+    folder = _images(tmp_path / "images")
+    result = _zoo(shipped, "embed-task", "t", "--data", str(folder), "--probe", f"file:{weights}", "--quiet")
+    assert_one_line_error(result, 2, "pass --arch ARCH")
+
+
 # ---------------------------------------------------------------- 6. checksums
 
 

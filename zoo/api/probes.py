@@ -6,6 +6,7 @@ leaves the probe (or the method) out; see its docstring.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,7 @@ class Probes:
         out too, it is "the pair with the most tasks" (the figures' default).
         No candidates: NotFound saying what to embed.
         """
-        given = self.name_of(probe) if probe is not None else None
+        given = self._name_without_arch(probe) if probe is not None else None
         if given is not None and method is not None:
             return given, method
         scope = None if tasks is None else set(tasks)
@@ -151,11 +152,33 @@ class Probes:
             )
         return ranked[0]
 
+    def _name_without_arch(self, probe: Any) -> str:
+        """:meth:`name_of` for a caller that has no architecture to give (recommend, train-model2vec, ...).
+
+        Its ``arch`` would be something else there (recommend's is a filter on
+        the candidates), so an error that asks for the probe's architecture asks
+        for the sidecar file that names it instead.
+        """
+        try:
+            return self.name_of(probe)
+        except InvalidInput as err:
+            if "{arg:arch" not in err.message:
+                raise
+            raise InvalidInput(_ARCH_REF.sub(_sidecar_advice, err.message), param="probe") from None
+
     def default(self, probe: Any = None, method: str = DEFAULT_METHOD, *, task: str | None = None) -> str:
         """The probe name :meth:`choose` picks for a fixed ``method`` (scoped to ``task`` when given)."""
         if task is not None and probe is None:
             self.store.get_task(task)  # NotFound for an unknown task
         return self.choose(probe, method, tasks=None if task is None else (task,))[0]
+
+
+_ARCH_REF = re.compile(r"\{arg:arch(?:=([^{}]*))?\}")
+
+
+def _sidecar_advice(match: re.Match) -> str:
+    """A reference to the probe's architecture, as the JSON file beside file:PATH's weights that names it."""
+    return f'{{"arch": "{match.group(1) or "ARCH"}"}} in a sidecar PATH.json beside the weights'
 
 
 def _nothing_embedded(probe: str | None, method: str | None, scope: set[str] | None) -> NotFound:

@@ -102,5 +102,8 @@ def main(ctx: click.Context, url: str | None) -> None:
         zoo register-model resnet34.a1_in1k --source timm:resnet34.a1_in1k
         zoo recommend --task ./my_images -k 5
     """
+    from zoo.cli.common import one_line_warnings
+
     ctx.ensure_object(dict)
     ctx.obj["db_url"] = url
+    ctx.with_resource(one_line_warnings())  # zoo's warnings as one line each, for as long as the command runs

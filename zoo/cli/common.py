@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,6 +27,44 @@ def handle_errors(func: Callable) -> Callable:
             sys.exit(err.exit_code)
 
     return wrapper
+
+
+#: zoo's own packages: a warning raised from code under these prints as one line
+_OWN_CODE = (Path(__file__).resolve().parents[1], Path(__file__).resolve().parents[2] / "registry")
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """While a command runs, a Python warning from zoo's own code prints as one line on stderr, ``Warning: ...``.
+
+    Python would add the file, the line number and the source line; a warning
+    from elsewhere (a library's) prints as Python prints it. The library itself
+    warns as before (``warnings.warn``), so Python callers can filter or catch it.
+    """
+    import warnings
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if _is_own_code(filename):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is show:
+            warnings.showwarning = previous
+
+
+def _is_own_code(filename: str) -> bool:
+    try:
+        path = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    return any(path.is_relative_to(root) for root in _OWN_CODE)
 
 
 def cli_message(err: ZooError, ctx: click.Context | None = None) -> str:
