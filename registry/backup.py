@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from registry.errors import AlreadyExists, InvalidInput, ProbeMismatch, arg
+from registry.errors import AlreadyExists, InvalidInput, ProbeMismatch, arg, cannot_write
 from registry.export_file import FORMAT, HEADER_KIND, KINDS, READABLE_FORMATS, check_whole, is_export, read_lines
 from registry.import_rows import RowCache, import_line
 from registry.orm import (
@@ -92,7 +92,7 @@ def export_jsonl(store: Any, path: Path, *, force: bool = False) -> dict[str, in
     except OSError as err:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        raise InvalidInput(f"cannot write {path}: {err.strerror}; choose a writable path") from None
+        raise cannot_write(path, err) from None
     return counts
 
 

@@ -12,8 +12,11 @@ NAME"), from the options of the command that failed.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 # {arg:NAME} or {arg:NAME=VALUE}: a parameter of the call that failed
 _ARG = re.compile(r"\{arg:([A-Za-z_][A-Za-z0-9_]*)(?:=([^{}]*))?\}")
@@ -89,3 +92,44 @@ class DatabaseUnavailable(ZooError):
 
 class ProbeMismatch(ZooError):
     """Embeddings or model embeddings from different probes/methods were mixed."""
+
+
+# ---------------------------------------------------------------- files the user names as output
+
+
+def cannot_write(path: str | Path, err: OSError) -> InvalidInput:
+    """The one error for an output path that cannot be written (an export, a figure, a report, a workdir)."""
+    return InvalidInput(f"cannot write {path}: {err.strerror}; choose a writable path")
+
+
+def _os_error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+def check_writable(path: str | Path, *, folder: bool = False) -> None:
+    """:func:`cannot_write` unless ``path`` (a file, or a folder when ``folder``) can be written; creates nothing.
+
+    Checked before expensive work, so a bad path fails at once: the nearest
+    existing folder on the way to ``path`` must be a directory this process may
+    write in, and a file's path must not be a directory.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise cannot_write(path, _os_error(errno.EISDIR))
+    start = path if folder else path.parent
+    base = next((p for p in (start, *start.parents) if p.exists()), Path("."))
+    if not base.is_dir():
+        raise cannot_write(path, _os_error(errno.ENOTDIR))
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise cannot_write(path, _os_error(errno.EACCES))
+
+
+def make_dirs(folder: str | Path) -> Path:
+    """``folder`` and its parents created as needed (``mkdir -p``), or :func:`cannot_write`."""
+    folder = Path(folder)
+    check_writable(folder, folder=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise cannot_write(folder, err) from None
+    return folder

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, make_dirs
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SHIPPED_ZOO = ASSETS / "zoo.jsonl.gz"
@@ -59,7 +59,7 @@ def prepare(workdir: Path) -> DemoSetup:
             "and `zoo export`, or reinstall zoo from a full checkout"
         )
     task_dir, meta = demo_task()
-    workdir.mkdir(parents=True, exist_ok=True)
+    make_dirs(workdir)
     db_path = workdir / "zoo.db"
     url = f"sqlite:///{db_path}"
     marker = workdir / "imported.json"

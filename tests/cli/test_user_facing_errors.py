@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -70,6 +71,54 @@ def _images(folder: Path, *, garbage: int = 0) -> Path:
     return folder
 
 
+# ---------------------------------------------------------------- 1. unwritable output paths
+
+
+@pytest.mark.parametrize(
+    "args, target",
+    [
+        (["plot", "distances", "--out", "{F}/d.png"], "{F}/d.png"),
+        (["plot", "map", "--out", "{F}/m.png"], "{F}/m.png"),
+        (["report", "--out", "{F}/site"], "{F}/site"),
+    ],
+    ids=["plot-distances", "plot-map", "report"],
+)
+def test_an_output_path_under_a_file_is_one_line_exit_2_and_the_registry_is_unchanged(
+    args, target, shipped, a_file, assert_one_line_error
+):
+    before = _rows(shipped)
+    result = _zoo(shipped, *[a.format(F=a_file) for a in args])
+    assert_one_line_error(result, 2, f"cannot write {target.format(F=a_file)}: {NOT_A_DIRECTORY}")
+    assert _rows(shipped) == before
+
+
+def test_a_demo_workdir_under_a_file_is_one_line_exit_2(a_file, assert_one_line_error):
+    result = _zoo(None, "demo", "--workdir", str(a_file / "w"), "--quiet")
+    assert_one_line_error(result, 2, f"cannot write {a_file / 'w'}: {NOT_A_DIRECTORY}")
+
+
+def test_recommend_checks_its_plot_path_before_the_probe_pass(shipped, a_file, tmp_path, monkeypatch):
+    from zoo.api import Zoo
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the recommendation ran before the --plot path was checked")
+
+    monkeypatch.setattr(Zoo, "recommend", must_not_run)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    result = _zoo(shipped, "recommend", "--task", str(folder), "--plot", str(a_file / "p.png"), "--quiet")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"Error: cannot write {a_file / 'p.png'}: {NOT_A_DIRECTORY}"
+
+
+def test_a_figure_that_cannot_be_saved_is_one_line_from_python_too(a_file):
+    from registry.errors import InvalidInput
+    from zoo.plots.canvas import new_figure, save
+
+    with pytest.raises(InvalidInput, match="cannot write .*Not a directory; choose a writable path"):
+        save(new_figure(1, 1), a_file / "sub" / "x.png")
+
+
 # ---------------------------------------------------------------- 2. warnings as one clean line
 
 
@@ -126,6 +175,57 @@ def test_embed_task_still_asks_for_its_arch_option(shipped, tmp_path, assert_one
     assert_one_line_error(result, 2, "pass --arch ARCH")
 
 
+# ---------------------------------------------------------------- 4. --save NAME taken by another folder
+
+
+def test_recommend_save_with_a_taken_name_names_recommends_own_options(shipped, tmp_path, assert_one_line_error):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    before = _rows(shipped)
+    result = _zoo(shipped, "recommend", "--task", str(folder), "--save", "script-avestan", "--quiet")
+    assert_one_line_error(
+        result, 2, "'script-avestan' is registered from", "use another --save NAME, or --task script-avestan"
+    )
+    assert "--data" not in result.stderr
+    assert _rows(shipped) == before
+
+
+# ---------------------------------------------------------------- 5. distance between differently embedded tasks
+
+
+def _two_probe_registry(url: str, a_folder: Path, b_folder: Path) -> None:
+    with Store.open(url) as store:
+        for probe in ("bundled-like", "custom"):
+            store.ensure_probe(probe, arch="resnet18", weights_checksum=probe, embedding_length=3, layers=["l1"])
+        for task, folder, probe in (("A", a_folder, "custom"), ("B", b_folder, "bundled-like")):
+            store.add_task(task, data_uri=str(folder), num_classes=2, num_samples=20, fingerprint=task)
+            store.put_task_embedding(
+                task,
+                probe,
+                "montecarlo",
+                np.array([0.5, 1.0, 2.0]),
+                prior=np.array([0.1, 0.1, 0.1]),
+                sample_count=20,
+                seed=0,
+                params={},
+                package_version="test",
+            )
+
+
+def test_distance_suggests_embedding_the_task_whose_data_is_there(sqlite_url, tmp_path, assert_one_line_error):
+    present = tmp_path / "present"
+    present.mkdir()
+    _two_probe_registry(sqlite_url, present, tmp_path / "gone")  # A (custom probe) is there, B's folder is gone
+    before = _rows(sqlite_url)
+    result = _zoo(sqlite_url, "distance", "A", "B")
+    assert_one_line_error(result, 1, "run `zoo embed-task A --probe bundled-like`")
+    assert _rows(sqlite_url) == before
+    shutil.rmtree(present)  # now neither; with B's folder there, B gets A's probe
+    (tmp_path / "gone").mkdir()
+    result = _zoo(sqlite_url, "distance", "A", "B")
+    assert_one_line_error(result, 1, "run `zoo embed-task B --probe custom`")
+
+
 # ---------------------------------------------------------------- 6. checksums
 
 
@@ -151,3 +251,67 @@ def test_import_refuses_a_model_whose_checksum_is_not_a_sha256(sqlite_url, tmp_p
         with pytest.raises(InvalidInput, match="checksum 'not-a-digest' is not a sha256"):
             store.import_jsonl(edited)
         assert store.counts()["models"] == 0
+
+
+# ---------------------------------------------------------------- 7. whole model names in the table
+
+
+def test_the_recommendation_table_shows_whole_model_names(shipped, monkeypatch):
+    from zoo.api import Zoo
+    from zoo.api.recommend import Recommendation
+
+    long_name = "expert-scripts-invented-resnet10t-and-then-some"
+    base = {"expected_error": 0.2, "distance": 0.1, "evidence": (), "trained": True, "source": "timm:x"}
+    recs = [Recommendation(rank=1, model=long_name, **base), Recommendation(rank=2, model="short", **base)]
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs)
+    result = _zoo(shipped, "recommend", "--task", "x", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.lstrip()[:1].isdigit()]
+    assert rows[0].split()[1] == long_name and rows[1].split()[1] == "short"
+    assert len({line.index("%") for line in rows}) == 1  # the columns after the name still line up
+
+
+def test_the_readme_shows_whole_model_names():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Your own folder", 1)[1].split("```console", 1)[1].split("```", 1)[0]
+    shown = re.findall(r"^\s+\d+\s+(\S+)\s", block, flags=re.M)
+    models = {
+        json.loads(line)["name"] for line in gzip.open(SHIPPED_ZOO, "rt", encoding="utf-8") if '"kind": "model"' in line
+    }
+    assert shown and set(shown) <= models, set(shown) - models
+
+
+# ---------------------------------------------------------------- 8. an empty registry, and import --shipped
+
+
+def test_recommend_on_an_empty_registry_names_import_shipped(sqlite_url, tmp_path, assert_one_line_error):
+    Store.open(sqlite_url).close()
+    result = _zoo(sqlite_url, "recommend", "--task", str(tmp_path), "--quiet")
+    assert_one_line_error(
+        result, 1, "no task embeddings and no Model2Vec run", f"zoo --db {sqlite_url} import --shipped"
+    )
+    assert "embed-task" not in result.stderr
+
+
+def test_import_shipped_makes_an_empty_registry_the_shipped_zoo(sqlite_url, assert_one_line_error):
+    result = _zoo(sqlite_url, "import", "--shipped", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["model2vec_run"] >= 1
+    assert _rows(sqlite_url)["models"] == 48
+
+
+@pytest.mark.parametrize("args, fragment", [([], "not neither"), (["--shipped", "x.jsonl"], "not both")])
+def test_import_takes_a_file_or_shipped(args, fragment, tmp_path, assert_one_line_error):
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    assert_one_line_error(_zoo(url, "import", *args), 2, "give FILE or --shipped", fragment)
+    assert not (tmp_path / "never.db").exists()
+
+
+# ---------------------------------------------------------------- a missing folder given to recommend
+
+
+def test_a_missing_folder_is_exit_2_and_says_so(shipped, assert_one_line_error):
+    result = _zoo(shipped, "recommend", "--task", "./nope", "--quiet")
+    assert_one_line_error(result, 2, "folder ./nope does not exist and is not a registered task")
+    result = _zoo(shipped, "recommend", "--task", "nope", "--quiet")  # a bare word is an unknown name
+    assert_one_line_error(result, 1, "'nope' is neither a folder nor a registered task")

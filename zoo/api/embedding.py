@@ -83,13 +83,12 @@ class Embeddings:
         if name is None:
             name = _name_from(data, description)
             existing = self._registered_task(name)
-        if given_data and existing is not None and isinstance(data, (str, Path)):
-            given = str(Path(data).expanduser().resolve())
-            if given != existing.data_uri:
-                raise InvalidInput(
-                    f"task {name!r} is registered from {existing.data_uri}, not {given}: "
-                    f"embed it without {arg('data', 'PATH')}, or choose another name"
-                )
+        elsewhere = self.registered_elsewhere(name, data) if given_data else None
+        if elsewhere is not None:
+            raise InvalidInput(
+                f"task {name!r} is registered from {elsewhere}, not {Path(data).expanduser().resolve()}: "
+                f"embed it without {arg('data', 'PATH')}, or choose another name"
+            )
         full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
@@ -140,6 +139,13 @@ class Embeddings:
                 f"pass {arg('data', 'PATH')}"
             )
         return str(folder), name, existing
+
+    def registered_elsewhere(self, name: str | None, data: Any) -> str | None:
+        """The data URI task ``name`` is registered from, when that is not the folder or file ``data``; else None."""
+        existing = None if name is None else self._registered_task(name)
+        if existing is None or not isinstance(data, (str, Path)):
+            return None
+        return None if str(Path(data).expanduser().resolve()) == existing.data_uri else existing.data_uri
 
     def _registered_task(self, name: str) -> Any:
         try:
@@ -218,9 +224,15 @@ class Embeddings:
         """d_sym(a, b) and d_asym(a -> b) of two stored tasks (same probe and method)."""
         from zoo.embedding.distance import ALPHA, d_asym, d_sym
 
-        probe_name = self.probes.default(probe, method, task=a)
-        ea = self.store.get_task_embedding(a, probe_name, method)
-        eb = self.store.get_task_embedding(b, probe_name, method)
+        try:
+            probe_name = self.probes.default(probe, method, task=a)
+            ea = self.store.get_task_embedding(a, probe_name, method)
+            eb = self.store.get_task_embedding(b, probe_name, method)
+        except NotFound:
+            self.store.get_task(a), self.store.get_task(b)  # an unknown name: its own NotFound
+            raise self._no_shared_embedding(
+                a, b, method, None if probe is None else self.probes.name_of(probe)
+            ) from None
         weight = ALPHA if alpha is None else alpha
         return {
             "a": a,
@@ -231,6 +243,26 @@ class Embeddings:
             "d_asym": d_asym(ea.vector, eb.vector, _t0(ea), weight),
             "alpha": weight,
         }
+
+    def _no_shared_embedding(self, a: str, b: str, method: str, probe: str | None) -> NotFound:
+        """Tasks ``a`` and ``b`` have no ``method`` embedding by one probe (``probe`` when given): the error names
+        the ``zoo embed-task`` call that gives them one, embedding a task whose data folder is still there."""
+        have = {t: sorted({e.probe for e in self.store.list_task_embeddings(task=t, method=method)}) for t in (a, b)}
+        if probe is not None:
+            options = [(t, probe) for t in (a, b) if probe not in have[t]]
+        else:  # a with a probe b is embedded with, else b with one of a's
+            options = [(a, p) for p in have[b]] + [(b, p) for p in have[a]] or [(a, None), (b, None)]
+        usable = [o for o in options if self._data_exists(o[0])]
+        task, with_probe = (usable or options)[0]
+        call = f"zoo embed-task {task}" + (f" --probe {with_probe}" if with_probe else "")
+        call += "" if method == DEFAULT_METHOD else f" --method {method}"
+        held = "; ".join(f"{t}: {', '.join(have[t]) or 'none'}" for t in (a, b))
+        return NotFound(f"tasks {a!r} and {b!r} have no {method} embedding by the same probe ({held}); run `{call}`")
+
+    def _data_exists(self, task: str) -> bool:
+        from zoo.data import local_path
+
+        return local_path(self.store.get_task(task).data_uri).exists()
 
 
 def _name_from(data: Any, description: dict | None) -> str:

@@ -168,8 +168,12 @@ class Recommender:
             raise InvalidInput(f"{arg('screen', 'F')} is a share of the images, from 0 to 1; got {screen}")
         constraints = Constraints(pattern, tags, max_params, arch)
         allowed = constraints.allowed(self.store) if constraints.active else None
-        probe_name = self.probes.default(probe, method)
-        run, index = self._run_index(probe, probe_name, method, progress=progress)
+        try:
+            probe_name = self.probes.default(probe, method)
+            run, index = self._run_index(probe, probe_name, method, progress=progress)
+        except NotFound:
+            self._refuse_empty_registry()
+            raise
         vector, task_name, difficulty = self._target_vector(
             data_or_name, probe_name, method, spec=probe, save=save, progress=progress
         )
@@ -335,6 +339,12 @@ class Recommender:
             record = self._registered_embedding(target, probe, method)
             return np.asarray(record.vector, dtype=np.float64), target, difficulty_of(record.params)
         if save:  # embed once and store it, under the run's probe
+            elsewhere = self.embeddings.registered_elsewhere(save, target)
+            if elsewhere is not None:
+                raise InvalidInput(
+                    f"task {save!r} is registered from {elsewhere}, not {Path(target).expanduser().resolve()}: "
+                    f"use another {arg('save', 'NAME')}, or {arg('data_or_name', save)} to use the registered task"
+                )
             record = self.embeddings.embed_task(
                 target, name=save, probe=spec or probe, method=method, progress=progress
             )
@@ -348,11 +358,27 @@ class Recommender:
             )
         return np.asarray(embedding.vector, dtype=np.float64), None, difficulty_of(getattr(embedding, "params", None))
 
+    def _refuse_empty_registry(self) -> None:
+        """NotFound naming the fix that works when the registry has nothing to rank with (no run, no embedding)."""
+        counts = self.store.counts()
+        if counts.get("model2vec_runs") or counts.get("task_embeddings"):
+            return
+        url = self.store.display_url
+        raise NotFound(
+            f"the registry {url} has no task embeddings and no Model2Vec run to rank experts with; import the "
+            f"shipped zoo (its experts, their results and a Model2Vec run) with `zoo --db {url} import --shipped`"
+        )
+
     def _registered_embedding(self, task: str, probe: str, method: str) -> TaskEmbedding:
         """The stored probe/method embedding of the registered ``task``."""
         try:
             self.store.get_task(task)
         except NotFound:
+            if _looks_like_path(task):  # a missing path is malformed input (exit 2), like everywhere else
+                raise InvalidInput(
+                    f"folder {task} does not exist and is not a registered task; "
+                    "check the path, or pass a name from `zoo tasks list`"
+                ) from None
             raise NotFound(
                 f"{task!r} is neither a folder nor a registered task; "
                 "pass a folder of labelled images or a name from `zoo tasks list`"
@@ -436,3 +462,8 @@ def _verify_pool(scored: Any, archs: Sequence[str], order: list[int], generic: i
     margin = np.array([scored.margin])
     mask = verify_candidates(VERIFY_POOL, expected[None, :], np.array([generic]), margin, archs)
     return list(order) if mask is None else [i for i in order if mask[0, i]]
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether ``text`` reads as a path (``./x``, ``~/x``, ``/x``, ``a/b``) rather than a task's name."""
+    return "/" in text or "\\" in text or text.startswith(("~", "."))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, NotFound, ZooError, arg
+from registry.errors import InvalidInput, NotFound, ZooError, arg, check_writable
 
 if TYPE_CHECKING:
     from registry.store import Store
@@ -99,6 +99,7 @@ class Visuals:
         """
         from zoo import plots
 
+        check_writable(plots.figure_path(out))  # before the distances are computed
         chosen = self.current_embedding_set(probe, method)
         embeddings = [e for e in chosen.embeddings if tasks_glob is None or fnmatch.fnmatchcase(e.task, tasks_glob)]
         if len(embeddings) < 2:
@@ -138,6 +139,7 @@ class Visuals:
         """
         from zoo import plots
 
+        check_writable(plots.figure_path(out))  # before the layout is computed
         chosen = self.current_embedding_set(probe, method)
         names = chosen.names
         if len(names) < 2:
@@ -198,6 +200,7 @@ class Visuals:
         root = Path(out_dir)
         if root.exists() and not root.is_dir():
             raise InvalidInput(f"{root} is a file; give {arg('out_dir', 'DIR')} a directory (it is created if missing)")
+        check_writable(root, folder=True)  # before the figures and pages are computed
         selection_data = _read_selection(selection)
         try:
             chosen: EmbeddingSet | None = self.current_embedding_set(probe, method)

@@ -40,20 +40,38 @@ def export_cmd(ctx: click.Context, file: str, as_json: bool, force: bool) -> Non
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--shipped",
+    is_flag=True,
+    help="Import the zoo shipped with this package (experts, tasks, results, Model2Vec run) instead of FILE.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the row counts as JSON.")
 @click.pass_context
 @handle_errors
-def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
+def import_cmd(ctx: click.Context, file: str | None, shipped: bool, as_json: bool) -> None:
     """Add everything in FILE (made by `zoo export`) to the registry.
 
     All or nothing: a name that already exists, a vector of the wrong length,
     or a file cut short or changed since export refuses the whole file.
+    With --shipped, the file is the zoo shipped with zoo (the one the default
+    registry starts as): how a new --db registry gets it.
 
     \b
     Example:
         zoo --db sqlite:///new.db import backup.jsonl
+        zoo --db sqlite:///new.db import --shipped
     """
+    from registry.errors import InvalidInput, arg
+
+    if shipped == (file is not None):
+        raise InvalidInput(f"give FILE or {arg('shipped')}, not {'both' if shipped else 'neither'}")
+    if shipped:
+        from zoo.demo import SHIPPED_ZOO
+
+        if not SHIPPED_ZOO.is_file():
+            raise InvalidInput(f"the shipped zoo {SHIPPED_ZOO} is missing; reinstall zoo from a full checkout")
+        file = str(SHIPPED_ZOO)
     with open_zoo(ctx) as zoo:
         counts = zoo.import_(file)
     if as_json:

@@ -193,7 +193,7 @@ class VerifyCount(click.ParamType):
 @click.command("recommend")
 @click.option(
     "--task",
-    "target",
+    "data_or_name",  # Zoo.recommend's name for it, so an error naming the parameter spells --task
     required=True,
     metavar="DIR|NAME",
     help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task.",
@@ -235,7 +235,7 @@ class VerifyCount(click.ParamType):
 @handle_errors
 def recommend(
     ctx: click.Context,
-    target: str,
+    data_or_name: str,
     k: int,
     probe: str | None,
     method: str,
@@ -275,15 +275,20 @@ def recommend(
         zoo recommend --task ./my_images --verify 3 --screen 0
         zoo recommend --task /shared/images --verify 10 --ray auto --gpus-per-task 1
     """
+    from registry.errors import check_writable
     from zoo.cli.models import parse_tags
 
     if ray_address and verify:
         from zoo.api.jobs_ray import import_ray
 
         import_ray()  # without Ray: the one-line install error, before any work
+    if plot_path:  # a chart that cannot be written fails now, not after the probe pass
+        from zoo.plots.canvas import figure_path
+
+        check_writable(figure_path(plot_path))
     with open_zoo(ctx) as zoo:
         recs = zoo.recommend(
-            target,
+            data_or_name,
             k=k,
             probe=probe,
             method=method,
@@ -298,9 +303,9 @@ def recommend(
             ray_address=ray_address or None,
             gpus_per_task=gpus_per_task,
         )
-        chart = zoo.plot_recommendations(recs, plot_path, task=target) if plot_path else None
+        chart = zoo.plot_recommendations(recs, plot_path, task=data_or_name) if plot_path else None
     if as_json:
-        echo_json(_recommend_json(target, recs, chart))
+        echo_json(_recommend_json(data_or_name, recs, chart))
         return
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
     if any(r.screen is not None for r in recs):
@@ -365,13 +370,14 @@ def echo_novelty(recs) -> None:
 def echo_recommendations(recs, *, verify: bool = False) -> None:
     """The recommendation table: rank, model, expected error [interval], distance, evidence."""
     echo_novelty(recs)
-    header = f"{'rank':>4}  {'model':<32} {'exp. error':>10} {'80% interval':>13} {'distance':>9}"
+    width = max([len("model"), *(len(r.model) for r in recs)])  # whole names: the user copies them
+    header = f"{'rank':>4}  {'model':<{width}} {'exp. error':>10} {'80% interval':>13} {'distance':>9}"
     if verify:
         header += f" {'LogME':>8} {'LogME rank':>10}"
     click.echo(header + "  evidence (task: measured error)")
     for r in recs:
         interval = "" if r.low is None else f"{100 * r.low:.0f}-{100 * r.high:.0f}%"
-        line = f"{r.rank:>4}  {r.model[:32]:<32} {100 * r.expected_error:>9.1f}% {interval:>13} {r.distance:>9.4f}"
+        line = f"{r.rank:>4}  {r.model:<{width}} {100 * r.expected_error:>9.1f}% {interval:>13} {r.distance:>9.4f}"
         if verify:
             line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)

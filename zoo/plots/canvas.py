@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidInput
+from registry.errors import InvalidInput, cannot_write, check_writable
 
 __all__ = ["FORMATS", "NO_GROUP", "figure_path", "short_label"]
 
@@ -42,10 +42,17 @@ def new_figure(width: float, height: float):
 
 
 def save(fig, out: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` to :func:`figure_path` of ``out`` (parent folders made) and return that path."""
+    """Write ``fig`` to :func:`figure_path` of ``out`` (parent folders made) and return that path.
+
+    A path that cannot be written is :func:`registry.errors.cannot_write` (one line), never a traceback.
+    """
     path = figure_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="white")
+    check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, facecolor="white")
+    except OSError as err:
+        raise cannot_write(path, err) from None
     return path
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry.errors import cannot_write, make_dirs
 from zoo.report.html import Link, escape, fixed, json_section, number, page, percent, table
 
 
@@ -111,18 +112,21 @@ def task_page_name(task: str) -> str:
 def write_site(out_dir: str | Path, content: ReportContent) -> list[Path]:
     """Write ``index.html`` and ``tasks/*.html`` under ``out_dir``; returns the files written."""
     root = Path(out_dir)
-    (root / "tasks").mkdir(parents=True, exist_ok=True)
+    make_dirs(root / "tasks")
     paged = {p.task.name for p in content.pages}
     keep = {task_page_name(name) for name in paged}
-    for stale in (root / "tasks").glob("*.html"):  # pages of tasks removed since the last report
-        if _PAGE_NAME.match(stale.name) and stale.name not in keep:
-            stale.unlink()
     written = [root / "index.html"]
-    written[0].write_text(_index(content, paged), encoding="utf-8")
-    for task_page in content.pages:
-        path = root / "tasks" / task_page_name(task_page.task.name)
-        path.write_text(_task_page(content, task_page, paged), encoding="utf-8")
-        written.append(path)
+    try:
+        for stale in (root / "tasks").glob("*.html"):  # pages of tasks removed since the last report
+            if _PAGE_NAME.match(stale.name) and stale.name not in keep:
+                stale.unlink()
+        written[0].write_text(_index(content, paged), encoding="utf-8")
+        for task_page in content.pages:
+            path = root / "tasks" / task_page_name(task_page.task.name)
+            path.write_text(_task_page(content, task_page, paged), encoding="utf-8")
+            written.append(path)
+    except OSError as err:
+        raise cannot_write(err.filename or root, err) from None
     return written
 
 
