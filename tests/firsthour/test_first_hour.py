@@ -121,6 +121,44 @@ def test_loading_a_pick_without_its_weights_names_the_rebuild_command(first_hour
     assert "zoo bench rebuild-experts" in message and "not on this machine" in message
 
 
+def test_verify_without_any_experts_weights_fails_before_the_probe_pass(first_hour, tmp_path):
+    """The shipped zoo before `bench rebuild-experts`: --verify cannot load any expert, and says so before
+    embedding the folder (the probe pass would be wasted); auto, which may not verify, is left to run."""
+    code = (
+        "import zoo, zoo.api.recommend as r\n"
+        "from registry.errors import NotFound\n"
+        "def no_probe_pass(*a, **k):\n    raise AssertionError('the probe pass ran')\n"
+        "r.Recommender._target_vector = no_probe_pass\n"
+        "try:\n    zoo.connect().recommend('my_images', k=1, verify=5, progress=False)\n"
+        "except NotFound as err:\n    print(err)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=first_hour["work"],
+        capture_output=True,
+        text=True,
+        env=fresh_env(first_hour["home"], ZOO_BENCH_ROOT=str(tmp_path / "no-bench")),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    message = result.stdout.strip()
+    assert len(message.splitlines()) == 1
+    assert "verify=K" in message and "zoo bench rebuild-experts" in message and "none of the 48" in message
+    cli = zoo(
+        first_hour["home"],
+        "recommend",
+        "--task",
+        "my_images",
+        "--verify",
+        "3",
+        cwd=first_hour["work"],
+        ZOO_BENCH_ROOT=str(tmp_path / "no-bench"),
+    )
+    assert cli.returncode == 1 and cli.stdout == ""
+    lines = cli.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --verify K loads the experts' weights"), cli.stderr
+
+
 def test_an_explicit_url_or_zoo_no_seed_gives_an_empty_registry(tmp_path):
     home = tmp_path / "home"
     explicit = zoo(home, "--db", f"sqlite:///{tmp_path / 'empty.db'}", "models", "list", "--json", cwd=tmp_path)

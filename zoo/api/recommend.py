@@ -174,6 +174,8 @@ class Recommender:
         except NotFound:
             self._refuse_empty_registry()
             raise
+        if verify != "auto" and verify_count(verify, False) > 0:  # before the probe pass, not after it
+            _refuse_verify_without_weights(index, allowed)
         vector, task_name, difficulty = self._target_vector(
             data_or_name, probe_name, method, spec=probe, save=save, progress=progress
         )
@@ -467,3 +469,29 @@ def _verify_pool(scored: Any, archs: Sequence[str], order: list[int], generic: i
 def _looks_like_path(text: str) -> bool:
     """Whether ``text`` reads as a path (``./x``, ``~/x``, ``/x``, ``a/b``) rather than a task's name."""
     return "/" in text or "\\" in text or text.startswith(("~", "."))
+
+
+def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | None) -> None:
+    """NotFound, before any work, when a verification could load none of the allowed experts: each one's
+    source is a local file (``file:``/``bench:``) that is not on this machine. A remote source (timm:, hf-hub:)
+    counts as reachable, and one reachable expert is enough to try (a missing one still fails when it is
+    shortlisted, with its own name)."""
+    from zoo.networks import local_weights
+
+    sources = [
+        str(source)
+        for name, source in zip(index.names, index.columns.get("source", ()), strict=False)
+        if allowed is None or name in allowed
+    ]
+    paths = [local_weights(source) for source in sources]
+    if not sources or any(path is None or path.is_file() for path in paths):
+        return
+    bench = any(source.startswith("bench:") for source in sources)
+    remedy = (
+        "run `zoo bench rebuild-experts` to rebuild the bench's experts here, or" if bench else "copy them there, or"
+    )
+    raise NotFound(
+        f"{arg('verify', 'K')} loads the experts' weights, and none of the {len(sources)} candidates' is on this "
+        f"machine: {remedy} point each model at its file with `zoo models set-source NAME file:PATH`; "
+        "the ranking without a verification needs no weights"
+    )
