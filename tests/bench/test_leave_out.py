@@ -87,6 +87,7 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
     assert {row["method"] for row in report["mean"]} == methods
     written = json.loads((tmp_path / "leave-out.json").read_text())
     assert written["coverage"] == report["coverage"]
+    assert written["coverage_shown"] == {f["collection"]: f["coverage_shown"] for f in report["folds"]}
     assert "Mean over folds" in (tmp_path / "leave-out.md").read_text()
 
 

@@ -419,5 +419,6 @@ def _assemble(reports: list[dict[str, Any]], context: FoldContext) -> dict[str, 
         "mean": json_safe(mean_rows),
         "markdown": "\n".join(lines),
         "coverage": {rep["collection"]: rep["coverage"] for rep in reports},
+        "coverage_shown": {rep["collection"]: rep["coverage_shown"] for rep in reports},
         "expected_error_mae": {rep["collection"]: rep["expected_error_mae"] for rep in reports},
     }

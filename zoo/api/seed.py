@@ -39,6 +39,16 @@ def seeding_wanted() -> bool:
     return os.environ.get(NO_SEED_VARIABLE, "").strip().lower() not in ("1", "true", "yes", "on")
 
 
+def shipped_zoo() -> Path:
+    """The shipped zoo's export file (``zoo import --shipped``); InvalidInput when the install lacks it."""
+    from registry.errors import InvalidInput
+    from zoo.demo import SHIPPED_ZOO
+
+    if not SHIPPED_ZOO.is_file():
+        raise InvalidInput(f"the shipped zoo {SHIPPED_ZOO} is missing; reinstall zoo from a full checkout")
+    return SHIPPED_ZOO
+
+
 def seed_default_registry(*, log: Callable[[str], None] = _stderr) -> dict[str, int] | None:
     """Create the default registry from the shipped zoo if it does not exist yet; the import counts, or None.
 

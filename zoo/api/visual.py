@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from zoo.api.recommend import Recommender
 
 
+def writable_figure(out: str | Path) -> Path:
+    """``out`` as a figure path (:func:`zoo.plots.canvas.figure_path`), checked writable now, before the work
+    that draws it (one-line error otherwise)."""
+    from zoo.plots.canvas import figure_path
+
+    path = figure_path(out)
+    check_writable(path)
+    return path
+
+
 @dataclass(frozen=True)
 class EmbeddingSet:
     """The current task embeddings of one probe and method, in task-name order."""

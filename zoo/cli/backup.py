@@ -67,11 +67,9 @@ def import_cmd(ctx: click.Context, file: str | None, shipped: bool, as_json: boo
     if shipped == (file is not None):
         raise InvalidInput(f"give FILE or {arg('shipped')}, not {'both' if shipped else 'neither'}")
     if shipped:
-        from zoo.demo import SHIPPED_ZOO
+        from zoo.api.seed import shipped_zoo
 
-        if not SHIPPED_ZOO.is_file():
-            raise InvalidInput(f"the shipped zoo {SHIPPED_ZOO} is missing; reinstall zoo from a full checkout")
-        file = str(SHIPPED_ZOO)
+        file = str(shipped_zoo())
     with open_zoo(ctx) as zoo:
         counts = zoo.import_(file)
     if as_json:

@@ -275,7 +275,6 @@ def recommend(
         zoo recommend --task ./my_images --verify 3 --screen 0
         zoo recommend --task /shared/images --verify 10 --ray auto --gpus-per-task 1
     """
-    from registry.errors import check_writable
     from zoo.cli.models import parse_tags
 
     if ray_address and verify:
@@ -283,9 +282,9 @@ def recommend(
 
         import_ray()  # without Ray: the one-line install error, before any work
     if plot_path:  # a chart that cannot be written fails now, not after the probe pass
-        from zoo.plots.canvas import figure_path
+        from zoo.api.visual import writable_figure
 
-        check_writable(figure_path(plot_path))
+        writable_figure(plot_path)
     with open_zoo(ctx) as zoo:
         recs = zoo.recommend(
             data_or_name,
