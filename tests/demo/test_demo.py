@@ -33,6 +33,12 @@ def test_demo_recommends_for_the_shipped_heldout_task_in_its_own_registry(tmp_pa
     again = CliRunner().invoke(main, ["demo", "--workdir", str(work), "-k", "3", "--quiet", "--json"])
     assert again.exit_code == 0, again.output
     assert [p["model"] for p in json.loads(again.output)["recommendations"]] == [p["model"] for p in picks]
+    # the text says what it holds in words, as `zoo import` does
+    text = CliRunner().invoke(main, ["demo", "--workdir", str(tmp_path / "words"), "-k", "1", "--quiet"])
+    assert text.exit_code == 0, text.output
+    assert (
+        "(1 probe, 279 tasks, 48 models, 480 task embeddings, 8832 transfer results, 2 model2vec runs)" in text.output
+    )
 
 
 def test_shipped_zoo_is_small_enough_to_ship():

@@ -54,7 +54,9 @@ def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:
             }
         )
         return
-    counts = ", ".join(f"{v} {name}" for name, v in setup.imported.items() if v)
+    from registry.validation import describe_counts
+
+    counts = describe_counts({f"{kind}s": n for kind, n in setup.imported.items() if n})  # as `zoo import` says it
     click.echo(f"Registry {setup.db_url} holds the shipped zoo ({counts}).")
     click.echo(f"Task: {setup.task_name} ({setup.taxonomy or 'no taxonomy'}), images in {setup.task_dir}")
     echo_recommendations(recs)
