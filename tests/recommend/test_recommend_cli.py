@@ -115,3 +115,11 @@ def test_a_screen_share_out_of_range_is_one_line(db, assert_one_line_error):
     _zoo(db, "train-model2vec", "--epochs", "5", "--quiet")
     result = CliRunner().invoke(main, ["--db", db, "recommend", "--task", "task03", "--verify", "2", "--screen", "1.5"])
     assert_one_line_error(result, None, "--screen", "from 0 to 1")
+
+
+def test_the_novelty_line_writes_ordinals_in_english():
+    from zoo.cli.recommend import ordinal
+
+    cases = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 62: "62nd"}
+    cases |= {100: "100th", 101: "101st", 111: "111th", 0: "0th", 23: "23rd"}
+    assert {n: ordinal(n) for n in cases} == cases

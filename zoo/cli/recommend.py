@@ -334,6 +334,12 @@ def _recommend_json(target: str, recs: list, chart: object | None) -> dict:
     }
 
 
+def ordinal(n: int) -> str:
+    """``1`` -> ``1st``, ``2`` -> ``2nd``, ``12`` -> ``12th``, ``62`` -> ``62nd``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def echo_novelty(recs) -> None:
     """One line on how far the query is from the evidence; a warning on stderr when the answer extrapolates."""
     if not recs or recs[0].novelty is None:
@@ -341,7 +347,7 @@ def echo_novelty(recs) -> None:
     n, first = recs[0].novelty, recs[0]
     click.echo(
         f"Nearest task the ranking learned from: {n.nearest} (d_sym {n.distance:.3f}, "
-        f"{n.percentile:.0f}th percentile of the zoo's own nearest-neighbour distances); "
+        f"{ordinal(round(n.percentile))} percentile of the zoo's own nearest-neighbour distances); "
         f"Model2Vec's task term kept at {100 * first.trust:.0f}%."
     )
     if first.difficulty is not None and first.typical_difficulty is not None and abs(first.difficulty_offset) > 0.2:
