@@ -248,7 +248,7 @@ def test_a_models_learned_shift_moves_it_in_the_ranking_and_the_expected_error(s
                 e.bias,
                 e.vector,
                 e.trained,
-                {"shift": e.params.get("shift", 0.0) - (1.0 if e.model == last else 0.0)},
+                {**e.params, "shift": e.params.get("shift", 0.0) - (1.0 if e.model == last else 0.0)},
             )
             for e in embeddings
         },

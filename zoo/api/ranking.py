@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, arg
+from registry.errors import InvalidInput, NotFound, arg
 
 if TYPE_CHECKING:
     from registry.records import Model2VecRun
@@ -87,12 +87,20 @@ class RunTrust:
 
             matrix = d_sym_matrix(stacked, stacked)
             reference = nn_distances((matrix + matrix.T) / 2.0)
+        embeddings = store.list_model_embeddings(run.id)
         prior = {
             e.model: float(e.params["prior_error"])
-            for e in store.list_model_embeddings(run.id)
+            for e in embeddings
             if e.trained and "prior_error" in (e.params or {})
         }
         fitted = "shrinkage" in run.hyperparams
+        if fitted and not prior and any(e.trained for e in embeddings):
+            # a run fitted with its shrinkage always stores its experts' priors: their loss (a schema downgrade
+            # below 0003 drops every model embedding's params) would silently rank unmeasured models first
+            raise NotFound(
+                f"Model2Vec run {run.id} has lost its experts' priors (a schema downgrade drops them); "
+                "retrain it with `zoo train-model2vec`"
+            )
         return cls(
             Shrinkage.from_dict(run.hyperparams.get("shrinkage")),
             np.asarray([] if reference is None else reference, dtype=float),
