@@ -109,14 +109,22 @@ def test_ci_build_trains_model2vec_without_the_heldout_tasks(ci_bench):
 
 
 def test_rerunning_a_finished_build_changes_nothing(ci_bench):
+    from registry.store import Store
     from zoo.api import Zoo
 
-    before = registry_snapshot(ci_bench["url"])
+    def embedded_at() -> dict:
+        """When each current embedding was written: a rerun that embedded again would replace the rows."""
+        with Store.open(ci_bench["url"]) as store:
+            return {(e.task, e.probe, e.method): e.created_at for e in store.list_task_embeddings()}
+
+    before, written = registry_snapshot(ci_bench["url"]), embedded_at()
     work = ci_bench["workdir"]
     stamps = {p: p.stat().st_mtime_ns for p in list(work.glob("experts/*")) + list(work.glob("tasks/*/task.json"))}
     with Zoo.open(ci_bench["url"]) as z:
         z.bench_build("ci", work, progress=False, log=lambda msg: None)
     after = registry_snapshot(ci_bench["url"])
+    assert embedded_at() == written
+    assert_same_build(after, before)
     assert after["transfer_rows"] == before["transfer_rows"]
     assert after["models"] == before["models"] and after["tasks"] == before["tasks"]
     assert after["model2vec_runs"] == before["model2vec_runs"]

@@ -20,7 +20,7 @@ def invoke(sqlite_url):
     return run
 
 
-def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file, task_folder):
+def test_embed_task_similar_distance(invoke, sqlite_url, tmp_path, random_probe_file, task_folder):
     probe = ["--probe", f"file:{random_probe_file}", "--allow-random-probe", "--quiet"]
     for name, seed in (("a", 0), ("b", 1), ("c", 2)):
         result = invoke("embed-task", name, "--data", task_folder(tmp_path / name, seed=seed), *probe, "--json")
@@ -34,7 +34,14 @@ def test_embed_task_similar_distance(invoke, tmp_path, random_probe_file, task_f
     assert len(json.loads(similar.stdout)) == 1
     assert invoke("tasks", "similar", "a", "--asymmetric").exit_code == 0
     dist = invoke("distance", "a", "b", "--json")
-    assert dist.exit_code == 0 and 0 <= json.loads(dist.stdout)["d_sym"] <= 1
+    assert dist.exit_code == 0, dist.output
+    from registry.store import Store
+    from zoo.embedding.distance import d_sym
+
+    with Store.open(sqlite_url) as store:  # the distance of the two stored embeddings, and not of another pair
+        vectors = {e.task: e.vector for e in store.list_task_embeddings()}
+    assert json.loads(dist.stdout)["d_sym"] == pytest.approx(d_sym(vectors["a"], vectors["b"]), rel=1e-6)
+    assert json.loads(dist.stdout)["d_sym"] != pytest.approx(d_sym(vectors["a"], vectors["c"]), rel=1e-6)
     assert "d_sym(a, b)" in invoke("distance", "a", "b").output
 
 

@@ -50,7 +50,8 @@ def test_montecarlo_nearly_invariant_to_relabelling(tiny_probe, synthetic_task):
     assert d_sym(a.vector, b.vector) < d_sym(a.vector, other.vector)
 
 
-def test_max_samples_is_balanced_subsample(tiny_probe, task):
+def test_max_samples_caps_the_images_the_embedding_reads(tiny_probe, task):
+    """(That the subsample is class-balanced is tested on balanced_indices itself, in tests/test_data.py.)"""
     e = embed(task, tiny_probe, progress=False, max_samples=9)
     assert e.sample_count == 9
 

@@ -69,17 +69,15 @@ def test_offset_coordinate_subtracts_2d_offset_from_squared_distance():
 
 
 def test_log_space_proxy_is_second_order_d_sym():
+    """For a small log-ratio spread the squared distance of the centred logs, over 2D, is d_sym to second order;
+    a constant factor changes neither (log_space centres each vector's logs; d_sym is scale-invariant)."""
     rng = np.random.default_rng(6)
     a = np.exp(rng.normal(size=50))
-    b = a * np.exp(0.01 * rng.normal(size=50)) * 3.0  # small log-ratio spread around a constant
-    ua, ub = log_space(np.stack([a, b]))
-    approx = float(np.sum((ua - ub) ** 2)) / (2 * 50)
-    # the proxy is exact only around a zero mean log ratio; a constant shift of log 3 scales it by ~cosh term
-    assert d_sym_matrix(a[None], b[None])[0, 0] == pytest.approx(approx, rel=0.5)
-    assert d_sym_matrix(a[None], (a * np.exp(0.01 * rng.normal(size=50)))[None])[0, 0] == pytest.approx(
-        float(np.sum(np.diff(log_space(np.stack([a, a * np.exp(0.01 * rng.normal(size=50))])), axis=0) ** 2)) / 100,
-        rel=0.5,
-    )
+    b = a * np.exp(0.01 * rng.normal(size=50))  # one draw, compared on both sides
+    for factor in (1.0, 3.0):
+        ua, ub = log_space(np.stack([a, factor * b]))
+        approx = float(np.sum((ua - ub) ** 2)) / (2 * 50)
+        assert d_sym_matrix(a[None], factor * b[None])[0, 0] == pytest.approx(approx, rel=1e-2)
 
 
 def test_log_space_rejects_negative_values():

@@ -55,6 +55,19 @@ def test_d_sym_torch_fast_form_for_positive_inputs_matches_shared_distance():
     )
 
 
+def test_d_asym_torch_matches_a_pair_at_a_time():
+    """d_asym(source -> target) = d_sym(source, target) - alpha * d_sym(source, t0), one pair at a time with the
+    shared scalar d_sym (the torch form trains Model2Vec and makes the synthetic zoos, so it needs its own twin)."""
+    from zoo.embedding.distance import d_sym
+
+    rng = np.random.default_rng(5)
+    targets, sources = np.exp(rng.normal(size=(4, 6))), np.exp(rng.normal(size=(3, 6)))
+    t0 = np.exp(rng.normal(size=6))
+    fast = m2v.d_asym_torch(torch.tensor(targets), torch.tensor(sources), torch.tensor(t0), 0.3).numpy()
+    slow = [[d_sym(s, t) - 0.3 * d_sym(s, t0) for s in sources] for t in targets]
+    np.testing.assert_allclose(fast, slow, atol=DISTANCE_ATOL)
+
+
 def test_d_sym_is_scale_invariant_and_zero_on_itself():
     a = torch.tensor(np.exp(np.random.default_rng(2).normal(size=(2, 7))))
     d = m2v.d_sym_torch(a, 3.0 * a)

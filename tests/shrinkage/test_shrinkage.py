@@ -252,7 +252,8 @@ def test_the_novel_interval_is_the_quantile_of_the_novel_tasks_offset_residuals_
         for i in range(ex.truth.size):
             a, b = weight
             w = 1 / (1 + math.exp(-(a - b * math.log(ex.ratio))))
-            z = _logit(ex.prior[i]) + 0.3 + w * (_logit(ex.expected[i]) - _logit(ex.prior[i]))
+            base = _logit(ex.prior[i]) + 0.3  # the prior taken at the query's difficulty
+            z = base + w * (_logit(ex.expected[i]) - base)
             gaps.append(abs(ex.truth[i] - 1 / (1 + math.exp(-z))))
     interval = sh.fit_interval(seen + novel, weight, shape="novel")
     q = float(np.quantile(gaps, 0.8))
@@ -321,6 +322,14 @@ def test_the_offset_moves_every_expected_error_and_never_the_order():
     # at zero weight the estimate is the prior taken at the query's difficulty
     far = sh.blend(expected, prior, np.full(6, 1e6), (0.0, 50.0), offset)
     np.testing.assert_allclose(far, 1 / (1 + np.exp(-(np.log(prior / (1 - prior))[None, :] + offset[:, None]))))
+    # at half weight (a = b = 0: w = 1/2 at every novelty), pair by pair: the blend runs from the prior taken at
+    # the difficulty to Model2Vec's error, so the offset's share shrinks with the trust
+    half = sh.blend(expected, prior, ratio, (0.0, 0.0), offset)
+    for t in range(6):
+        for m in range(8):
+            base = math.log(prior[m] / (1 - prior[m])) + offset[t]
+            z = base + 0.5 * (math.log(expected[t, m] / (1 - expected[t, m])) - base)
+            assert half[t, m] == pytest.approx(1 / (1 + math.exp(-z)), rel=1e-12)
 
 
 def test_coverage_places_the_interval_around_the_offset_estimate():
