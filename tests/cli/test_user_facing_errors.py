@@ -17,6 +17,8 @@ from registry.store import Store
 from zoo.cli import main
 from zoo.demo import SHIPPED_ZOO
 
+from .test_cli_registry import snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
 NOT_A_DIRECTORY = "Not a directory; choose a writable path"
 
@@ -28,6 +30,13 @@ def _zoo(url: str | None, *args: str):
 def _rows(url: str) -> dict[str, int]:
     with Store.open(url, create=False) as store:
         return store.counts()
+
+
+def _state(url: str, tmp_path: Path) -> list[str]:
+    """Every row and revision token of the registry (:func:`tests.cli.test_cli_registry.snapshot`)."""
+    folder = tmp_path / f"state-{len(list(tmp_path.glob('state-*')))}"
+    folder.mkdir()
+    return snapshot(url, folder)
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +93,12 @@ def _images(folder: Path, *, garbage: int = 0) -> Path:
     ids=["plot-distances", "plot-map", "report"],
 )
 def test_an_output_path_under_a_file_is_one_line_exit_2_and_the_registry_is_unchanged(
-    args, target, shipped, a_file, assert_one_line_error
+    args, target, shipped, a_file, tmp_path, assert_one_line_error
 ):
-    before = _rows(shipped)
+    before = _state(shipped, tmp_path)
     result = _zoo(shipped, *[a.format(F=a_file) for a in args])
     assert_one_line_error(result, 2, f"cannot write {target.format(F=a_file)}: {NOT_A_DIRECTORY}")
-    assert _rows(shipped) == before
+    assert _state(shipped, tmp_path) == before
 
 
 def test_a_demo_workdir_under_a_file_is_one_line_exit_2(a_file, assert_one_line_error):
@@ -156,12 +165,14 @@ def test_recommend_asks_for_a_sidecar_not_its_own_arch_filter(shipped, tmp_path,
 
     weights = tmp_path / "probe.safetensors"
     save_file({"w": torch.zeros(3)}, str(weights))
+    before = _state(shipped, tmp_path)
     result = _zoo(shipped, "recommend", "--task", "x", "--probe", f"file:{weights}", "--quiet")
     assert_one_line_error(result, 2, f"architecture of {weights} unknown", '{"arch": "ARCH"} in a sidecar PATH.json')
     assert "--arch" not in result.stderr
     result = _zoo(shipped, "recommend", "--task", "x", "--probe", "nosuchprobe", "--quiet")
     assert_one_line_error(result, 2, "unknown network source 'nosuchprobe'", "file:PATH (with")
     assert "--arch" not in result.stderr
+    assert _state(shipped, tmp_path) == before
 
 
 def test_embed_task_still_asks_for_its_arch_option(shipped, tmp_path, assert_one_line_error):
@@ -171,8 +182,10 @@ def test_embed_task_still_asks_for_its_arch_option(shipped, tmp_path, assert_one
     weights = tmp_path / "probe.safetensors"
     save_file({"w": torch.zeros(3)}, str(weights))
     folder = _images(tmp_path / "images")
+    before = _state(shipped, tmp_path)
     result = _zoo(shipped, "embed-task", "t", "--data", str(folder), "--probe", f"file:{weights}", "--quiet")
     assert_one_line_error(result, 2, "pass --arch ARCH")
+    assert _state(shipped, tmp_path) == before
 
 
 # ---------------------------------------------------------------- 4. --save NAME taken by another folder
@@ -181,13 +194,13 @@ def test_embed_task_still_asks_for_its_arch_option(shipped, tmp_path, assert_one
 def test_recommend_save_with_a_taken_name_names_recommends_own_options(shipped, tmp_path, assert_one_line_error):
     folder = tmp_path / "images"
     folder.mkdir()
-    before = _rows(shipped)
+    before = _state(shipped, tmp_path)
     result = _zoo(shipped, "recommend", "--task", str(folder), "--save", "script-avestan", "--quiet")
     assert_one_line_error(
         result, 2, "'script-avestan' is registered from", "use another --save NAME, or --task script-avestan"
     )
     assert "--data" not in result.stderr
-    assert _rows(shipped) == before
+    assert _state(shipped, tmp_path) == before
 
 
 # ---------------------------------------------------------------- 5. distance between differently embedded tasks
@@ -216,14 +229,15 @@ def test_distance_suggests_embedding_the_task_whose_data_is_there(sqlite_url, tm
     present = tmp_path / "present"
     present.mkdir()
     _two_probe_registry(sqlite_url, present, tmp_path / "gone")  # A (custom probe) is there, B's folder is gone
-    before = _rows(sqlite_url)
+    before = _state(sqlite_url, tmp_path)
     result = _zoo(sqlite_url, "distance", "A", "B")
     assert_one_line_error(result, 1, "run `zoo embed-task A --probe bundled-like`")
-    assert _rows(sqlite_url) == before
+    assert _state(sqlite_url, tmp_path) == before
     shutil.rmtree(present)  # now neither; with B's folder there, B gets A's probe
     (tmp_path / "gone").mkdir()
     result = _zoo(sqlite_url, "distance", "A", "B")
     assert_one_line_error(result, 1, "run `zoo embed-task B --probe custom`")
+    assert _state(sqlite_url, tmp_path) == before
 
 
 # ---------------------------------------------------------------- 6. checksums
@@ -286,11 +300,13 @@ def test_the_readme_shows_whole_model_names():
 
 def test_recommend_on_an_empty_registry_names_import_shipped(sqlite_url, tmp_path, assert_one_line_error):
     Store.open(sqlite_url).close()
+    before = _state(sqlite_url, tmp_path)
     result = _zoo(sqlite_url, "recommend", "--task", str(tmp_path), "--quiet")
     assert_one_line_error(
         result, 1, "no task embeddings and no Model2Vec run", f"zoo --db {sqlite_url} import --shipped"
     )
     assert "embed-task" not in result.stderr
+    assert _state(sqlite_url, tmp_path) == before
 
 
 def test_import_shipped_makes_an_empty_registry_the_shipped_zoo(sqlite_url, assert_one_line_error):
@@ -310,8 +326,10 @@ def test_import_takes_a_file_or_shipped(args, fragment, tmp_path, assert_one_lin
 # ---------------------------------------------------------------- a missing folder given to recommend
 
 
-def test_a_missing_folder_is_exit_2_and_says_so(shipped, assert_one_line_error):
+def test_a_missing_folder_is_exit_2_and_says_so(shipped, tmp_path, assert_one_line_error):
+    before = _state(shipped, tmp_path)
     result = _zoo(shipped, "recommend", "--task", "./nope", "--quiet")
     assert_one_line_error(result, 2, "folder ./nope does not exist and is not a registered task")
     result = _zoo(shipped, "recommend", "--task", "nope", "--quiet")  # a bare word is an unknown name
     assert_one_line_error(result, 1, "'nope' is neither a folder nor a registered task")
+    assert _state(shipped, tmp_path) == before

@@ -64,6 +64,7 @@ def test_wheel_installs_and_upgrades_a_database_outside_the_source_tree(tmp_path
         cwd=elsewhere,
         env=env,
     )
+    assert where.returncode == 0 and len(where.stdout.split()) == 2, where.stderr
     assert all(line.startswith(str(target)) for line in where.stdout.split()), where.stdout
     upgraded = zoo("db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr

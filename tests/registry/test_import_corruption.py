@@ -86,7 +86,7 @@ def _drop_or_repeat(data: bytes, draw) -> bytes:
     lines = data.splitlines(keepends=True)
     at = draw(st.integers(0, len(lines) - 1))
     repeat = draw(st.booleans())
-    return b"".join(lines[: at + 1] + ([lines[at]] if repeat else []) + lines[at + 1 :])
+    return b"".join(lines[: at + 1] + [lines[at]] + lines[at + 1 :] if repeat else lines[:at] + lines[at + 1 :])
 
 
 def _resize_vector(data: bytes, draw) -> bytes:

@@ -67,3 +67,16 @@ def test_cli_module_imports_no_heavy_libraries():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_results_are_listed_best_first_whatever_the_order_they_come_in():
+    """Lowest first for an error or a loss, highest first for any other metric (an accuracy)."""
+    from zoo.report.site import Measurement, sort_results
+
+    def made(metric, values):
+        return [Measurement(f"m{v}", metric, v, "p", 1, 1) for v in values]
+
+    unsorted = [0.35, 0.05, 0.25, 0.15]
+    assert [m.value for m in sort_results(made("test_error", unsorted))] == [0.05, 0.15, 0.25, 0.35]
+    assert [m.value for m in sort_results(made("val_loss", unsorted))] == [0.05, 0.15, 0.25, 0.35]
+    assert [m.value for m in sort_results(made("accuracy", unsorted))] == [0.35, 0.25, 0.15, 0.05]
