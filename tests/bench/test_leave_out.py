@@ -8,6 +8,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from zoo.api.leaveout import MEAN_KEYS
+
 
 @pytest.fixture
 def bench_copy(ci_bench, tmp_path):
@@ -85,6 +87,15 @@ def test_leave_out_all_reports_each_fold_every_method_and_the_mean(bench_copy, t
         assert rows["oracle"]["gap_points"] == 0
         assert [p["task"] for p in fold["per_task"]] == fold["tasks"]
     assert {row["method"] for row in report["mean"]} == methods
+    for row in report["mean"]:  # each figure of the mean, averaged by hand over the folds that have it
+        for key in MEAN_KEYS:
+            values = [
+                r[key]
+                for f in report["folds"]
+                for r in f["rows"]
+                if r["method"] == row["method"] and r.get(key) is not None
+            ]
+            assert row[key] == (pytest.approx(sum(values) / len(values), rel=1e-12) if values else None), key
     written = json.loads((tmp_path / "leave-out.json").read_text())
     assert written["coverage"] == report["coverage"]
     assert written["coverage_shown"] == {f["collection"]: f["coverage_shown"] for f in report["folds"]}

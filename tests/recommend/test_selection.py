@@ -299,3 +299,58 @@ def test_top_k_mask_matches_a_sort_per_task_and_never_ranks_nan():
             ranked = sorted((v, j) for j, v in enumerate(row) if not np.isnan(v))
             want = {j for _, j in ranked[:k]}
             assert set(np.flatnonzero(got[t])) == want
+
+
+def _tau_b_reference(s, e):
+    """Kendall's tau-b, pair by pair: (concordant - discordant) / sqrt((n0 - ties in s) (n0 - ties in e))."""
+    concordant = discordant = ties_s = ties_e = pairs = 0
+    for i, j in itertools.combinations(range(len(s)), 2):
+        pairs += 1
+        ds, de = np.sign(s[i] - s[j]), np.sign(e[i] - e[j])
+        ties_s += ds == 0
+        ties_e += de == 0
+        if ds * de > 0:
+            concordant += 1
+        elif ds * de < 0:
+            discordant += 1
+    return (concordant - discordant) / np.sqrt((pairs - ties_s) * (pairs - ties_e))
+
+
+def test_selection_metrics_match_a_task_at_a_time_with_ties_and_unmeasured_models():
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        scores = rng.integers(0, 4, (5, 6)).astype(float)  # ties: the first position wins
+        errors = rng.integers(1, 30, (5, 6)) / 100.0
+        scores[rng.random(scores.shape) < 0.15] = np.nan
+        errors[rng.random(errors.shape) < 0.15] = np.nan
+        rel, gap, top1, top3, tau, spread = [], [], [], [], [], []
+        for s_row, e_row in zip(scores, errors, strict=True):
+            kept = [j for j in range(6) if not np.isnan(s_row[j]) and not np.isnan(e_row[j])]
+            if len(kept) < 2:
+                continue
+            ranked = sorted(kept, key=lambda j: (s_row[j], j))
+            best = min(e_row[j] for j in kept)
+            chosen = e_row[ranked[0]]
+            rel.append(100 * (chosen - best) / max(best, selection.RELATIVE_FLOOR))
+            gap.append(100 * (chosen - best))
+            top1.append(chosen <= best)
+            top3.append(any(e_row[j] <= best for j in ranked[:3]))
+            spread.append(100 * (max(e_row[j] for j in kept) - best))
+            s, e = [s_row[j] for j in kept], [e_row[j] for j in kept]
+            if len(set(s)) > 1 and len(set(e)) > 1:
+                tau.append(_tau_b_reference(s, e))
+        got = selection.selection_metrics(scores, errors)
+        if not rel:
+            assert got == {"tasks": 0}
+            continue
+        assert got["tasks"] == len(rel)
+        for key, values in (
+            ("relative_error", rel),
+            ("gap_points", gap),
+            ("top1", top1),
+            ("top3", top3),
+            ("spread_points", spread),
+        ):
+            assert got[key] == pytest.approx(float(np.mean(values)), rel=1e-12, abs=1e-12), key
+        if tau:
+            assert got["kendall_tau"] == pytest.approx(float(np.mean(tau)), rel=1e-9)
