@@ -51,21 +51,18 @@ def test_square_sums_of_dilated_and_same_padded_convs_agree_with_autograd(layer,
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
-@pytest.mark.xfail(
-    raises=RuntimeError,
-    strict=True,
-    reason="known gap: padding='same' with an even kernel and odd dilation pads d(k-1) in total, one more on the "
-    "right/bottom; Conv2dHandler.explicit_padding pads d(k-1)//2 on both sides, so the unfolded input is one "
-    "row and column short",
-)
-def test_square_sums_of_an_even_kernel_same_padded_conv():
+@pytest.mark.parametrize("path", ["explicit", "gram", "grouped"])
+@pytest.mark.parametrize("kernel, dilation", [(2, 1), ((2, 3), 1), ((4, 1), (1, 3)), (3, (1, 2))])
+def test_square_sums_of_an_even_kernel_same_padded_conv(path, kernel, dilation):
+    """padding='same' pads d (k - 1) in all, the odd one on the right and at the bottom, as PyTorch does (it was
+    d (k - 1) // 2 on both sides, one row and column short for an even kernel)."""
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(2, 3, 2, padding="same", bias=False)
-    x = torch.randn(2, 2, 5, 5)
+    conv = torch.nn.Conv2d(2, 3, kernel, padding="same", dilation=dilation, bias=False)
+    x = torch.randn(2, 2, 5, 6)
     grad_out = torch.randn_like(conv(x))
     expected = [
         (torch.autograd.grad(conv(x[n : n + 1]), conv.weight, grad_out[n : n + 1])[0] ** 2).flatten(1).sum(1)
         for n in range(2)
     ]
-    got = per_example_square_sums(conv, x, grad_out, path="explicit")
+    got = per_example_square_sums(conv, x, grad_out, path=path)
     np.testing.assert_allclose(got.numpy(), torch.stack(expected).detach().numpy(), rtol=SQUARES_RTOL)

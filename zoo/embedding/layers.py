@@ -61,12 +61,14 @@ class Conv2dHandler:
     def explicit_padding(cls, module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, int | tuple]:
         """(input, padding) with string paddings ("valid", "same") made numeric, for unfold and conv2d_weight."""
         x, padding = cls.padded(module, x)
-        if isinstance(padding, str):
-            padding = (
-                0
-                if padding == "valid"
-                else tuple(d * (k - 1) // 2 for k, d in zip(module.kernel_size, module.dilation))
-            )
+        if padding == "valid":
+            return x, 0
+        if padding == "same":  # as PyTorch pads it: d (k - 1) in all, the odd one on the right and at the bottom
+            total = [d * (k - 1) for k, d in zip(module.kernel_size, module.dilation, strict=True)]
+            if all(t % 2 == 0 for t in total):
+                return x, tuple(t // 2 for t in total)
+            (th, tw) = total
+            return F.pad(x, (tw // 2, tw - tw // 2, th // 2, th - th // 2)), 0
         return x, padding
 
     @staticmethod
