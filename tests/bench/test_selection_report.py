@@ -100,3 +100,18 @@ def test_the_judges_generic_pick_is_recommends_lowest_prior_with_ties_by_name():
     assert _generic_pick(trust, space, np.array([0.3, 0.3, 0.3, 0.05])) == 2  # "a": ties go by name
     assert _generic_pick(SimpleNamespace(prior={}), space, np.array([0.3, 0.3, 0.3, 0.05])) == 3  # no priors
     assert _generic_pick(SimpleNamespace(prior={}), space) == -1
+
+
+def test_a_scorer_matrix_shows_its_pairs_on_a_bar(ci_bench, capsys):
+    """The forward-pass scorers are the slow part of bench evaluate: a bar counts the (task, expert) pairs."""
+    from zoo.api import Zoo
+
+    with Zoo.open(ci_bench["url"]) as z:
+        task = json.loads((ci_bench["workdir"] / "sets.json").read_text())["heldout"][0]
+        experts = [m for m in z.store.list_models() if m.name.startswith("expert-")][:2]
+        quiet = z.judge.scorer_matrix("logme", [task], experts, 24, progress=False)
+        assert capsys.readouterr().err == ""
+        shown = z.judge.scorer_matrix("logme", [task], experts, 24, progress=True)
+    err = capsys.readouterr().err
+    assert "logme" in err and "2/2" in err
+    assert (quiet == shown).all()

@@ -37,7 +37,10 @@ def test_plot_distances_and_map_print_the_files_written(registry_url, tmp_path):
 def test_report_json_lists_pages_and_figures(registry_url, tmp_path):
     result = invoke(["report", "--out", str(tmp_path / "site"), "--json", "--neighbours", "2"], registry_url)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    assert "report pages" in result.stderr  # the bar over the tasks' pages, on stderr only
+    data = json.loads(result.stdout)
+    quiet = invoke(["report", "--out", str(tmp_path / "quiet"), "--json", "--quiet"], registry_url)
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
     assert data["index"].endswith("index.html") and len(data["task_pages"]) == 12
     assert len(data["figures"]) == 2
 

@@ -511,6 +511,7 @@ class Zoo:
         neighbours: int = 5,
         recommendations: int = 3,
         seed: int = 0,
+        progress: bool = False,
     ) -> ReportFiles:
         """See :meth:`Visuals.report`."""
         return self.visuals.report(
@@ -521,6 +522,7 @@ class Zoo:
             neighbours=neighbours,
             recommendations=recommendations,
             seed=seed,
+            progress=progress,
         )
 
 

@@ -10,6 +10,7 @@ it never saw. :func:`fit_run_shrinkage` fits :mod:`zoo.shrinkage` on them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,8 +224,13 @@ def fit_run_shrinkage(
     if len(folds) < 2:
         return RunShrinkage(Shrinkage(difficulty=difficulty), reference)
     examples = []
-    for collection in folds:
+    for i, collection in enumerate(folds, start=1):
+        line = f"model2vec: fold run {i} of {len(folds)}, without {collection} (fits the shrinkage)"
         if log is not None:
-            log(f"model2vec: fold run without {collection} (fits the shrinkage)")
+            log(line)
+        elif progress:  # each fold's epoch bar looks like the main run's: say which one it is
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stderr)
         examples += context.fit_examples(context.run([collection], progress=progress))
     return RunShrinkage(replace(fit_shrinkage(examples, folds), difficulty=difficulty), reference)

@@ -350,17 +350,22 @@ class SelectionJudge:
         sizes = self._sample_sizes(tasks, max_samples, share)
         if self.ray_address:  # each worker resolves "auto" itself
             return self._scorer_matrix_on_ray(scorer, tasks, models, sizes, progress, device)
+        from tqdm.auto import tqdm
+
         device = resolve_device(device)
         out = np.full((len(tasks), len(models)), np.nan)
+        bar = tqdm(total=len(tasks) * len(models), desc=scorer, unit="pair", disable=not progress)
         # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
-        for start in range(0, len(models), SCORER_CHUNK):
-            chunk = range(start, min(start + SCORER_CHUNK, len(models)))
-            networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
-            for i, task in enumerate(tasks):
-                images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=sizes[task])
-                for j, network in networks.items():
-                    out[i, j] = -scorer_value(scorer, network, images)
-            del networks
+        with bar:
+            for start in range(0, len(models), SCORER_CHUNK):
+                chunk = range(start, min(start + SCORER_CHUNK, len(models)))
+                networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
+                for i, task in enumerate(tasks):
+                    images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=sizes[task])
+                    for j, network in networks.items():
+                        out[i, j] = -scorer_value(scorer, network, images)
+                        bar.update(1)
+                del networks
         return out
 
     def _sample_sizes(self, tasks: Sequence[str], max_samples: int | None, share: float) -> dict[str, int | None]:

@@ -123,7 +123,10 @@ def _train(size: str, folder: Path, *, seed: int, progress: bool, log: Callable[
     for union, members in union_records(plan).items():
         write_union_task(task_root, union, members)
     log(f"training {len(plan)} experts into {folder / 'experts'}")
-    for expert in plan:
+    from tqdm.auto import tqdm
+
+    # one bar over the experts (count, ETA; a finished file is skipped fast), each expert's steps below it
+    for expert in tqdm(plan, desc="experts", unit="expert", disable=not progress):
         train_expert(
             expert,
             task_root,

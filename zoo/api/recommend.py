@@ -235,7 +235,7 @@ class Recommender:
         from zoo.api.verify import Screen, query_images
 
         candidates = [make(i) for i in pool]
-        screen = Screen(query_images(self.store, data), fraction)
+        screen = Screen(query_images(self.store, data, ray["progress"]), fraction)
         if ray["ray_address"]:  # the scores only: each Ray task reads its own share, no features come back
             values = screen.run_on_ray(self.store, candidates, data, **ray)
         else:

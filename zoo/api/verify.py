@@ -72,7 +72,7 @@ def verify(
         kwargs = {"ray_address": ray_address, "gpus_per_task": gpus_per_task, "progress": progress}
         scores = logme_scores(store, shortlist, data, **kwargs)
     else:
-        full = screen or Screen(query_images(store, data), 0.0)
+        full = screen or Screen(query_images(store, data, progress), 0.0)
         scores = {rec.model: full.full(rec, progress) for rec in recs[:top]}
     logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
     before = np.arange(len(recs), dtype=np.float64)[None, :]
@@ -91,8 +91,9 @@ def verify(
     ]
 
 
-def query_images(store: Store, data: Any) -> Any:
-    """The labelled images of a folder, or of a registered task whose data is a local folder."""
+def query_images(store: Store, data: Any, progress: bool = False) -> Any:
+    """The labelled images of a folder, or of a registered task whose data is a local folder (``progress``: a
+    bar while the image files are checked)."""
     from zoo.data import load_labelled, local_path
 
     path = Path(data) if isinstance(data, (str, Path)) and Path(data).exists() else None
@@ -102,7 +103,7 @@ def query_images(store: Store, data: Any) -> Any:
         raise InvalidInput(
             f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
         )
-    return load_labelled(path)
+    return load_labelled(path, progress=progress)
 
 
 def screen_size(images: Any, fraction: float) -> int:

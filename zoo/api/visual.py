@@ -198,6 +198,7 @@ class Visuals:
         neighbours: int = 5,
         recommendations: int = 3,
         seed: int = 0,
+        progress: bool = False,
     ) -> ReportFiles:
         """Write the static HTML report (index, task pages, map and heatmap) under ``out_dir``.
 
@@ -219,7 +220,7 @@ class Visuals:
                 raise
             chosen = None
         task_rows, model_rows = self._report_rows(chosen)
-        pages, notes = self._report_pages(task_rows, chosen, neighbours, recommendations)
+        pages, notes = self._report_pages(task_rows, chosen, neighbours, recommendations, progress)
         figures, figure_notes = self._visual_figures(root, chosen, seed)
         notes = notes + figure_notes
         content = site.ReportContent(
@@ -270,7 +271,7 @@ class Visuals:
         return task_rows, model_rows
 
     def _report_pages(
-        self, task_rows: tuple, chosen: EmbeddingSet | None, neighbours: int, recommendations: int
+        self, task_rows: tuple, chosen: EmbeddingSet | None, neighbours: int, recommendations: int, progress: bool
     ) -> tuple[tuple, list[str]]:
         """One ``zoo.report.TaskPage`` per task row (its nearest tasks, results best first, top models); notes."""
         from zoo import report as site
@@ -281,7 +282,7 @@ class Visuals:
             results.setdefault(r.task, []).append(
                 site.Measurement(r.model, r.metric, r.value, r.protocol, r.train_size, r.test_size)
             )
-        recommended, notes = self._visual_recommended(chosen, recommendations)
+        recommended, notes = self._visual_recommended(chosen, recommendations, progress)
         pages = tuple(
             site.TaskPage(
                 row,
@@ -308,8 +309,13 @@ class Visuals:
             table[name] = [Neighbour(names[j], float(matrix[i, j])) for j in order]
         return table
 
-    def _visual_recommended(self, chosen: EmbeddingSet | None, k: int) -> tuple[dict[str, tuple], list[str]]:
-        """Top ``k`` recommendations per embedded task from the latest Model2Vec run, and notes."""
+    def _visual_recommended(
+        self, chosen: EmbeddingSet | None, k: int, progress: bool = False
+    ) -> tuple[dict[str, tuple], list[str]]:
+        """Top ``k`` recommendations per embedded task from the latest Model2Vec run, and notes (``progress``: a
+        bar over the tasks, the slow part of a report)."""
+        from tqdm.auto import tqdm
+
         if chosen is None or k < 1:
             return {}, []
         try:
@@ -320,7 +326,7 @@ class Visuals:
                 "recommended models (run `zoo train-model2vec`)."
             ]
         found: dict[str, tuple] = {}
-        for name in chosen.names:
+        for name in tqdm(chosen.names, desc="report pages", unit="task", disable=not progress):
             try:
                 picks = self.recommender.recommend(
                     name, k, probe=chosen.probe, method=chosen.method, evidence=0, progress=False

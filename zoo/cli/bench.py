@@ -192,7 +192,7 @@ def evaluate_cmd(
             plots=not no_plots,
             progress=not quiet,
             leave_out=leave_out,
-            log=lambda line: click.echo(line, err=True),
+            log=(lambda line: None) if quiet else (lambda line: click.echo(line, err=True)),
             ray_address=ray_address or None,
         )
     if as_json:

@@ -141,6 +141,7 @@ def map_cmd(
     type=click.IntRange(1, 100),
     help="Nearest tasks listed on each task's page.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
 @click.pass_context
 @handle_errors
@@ -151,6 +152,7 @@ def report(
     probe: str | None,
     method: str | None,
     neighbours: int,
+    quiet: bool,
     as_json: bool,
 ) -> None:
     """Write a static HTML report of the zoo; open DIR/index.html in a browser.
@@ -167,7 +169,9 @@ def report(
         xdg-open site/index.html
     """
     with open_zoo(ctx, create=False) as zoo:
-        files = zoo.report(out_dir, selection=selection, probe=probe, method=method, neighbours=neighbours)
+        files = zoo.report(
+            out_dir, selection=selection, probe=probe, method=method, neighbours=neighbours, progress=not quiet
+        )
     _report_written(
         as_json,
         {

@@ -72,7 +72,7 @@ def rebuild_experts(
             seed=seed,
             accept_different=accept_different,
             progress=not quiet,
-            log=lambda msg: click.echo(msg, err=True),
+            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
         )
     if as_json:
         echo_json(report)

@@ -118,7 +118,7 @@ def embed(
 
     _check_request(method, max_samples)
     started = time.perf_counter()
-    data = load_labelled(dataset, max_samples=max_samples, seed=seed)
+    data = load_labelled(dataset, max_samples=max_samples, seed=seed, progress=progress)  # checks every image
     probe = resolve_probe(probe, arch=arch, allow_random=allow_random)
     _check_class_count(method, data.num_classes)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
