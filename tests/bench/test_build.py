@@ -218,3 +218,25 @@ def test_sigkill_while_embedding_and_transfer_overlap_then_rerun_ends_with_the_s
         assert got["transfer"][key][0] == pytest.approx(value[0], abs=1e-6)
     assert set(got["embeddings"]) == set(want["embeddings"])
     assert got["model2vec_runs"] == want["model2vec_runs"]
+
+
+def test_an_embedding_by_another_probe_does_not_count_as_done(tmp_path):
+    """A rebuild with another probe (--train-probe) into the same registry embeds every task again: the build
+    looks up a task's embedding by the probe its source names, not by method alone."""
+    from registry.store import Store
+    from zoo.api import Zoo
+    from zoo.api.bench_build import BenchRegistry
+    from zoo.bench.sizes import get_size
+
+    url = f"sqlite:///{tmp_path / 'z.db'}"
+    with Zoo.open(url) as z:
+        z.store.add_task("t", data_uri=str(tmp_path), num_classes=2, num_samples=4, fingerprint="f" * 64)
+        z.store.ensure_probe("other", arch="resnet18", weights_checksum="c" * 64, embedding_length=3, layers=["x"])
+        z.store.put_task_embedding(
+            "t", "other", "montecarlo", np.ones(3), sample_count=4, seed=0, params={}, package_version="t"
+        )
+        registry = BenchRegistry(z.store, z.embeddings, get_size("ci"))
+        assert registry._embedded("t", "other", "montecarlo")  # a registered probe's name names itself
+        assert not registry._embedded("t", "bundled", "montecarlo")  # the bundled probe has none here
+    with Store.open(url) as store:
+        assert [e.probe for e in store.list_task_embeddings(task="t")] == ["other"]

@@ -69,9 +69,16 @@ class BenchRegistry:
             ensure_expert=(lambda expert, job: self.deferred.experts.append((expert, job))) if deferring else None,
         )
 
+    def _embedded(self, task: str, probe: str, method: str) -> bool:
+        """Whether ``task`` has its ``method`` embedding by the probe the source ``probe`` names (another
+        probe's, e.g. before ``--train-probe``, does not count)."""
+        return bool(
+            self.store.list_task_embeddings(task=task, probe=self.embeddings.probes.name_of(probe), method=method)
+        )
+
     def _defer_embedding(self, task: str, folder: Path, probe: str, method: str) -> bool:
         """Collect the ``method`` embedding of ``task`` unless it has one; False (nothing computed here)."""
-        if not self.store.list_task_embeddings(task=task, method=method):
+        if not self._embedded(task, probe, method):
             self.deferred.embeddings.append((task, probe, method))
         return False
 
@@ -107,8 +114,9 @@ class BenchRegistry:
         )
 
     def ensure_embedding(self, task: str, folder: Path, probe: str, method: str) -> bool:
-        """Embed ``task`` from ``folder`` unless it has a ``method`` embedding; True when one was computed."""
-        if self.store.list_task_embeddings(task=task, method=method):
+        """Embed ``task`` from ``folder`` unless it has a ``method`` embedding by ``probe``; True when one was
+        computed."""
+        if self._embedded(task, probe, method):
             return False
         self.embeddings.embed_task(
             str(folder),
