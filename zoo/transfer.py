@@ -125,21 +125,32 @@ def transfer_error(
 
 
 def model_features(
-    model, images: np.ndarray, *, mean, std, size: int, batch_size: int = 256, device: str = "cpu"
+    model,
+    images: np.ndarray,
+    *,
+    mean,
+    std,
+    size: int,
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = False,
 ) -> np.ndarray:
     """Frozen pooled pre-logits [N, D] of uint8 images [N, H, W, 3], as a float32 array on the CPU.
 
     The forward pass runs on ``device`` (where ``model`` must already be); the
     features come back to the CPU, so everything after them is the same on any device.
+    ``progress``: a bar over the images.
     """
     import torch
+    from tqdm.auto import tqdm
 
     model.eval()
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), tqdm(total=len(images), desc="features", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch_size):
             x = images_to_tensor(images[start : start + batch_size], mean, std, size=size).to(device)
             out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().cpu().numpy())
+            bar.update(x.shape[0])
     return np.concatenate(out)
 
 
@@ -167,6 +178,7 @@ def evaluate_arrays(
     size: int,
     params: ProtocolParams = ProtocolParams(),
     device: str = "cpu",
+    progress: bool = False,
 ) -> dict:
     """The protocol end to end on uint8 image arrays: {error, train_size, test_size}.
 
@@ -181,6 +193,8 @@ def evaluate_arrays(
     model.to(device)
     shots = sample_shots(train[1], params.shots, key=key, seed=params.seed)
     train_features = model_features(model, train[0][shots], mean=mean, std=std, size=size, device=device)
-    test_features = model_features(model, test[0], mean=mean, std=std, size=size, device=device)
+    test_features = model_features(
+        model, test[0], mean=mean, std=std, size=size, device=device, progress=progress
+    )  # the test split is the bulk of the pass
     error = transfer_error(train_features, train[1][shots], test_features, test[1], params)
     return {"error": error, "train_size": int(len(shots)), "test_size": int(len(test[1]))}

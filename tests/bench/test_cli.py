@@ -48,12 +48,15 @@ def test_evaluate_json_matches_the_bench_measurement_and_is_stored(ci_bench, tmp
         before = store.list_transfer_results(model=model, task=task)
     result = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", task, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    assert "features" in result.stderr  # a bar over the test split's images
+    data = json.loads(result.stdout)
     assert data["protocol"] == "linear-probe-3shot" and data["protocol_params"]["shots"] == 3
     # the same protocol measured by the build gives the same number
     assert data["value"] == pytest.approx(before[0].value, abs=1e-9)
     with Store.open(url) as store:
         assert len(store.list_transfer_results(model=model, task=task)) == len(before) + 1
+    quiet = CliRunner().invoke(main, ["--db", url, "evaluate", "-m", model, "-t", task, "--no-save", "--quiet"])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
 
 
 def test_bench_build_unknown_size_is_refused():

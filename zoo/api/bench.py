@@ -112,6 +112,7 @@ class Bench:
             size=int(cfg["input_size"][-1]),
             params=params,
             device=device,
+            progress=progress,
         )
         out = {
             "model": record.name,

@@ -74,7 +74,7 @@ def evaluate(
     if models_glob or tasks_glob or tags or given_on_command_line(ctx, "ray_address") or gpus_per_task:
         raise InvalidInput(f"the filters and Ray options go with {arg('run_all')}")
     with open_zoo(ctx) as z:
-        result = z.evaluate(model, task, save=not no_save, device=device)
+        result = z.evaluate(model, task, save=not no_save, device=device, progress=not quiet)
     if as_json:
         echo_json(result)
         return
