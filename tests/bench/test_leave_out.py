@@ -147,3 +147,38 @@ def test_a_rerun_reads_fold_runs_and_scores_back_from_the_cache(bench_copy, tmp_
     assert figures(again) == figures(first)
     logme = {r["method"]: r for r in again["folds"][0]["rows"]}["logme"]
     assert logme["seconds_per_task"] == {r["method"]: r for r in first["folds"][0]["rows"]}["logme"]["seconds_per_task"]
+
+
+def test_an_interrupted_train_model2vec_resumes_with_the_fold_runs_it_finished(bench_copy, tmp_path, monkeypatch):
+    """The fold runs that fit the shrinkage are most of train-model2vec's time: one interrupted after its
+    first fold run resumes from it, the run it stores is the uninterrupted one's, and nothing is left behind."""
+    from zoo.api import Zoo
+    from zoo.api.folds import FoldContext
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    real, trained = FoldContext.run, []
+
+    def counting(self, left_out, **kwargs):
+        trained.append(tuple(left_out))
+        if len(trained) == 2 and interrupt:
+            raise KeyboardInterrupt  # as a Ctrl-C in the second fold run
+        return real(self, left_out, **kwargs)
+
+    monkeypatch.setattr(FoldContext, "run", counting)
+    settings = {"epochs": 30, "seed": 0, "progress": False}
+    with Zoo.open(bench_copy) as z:
+        before = z.store.counts()["model2vec_runs"]
+        interrupt = True
+        with pytest.raises(KeyboardInterrupt):
+            z.train_model2vec(**settings)
+        assert z.store.counts()["model2vec_runs"] == before  # nothing stored
+        first = trained[0]
+        trained.clear()
+        interrupt = False
+        resumed = z.train_model2vec(**settings)
+        assert first not in trained and len(trained) >= 2  # the finished fold is read back, the rest trained
+        trained.clear()
+        again = z.train_model2vec(**settings)  # the registry changed (a run more): every fold is trained
+        assert first in trained
+    assert resumed["hyperparams"]["shrinkage"] == again["hyperparams"]["shrinkage"]
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # a finished run leaves no fold run behind

@@ -166,6 +166,12 @@ class FoldCache:
                 tuple(int(i) for i in data["seen"]),
             )
 
+    def clear(self) -> None:
+        """Remove every file of this key (fold runs and scorer matrices)."""
+        if self.folder is not None and self.folder.is_dir():
+            for path in self.folder.glob(f"*-{self.key}.npz"):
+                path.unlink(missing_ok=True)
+
     def save_run(self, run: FoldRun) -> None:
         import numpy as np
 
@@ -223,14 +229,33 @@ def fit_run_shrinkage(
     folds = context.collections()
     if len(folds) < 2:
         return RunShrinkage(Shrinkage(difficulty=difficulty), reference)
+    cache = pending_folds(context)
     examples = []
     for i, collection in enumerate(folds, start=1):
-        line = f"model2vec: fold run {i} of {len(folds)}, without {collection} (fits the shrinkage)"
+        run = cache.load_run([collection])
+        done = " (finished by an interrupted run: read back)" if run is not None else ""
+        line = f"model2vec: fold run {i} of {len(folds)}, without {collection} (fits the shrinkage){done}"
         if log is not None:
             log(line)
         elif progress:  # each fold's epoch bar looks like the main run's: say which one it is
             from tqdm.auto import tqdm
 
             tqdm.write(line, file=sys.stderr)
-        examples += context.fit_examples(context.run([collection], progress=progress))
-    return RunShrinkage(replace(fit_shrinkage(examples, folds), difficulty=difficulty), reference)
+        if run is None:
+            run = context.run([collection], progress=progress)
+            cache.save_run(run)
+        examples += context.fit_examples(run)
+    shrink = replace(fit_shrinkage(examples, folds), difficulty=difficulty)
+    cache.clear()  # kept only to resume an interrupted run: a finished one leaves nothing behind
+    return RunShrinkage(shrink, reference)
+
+
+def pending_folds(context: FoldContext) -> FoldCache:
+    """Where a run's fold runs wait while it trains (``platformdirs.user_cache_dir("zoo")/fold-runs``), keyed
+    by the registry's state and the run's settings, so an interrupted ``train-model2vec`` resumes with the
+    folds it finished; :meth:`FoldCache.clear` removes them once the run is fitted."""
+    from platformdirs import user_cache_dir
+
+    from zoo.api.leaveout import _cache_key
+
+    return FoldCache(Path(user_cache_dir("zoo")) / "fold-runs", _cache_key(context, None))
