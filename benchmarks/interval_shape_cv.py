@@ -31,13 +31,13 @@ def main() -> None:
     import numpy as np
 
     import zoo
-    from zoo.api.folds import FoldCache, FoldContext
-    from zoo.api.leaveout import _cache_key, _judged
+    from zoo.api.folds import FoldCache, FoldContext, cache_key
+    from zoo.api.leaveout import _judged
     from zoo.shrinkage import SHAPES, coverage, fit_interval, fit_weight
 
     z = zoo.connect(args.url)
     context = FoldContext(z.training, z.leave_out._base(None))
-    cache = FoldCache(args.cache, _cache_key(context, args.max_samples))
+    cache = FoldCache(args.cache, cache_key(context, args.max_samples))
     folds = context.collections()
     runs = {c: cache.load_run([c]) for c in folds}
     missing = [c for c, run in runs.items() if run is None]

@@ -39,13 +39,13 @@ def main() -> None:
     os.environ.setdefault("ZOO_NO_SEED", "1")
 
     import zoo
-    from zoo.api.folds import FoldCache, FoldContext, FoldRun
-    from zoo.api.leaveout import _cache_key, _judged
+    from zoo.api.folds import FoldCache, FoldContext, FoldRun, cache_key
+    from zoo.api.leaveout import _judged
     from zoo.shrinkage import FoldExample, blend, fit_weight, nn_distances
 
     z = zoo.connect(args.url)
     context = FoldContext(z.leave_out.training, z.leave_out._base(None))
-    cache = FoldCache(args.cache, _cache_key(context, 200))
+    cache = FoldCache(args.cache, cache_key(context, 200))
     tasks = {t.name: t for t in z.store.list_tasks()}
     group = {n: "/".join((tasks[n].taxonomy or "").split("/")[:2]) for n in context.base.space.task_names if n in tasks}
     held = set(context.base.selected.excluded)

@@ -40,3 +40,15 @@ def fisher_diagonal_reference(probe, head, images, *, method: str = "montecarlo"
         for w, flag in zip(weights, flags):
             w.requires_grad_(flag)
     return np.concatenate([(t / images.shape[0]).cpu().numpy() for t in totals])
+
+
+def autograd_square_sums(conv, x, grad_out) -> np.ndarray:
+    """Slow twin of :func:`zoo.embedding.fisher.per_example_square_sums`: ``[N, O]`` each example's own weight
+    gradient (one autograd call per example, ``grad_out`` its output gradient), squared and summed per filter."""
+    import torch
+
+    rows = []
+    for n in range(x.shape[0]):
+        (g,) = torch.autograd.grad(conv(x[n : n + 1]), conv.weight, grad_out[n : n + 1])
+        rows.append((g.double() ** 2).flatten(1).sum(1))
+    return torch.stack(rows).detach().numpy()

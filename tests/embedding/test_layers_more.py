@@ -11,6 +11,11 @@ from timm.layers import Conv2dSame
 
 from zoo.embedding.fisher import per_example_square_sums
 
+from .reference import autograd_square_sums
+
+# PyTorch warns that an even kernel with padding="same" pads one side more: that is the case tested here
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+
 SQUARES_RTOL = 1e-4  # one layer's per-example square sums, fp32
 SQUARES_ATOL_REL = 1e-5  # the Gram form cancels in fp32 for the smallest filters
 
@@ -28,6 +33,11 @@ LAYERS = {
     "timm-same-stride2": lambda: Conv2dSame(4, 6, 3, stride=2, bias=False),
     "timm-same-k4": lambda: Conv2dSame(4, 6, 4, bias=False),
     "timm-same-dilated-grouped": lambda: Conv2dSame(4, 6, 3, stride=2, dilation=2, groups=2, bias=False),
+    # an even span d (k - 1) pads one more on the right and at the bottom, as PyTorch does
+    "same-k2": lambda: torch.nn.Conv2d(4, 6, 2, padding="same", bias=False),
+    "same-k2x3": lambda: torch.nn.Conv2d(4, 6, (2, 3), padding="same", bias=False),
+    "same-k4x1-dilated-1x3": lambda: torch.nn.Conv2d(4, 6, (4, 1), padding="same", dilation=(1, 3), bias=False),
+    "same-k3-dilated-1x2": lambda: torch.nn.Conv2d(4, 6, 3, padding="same", dilation=(1, 2), bias=False),
 }
 
 
@@ -38,31 +48,8 @@ def test_square_sums_of_dilated_and_same_padded_convs_agree_with_autograd(layer,
     torch.manual_seed(0)
     conv = LAYERS[layer]()
     x = torch.randn(3, 4, size, size)
-    out = conv(x)
-    grad_out = torch.randn_like(out)
-    expected = []
-    for n in range(3):
-        (g,) = torch.autograd.grad(conv(x[n : n + 1]), conv.weight, grad_out[n : n + 1])
-        expected.append((g.double() ** 2).flatten(1).sum(1))
-    want = torch.stack(expected).numpy()
+    grad_out = torch.randn_like(conv(x))
+    want = autograd_square_sums(conv, x, grad_out)
     got = per_example_square_sums(conv, x, grad_out, path=path)
     assert got.shape == want.shape
     np.testing.assert_allclose(got.numpy(), want, rtol=SQUARES_RTOL, atol=SQUARES_ATOL_REL * want.max())
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
-@pytest.mark.parametrize("path", ["explicit", "gram", "grouped"])
-@pytest.mark.parametrize("kernel, dilation", [(2, 1), ((2, 3), 1), ((4, 1), (1, 3)), (3, (1, 2))])
-def test_square_sums_of_an_even_kernel_same_padded_conv(path, kernel, dilation):
-    """padding='same' pads d (k - 1) in all, the odd one on the right and at the bottom, as PyTorch does (it was
-    d (k - 1) // 2 on both sides, one row and column short for an even kernel)."""
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(2, 3, kernel, padding="same", dilation=dilation, bias=False)
-    x = torch.randn(2, 2, 5, 6)
-    grad_out = torch.randn_like(conv(x))
-    expected = [
-        (torch.autograd.grad(conv(x[n : n + 1]), conv.weight, grad_out[n : n + 1])[0] ** 2).flatten(1).sum(1)
-        for n in range(2)
-    ]
-    got = per_example_square_sums(conv, x, grad_out, path=path)
-    np.testing.assert_allclose(got.numpy(), torch.stack(expected).detach().numpy(), rtol=SQUARES_RTOL)

@@ -100,15 +100,11 @@ def test_set_source_to_a_missing_file_is_a_one_line_error(first_hour):
     assert len(lines) == 1 and lines[0].startswith("Error:") and "nowhere/expert.safetensors" in lines[0]
 
 
-def test_loading_a_pick_without_its_weights_names_the_rebuild_command(first_hour, tmp_path):
-    code = (
-        "import zoo\n"
-        "from registry.errors import NotFound\n"
-        "pick = zoo.connect().recommend('my_images', k=1, progress=False)[0]\n"
-        "try:\n    pick.load()\nexcept NotFound as err:\n    print(err)\n"
-    )
+def _not_found_message(first_hour: dict, tmp_path: Path, code: str) -> str:
+    """The one line ``code`` prints (after ``import zoo`` and NotFound) in the first hour's folder, the experts'
+    weights nowhere on this machine."""
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", "import zoo\nfrom registry.errors import NotFound\n" + code],
         cwd=first_hour["work"],
         capture_output=True,
         text=True,
@@ -117,32 +113,32 @@ def test_loading_a_pick_without_its_weights_names_the_rebuild_command(first_hour
     )
     assert result.returncode == 0, result.stderr
     message = result.stdout.strip()
-    assert len(message.splitlines()) == 1
+    assert len(message.splitlines()) == 1, message
+    return message
+
+
+def test_loading_a_pick_without_its_weights_names_the_rebuild_command(first_hour, tmp_path):
+    message = _not_found_message(
+        first_hour,
+        tmp_path,
+        "pick = zoo.connect().recommend('my_images', k=1, progress=False)[0]\n"
+        "try:\n    pick.load()\nexcept NotFound as err:\n    print(err)\n",
+    )
     assert "zoo bench rebuild-experts" in message and "not on this machine" in message
 
 
 def test_verify_without_any_experts_weights_fails_before_the_probe_pass(first_hour, tmp_path):
     """The shipped zoo before `bench rebuild-experts`: --verify cannot load any expert, and says so before
     embedding the folder (the probe pass would be wasted); auto, which may not verify, is left to run."""
-    code = (
-        "import zoo, zoo.api.recommend as r\n"
-        "from registry.errors import NotFound\n"
+    message = _not_found_message(
+        first_hour,
+        tmp_path,
+        "import zoo.api.recommend as r\n"
         "def no_probe_pass(*a, **k):\n    raise AssertionError('the probe pass ran')\n"
         "r.Recommender._target_vector = no_probe_pass\n"
         "try:\n    zoo.connect().recommend('my_images', k=1, verify=5, progress=False)\n"
-        "except NotFound as err:\n    print(err)\n"
+        "except NotFound as err:\n    print(err)\n",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=first_hour["work"],
-        capture_output=True,
-        text=True,
-        env=fresh_env(first_hour["home"], ZOO_BENCH_ROOT=str(tmp_path / "no-bench")),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    message = result.stdout.strip()
-    assert len(message.splitlines()) == 1
     assert "verify=K" in message and "zoo bench rebuild-experts" in message and "none of the 48" in message
     cli = zoo(
         first_hour["home"],

@@ -140,6 +140,25 @@ def task_difficulties(store: Any, probe: str, method: str, names: Sequence[str])
     return np.array([by_task.get(t, np.nan) for t in names], dtype=np.float64)
 
 
+def cache_key(context: FoldContext, max_samples: int | None) -> str:
+    """What fold runs and scorer matrices depend on: the registry's rows and the runs' settings."""
+    import dataclasses
+    import hashlib
+    import json
+
+    base, store = context.base, context.training.store
+    state = {
+        "tokens": [store.revision_token(kind) for kind in ("models", "task_embeddings")],
+        "counts": store.counts(),
+        "excluded": base.selected.excluded,
+        "config": dataclasses.asdict(base.config),
+        "own_task_pairs": base.own_task_pairs,
+        "probe": base.space.probe,
+        "max_samples": max_samples,
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class FoldCache:
     """Fold runs and scorer matrices on disk under ``folder``, valid for one ``key`` (the registry's state and
     the runs' settings), so an interrupted leave-out report resumes where it stopped."""
@@ -256,6 +275,4 @@ def pending_folds(context: FoldContext) -> FoldCache:
     folds it finished; :meth:`FoldCache.clear` removes them once the run is fitted."""
     from platformdirs import user_cache_dir
 
-    from zoo.api.leaveout import _cache_key
-
-    return FoldCache(Path(user_cache_dir("zoo")) / "fold-runs", _cache_key(context, None))
+    return FoldCache(Path(user_cache_dir("zoo")) / "fold-runs", cache_key(context, None))

@@ -73,10 +73,10 @@ class LeaveOutJudge:
         With ``cache_dir``, fold runs and scorer matrices are kept there and reused by a rerun on the same
         registry and settings (the report resumes).
         """
-        from zoo.api.folds import FoldCache, FoldContext
+        from zoo.api.folds import FoldCache, FoldContext, cache_key
 
         context = FoldContext(self.training, self._base(probe))
-        cache = FoldCache(Path(cache_dir) if cache_dir else None, _cache_key(context, max_samples))
+        cache = FoldCache(Path(cache_dir) if cache_dir else None, cache_key(context, max_samples))
         collections = context.collections()
         folds = _chosen_folds(leave_out, collections)
         if len(collections) < 2:
@@ -303,25 +303,6 @@ class LeaveOutJudge:
             screen_seconds=screen[1],
             candidates=candidates,
         )
-
-
-def _cache_key(context: FoldContext, max_samples: int | None) -> str:
-    """What fold runs and scorer matrices depend on: the registry's rows and the runs' settings."""
-    import dataclasses
-    import hashlib
-    import json
-
-    base, store = context.base, context.training.store
-    state = {
-        "tokens": [store.revision_token(kind) for kind in ("models", "task_embeddings")],
-        "counts": store.counts(),
-        "excluded": base.selected.excluded,
-        "config": dataclasses.asdict(base.config),
-        "own_task_pairs": base.own_task_pairs,
-        "probe": base.space.probe,
-        "max_samples": max_samples,
-    }
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _probe_seconds(store: Any, space: Any, tasks: list[str]) -> float:

@@ -104,11 +104,7 @@ class Recommendation:
 
         path = local_weights(self.source)
         if path is not None and not path.is_file():
-            remedy = (
-                "run `zoo bench rebuild-experts` to rebuild the bench's experts here, or"
-                if self.source.startswith("bench:")
-                else "copy the file there, or"
-            )
+            remedy = _weights_remedy(self.source.startswith("bench:"), "copy the file there, or")
             raise NotFound(
                 f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "
                 f"point the model at its file with `zoo models set-source {self.model} file:PATH`"
@@ -486,12 +482,14 @@ def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | No
     paths = [local_weights(source) for source in sources]
     if not sources or any(path is None or path.is_file() for path in paths):
         return
-    bench = any(source.startswith("bench:") for source in sources)
-    remedy = (
-        "run `zoo bench rebuild-experts` to rebuild the bench's experts here, or" if bench else "copy them there, or"
-    )
+    remedy = _weights_remedy(any(source.startswith("bench:") for source in sources), "copy them there, or")
     raise NotFound(
         f"{arg('verify', 'K')} loads the experts' weights, and none of the {len(sources)} candidates' is on this "
         f"machine: {remedy} point each model at its file with `zoo models set-source NAME file:PATH`; "
         "the ranking without a verification needs no weights"
     )
+
+
+def _weights_remedy(bench: bool, otherwise: str) -> str:
+    """The first fix for weights missing here: the bench's rebuild for ``bench:`` sources, else ``otherwise``."""
+    return "run `zoo bench rebuild-experts` to rebuild the bench's experts here, or" if bench else otherwise

@@ -109,7 +109,7 @@ class Visuals:
         """
         from zoo import plots
 
-        check_writable(plots.figure_path(out))  # before the distances are computed
+        writable_figure(out)  # before the distances are computed
         chosen = self.current_embedding_set(probe, method)
         embeddings = [e for e in chosen.embeddings if tasks_glob is None or fnmatch.fnmatchcase(e.task, tasks_glob)]
         if len(embeddings) < 2:
@@ -149,7 +149,7 @@ class Visuals:
         """
         from zoo import plots
 
-        check_writable(plots.figure_path(out))  # before the layout is computed
+        writable_figure(out)  # before the layout is computed
         chosen = self.current_embedding_set(probe, method)
         names = chosen.names
         if len(names) < 2:
