@@ -302,7 +302,7 @@ def looks_untrained(model) -> bool:
     return seen
 
 
-def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = True):
+def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = True, desc: str = "features"):
     """Pooled pre-logit features of every item of ``dataset`` -> ``np.ndarray`` [N, D] float32.
 
     ``dataset`` yields ``(image, label)``; PIL images go through the model's own
@@ -317,7 +317,7 @@ def extract_features(model, dataset, *, batch_size: int = 64, progress: bool = T
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     chunks = []
-    with torch.no_grad(), tqdm(total=len(dataset), desc="features", unit="img", disable=not progress) as bar:
+    with torch.no_grad(), tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
         for images, _ in tensor_batches(dataset, model, batch_size=batch_size):
             feats = model.forward_head(model.forward_features(images.to(device)), pre_logits=True)
             chunks.append(feats.reshape(feats.shape[0], -1).float().cpu().numpy())

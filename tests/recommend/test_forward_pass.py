@@ -35,8 +35,14 @@ class _Network:
         return self.head
 
 
-def _features(network, images, progress=True):
-    """Each image's features depend on the expert and the image alone (so a share's rows are the full pass's)."""
+def _features(network, images, progress=True, desc="features"):
+    """Each image's features depend on the expert and the image alone (so a share's rows are the full pass's).
+
+    Like the real pass, it shows a bar labelled ``desc`` over the images when ``progress`` is on."""
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(images.items, desc=desc, disable=not progress):
+        pass
     labels = np.asarray(images.labels)
     seed = abs(hash(network.source)) % 2**32
     noise = np.array([np.random.default_rng([seed, int(item)]).normal(size=4) for item in images.items])
@@ -72,6 +78,27 @@ def test_verify_reranks_the_top_k_by_logme(synthetic_zoo, stubbed, tmp_path):
     assert verified[GOOD] == 1
     assert [r.rank for r in recs] == list(range(1, len(recs) + 1))  # Model2Vec order kept, both rankings reported
     assert all(r.logme is not None for r in recs)
+
+
+def test_each_verified_expert_pass_is_labelled_with_its_place_and_name(synthetic_zoo, stubbed, tmp_path, capsys):
+    """recommend --verify K runs K feature passes: each bar says which of the K it is and whose."""
+    zoo, truth = synthetic_zoo
+    zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    monkey_embed = type(
+        "E",
+        (),
+        {"vector": truth["tasks"][0], "params": {}, "method": METHOD, "probe": type("P", (), {"name": PROBE})()},
+    )
+    zoo.embeddings.embed = lambda data, **kw: monkey_embed
+    capsys.readouterr()
+    recs = zoo.recommend(str(tmp_path), k=3, verify=3, screen=0, progress=True)
+    err = capsys.readouterr().err
+    verified = sorted((r for r in recs if r.logme is not None), key=lambda r: r.model2vec_rank)
+    assert len(verified) == 3
+    for i, rec in enumerate(verified, start=1):
+        assert f"verify {i} of 3: {rec.model}" in err
+    zoo.recommend(str(tmp_path), k=3, verify=3, screen=0, progress=False)
+    assert "verify" not in capsys.readouterr().err
 
 
 def test_the_verified_shortlist_always_holds_the_generic_pick(synthetic_zoo, stubbed, tmp_path):

@@ -73,7 +73,11 @@ def verify(
         scores = logme_scores(store, shortlist, data, **kwargs)
     else:
         full = screen or Screen(query_images(store, data, progress), 0.0)
-        scores = {rec.model: full.full(rec, progress) for rec in recs[:top]}
+        shortlist = recs[:top]
+        scores = {
+            rec.model: full.full(rec, progress, desc=f"verify {i} of {len(shortlist)}: {rec.model}")
+            for i, rec in enumerate(shortlist, start=1)
+        }
     logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
     before = np.arange(len(recs), dtype=np.float64)[None, :]
     order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
@@ -148,8 +152,9 @@ class Screen:
         self.scores = logme_scores(store, models, data, max_samples=size, scorer=SCREEN_SCORER, **ray)
         return dict(self.scores)
 
-    def full(self, rec: Recommendation, progress: bool) -> float:
-        """LogME of ``rec`` on every image: the screened share's features reused, the rest computed."""
+    def full(self, rec: Recommendation, progress: bool, desc: str = "features") -> float:
+        """LogME of ``rec`` on every image: the screened share's features reused, the rest computed (``desc``:
+        the bar's label over that pass)."""
         import numpy as np
 
         from zoo.networks import extract_features
@@ -164,7 +169,7 @@ class Screen:
                 parts.append(self.features[rec.model])
             else:
                 network = network or rec.load()
-                parts.append(extract_features(network, share, progress=progress))
+                parts.append(extract_features(network, share, progress=progress, desc=desc))
             labels += share.labels
         return logme(np.concatenate(parts), np.asarray(labels))
 
