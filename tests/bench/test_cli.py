@@ -71,11 +71,22 @@ def test_bench_report_prints_a_table_and_writes_heatmaps(ci_bench, tmp_path):
     # ci embeds with montecarlo only (variational costs ~13 s a task); small/full do both
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["bench-heatmap-montecarlo.png"]
     data = json.loads(
-        CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots", "--json"]).output
+        CliRunner().invoke(main, ["--db", ci_bench["url"], "bench", "report", "--no-plots", "--json"]).stdout
     )
     assert set(data["agreement"]) == {"montecarlo"}
     assert data["agreement"]["montecarlo"]["all"]["tasks"] >= 7
     assert data["errors"]["tasks"] == 7
+
+
+def test_bench_report_shows_a_bar_over_its_methods_unless_quiet(ci_bench, tmp_path):
+    """Each method's figures and heatmap take seconds (16 s in all on the shipped zoo): a bar counts them."""
+    args = ["--db", ci_bench["url"], "bench", "report", "--out-dir", str(tmp_path)]
+    shown = CliRunner().invoke(main, args)
+    assert shown.exit_code == 0, shown.output
+    assert "bench report" in shown.stderr and "1/1" in shown.stderr  # the ci bench embeds with one method
+    quiet = CliRunner().invoke(main, [*args, "--quiet"])
+    assert quiet.exit_code == 0 and "bench report" not in quiet.stderr
+    assert quiet.stdout == shown.stdout
 
 
 def test_export_demo_writes_a_small_heldout_task(tmp_path):

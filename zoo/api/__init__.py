@@ -456,10 +456,15 @@ class Zoo:
         return Bench(self.store, self.probes, self.embeddings, self.training, self.indexes, judge)
 
     def bench_report(
-        self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = BENCH_METHODS, plots: bool = True
+        self,
+        *,
+        out_dir: str | Path = ".",
+        methods: tuple[str, ...] = BENCH_METHODS,
+        plots: bool = True,
+        progress: bool = False,
     ) -> dict:
         """See :meth:`Bench.report`."""
-        return self.bench.report(out_dir=out_dir, methods=methods, plots=plots)
+        return self.bench.report(out_dir=out_dir, methods=methods, plots=plots, progress=progress)
 
     bench_train_probe = staticmethod(Bench.train_probe)
     bench_export_demo = staticmethod(Bench.export_demo)

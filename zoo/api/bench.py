@@ -271,9 +271,16 @@ class Bench:
         return report
 
     def report(
-        self, *, out_dir: str | Path = ".", methods: tuple[str, ...] = BENCH_METHODS, plots: bool = True
+        self,
+        *,
+        out_dir: str | Path = ".",
+        methods: tuple[str, ...] = BENCH_METHODS,
+        plots: bool = True,
+        progress: bool = False,
     ) -> dict:
         """Taxonomy agreement, difficulty and expert-error spread over this registry; heatmap PNGs.
+
+        ``progress``: a bar over the embedding methods (each a few seconds: its figures and its heatmap).
 
         Each method's probe is the default of :meth:`zoo.api.probes.Probes.choose`
         over the bench tasks. Returns {"agreement": {method: {collection: {...}}},
@@ -298,7 +305,10 @@ class Bench:
             "per_task": table,
             "plots": [],
         }
+        from tqdm.auto import tqdm
+
         best = {task: row["best"] for task, row in table.items()}
+        embedded = {}  # method -> (its probe, its embeddings of the bench tasks), for each method with two or more
         for method in methods:
             try:
                 probe = self.probes.choose(None, method, tasks=tasks)[0]
@@ -308,18 +318,19 @@ class Bench:
                 (e for e in self.store.list_task_embeddings(probe=probe, method=method) if e.task in tasks),
                 key=lambda e: tasks[e.task].taxonomy,
             )
-            if len(rows) < 2:
-                continue
+            if len(rows) >= 2:
+                embedded[method] = (probe, rows)
+        if not embedded and not table:
+            raise NotFound(
+                "the registry has no bench tasks with embeddings or transfer results; "
+                "run `zoo bench build --size ci` first"
+            )
+        for method, (probe, rows) in tqdm(embedded.items(), desc="bench report", unit="method", disable=not progress):
             figures = method_report(
                 rows, [tasks[e.task].taxonomy for e in rows], best, probe, method, Path(out_dir) if plots else None
             )
             out["agreement"][method], out["difficulty"][method] = figures["agreement"], figures["difficulty"]
             out["plots"] += figures["plots"]
-        if not out["agreement"] and not table:
-            raise NotFound(
-                "the registry has no bench tasks with embeddings or transfer results; "
-                "run `zoo bench build --size ci` first"
-            )
         return out
 
     # ------------------------------------------------------------------ shipped assets

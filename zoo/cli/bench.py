@@ -215,9 +215,12 @@ def evaluate_cmd(
 )
 @click.option("--no-plots", is_flag=True, help="Skip the heatmaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 @handle_errors
-def report_cmd(ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_plots: bool, as_json: bool) -> None:
+def report_cmd(
+    ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_plots: bool, as_json: bool, quiet: bool
+) -> None:
     """Taxonomy agreement, difficulty and expert-error spread of the built bench.
 
     \b
@@ -226,7 +229,9 @@ def report_cmd(ctx: click.Context, out_dir: str, methods: tuple[str, ...], no_pl
         zoo bench report --method montecarlo --json
     """
     with open_zoo(ctx, create=False) as z:
-        result = z.bench_report(out_dir=out_dir, methods=methods or BENCH_METHODS, plots=not no_plots)
+        result = z.bench_report(
+            out_dir=out_dir, methods=methods or BENCH_METHODS, plots=not no_plots, progress=not quiet
+        )
     if as_json:
         echo_json(result)
         return
