@@ -158,3 +158,30 @@ def test_the_shortlist_order_puts_the_generic_pick_within_k():
     assert _shortlist_first(order, [0, 3, 4], 3, 3) == [0, 3, 4, 1, 2]
     # with the screen's values: the generic pick, then the screen's best and the pool's best in turn
     assert _shortlist_first(order, [0, 3, 4], 3, 2, np.array([0.0, 0.0, 5.0])) == [3, 4, 0, 1, 2]
+
+
+@pytest.mark.parametrize("here", [True, False])
+def test_the_advice_to_verify_says_to_bring_the_weights_first_when_none_are_here(here, tmp_path, capsys):
+    """An extrapolating answer (and a margin call) advises --verify; without any shown expert's weights on this
+    machine that fails at once, so the advice names what brings them first."""
+    from types import SimpleNamespace
+
+    from zoo.api.recommend import Recommendation
+    from zoo.cli.recommend import echo_novelty
+
+    weights = tmp_path / "w.safetensors"
+    if here:
+        weights.write_bytes(b"x")
+    novelty = SimpleNamespace(nearest="t0", distance=0.5, percentile=99.0)
+    common = {"trust": 0.0, "novelty": novelty, "margin": 0.1}
+    recs = [
+        Recommendation(1, "generic", 0.2, 0.0, (), True, f"file:{weights}", **common),
+        Recommendation(2, "other", 0.1, 0.0, (), True, f"file:{tmp_path / 'missing.safetensors'}", **common),
+    ]
+    assert recs[0].weights_here is here and not recs[1].weights_here
+    assert Recommendation(1, "hub", 0.1, 0.0, (), True, "timm:resnet18").weights_here  # remote: loadable
+    echo_novelty(recs)
+    out = capsys.readouterr()
+    first = "once the experts' weights are on this machine (`zoo models set-source NAME file:PATH`)"
+    assert "--verify 3 checks both on your images" in out.out and "--verify 5" in out.err
+    assert (first in out.out and first in out.err) is not here

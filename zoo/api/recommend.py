@@ -94,16 +94,23 @@ class Recommendation:
         """True when the query is far enough from the evidence that the ranking leans on the prior."""
         return self.trust < EXTRAPOLATION_TRUST
 
+    @property
+    def weights_here(self) -> bool:
+        """Whether :meth:`load` can find the weights: a remote source (timm:, hf-hub:) or a local file that exists."""
+        from zoo.networks import local_weights
+
+        path = local_weights(self.source)
+        return path is None or path.is_file()
+
     def load(self, num_classes: int | None = None):
         """The expert as a timm network with its weights and a fresh ``num_classes`` head (eval mode).
 
         Weights that are not on this machine raise NotFound naming the command that brings them.
         """
         from registry.errors import NotFound
-        from zoo.networks import load_network, local_weights
+        from zoo.networks import load_network
 
-        path = local_weights(self.source)
-        if path is not None and not path.is_file():
+        if not self.weights_here:
             remedy = _weights_remedy(self.source.startswith("bench:"), "copy the file there, or")
             raise NotFound(
                 f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "

@@ -362,14 +362,24 @@ def echo_novelty(recs) -> None:
         click.echo(
             f"Model2Vec expects {best.model} to do better ({100 * best.expected_error:.1f}% against "
             f"{100 * first.expected_error:.1f}%), by less than its uncertainty ({100 * first.margin:.0f} points): "
-            f"the generic pick stays first; --verify 3 checks both on your images."
+            f"the generic pick stays first; --verify 3 checks both on your images{_weights_first(recs)}."
         )
     if first.extrapolates and first.logme is None:
         click.echo(
             "Warning: this task is far from every task the ranking learned from, so it leans on each "
-            "expert's overall quality; check the shortlist with --verify 5 (or --verify auto).",
+            f"expert's overall quality; check the shortlist with --verify 5{_weights_first(recs)} (or --verify auto).",
             err=True,
         )
+
+
+def _weights_first(recs) -> str:
+    """Nothing when a shown expert's weights are on this machine; else what a verification needs first (it
+    would fail at once without them)."""
+    if any(r.weights_here for r in recs):
+        return ""
+    bench = any(r.source.startswith("bench:") for r in recs)
+    fetch = "`zoo bench rebuild-experts`" if bench else "`zoo models set-source NAME file:PATH`"
+    return f" once the experts' weights are on this machine ({fetch})"
 
 
 def echo_recommendations(recs, *, verify: bool = False) -> None:
