@@ -47,11 +47,21 @@ class MethodTimer:
 
     def add(self, name: str, compute: Callable[[], Any], passes: float, note: str = "") -> Any:
         """Run ``compute`` (-> ``[T, M]`` scores, lower = better), record it as method ``name``; return the scores."""
+
+        def timed() -> tuple[Any, float]:
+            start = time.perf_counter()
+            scores = compute()
+            return scores, (time.perf_counter() - start) / self.tasks
+
+        return self.add_timed(name, timed, passes, note)
+
+    def add_timed(self, name: str, compute: Callable[[], tuple[Any, float]], passes: float, note: str = "") -> Any:
+        """:meth:`add` for a ``compute`` that says its own cost (-> ``([T, M]`` scores, seconds per task``)``):
+        a scorer matrix read back from the cache costs what computing it did, not the reading."""
         from zoo import selection
 
-        start = time.perf_counter()
-        scores = compute()
-        seconds = (time.perf_counter() - start) / self.tasks + (self.probe_seconds if passes == 1 else 0.0)
+        scores, seconds = compute()
+        seconds += self.probe_seconds if passes == 1 else 0.0
         self.methods.append(selection.MethodScores(name, scores, seconds, passes, note))
         return scores
 
@@ -172,16 +182,16 @@ class SelectionJudge:
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
         shrunk = self._model2vec_methods(timer, run, space, targets, trust, chosen, novelties)
         for scorer in scorers:
-            timer.add(
+            timer.add_timed(
                 scorer,
-                lambda s=scorer: self.scorer_matrix(s, chosen, space.models, max_samples, progress),
+                lambda s=scorer: self.timed_scorer_matrix(s, chosen, space.models, max_samples, progress),
                 models,
                 "forward pass of every expert",
             )
         if "logme" in scorers:
-            timer.add(
+            timer.add_timed(
                 f"{SCREEN_SCORER}-screen",
-                lambda: self.scorer_matrix(
+                lambda: self.timed_scorer_matrix(
                     SCREEN_SCORER, chosen, space.models, max_samples, progress, share=SCREEN_FRACTION
                 ),
                 models * SCREEN_FRACTION,
@@ -333,12 +343,32 @@ class SelectionJudge:
         them, the same seeded class-balanced draw, so nested in the sample), not all of them.
 
         The forward passes run on ``device`` (``auto``: CUDA when there is one);
-        the scorer itself runs on the CPU. With :attr:`ray_address` set, each
-        (model, task) value is one Ray task (:class:`zoo.api.jobs.ScoreUnit`),
-        gathered here and written nowhere.
+        the scorer itself runs on the CPU. Each value is kept in the user cache
+        (:mod:`zoo.api.scorer_cache`) as soon as it is computed and read back by a
+        later call with the same inputs, so an interrupted matrix resumes where it
+        stopped. With :attr:`ray_address` set, each (model, task) value is one Ray
+        task (:class:`zoo.api.jobs.ScoreUnit`), gathered here and written nowhere
+        (nor read from the cache).
         """
+        return self.timed_scorer_matrix(scorer, tasks, models, max_samples, progress, device=device, share=share)[0]
+
+    def timed_scorer_matrix(
+        self,
+        scorer: str,
+        tasks: Sequence[str],
+        models: Sequence[Model],
+        max_samples: int | None,
+        progress: bool = False,
+        *,
+        device: str = "auto",
+        share: float = 0.0,
+    ) -> tuple[Any, float]:
+        """(:meth:`scorer_matrix` ``[T, M]``, what it cost in seconds per task): each value read back from the
+        cache counts the seconds computing it took (its share of loading the network and the images, and its
+        pass), so a resumed report shows the scorer's cost, not the reading's."""
         import numpy as np
 
+        from zoo.api.scorer_cache import ScoreCache
         from zoo.data import load_labelled, local_path
         from zoo.networks import load_network, resolve_device
         from zoo.scorers import SCORERS
@@ -347,26 +377,50 @@ class SelectionJudge:
             raise InvalidInput(
                 f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of {', '.join(SCORERS)}"
             )
+        began = time.perf_counter()
         sizes = self._sample_sizes(tasks, max_samples, share)
         if self.ray_address:  # each worker resolves "auto" itself
-            return self._scorer_matrix_on_ray(scorer, tasks, models, sizes, progress, device)
+            out = self._scorer_matrix_on_ray(scorer, tasks, models, sizes, progress, device)
+            return out, (time.perf_counter() - began) / max(len(tasks), 1)
+        sizing = time.perf_counter() - began  # paid by every call, cached or not
         from tqdm.auto import tqdm
 
         device = resolve_device(device)
+        records = [self.store.get_task(t) for t in tasks]
+        cache = ScoreCache()
+        keys = cache.keys(scorer, share, device, records, [sizes[t] for t in tasks], models)
         out = np.full((len(tasks), len(models)), np.nan)
-        bar = tqdm(total=len(tasks) * len(models), desc=scorer, unit="pair", disable=not progress)
+        cost = np.zeros(out.shape)
+        done = np.zeros(out.shape, dtype=bool)
+        for i, row in enumerate(keys):
+            for j, key in enumerate(row):
+                if (hit := cache.read(key)) is not None:
+                    out[i, j], cost[i, j], done[i, j] = -hit.value, hit.seconds, True
+        # the pairs read back count as done, so the bar's rate and ETA are those of the passes left
+        bar = tqdm(total=out.size, initial=int(done.sum()), desc=scorer, unit="pair", disable=not progress)
+        pending = [j for j in range(len(models)) if not done[:, j].all()]
         # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
         with bar:
-            for start in range(0, len(models), SCORER_CHUNK):
-                chunk = range(start, min(start + SCORER_CHUNK, len(models)))
+            for start in range(0, len(pending), SCORER_CHUNK):
+                chunk = pending[start : start + SCORER_CHUNK]
+                began = time.perf_counter()
                 networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
-                for i, task in enumerate(tasks):
-                    images = load_labelled(local_path(self.store.get_task(task).data_uri), max_samples=sizes[task])
-                    for j, network in networks.items():
-                        out[i, j] = -scorer_value(scorer, network, images)
+                loading = (time.perf_counter() - began) / int((~done[:, chunk]).sum())  # per value it serves
+                for i, (name, task) in enumerate(zip(tasks, records)):
+                    todo = [j for j in chunk if not done[i, j]]
+                    if not todo:
+                        continue
+                    began = time.perf_counter()
+                    images = load_labelled(local_path(task.data_uri), max_samples=sizes[name])
+                    reading = (time.perf_counter() - began) / len(todo)
+                    for j in todo:
+                        began = time.perf_counter()
+                        value = scorer_value(scorer, networks[j], images)
+                        out[i, j], cost[i, j] = -value, loading + reading + time.perf_counter() - began
+                        cache.write(keys[i][j], value, float(cost[i, j]))  # kept at once: a kill loses one pass
                         bar.update(1)
                 del networks
-        return out
+        return out, (sizing + float(cost.sum())) / max(len(tasks), 1)
 
     def _sample_sizes(self, tasks: Sequence[str], max_samples: int | None, share: float) -> dict[str, int | None]:
         """{task: how many of its images a score reads}: ``max_samples``, or with ``share`` > 0 the screen's

@@ -272,10 +272,8 @@ class LeaveOutJudge:
         def matrix(name: str, scorer: str, share: float = 0.0) -> tuple[Any, float]:
             """(the ``[T, M]`` matrix, seconds per task), from the cache or computed and cached."""
             cached = cache.load_scores(name, collection)
-            if cached is None:
-                start = time.perf_counter()
-                scores = self.judge.scorer_matrix(scorer, tasks, experts, max_samples, progress, share=share)
-                cached = (scores, (time.perf_counter() - start) / max(len(tasks), 1))
+            if cached is None:  # the seconds computing it cost, values read back from the scorer cache included
+                cached = self.judge.timed_scorer_matrix(scorer, tasks, experts, max_samples, progress, share=share)
                 cache.save_scores(name, collection, *cached)
             return cached
 
