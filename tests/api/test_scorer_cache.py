@@ -116,7 +116,15 @@ def test_an_interrupted_scorer_matrix_resumes_with_the_values_it_computed(judged
 
 @pytest.mark.parametrize(
     ("change", "recomputed"),
-    [("max_samples", 9), ("share", 9), ("checksum", 3), ("source", 3), ("images", 3), ("fingerprint", 3)],
+    [
+        ("max_samples", 9),
+        ("share", 9),
+        ("checksum", 3),
+        ("source", 3),
+        ("images", 3),
+        ("fingerprint", 3),
+        ("code", 9),
+    ],
 )
 def test_a_changed_input_never_reads_the_old_values(judged, tmp_path, monkeypatch, change, recomputed):
     z, models, calls = judged
@@ -134,6 +142,10 @@ def test_a_changed_input_never_reads_the_old_values(judged, tmp_path, monkeypatc
         kwargs["models"] = [models[0], dataclasses.replace(models[1], **new), models[2]]
     elif change == "images":
         _write_images(tmp_path / "data" / "t1", count=7)  # one more image per class
+    elif change == "code":  # an edit to the scorers' (or the feature pass's) code in a working copy
+        import zoo.api.scorer_cache
+
+        monkeypatch.setattr(zoo.api.scorer_cache, "_CODE_DIGEST", "edited")
     else:  # the registry records another content fingerprint (the task registered again)
         real = z.store.get_task
         renewed = lambda name: dataclasses.replace(real(name), fingerprint="new") if name == "t2" else real(name)  # noqa: E731

@@ -12,7 +12,9 @@ itself, the value and the seconds it cost. The key holds everything the value de
   :mod:`zoo.bench.arrays` keys its decoded splits), so an image added, removed or replaced makes new entries;
 - the expert: its name, source, architecture and weights checksum as the registry records them, and for a
   local weights file (``file:``, ``bench:``) the file's path, size and modification time;
-- the device kind (forward passes on a GPU differ from the CPU's in the last bits) and the package version.
+- the device kind (forward passes on a GPU differ from the CPU's in the last bits), the package version and
+  the source of the modules that compute a value (:data:`CODE`: the scorers, the feature pass, the image
+  reading), so a working copy's edit to any of them never reads values the old code computed.
 
 A file whose stored key is not the one asked for is never read; a damaged one is computed again and
 overwritten. Writes go through a temporary file and a rename, so a kill never leaves half an entry; an
@@ -38,6 +40,27 @@ if TYPE_CHECKING:
 
 #: the entry format: an entry of another format is computed again
 FORMAT = 1
+
+#: the modules whose code a scorer value depends on (their source is part of every key)
+CODE = ("zoo.scorers", "zoo.networks", "zoo.batches", "zoo.data", "zoo.image_lists", "zoo.api.judge")
+
+
+def code_fingerprint() -> str:
+    """sha256 of the source files of :data:`CODE`, read once per process."""
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        import importlib.util
+
+        digest = hashlib.sha256()
+        for name in CODE:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            digest.update(name.encode() + b"\0" + (Path(origin).read_bytes() if origin else b"") + b"\0")
+        _CODE_DIGEST = digest.hexdigest()
+    return _CODE_DIGEST
+
+
+_CODE_DIGEST: str | None = None
 
 
 def cache_directory() -> Path:
@@ -80,6 +103,7 @@ class ScoreCache:
             "share": float(share),
             "device": device.split(":")[0],
             "version": __version__,
+            "code": code_fingerprint(),
         }
         experts = [model_identity(m) for m in models]
         out: list[list[dict | None]] = []
