@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+#: a safetensors metadata key: weights that name their record (``probe.json``) under it are refused without it
+#: (a `zoo bench train-probe` stopped between writing its two files; see zoo.bench.probe)
+RECORD_KEY = "record"
 
 
 def bundled_probe_dir() -> Path:
@@ -126,6 +129,7 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     import timm
 
     state, meta = read_state_dict(path)
+    _check_record(path, meta)
     info = {**read_sidecar(path), **extra}
     if "model_args" in meta:
         info.setdefault("model_args", json.loads(meta["model_args"]))
@@ -166,6 +170,16 @@ def _build_from_file(path: Path, arch: str | None, num_classes: int | None, extr
     return model
 
 
+def _check_record(path: Path, meta: dict[str, str]) -> None:
+    """InvalidInput when the weights at ``path`` name a record file (:data:`RECORD_KEY`) that is not beside them."""
+    record = Path(meta.get(RECORD_KEY) or "").name
+    if record and not path.with_name(record).is_file():
+        raise InvalidInput(
+            f"{path} has no {record} beside it: the probe training that wrote it stopped before its record; "
+            "rerun `zoo bench train-probe` (or `zoo bench build --train-probe`) with the same settings (it resumes)"
+        )
+
+
 def load_network(
     source: str,
     *,
@@ -188,6 +202,11 @@ def load_network(
     if src.kind == "bundled":
         folder = bundled_probe_dir()
         weights, desc = folder / "probe.safetensors", folder / "probe.json"
+        if weights.is_file() and not desc.is_file():
+            raise InvalidInput(
+                f"the bundled probe in {folder} has no probe.json: its training stopped before writing it; "
+                "rerun `zoo bench train-probe` with the same settings (it resumes)"
+            )
         if not weights.is_file() or not desc.is_file():
             raise InvalidInput(
                 f"the bundled probe is not built ({folder} has no probe.safetensors/probe.json): "

@@ -343,12 +343,16 @@ class Bench:
         seed: int = 0,
         progress: bool = True,
         augment: str = "shift",
+        restart: bool = False,
+        log: Callable[[str], None] | None = None,
     ) -> dict:
         """Train the bundled probe on every probe-pool task at once, rendered under ``workdir/tasks``.
 
         Writes probe.safetensors/probe.json to ``out`` (default: the shipped
         probe's folder); returns the probe record (``made`` says how).
         ``augment``: ``shift`` (the bundled probe's) or ``strong`` (see zoo.bench.training).
+        An interrupted run resumes from its checkpoint in ``out`` (``.train-probe.ckpt``)
+        unless ``restart``; ``log`` gets the line that says so.
         """
         from zoo.bench.probe import BUNDLED_DIR, train_probe
         from zoo.collections import catalogue, render_tasks
@@ -360,7 +364,15 @@ class Bench:
         command = f"zoo bench train-probe --workdir {workdir} --steps {steps}" + (f" --seed {seed}" if seed else "")
         command += f" --augment {augment}" if augment != "shift" else ""
         return train_probe(
-            folders, out or BUNDLED_DIR, steps=steps, seed=seed, progress=progress, command=command, augment=augment
+            folders,
+            out or BUNDLED_DIR,
+            steps=steps,
+            seed=seed,
+            progress=progress,
+            command=command,
+            augment=augment,
+            restart=restart,
+            log=log,
         )
 
     @staticmethod

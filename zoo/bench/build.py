@@ -270,6 +270,7 @@ def _probe(
             seed=seed,
             progress=progress,
             command=f"zoo bench build --size {size.name} --train-probe --workdir {workdir}",
+            log=log,
         )
     return f"file:{weights}", weights
 

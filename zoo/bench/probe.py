@@ -9,15 +9,20 @@ advises for a probe. Saved as fp16 safetensors (under 10 MB) with probe.json.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from zoo.bench.arrays import IMAGENET_MEAN, IMAGENET_STD, load_split
+from zoo.bench.training import CHECKPOINT_EVERY
 from zoo.collections.tasks import IMAGE_SIZE, read_task, write_json_atomic
+from zoo.networks import RECORD_KEY
 
 PROBE_ARCH = "resnet10t"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "probe"
+#: the checkpoint of an unfinished training run, in the output folder
+CHECKPOINT_NAME = ".train-probe.ckpt"
 
 
 def union_dataset(folders: list[Path], split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -42,6 +47,9 @@ def train_probe(
     progress: bool = True,
     command: str = "",
     augment: str = "shift",
+    restart: bool = False,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
     """Train the probe on the train splits of ``folders``; write probe.safetensors + probe.json.
 
@@ -49,6 +57,11 @@ def train_probe(
     the test splits, within each task (the logits restricted to the task's classes).
     ``augment``: one of :data:`zoo.bench.training.AUGMENTATIONS` (``shift``, the
     bundled probe's, or ``strong``), recorded in ``made``.
+
+    An interrupted run of the same settings resumes from ``out_dir``/.train-probe.ckpt
+    (saved every ``checkpoint_every`` steps) and ends with the same weights;
+    ``restart`` removes that checkpoint first. ``log``: where the one line saying
+    a run resumes (or why it cannot) goes.
     """
     import timm
     import torch
@@ -56,15 +69,28 @@ def train_probe(
     from zoo.bench.training import AUGMENTATION_NOTES, train_classifier
 
     folders = [Path(f) for f in folders]
+    out_dir = Path(out_dir)
+    checkpoint = out_dir / CHECKPOINT_NAME
+    if restart:
+        checkpoint.unlink(missing_ok=True)
     x, y, _, names = union_dataset(folders, "train")
     torch.manual_seed(seed)
     model = timm.create_model(PROBE_ARCH, num_classes=len(names))
-    started = time.time()
     stats = train_classifier(
-        model, x, y, steps=steps, seed=seed, progress=progress, desc="train probe", augment=augment
+        model,
+        x,
+        y,
+        steps=steps,
+        seed=seed,
+        progress=progress,
+        desc="train probe",
+        augment=augment,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        log=log,
     )
+    tested = time.time()
     within, overall = _test_accuracy(model, folders, len(names))
-    out_dir = Path(out_dir)
     _save_weights(model, out_dir)
     collections = sorted({read_task(f)["collection"] for f in folders})
     made = {
@@ -80,7 +106,7 @@ def train_probe(
         "final_train_loss": stats["final_loss"],
         "test_accuracy_within_task": round(within, 4),
         "test_accuracy_union": round(overall, 4),
-        "train_seconds": round(time.time() - started, 1),
+        "train_seconds": round(stats["seconds"] + time.time() - tested, 1),
         "command": command,
     }
     record = {
@@ -96,6 +122,7 @@ def train_probe(
         "made": made,
     }
     write_json_atomic(out_dir / "probe.json", record)
+    checkpoint.unlink(missing_ok=True)  # kept only to resume an interrupted run
     return record
 
 
@@ -115,11 +142,21 @@ def _test_accuracy(model, folders: list[Path], num_classes: int) -> tuple[float,
 
 
 def _save_weights(model, out_dir: Path) -> None:
-    """``out_dir``/probe.safetensors: the state dict in fp16, written to a temporary name and renamed."""
+    """``out_dir``/probe.safetensors: the state dict in fp16, written to a temporary name and renamed.
+
+    Two files cannot be replaced in one step, so the old probe.json goes first:
+    between this and the caller's new probe.json the folder holds weights without
+    a record, which :func:`zoo.networks.load_network` refuses (the weights say in
+    their metadata that they need one) with a line saying to rerun
+    ``zoo bench train-probe``; never new weights beside an old record. Chosen over
+    a checksum in probe.json: nothing to hash on every load, and probe.json files
+    written before (the shipped one) need no checksum to stay valid.
+    """
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     tmp = out_dir / ".probe.safetensors.tmp"
-    save_file(state, str(tmp))
+    save_file(state, str(tmp), metadata={RECORD_KEY: "probe.json"})
+    (out_dir / "probe.json").unlink(missing_ok=True)
     tmp.replace(out_dir / "probe.safetensors")

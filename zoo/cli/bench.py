@@ -293,13 +293,19 @@ def _format_report(result: dict) -> str:
     show_default=True,
     help="shift: random 3 px shift (the bundled probe's); strong: resized crop, rotation, colour jitter, erasing.",
 )
+@click.option(
+    "--restart", is_flag=True, help="Start at step 0, removing the checkpoint an interrupted run left in OUT."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the probe record as JSON.")
 @handle_errors
 def train_probe_cmd(
-    workdir: str, steps: int, out: str | None, seed: int, augment: str, quiet: bool, as_json: bool
+    workdir: str, steps: int, out: str | None, seed: int, augment: str, restart: bool, quiet: bool, as_json: bool
 ) -> None:
     """Train the bundled probe (resnet10t, 32 px) on every probe-pool task at once.
+
+    A checkpoint is saved to OUT/.train-probe.ckpt every 50 steps: run the
+    same command again after an interruption and it resumes there.
 
     \b
     Example:
@@ -310,7 +316,16 @@ def train_probe_cmd(
     from zoo.api import Zoo
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    record = Zoo.bench_train_probe(workdir, steps=steps, out=out, seed=seed, progress=not quiet, augment=augment)
+    record = Zoo.bench_train_probe(
+        workdir,
+        steps=steps,
+        out=out,
+        seed=seed,
+        progress=not quiet,
+        augment=augment,
+        restart=restart,
+        log=(lambda line: None) if quiet else (lambda line: click.echo(line, err=True)),
+    )
     if as_json:
         echo_json(record)
         return
