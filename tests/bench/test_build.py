@@ -240,3 +240,48 @@ def test_an_embedding_by_another_probe_does_not_count_as_done(tmp_path):
         assert not registry._embedded("t", "bundled", "montecarlo")  # the bundled probe has none here
     with Store.open(url) as store:
         assert [e.probe for e in store.list_task_embeddings(task="t")] == ["other"]
+
+
+@pytest.mark.parametrize("killed_at", ["weights", "record"])
+def test_a_kill_between_an_experts_two_files_never_leaves_old_weights_beside_a_new_record(
+    ci_bench, tmp_path, monkeypatch, killed_at
+):
+    """train_expert replaces weights and sidecar; the sidecar is what a resumed build trusts, so it goes last: a
+    kill after the weights are renamed leaves no record (the expert is trained again), not the old weights under
+    a record of the new training."""
+    import dataclasses
+    import json
+
+    import zoo.bench.experts as experts
+    import zoo.bench.training
+
+    work = ci_bench["workdir"]
+    old = sorted((work / "experts").glob("*.safetensors"))[0]
+    record = json.loads(old.with_suffix(".json").read_text())
+    shutil.copy(old, tmp_path / old.name)
+    shutil.copy(old.with_suffix(".json"), tmp_path / old.with_suffix(".json").name)
+    spec = experts.ExpertSpec(
+        old.stem, record["arch"], record["init"], tuple(record["tasks"]), record["trained_on"], record["steps"]
+    )
+    from zoo.bench.probe import BUNDLED_DIR
+
+    job = experts.ExpertJob(work / "tasks", tmp_path, BUNDLED_DIR / "probe.safetensors", record["batch_size"])
+    job = dataclasses.replace(job, seed=record["seed"] - experts.expert_seed(spec, 0))
+    assert experts.trained_as(spec, job)  # the copied pair is this very training
+    other = dataclasses.replace(job, seed=job.seed + 1)  # a build with another seed trains it again
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zoo.bench.training, "train_classifier", lambda *a, **k: {"steps": 0, "final_loss": None})
+    if killed_at == "weights":  # while the new weights are renamed into place
+        from types import SimpleNamespace
+
+        monkeypatch.setattr(experts, "os", SimpleNamespace(getpid=os.getpid, replace=killed))
+    else:  # while the new record is written
+        monkeypatch.setattr(experts, "write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        experts.ensure_expert(spec, other, progress=False)
+    # neither training is trusted: the next build trains the expert again
+    assert not experts.trained_as(spec, other) and not experts.trained_as(spec, job)
+    assert (tmp_path / old.name).is_file()

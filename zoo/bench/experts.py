@@ -248,7 +248,11 @@ def train_expert(
     """Train one expert and write ``out_dir/<name>.safetensors`` (+ ``.json``); returns the path.
 
     Written to a temporary name and renamed, so a file that exists is complete.
-    An existing file is kept as it is unless ``replace``.
+    An existing file is kept as it is unless ``replace``. The sidecar is what
+    :func:`trained_as` reads to trust a file, so it goes last: the old one is
+    removed before the new weights take its place, and a kill in between leaves
+    weights without a record (trained again by the next build), never old
+    weights beside a new record.
     """
     import timm
     import torch
@@ -286,8 +290,10 @@ def train_expert(
     )
     tmp = out_dir / f".{spec.name}.{os.getpid()}.tmp"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata={"arch": spec.arch})
-    write_json_atomic(out_dir / f"{spec.name}.json", _description(spec, model, num_classes, batch_size, seed_of_expert))
+    sidecar = out_dir / f"{spec.name}.json"
+    sidecar.unlink(missing_ok=True)
     os.replace(tmp, path)
+    write_json_atomic(sidecar, _description(spec, model, num_classes, batch_size, seed_of_expert))
     return path
 
 
