@@ -56,14 +56,14 @@ def judged(sqlite_url, tmp_path, monkeypatch):
     """(the Zoo, its models, the list the counting scorer appends (task folder, expert source) to)."""
     import time
 
-    import zoo.api.judge as judge_module
+    import zoo.api.scorer_matrix as matrix_module
     import zoo.networks
     from zoo.api import Zoo
 
     monkeypatch.setattr(zoo.networks, "load_network", lambda source, **kw: _Network(source))
     monkeypatch.setattr(zoo.networks, "extract_features", _features)
-    monkeypatch.setattr(judge_module, "SCORER_CHUNK", 2)  # three experts: two chunks
-    real, calls = judge_module.scorer_value, _Calls()
+    monkeypatch.setattr(matrix_module, "SCORER_CHUNK", 2)  # three experts: two chunks
+    real, calls = matrix_module.scorer_value, _Calls()
 
     def counting(scorer, network, images, **kwargs):
         if calls.interrupt is not None and len(calls) == calls.interrupt:
@@ -72,7 +72,7 @@ def judged(sqlite_url, tmp_path, monkeypatch):
         time.sleep(SECONDS)
         return real(scorer, network, images, **kwargs)
 
-    monkeypatch.setattr(judge_module, "scorer_value", counting)
+    monkeypatch.setattr(matrix_module, "scorer_value", counting)
     z = Zoo.open(sqlite_url)
     for name in TASKS:
         _write_images(tmp_path / "data" / name)

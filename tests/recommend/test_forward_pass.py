@@ -235,17 +235,17 @@ def test_evaluate_selection_runs_scorers_on_every_expert(synthetic_zoo, stubbed)
 def test_scorer_matrix_reads_each_task_once_per_chunk_and_equals_a_per_model_loop(synthetic_zoo, stubbed, monkeypatch):
     import math
 
-    import zoo.api.judge as judge_module
+    import zoo.api.scorer_matrix as matrix_module
     import zoo.data
     import zoo.networks
-    from zoo.api.judge import scorer_value
+    from zoo.api.scorer_matrix import scorer_value
 
     z, truth = synthetic_zoo
     tasks = truth["task_names"][:3]
     models = z.store.list_models()
     reads = []
     monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: reads.append(path) or _images())
-    monkeypatch.setattr(judge_module, "SCORER_CHUNK", 2)
+    monkeypatch.setattr(matrix_module, "SCORER_CHUNK", 2)
     got = z.judge.scorer_matrix("logme", tasks, models, None, device="cpu")
     want = [[-scorer_value("logme", zoo.networks.load_network(m.source), _images()) for m in models] for _ in tasks]
     np.testing.assert_allclose(got, np.array(want), rtol=1e-12)

@@ -221,7 +221,7 @@ def _score_folder(zoo: Zoo, unit: ScoreUnit) -> float:
     from pathlib import Path
 
     from registry.errors import InvalidInput, NotFound
-    from zoo.api.judge import scorer_value
+    from zoo.api.scorer_matrix import scorer_value
     from zoo.data import load_labelled
     from zoo.networks import load_network
     from zoo.scorers import SCORERS

@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 SHOWN = 5
 
 
-#: experts held in memory at once by :meth:`SelectionJudge.scorer_matrix` (each task's images are read once per
-#: chunk of this many experts)
-SCORER_CHUNK = 8
-
-
 class MethodTimer:
     """Collects :class:`zoo.selection.MethodScores`, each method's compute time spread over ``tasks`` tasks.
 
@@ -337,19 +332,8 @@ class SelectionJudge:
         device: str = "auto",
         share: float = 0.0,
     ) -> Any:
-        """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images.
-
-        ``share`` > 0: on the share of those images a screen reads (:func:`zoo.api.verify.screen_size` of
-        them, the same seeded class-balanced draw, so nested in the sample), not all of them.
-
-        The forward passes run on ``device`` (``auto``: CUDA when there is one);
-        the scorer itself runs on the CPU. Each value is kept in the user cache
-        (:mod:`zoo.api.scorer_cache`) as soon as it is computed and read back by a
-        later call with the same inputs, so an interrupted matrix resumes where it
-        stopped. With :attr:`ray_address` set, each (model, task) value is one Ray
-        task (:class:`zoo.api.jobs.ScoreUnit`), gathered here and written nowhere
-        (nor read from the cache).
-        """
+        """``[T, M]`` minus the scorer's value (lower = better) of every model on every task's images: the matrix
+        of :func:`zoo.api.scorer_matrix.timed_scorer_matrix` (cached as computed; on Ray with :attr:`ray_address`)."""
         return self.timed_scorer_matrix(scorer, tasks, models, max_samples, progress, device=device, share=share)[0]
 
     def timed_scorer_matrix(
@@ -363,104 +347,21 @@ class SelectionJudge:
         device: str = "auto",
         share: float = 0.0,
     ) -> tuple[Any, float]:
-        """(:meth:`scorer_matrix` ``[T, M]``, what it cost in seconds per task): each value read back from the
-        cache counts the seconds computing it took (its share of loading the network and the images, and its
-        pass), so a resumed report shows the scorer's cost, not the reading's."""
-        import numpy as np
+        """(:meth:`scorer_matrix`, what it cost in seconds per task): :func:`zoo.api.scorer_matrix.timed_scorer_matrix`
+        on this judge's registry and Ray address."""
+        from zoo.api.scorer_matrix import timed_scorer_matrix
 
-        from zoo.api.scorer_cache import ScoreCache
-        from zoo.data import load_labelled, local_path
-        from zoo.networks import load_network, resolve_device
-        from zoo.scorers import SCORERS
-
-        if scorer not in SCORERS:
-            raise InvalidInput(
-                f"unknown scorer {scorer!r} in {arg('scorers', 'NAME')}; use one of {', '.join(SCORERS)}"
-            )
-        began = time.perf_counter()
-        sizes = self._sample_sizes(tasks, max_samples, share)
-        if self.ray_address:  # each worker resolves "auto" itself
-            out = self._scorer_matrix_on_ray(scorer, tasks, models, sizes, progress, device)
-            return out, (time.perf_counter() - began) / max(len(tasks), 1)
-        sizing = time.perf_counter() - began  # paid by every call, cached or not
-        from tqdm.auto import tqdm
-
-        device = resolve_device(device)
-        records = [self.store.get_task(t) for t in tasks]
-        cache = ScoreCache()
-        keys = cache.keys(scorer, share, device, records, [sizes[t] for t in tasks], models)
-        out = np.full((len(tasks), len(models)), np.nan)
-        cost = np.zeros(out.shape)
-        done = np.zeros(out.shape, dtype=bool)
-        for i, row in enumerate(keys):
-            for j, key in enumerate(row):
-                if (hit := cache.read(key)) is not None:
-                    out[i, j], cost[i, j], done[i, j] = -hit.value, hit.seconds, True
-        # the pairs read back count as done, so the bar's rate and ETA are those of the passes left
-        bar = tqdm(total=out.size, initial=int(done.sum()), desc=scorer, unit="pair", disable=not progress)
-        pending = [j for j in range(len(models)) if not done[:, j].all()]
-        # a few networks in memory at a time, so each task's images are read once per chunk, not once per model
-        with bar:
-            for start in range(0, len(pending), SCORER_CHUNK):
-                chunk = pending[start : start + SCORER_CHUNK]
-                began = time.perf_counter()
-                networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
-                loading = (time.perf_counter() - began) / int((~done[:, chunk]).sum())  # per value it serves
-                for i, (name, task) in enumerate(zip(tasks, records)):
-                    todo = [j for j in chunk if not done[i, j]]
-                    if not todo:
-                        continue
-                    began = time.perf_counter()
-                    images = load_labelled(local_path(task.data_uri), max_samples=sizes[name])
-                    reading = (time.perf_counter() - began) / len(todo)
-                    for j in todo:
-                        began = time.perf_counter()
-                        value = scorer_value(scorer, networks[j], images)
-                        out[i, j], cost[i, j] = -value, loading + reading + time.perf_counter() - began
-                        cache.write(keys[i][j], value, float(cost[i, j]))  # kept at once: a kill loses one pass
-                        bar.update(1)
-                del networks
-        return out, (sizing + float(cost.sum())) / max(len(tasks), 1)
-
-    def _sample_sizes(self, tasks: Sequence[str], max_samples: int | None, share: float) -> dict[str, int | None]:
-        """{task: how many of its images a score reads}: ``max_samples``, or with ``share`` > 0 the screen's
-        :func:`zoo.api.verify.screen_size` of that sample (the same seeded class-balanced draw, smaller, so
-        nested in it); each task's folder is read once here, not once per chunk."""
-        if not share:
-            return {t: max_samples for t in tasks}
-        from zoo.api.verify import screen_size
-        from zoo.data import load_labelled, local_path
-
-        return {
-            t: screen_size(load_labelled(local_path(self.store.get_task(t).data_uri), max_samples=max_samples), share)
-            for t in tasks
-        }
-
-    def _scorer_matrix_on_ray(
-        self,
-        scorer: str,
-        tasks: Sequence[str],
-        models: Sequence[Model],
-        sizes: dict[str, int | None],
-        progress: bool,
-        device: str,
-    ) -> Any:
-        """:meth:`scorer_matrix` as one Ray task per (model, task), each on ``sizes[task]`` images; a failed
-        unit raises its one-line reason."""
-        import numpy as np
-
-        from registry.errors import ZooError
-        from zoo.api.jobs import ScoreUnit, run_units
-
-        units = [ScoreUnit(scorer, m.name, t, sizes[t], device) for t in tasks for m in models]
-        summary = run_units(units, self.store.url, ray_address=self.ray_address, progress=progress)
-        if summary["errors"]:
-            first = summary["errors"][0]
-            raise ZooError(
-                f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
-                f"{first['unit']['model']} on {first['unit']['task']}: {first['error']}"
-            )
-        return np.array(summary["values"], dtype=np.float64).reshape(len(tasks), len(models))
+        return timed_scorer_matrix(
+            self.store,
+            scorer,
+            tasks,
+            models,
+            max_samples,
+            progress,
+            device=device,
+            share=share,
+            ray_address=self.ray_address,
+        )
 
 
 def _generic_pick(trust: RunTrust, space: EmbeddingSpace, fallback: Any = None) -> int:
@@ -520,25 +421,3 @@ def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequ
             f"or retrain with {arg('val_fraction', 'F')} above 0"
         )
     return chosen
-
-
-def scorer_value(scorer: str, network: Any, images: Any, *, progress: bool = False) -> float:
-    """The forward-pass ``scorer``'s value (higher = better) of ``network`` on labelled ``images``: one pass.
-
-    LogME and the like read the penultimate features; LEEP and NCE (``needs == "probs"``) the source
-    head's class probabilities of them.
-    """
-    import numpy as np
-    import torch
-
-    from zoo.networks import extract_features
-    from zoo.scorers import SCORERS
-
-    needs, function = SCORERS[scorer]
-    feats = extract_features(network, images, progress=progress)
-    if needs == "probs":
-        head = network.get_classifier()
-        with torch.no_grad():
-            logits = head(torch.from_numpy(feats).to(next(head.parameters()).device)).cpu()
-        feats = torch.softmax(logits.double(), dim=1).numpy()
-    return float(function(feats, np.asarray(images.labels)))

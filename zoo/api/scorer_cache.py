@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 
 #: the modules whose code a scorer value depends on (their source is part of every key)
-CODE = ("zoo.scorers", "zoo.networks", "zoo.batches", "zoo.data", "zoo.image_lists", "zoo.api.judge")
+CODE = ("zoo.scorers", "zoo.networks", "zoo.batches", "zoo.data", "zoo.image_lists", "zoo.api.scorer_matrix")
 
 
 def code_fingerprint() -> str:
@@ -72,7 +72,7 @@ def cache_directory() -> Path:
 
 @dataclass(frozen=True)
 class CachedScore:
-    """One scorer value read back (higher = better, as :func:`zoo.api.judge.scorer_value` gives it) and the
+    """One scorer value read back (higher = better, as :func:`zoo.api.scorer_matrix.scorer_value` gives it) and the
     seconds computing it cost."""
 
     value: float
