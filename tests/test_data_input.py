@@ -82,7 +82,13 @@ def test_a_manifest_naming_a_fifo_does_not_block(tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label\n" + "".join(f"{f},{f.parent.name}\n" for f in files) + f"{fifo},a\n")
     result = {}
-    worker = threading.Thread(target=lambda: result.update(loaded=data.load_labelled(manifest)), daemon=True)
+
+    def load():
+        with warnings.catch_warnings(record=True) as caught:  # the skip is said as a warning: kept, checked below
+            warnings.simplefilter("always")
+            result.update(loaded=data.load_labelled(manifest), warned=[str(w.message) for w in caught])
+
+    worker = threading.Thread(target=load, daemon=True)
     worker.start()
     worker.join(timeout=60)
     if worker.is_alive():  # unblock the reader so the test process can exit
@@ -90,6 +96,7 @@ def test_a_manifest_naming_a_fifo_does_not_block(tmp_path):
             pass
         pytest.fail("loading a manifest that names a FIFO blocked")
     assert result["loaded"].skipped == 1 and len(result["loaded"]) == 20
+    assert any("skipped 1 unreadable" in w and "pipe.png" in w for w in result["warned"])
 
 
 def test_a_fifo_given_as_the_manifest_is_refused(tmp_path):
