@@ -7,7 +7,8 @@
 Every shape of :data:`zoo.shrinkage.SHAPES` (:func:`zoo.shrinkage.fit_interval`): "signed", the 10% and 90%
 quantile lines of the residual against log r; "symmetric", +-the 80% quantile line of its absolute value;
 "logit", the same on the logit scale of the error (pre-registered in docs/figures/interval-preregistration.md);
-"monotone" and "novel" (docs/figures/interval-width-preregistration.md). For each reported fold C and
+"monotone" and "novel" (docs/figures/interval-width-preregistration.md); "capped"
+(docs/figures/interval-capped-preregistration.md). For each reported fold C and
 each shape, the inner score is the mean |coverage - 0.8| over the two other folds, each judged with the
 interval fitted on the remaining one (C's tasks skipped, as the leave-out judge skips them); the shape with
 the lowest inner score (ties: the earlier in that list) is C's choice, and C's coverage is reported for every

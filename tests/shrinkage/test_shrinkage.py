@@ -265,6 +265,40 @@ def test_the_novel_interval_is_the_quantile_of_the_novel_tasks_offset_residuals_
     assert 0 < everyone.high[0] < q
 
 
+def test_the_capped_interval_is_the_narrower_of_the_symmetric_and_novel_bands_pair_by_pair():
+    """Slow twin: each pair's bounds against the two shapes' own bounds, the inner ends taken by hand."""
+    rng = np.random.default_rng(24)
+    prior = np.linspace(0.2, 0.4, 8)  # Model2Vec agrees with the prior: the residual is the noise, whatever the weight
+    fit = [
+        sh.FoldExample(f"q{k}", prior, prior, np.clip(prior + rng.normal(0, sd, 8), 0, 1), ratio, ratio > 1, offset)
+        for k, (ratio, sd, offset) in enumerate([(1.0, 0.01, 0.0)] * 30 + [(3.0, 0.05, 0.1)] * 30)
+    ]
+    weight = sh.fit_weight(fit)
+    capped = sh.fit_interval(fit, weight, shape="capped")
+    line = sh.fit_interval(fit, weight, shape="symmetric")
+    flat = sh.fit_interval(fit, weight, shape="novel")
+    assert line.high[1] > 0 and line.half_width(np.array([1.0]))[0] < flat.high[0]  # the cap binds somewhere only
+    ratios = np.exp(np.linspace(-3.0, 6.0, 37))
+    assert line.half_width(ratios)[-1] > flat.high[0]
+    expected = rng.uniform(0.0, 1.0, (ratios.size, 5))
+    low, high = capped.bounds(expected, ratios)
+    for t, r in enumerate(ratios):
+        for m in range(5):
+            lo_a, hi_a = line.bounds(expected[t : t + 1, m : m + 1], np.array([r]))
+            lo_b, hi_b = flat.bounds(expected[t : t + 1, m : m + 1], np.array([r]))
+            assert low[t, m] == pytest.approx(max(lo_a[0, 0], lo_b[0, 0]), abs=1e-12)
+            assert high[t, m] == pytest.approx(min(hi_a[0, 0], hi_b[0, 0]), abs=1e-12)
+    # the margin is half its width, and it survives the run's record
+    np.testing.assert_allclose(capped.half_width(ratios), np.minimum(line.half_width(ratios), flat.high[0]), atol=1e-12)
+    shrink = sh.Shrinkage(weight, capped)
+    assert sh.Shrinkage.from_dict(shrink.as_dict()) == shrink
+    # a line that falls with novelty is kept where it is below the cap, and never goes below zero
+    for c0, c1, cap in [(0.15, -0.05, 0.1), (0.3, 0.0, 0.2), (-0.1, 0.1, 0.2), (0.25, 0.01, 0.2)]:
+        fallen = si._capped(sh.Interval((-c0, -c1), (c0, c1)), cap)
+        by_hand = [min(max(c0 + c1 * math.log(r), 0.0), cap) for r in ratios]
+        np.testing.assert_allclose(fallen.half_width(ratios), by_hand, atol=1e-12)
+
+
 def test_no_examples_gives_the_documented_default():
     assert sh.fit_weight([]) == sh.DEFAULT_WEIGHT
     assert sh.Shrinkage.from_dict(None).weight == sh.DEFAULT_WEIGHT

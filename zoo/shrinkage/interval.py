@@ -22,9 +22,9 @@ class Interval:
     band of fixed size is narrower near 0 or 1 than near 0.5).
 
     Each end is a line ``q(r) = c0 + c1 * log r`` (``low``, ``high``), unless ``steps`` is given: then the
-    interval is +-q(r) with q a nondecreasing curve through the points ``steps = (log r values, widths)``,
-    interpolated linearly between them and constant beyond the first and the last (shape "monotone" of
-    :func:`fit_interval`)."""
+    interval is +-q(r) with q the curve through the points ``steps = (log r values ascending, widths)``,
+    interpolated linearly between them and constant beyond the first and the last (shapes "monotone", a
+    nondecreasing curve, and "capped" of :func:`fit_interval`)."""
 
     low: tuple[float, float]
     high: tuple[float, float]
@@ -74,7 +74,7 @@ class Interval:
         return np.clip(expected + down, 0.0, 1.0), np.clip(expected + up, 0.0, 1.0)
 
 
-SHAPES = ("signed", "symmetric", "logit", "monotone", "novel")
+SHAPES = ("signed", "symmetric", "logit", "monotone", "novel", "capped")
 
 
 def _quantile_line(x: np.ndarray, y: np.ndarray, q: float) -> tuple[float, float]:
@@ -136,6 +136,9 @@ def fit_interval(
     - "novel": +-q, one width at every novelty, q the ``nominal`` quantile of |measured - expected| over the
       measured pairs of the novel examples (a collection their fold run never saw), the expected error with
       the difficulty offset (docs/figures/interval-width-preregistration.md);
+    - "capped": +-min(q(r), q_novel), the symmetric shape's line capped at the novel shape's width, both fitted
+      on ``examples`` (docs/figures/interval-capped-preregistration.md): the symmetric band where it is the
+      narrower, one that stops growing beyond the novelty where the line crosses the novel width;
     - "signed": the (1 - nominal) / 2 and (1 + nominal) / 2 quantile lines of the signed residual;
     - "logit": +-q(r) of the absolute residual on the logit scale (logit(measured) - logit(expected), errors
       clipped to [0.005, 0.995]), an :class:`Interval` with ``scale="logit"``.
@@ -150,6 +153,9 @@ def fit_interval(
         raise ValueError(f"unknown interval shape {shape!r}: one of {', '.join(SHAPES)}")
     if shape == "novel":
         return _novel_interval(examples, weight, nominal)
+    if shape == "capped":
+        line = fit_interval(examples, weight, nominal, max_points, seed, shape="symmetric")
+        return _capped(line, _novel_interval(examples, weight, nominal).high[0])
     xs, ys = [], []
     for ex in examples:
         y = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight)[0]
@@ -173,6 +179,24 @@ def fit_interval(
         return Interval((-c0, -c1), (c0, c1), nominal, scale)
     tail = (1.0 - nominal) / 2.0
     return Interval(_quantile_line(x, y, tail), _quantile_line(x, y, 1.0 - tail), nominal)
+
+
+#: the log r span a capped band's steps cover (the ratio's floor is 1e-12, log -27.6; beyond, it stays flat)
+_SPAN = (-40.0, 40.0)
+
+
+def _capped(line: Interval, cap: float) -> Interval:
+    """+-min(the line's half-width, ``cap``) as :class:`Interval` ``steps``: min(max(c0 + c1 x, 0), cap) is
+    linear between the points where the line crosses 0 or ``cap``, so those points and the span's ends carry it
+    exactly."""
+    c0, c1 = line.high
+    cap = max(float(cap), 0.0)
+    knots = {*_SPAN}
+    if c1 != 0:
+        knots |= {x for x in ((0.0 - c0) / c1, (cap - c0) / c1) if _SPAN[0] < x < _SPAN[1]}
+    xs = tuple(sorted(knots))
+    widths = tuple(min(max(c0 + c1 * x, 0.0), cap) for x in xs)
+    return Interval((-widths[0], 0.0), (widths[0], 0.0), line.nominal, line.scale, (xs, widths))
 
 
 def _reported(ex: FoldExample, weight: tuple[float, float]) -> np.ndarray:
