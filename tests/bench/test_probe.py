@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -248,3 +249,13 @@ def test_a_kill_between_the_probe_files_leaves_no_mismatched_pair(tmp_path, monk
     assert lines == [f"train probe: resuming at step 3 of 3 from {out / CHECKPOINT_NAME}"]
     assert json.loads((out / "probe.json").read_text())["made"]["command"] == record["made"]["command"] == "new"
     load_network("bundled", allow_random=True)
+    # a finished pair renamed by its user (both files) loads; its weights alone do not
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(out / "probe.safetensors", mine / "my-probe.safetensors")
+    with pytest.raises(InvalidInput, match="zoo bench train-probe"):
+        load_network(f"file:{mine / 'my-probe.safetensors'}", allow_random=True)
+    for sidecar in ("my-probe.json", "my-probe.safetensors.json"):
+        shutil.copy(out / "probe.json", mine / sidecar)
+        load_network(f"file:{mine / 'my-probe.safetensors'}", allow_random=True)
+        (mine / sidecar).unlink()
