@@ -174,8 +174,10 @@ def _check_record(path: Path, meta: dict[str, str]) -> None:
     """InvalidInput when the weights at ``path`` name a record file (:data:`RECORD_KEY`) and neither it nor a
     sidecar :func:`zoo.checkpoints.read_sidecar` would read (the name a renamed pair carries) is beside them."""
     record = Path(meta.get(RECORD_KEY) or "").name
+    if not record:
+        return
     beside = (path.with_name(record), path.with_name(path.name + ".json"), path.with_suffix(".json"))
-    if record and not any(candidate.is_file() for candidate in beside):
+    if not any(candidate.is_file() for candidate in beside):
         raise InvalidInput(
             f"{path} has no {record} beside it: the probe training that wrote it stopped before its record; "
             "rerun `zoo bench train-probe` (or `zoo bench build --train-probe`) with the same settings (it resumes)"

@@ -259,3 +259,10 @@ def test_a_kill_between_the_probe_files_leaves_no_mismatched_pair(tmp_path, monk
         shutil.copy(out / "probe.json", mine / sidecar)
         load_network(f"file:{mine / 'my-probe.safetensors'}", allow_random=True)
         (mine / sidecar).unlink()
+    # weights that name no record (every expert's, any user's file) load as before, sidecar or not
+    from safetensors.torch import load_file, save_file
+
+    save_file(
+        load_file(str(out / "probe.safetensors")), str(mine / "plain.safetensors"), metadata={"arch": "resnet10t"}
+    )
+    load_network(f"file:{mine / 'plain.safetensors'}", allow_random=True)
