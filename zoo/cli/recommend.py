@@ -367,7 +367,7 @@ def echo_novelty(recs) -> None:
     if first.extrapolates and first.logme is None:
         click.echo(
             "Warning: this task is far from every task the ranking learned from, so it leans on each "
-            f"expert's overall quality; check the shortlist with --verify 5{_weights_first(recs)} (or --verify auto).",
+            f"expert's overall quality; check the shortlist with --verify 5 (or --verify auto){_weights_first(recs)}.",
             err=True,
         )
 
