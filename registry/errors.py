@@ -133,3 +133,23 @@ def make_dirs(folder: str | Path) -> Path:
     except OSError as err:
         raise cannot_write(folder, err) from None
     return folder
+
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Rename the finished temporary file ``tmp`` onto ``path``, first given the permissions a file made by
+    ``open()`` would have (0666 less the process umask). Files made by ``tempfile.mkstemp`` or by safetensors'
+    ``save_file`` are private to their owner (0600), so weights, indexes and records written that way were
+    unreadable to a teammate or a Ray worker running as another user on a shared bench folder."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux: /proc/self/status), else the usual 0o022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022

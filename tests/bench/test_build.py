@@ -64,6 +64,11 @@ def test_ci_build_registers_tasks_experts_embeddings_and_every_transfer_pair(ci_
     assert len(snap["models"]) == summary["experts"] >= 3
     assert len({m[0] for m in snap["models"].values()}) >= 2
     assert all(m[3] > 10_000 for m in snap["models"].values())  # parameter counts recorded
+    umask = os.umask(0)
+    os.umask(umask)
+    weights = sorted((ci_bench["workdir"] / "experts").glob("*.safetensors"))
+    assert len(weights) == summary["experts"]  # readable by a teammate or a Ray worker, as any new file is
+    assert {w.stat().st_mode & 0o777 for w in weights} == {0o666 & ~umask}
     assert set(measured) <= set(snap["tasks"])
     # every expert on every expert and held-out task, exactly once
     assert snap["transfer_rows"] == summary["experts"] * len(measured) == len(snap["transfer"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -249,6 +250,9 @@ def test_a_kill_between_the_probe_files_leaves_no_mismatched_pair(tmp_path, monk
     assert lines == [f"train probe: resuming at step 3 of 3 from {out / CHECKPOINT_NAME}"]
     assert json.loads((out / "probe.json").read_text())["made"]["command"] == record["made"]["command"] == "new"
     load_network("bundled", allow_random=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "probe.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # not private like save_file's
     # a finished pair renamed by its user (both files) loads; its weights alone do not
     mine = tmp_path / "mine"
     mine.mkdir()

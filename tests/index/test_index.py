@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,10 @@ def test_save_load_round_trip_and_sidecar(tmp_path):
     sidecar = EmbeddingIndex.read_sidecar(path)
     assert sidecar["probe"] == "p" and sidecar["count"] == 100 and sidecar["factory"] == "Flat"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models.npz", "models.npz.json"]  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("models.npz", "models.npz.json"):  # readable as any new file is, not private like a mkstemp file
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_corrupt_index_loads_as_missing(tmp_path):

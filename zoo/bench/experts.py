@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from registry.errors import publish
 from zoo.bench.arrays import IMAGENET_MEAN, IMAGENET_STD, load_split
 from zoo.collections.tasks import IMAGE_SIZE, read_task, safe_name, write_json_atomic
 
@@ -292,7 +293,7 @@ def train_expert(
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp), metadata={"arch": spec.arch})
     sidecar = out_dir / f"{spec.name}.json"
     sidecar.unlink(missing_ok=True)
-    os.replace(tmp, path)
+    publish(tmp, path)
     write_json_atomic(sidecar, _description(spec, model, num_classes, batch_size, seed_of_expert))
     return path
 

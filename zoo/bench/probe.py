@@ -154,9 +154,11 @@ def _save_weights(model, out_dir: Path) -> None:
     """
     from safetensors.torch import save_file
 
+    from registry.errors import publish
+
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     tmp = out_dir / ".probe.safetensors.tmp"
     save_file(state, str(tmp), metadata={RECORD_KEY: "probe.json"})
     (out_dir / "probe.json").unlink(missing_ok=True)
-    tmp.replace(out_dir / "probe.safetensors")
+    publish(tmp, out_dir / "probe.safetensors")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from registry.errors import publish
 from zoo.index.space import calibrate_offset_scale, column_floors, d_sym_to, log_space
 
 __all__ = [
@@ -292,7 +293,7 @@ def _atomic_write(path: Path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
