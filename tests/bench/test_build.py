@@ -280,9 +280,7 @@ def test_a_kill_between_an_experts_two_files_never_leaves_old_weights_beside_a_n
 
     monkeypatch.setattr(zoo.bench.training, "train_classifier", lambda *a, **k: {"steps": 0, "final_loss": None})
     if killed_at == "weights":  # while the new weights are renamed into place
-        from types import SimpleNamespace
-
-        monkeypatch.setattr(experts, "os", SimpleNamespace(getpid=os.getpid, replace=killed))
+        monkeypatch.setattr(experts, "publish", killed)
     else:  # while the new record is written
         monkeypatch.setattr(experts, "write_json_atomic", killed)
     with pytest.raises(KeyboardInterrupt):
