@@ -9,9 +9,10 @@ label. Every bad input raises a one-line :class:`registry.errors.InvalidInput`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,16 @@ from registry.errors import InvalidInput
 from zoo.splits import class_folders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def files_fingerprint(classes: Sequence[str], paths: Iterable[Path]) -> str:
+    """sha256 of the class order and each file's path, size and modification time: it changes when an image is
+    added, removed or replaced, and reads none of them (OSError for a file that is gone)."""
+    digest = hashlib.sha256(json.dumps(list(classes)).encode())
+    for path in paths:
+        stat = Path(path).stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -286,6 +286,8 @@ class Bench:
         over the bench tasks. Returns {"agreement": {method: {collection: {...}}},
         "difficulty": {method: {...}}, "errors": {...summary}, "per_task": {task: {...}}, "plots": [paths]}.
         """
+        from tqdm.auto import tqdm
+
         from zoo.api.bench_report import method_report
         from zoo.bench.report import error_summary, expert_error_table
         from zoo.transfer import PROTOCOL, ProtocolParams
@@ -305,8 +307,6 @@ class Bench:
             "per_task": table,
             "plots": [],
         }
-        from tqdm.auto import tqdm
-
         best = {task: row["best"] for task, row in table.items()}
         embedded = {}  # method -> (its probe, its embeddings of the bench tasks), for each method with two or more
         for method in methods:

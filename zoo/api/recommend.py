@@ -96,11 +96,8 @@ class Recommendation:
 
     @property
     def weights_here(self) -> bool:
-        """Whether :meth:`load` can find the weights: a remote source (timm:, hf-hub:) or a local file that exists."""
-        from zoo.networks import local_weights
-
-        path = local_weights(self.source)
-        return path is None or path.is_file()
+        """Whether :meth:`load` can find the weights (:func:`_weights_here`)."""
+        return _weights_here(self.source)
 
     def load(self, num_classes: int | None = None):
         """The expert as a timm network with its weights and a fresh ``num_classes`` head (eval mode).
@@ -479,15 +476,12 @@ def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | No
     source is a local file (``file:``/``bench:``) that is not on this machine. A remote source (timm:, hf-hub:)
     counts as reachable, and one reachable expert is enough to try (a missing one still fails when it is
     shortlisted, with its own name)."""
-    from zoo.networks import local_weights
-
     sources = [
         str(source)
         for name, source in zip(index.names, index.columns.get("source", ()), strict=False)
         if allowed is None or name in allowed
     ]
-    paths = [local_weights(source) for source in sources]
-    if not sources or any(path is None or path.is_file() for path in paths):
+    if not sources or any(_weights_here(source) for source in sources):
         return
     remedy = _weights_remedy(any(source.startswith("bench:") for source in sources), "copy them there, or")
     raise NotFound(
@@ -495,6 +489,15 @@ def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | No
         f"machine: {remedy} point each model at its file with `zoo models set-source NAME file:PATH`; "
         "the ranking without a verification needs no weights"
     )
+
+
+def _weights_here(source: str) -> bool:
+    """Whether an expert's weights can be loaded here: a remote source (timm:, hf-hub:) or a local file that
+    exists."""
+    from zoo.networks import local_weights
+
+    path = local_weights(source)
+    return path is None or path.is_file()
 
 
 def _weights_remedy(bench: bool, otherwise: str) -> str:

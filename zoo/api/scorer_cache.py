@@ -8,8 +8,8 @@ itself, the value and the seconds it cost. The key holds everything the value de
 
 - the scorer, the screen's share of the images (0: all of them) and how many images of the task it reads;
 - the task: its name, data URI and the content fingerprint the registry recorded, and a fingerprint of the
-  data as it is now (the class order and each image's path, size and modification time, as
-  :mod:`zoo.bench.arrays` keys its decoded splits), so an image added, removed or replaced makes new entries;
+  data as it is now (:func:`zoo.image_lists.files_fingerprint`, which also keys the bench's decoded splits),
+  so an image added, removed or replaced makes new entries;
 - the expert: its name, source, architecture and weights checksum as the registry records them, and for a
   local weights file (``file:``, ``bench:``) the file's path, size and modification time;
 - the device kind (forward passes on a GPU differ from the CPU's in the last bits), the package version and
@@ -167,7 +167,7 @@ def task_identity(task: Task) -> dict | None:
 def data_fingerprint(path: Path) -> str:
     """sha256 of what :func:`zoo.data.load_labelled` reads of ``path`` (a folder's training split, or a
     manifest and the images it lists): the class order and each file's path, size and modification time."""
-    from zoo.image_lists import read_manifest, scan_folder
+    from zoo.image_lists import files_fingerprint, read_manifest, scan_folder
     from zoo.splits import split_to_read
 
     if path.is_dir():
@@ -177,10 +177,7 @@ def data_fingerprint(path: Path) -> str:
         files, classes = [path, *listed], []  # the manifest's own stat covers its labels
     else:
         raise OSError(f"{path} does not exist")
-    digest = hashlib.sha256(json.dumps(classes).encode())
-    for file in files:
-        digest.update(f"{_stat_of(Path(file))}\n".encode())
-    return digest.hexdigest()
+    return files_fingerprint(classes, files)
 
 
 def model_identity(model: Model) -> dict:

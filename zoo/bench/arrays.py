@@ -15,7 +15,6 @@ for "test" reads whichever of them the folder has.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PIL import Image
 
 from registry.errors import InvalidInput
 from zoo.collections.tasks import read_task
+from zoo.image_lists import files_fingerprint
 from zoo.splits import class_folders, split_folders, split_to_read
 from zoo.transfer import images_to_tensor
 
@@ -51,7 +51,7 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     files = [(index, path) for index, cls in enumerate(classes) for path in _split_files(split_dir / cls)]
     if not files:
         raise InvalidInput(f"{split_dir} holds no images; put PNG/JPEG files under {split_dir}/<class>/")
-    fingerprint = _fingerprint(classes, [path for _, path in files])
+    fingerprint = files_fingerprint(classes, [path for _, path in files])
     cache = cache_directory() / (hashlib.sha256(f"{folder}\0{split_dir.name}".encode()).hexdigest()[:24] + ".npz")
     cached = _read_cache(cache, fingerprint)
     if cached is not None:
@@ -74,15 +74,6 @@ def _split_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
-
-
-def _fingerprint(classes: list[str], paths: list[Path]) -> str:
-    """sha256 of the class order and each image's path, size and modification time."""
-    digest = hashlib.sha256(json.dumps(classes).encode())
-    for path in paths:
-        stat = path.stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 def _read_cache(cache: Path, fingerprint: str) -> tuple[np.ndarray, np.ndarray] | None:
