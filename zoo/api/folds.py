@@ -273,6 +273,11 @@ def pending_folds(context: FoldContext) -> FoldCache:
     """Where a run's fold runs wait while it trains (``platformdirs.user_cache_dir("zoo")/fold-runs``), keyed
     by the registry's state and the run's settings, so an interrupted ``train-model2vec`` resumes with the
     folds it finished; :meth:`FoldCache.clear` removes them once the run is fitted."""
+    return FoldCache(fold_runs_directory(), cache_key(context, None))
+
+
+def fold_runs_directory() -> Path:
+    """Where :func:`pending_folds` keeps fold runs: ``platformdirs.user_cache_dir("zoo")/fold-runs``."""
     from platformdirs import user_cache_dir
 
-    return FoldCache(Path(user_cache_dir("zoo")) / "fold-runs", cache_key(context, None))
+    return Path(user_cache_dir("zoo")) / "fold-runs"

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "demo": "zoo.cli.demo:demo",
     "plot": "zoo.cli.plot:plot",
     "report": "zoo.cli.plot:report",
+    "cache": "zoo.cli.cache:cache",
 }
 
 

@@ -115,4 +115,6 @@ def _json_default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, bytes):
         return obj.hex()
+    if isinstance(obj, Path):
+        return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
