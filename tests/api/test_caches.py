@@ -103,7 +103,7 @@ def test_cli_shows_and_clears():
 
     would = runner.invoke(main, ["cache", "clear", "--all", "--older-than", "30", "--dry-run"])
     assert would.exit_code == 0
-    assert "Would remove 1 files last written over 30 days ago (10 B) from scores" in would.output
+    assert "Would remove 1 file last written over 30 days ago (10 B) from scores" in would.output
     cleared = runner.invoke(main, ["cache", "clear", "scores", "--json"])
     assert json.loads(cleared.output)["removed"][0]["files"] == 2
     assert caches.cache_usage()[0].files == 0 and (caches.cache_root() / "bench" / "ci" / "t.png").exists()

@@ -99,4 +99,5 @@ def clear_cmd(kinds: tuple[str, ...], all_kinds: bool, older_than: float | None,
     verb = "Would remove" if dry_run else "Removed"
     for u in removed:
         age = "" if older_than is None else f" last written over {older_than:g} days ago"
-        click.echo(f"{verb} {u.files} files{age} ({human_size(u.size)}) from {u.kind}: {u.path}")
+        files = f"{u.files} file" + ("" if u.files == 1 else "s")
+        click.echo(f"{verb} {files}{age} ({human_size(u.size)}) from {u.kind}: {u.path}")
