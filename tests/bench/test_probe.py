@@ -191,6 +191,35 @@ def test_an_unreadable_checkpoint_is_ignored_with_a_one_line_warning(tmp_path, m
         assert _equal(_state(model), _state(whole))
 
 
+@pytest.mark.parametrize("break_it", ["order", "step", "optimiser"])
+def test_a_checkpoint_whose_states_do_not_load_starts_afresh_with_nothing_half_restored(
+    tmp_path, monkeypatch, break_it
+):
+    """Readable and of this run, but a state that does not fit: the optimiser, schedule and random generators it
+    set before failing are dropped, so the run equals an uninterrupted one."""
+    import torch
+
+    torch.set_num_threads(1)
+    images, labels = _data()
+    checkpoint = tmp_path / "run.ckpt"
+    _leave_checkpoint(monkeypatch, checkpoint, images, labels)
+    whole = _tiny_model()
+    train_classifier(whole, images, labels, **RUN)
+    saved = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
+    if break_it == "order":  # fails after every state but the model was restored
+        saved["order"] = saved["order"][:-1]
+    elif break_it == "step":
+        saved["step"] = RUN["steps"] + 1
+    else:
+        saved["optimiser"] = {"state": {}, "param_groups": []}
+    torch.save(saved, str(checkpoint))
+    model, lines = _tiny_model(), []
+    with pytest.warns(UserWarning, match="ignoring the unreadable checkpoint") as caught:
+        stats = train_classifier(model, images, labels, checkpoint=checkpoint, log=lines.append, **RUN)
+    assert len(caught) == 1 and stats["resumed_from"] == 0 and lines == []
+    assert _equal(_state(model), _state(whole))
+
+
 def test_train_probe_resumes_removes_its_checkpoint_and_restart_starts_over(tmp_path, monkeypatch, one_task):
     import torch
     from safetensors.torch import load_file

@@ -194,18 +194,12 @@ def train_classifier(
             seed=seed, augment=augment,
         )  # fmt: skip
     saved = None if checkpoint is None else _read_checkpoint(checkpoint, settings, model, log=log, progress=progress)
-    while True:  # twice at most: a checkpoint that cannot be restored is dropped and the run starts afresh
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
-        )
-        losses: list[float] = []
-        order = torch.randperm(len(y_all), generator=generator)
-        cursor, start, seconds = 0, 0, 0.0
-        if saved is None:
-            break
+    optimiser, schedule, generator, order = _fresh_state(
+        model, len(y_all), steps=steps, lr=lr, wd=weight_decay, seed=seed
+    )
+    losses: list[float] = []
+    cursor, start, seconds = 0, 0, 0.0
+    if saved is not None:
         try:
             optimiser.load_state_dict(saved["optimiser"])
             schedule.load_state_dict(saved["schedule"])
@@ -216,12 +210,14 @@ def train_classifier(
             if len(order) != len(y_all) or not 0 < start <= steps:
                 raise ValueError("its data order or step does not fit this run")
         except Exception as err:  # a file of this run's settings whose states do not load: damaged
-            _warn_unreadable(checkpoint, err)
-            saved = None
-            continue
-        model.load_state_dict(saved["model"])  # last, and whole: its names, shapes and dtypes were checked on reading
-        _say(f"{desc}: resuming at step {start} of {steps} from {checkpoint}", log, progress)
-        break
+            _warn_unreadable(checkpoint, err)  # the states it half-restored are dropped: the run starts afresh
+            optimiser, schedule, generator, order = _fresh_state(
+                model, len(y_all), steps=steps, lr=lr, wd=weight_decay, seed=seed
+            )
+            losses, cursor, start, seconds = [], 0, 0, 0.0
+        else:
+            model.load_state_dict(saved["model"])  # last, and whole: names, shapes and dtypes were checked on reading
+            _say(f"{desc}: resuming at step {start} of {steps} from {checkpoint}", log, progress)
     model.train()
     began = time.perf_counter()
     bar = tqdm(
@@ -266,6 +262,20 @@ def train_classifier(
         "resumed_from": start,
         "seconds": seconds + time.perf_counter() - began,
     }
+
+
+def _fresh_state(model, count: int, *, steps: int, lr: float, wd: float, seed: int) -> tuple:
+    """(AdamW, cosine schedule over ``steps``, the augmentation generator, the data order of ``count`` images) of
+    a run starting at step 0 with ``seed``; torch's global RNG is seeded too."""
+    import torch
+
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    )
+    return optimiser, schedule, generator, torch.randperm(count, generator=generator)
 
 
 def run_settings(model, images: np.ndarray, labels: np.ndarray, **settings) -> dict:
