@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,13 @@ def test_model_registered_after_training_is_recommended_untrained(synthetic_zoo)
     newcomer = [r for r in recs if r.model == "newcomer"]
     assert newcomer and newcomer[0].trained is False
     assert all(r.trained for r in recs if r.model != "newcomer")
+    # an expert of average quality: its embedding (task07's own) was never calibrated by the run, so its
+    # nearness must not make it the predicted best (it was, at an error far below every measured one)
+    others = [r for r in recs if r.model != "newcomer"]
+    logits = [math.log(r.model2vec_error / (1 - r.model2vec_error)) for r in others]
+    average = 1 / (1 + math.exp(-sum(logits) / len(logits)))
+    assert newcomer[0].model2vec_error == pytest.approx(average)
+    assert min(r.expected_error for r in others) < newcomer[0].expected_error < max(r.expected_error for r in others)
 
 
 def test_index_is_rebuilt_when_the_registry_changes(synthetic_zoo):

@@ -129,14 +129,15 @@ class RunTrust:
 
     def shrunk(self, raw: Any, names: Sequence[str], ratio: float, difficulty: float | None) -> Any:
         """``[M]`` the expected errors recommend ranks by: Model2Vec's ``raw`` ``[M]`` (models ``names``) shrunk
-        toward each model's prior at novelty ``ratio``, the prior taken at the query's ``difficulty``; a model
-        without a prior keeps its own figure."""
+        toward each model's prior at novelty ``ratio``, the prior taken at the query's ``difficulty``. A model
+        without a prior (registered after the run: the cold start) gets the experts' average prior
+        (:func:`logit_mean`); in a run without any priors every model keeps its own figure."""
         import numpy as np
 
-        from zoo.shrinkage import blend
+        from zoo.shrinkage import blend, logit_mean
 
         known = np.array([self.prior.get(n, np.nan) for n in names])
-        prior = np.where(np.isfinite(known), known, raw)
+        prior = np.where(np.isfinite(known), known, logit_mean(known) if np.isfinite(known).any() else raw)
         offset = np.array([self.offset(difficulty)])
         return blend(np.asarray(raw)[None, :], prior, np.array([ratio]), self.shrinkage.weight, offset)[0]
 
@@ -254,7 +255,7 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     import numpy as np
 
     from zoo.model2vec import expected_error
-    from zoo.shrinkage import sigmoid
+    from zoo.shrinkage import logit_mean, sigmoid
 
     hits = index.search(vector, len(index), min_candidates=len(index))
     names = tuple(h.name for h in hits)
@@ -262,6 +263,13 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     raw = expected_error(
         distance, tuple(index.meta.get("error_map", (0.0, 1.0))), index.meta.get("error_link", "identity")
     )
+    trained = (
+        np.array([str(index.columns["trained"][h.row]) == "1" for h in hits]) if "trained" in index.columns else None
+    )
+    if trained is not None and trained.any() and not trained.all():
+        # the cold start: an untrained model's vector is its source task's embedding (or the tasks' mean), whose
+        # distance the run's error map was never fitted on; it counts as an expert of average quality
+        raw = np.where(trained, raw, logit_mean(raw[trained]))
     novelty = trust.novelty(vector)
     weight = trust.weight(novelty)
     known = np.array([trust.prior.get(n, np.nan) for n in names])

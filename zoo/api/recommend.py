@@ -57,7 +57,9 @@ class Recommendation:
     expert's expected error is lower by more than ``margin`` (half the interval's width: an advantage
     within the prediction's own uncertainty does not count). ``novelty`` says how far the
     query is from that evidence and ``trust`` how much of the task-dependent term was kept (1: all).
-    ``trained`` is False for a model registered after the run (cold start). ``logme``,
+    ``trained`` is False for a model registered after the run (cold start): with no measured result and an
+    embedding the run never calibrated, it counts as an expert of average quality (``model2vec_error`` the
+    mean of the trained experts' logits on this query, its prior the mean of their priors' logits). ``logme``,
     ``verified_rank`` and ``model2vec_rank`` are set by ``verify``, which re-ranks the shortlist, and
     ``screen`` (the screen's score of every expert, when the shortlist was screened); ``candidate`` says
     whether a verification could shortlist it (:data:`zoo.api.verify.VERIFY_POOL`: the experts of an

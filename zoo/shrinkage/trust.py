@@ -69,6 +69,14 @@ def trust_weight(ratio: np.ndarray, weight: tuple[float, float]) -> np.ndarray:
     return sigmoid(a - b * np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12)))
 
 
+def logit_mean(errors: np.ndarray) -> float:
+    """The error whose logit is the mean of the finite ``errors``' logits (clipped as :func:`blend` clips them):
+    the "average expert" a model without evidence counts as. NaN when none is finite."""
+    values = np.asarray(errors, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(sigmoid(np.mean(_logit(values)))) if values.size else float("nan")
+
+
 def blend(
     expected: np.ndarray,
     prior: np.ndarray,
