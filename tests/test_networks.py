@@ -102,7 +102,12 @@ def test_hub_unreachable_says_how_to_use_a_local_file(monkeypatch):
     monkeypatch.setattr(timm, "create_model", offline)
     with pytest.raises(InvalidInput, match="file:PATH") as err:
         networks.load_network("timm:resnet34.a1_in1k")
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and "arch" in str(err.value)
+    # a registered expert's weights: point the model at the file (its arch is already recorded)
+    with pytest.raises(InvalidInput) as err:
+        networks.load_network("timm:resnet34.a1_in1k", arch="resnet34", model="my-r34")
+    assert "point my-r34 at them with `zoo models set-source my-r34 file:PATH`" in str(err.value)
+    assert "arch" not in str(err.value).split(";")[1]
 
 
 def test_bundled_missing_says_how_to_build(monkeypatch, tmp_path):

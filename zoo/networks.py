@@ -191,10 +191,13 @@ def load_network(
     num_classes: int | None = None,
     allow_random: bool = False,
     device: str | None = None,
+    model: str | None = None,
 ):
     """Load a timm network from ``source`` (see module doc), in eval mode, on ``device`` (default: the CPU).
 
-    ``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`).
+    ``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`). ``model``: the registered model
+    whose source this is, if any; then weights the hub cannot give are advised to be pointed at with
+    ``zoo models set-source`` (else: a ``file:PATH`` source with ``arch``, as a probe takes it).
 
     ``num_classes`` replaces the classifier (``reset_classifier``) when it differs.
     Networks whose normalisation layers are still at their initial values (never
@@ -234,9 +237,13 @@ def load_network(
                 if not online
                 else (str(err).splitlines()[0].split(". ")[0][:120] or type(err).__name__)
             )
+            advice = (
+                f"point {model} at them with `zoo models set-source {model} file:PATH`"
+                if model
+                else f"use file:PATH with {arg('arch', src.target.split('.')[0])}"
+            )
             raise InvalidInput(
-                f"cannot load pretrained weights for {name} ({reason}); download the weights "
-                f"elsewhere and use file:PATH with {arg('arch', src.target.split('.')[0])}"
+                f"cannot load pretrained weights for {name} ({reason}); download the weights elsewhere and {advice}"
             ) from err
     model.eval()
     if not allow_random and looks_untrained(model):

@@ -19,7 +19,8 @@ itself, the value and the seconds it cost. The key holds everything the value de
 A file whose stored key is not the one asked for is never read; a damaged one is computed again and
 overwritten. Writes go through a temporary file and a rename, so a kill never leaves half an entry; an
 unwritable cache directory only costs computing again. A task whose data cannot be read now is not cached
-(loading it raises its own error). Entries are never removed: delete the folder to clear them.
+(loading it raises its own error). zoo never removes an entry by itself: ``zoo cache clear scores``
+(:mod:`zoo.api.caches`).
 """
 
 from __future__ import annotations

@@ -84,7 +84,10 @@ def timed_scorer_matrix(
         for start in range(0, len(pending), SCORER_CHUNK):
             chunk = pending[start : start + SCORER_CHUNK]
             began = time.perf_counter()
-            networks = {j: load_network(models[j].source, arch=models[j].arch, device=device) for j in chunk}
+            networks = {
+                j: load_network(models[j].source, arch=models[j].arch, device=device, model=models[j].name)
+                for j in chunk
+            }
             loading = (time.perf_counter() - began) / int((~done[:, chunk]).sum())  # per value it serves
             for i, (name, task) in enumerate(zip(tasks, records)):
                 todo = [j for j in chunk if not done[i, j]]
