@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidInput, arg
+from zoo.batches import pil_to_rgb as _pil_to_rgb
 from zoo.batches import rgb_image as _to_pil
 from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
 from zoo.image_lists import IMAGE_SUFFIXES, index_labels, read_manifest, scan_folder  # IMAGE_SUFFIXES re-exported
@@ -115,13 +116,13 @@ class LabelledImages(_DatasetBase):
         return self.image(index), self.labels[index]
 
     def image(self, index: int):
-        """The ``index``-th image as a PIL RGB image (grayscale and palette images converted)."""
+        """The ``index``-th image as a PIL RGB image, by the one rule of :func:`zoo.batches.pil_to_rgb`."""
         item = self.items[index]
         if self.base is None:
             from PIL import Image
 
             with Image.open(item) as img:
-                return img.convert("RGB")
+                return _pil_to_rgb(img)
         return _to_pil(self.base[item][0])
 
 

@@ -4,8 +4,11 @@ Decoding thousands of 32 px PNGs costs more than a forward pass through a small
 network, so each split is decoded once into a cache in the user's cache
 directory (``platformdirs.user_cache_dir("zoo")/arrays``), never into the data
 folder. A cache holds the fingerprint of what it was decoded from (each image's
-path, size and modification time, and the class order): when an image is
-added, removed or replaced, the split is decoded again.
+path, size and modification time, and the class order) and the version of the
+decoding rule (:data:`DECODE_RULE`): when an image is added, removed or
+replaced, or the rule changes, the split is decoded again. Images of any mode
+become RGB by :func:`zoo.batches.pil_to_rgb`, the rule every image zoo reads
+goes through.
 
 A task folder is a split folder (:mod:`zoo.splits`): ``train/<class>/`` and a
 held-out split, ``test/`` or else ``val/``, ``valid/``, ``validation/``; asking
@@ -22,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from registry.errors import InvalidInput
+from zoo.batches import pil_to_rgb
 from zoo.collections.tasks import read_task
 from zoo.image_lists import files_fingerprint
 from zoo.splits import class_folders, split_folders, split_to_read
@@ -30,6 +34,9 @@ from zoo.transfer import images_to_tensor
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: the version of the image-to-RGB rule, part of each cache's fingerprint: version 2 reads 16-bit,
+#: 32-bit and float images by their range (zoo.batches.pil_to_rgb) where version 1 clipped them to white.
+DECODE_RULE = "pil_to_rgb-2"
 
 
 def cache_directory() -> Path:
@@ -51,7 +58,7 @@ def load_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     files = [(index, path) for index, cls in enumerate(classes) for path in _split_files(split_dir / cls)]
     if not files:
         raise InvalidInput(f"{split_dir} holds no images; put PNG/JPEG files under {split_dir}/<class>/")
-    fingerprint = files_fingerprint(classes, [path for _, path in files])
+    fingerprint = f"{files_fingerprint(classes, [path for _, path in files])}\0{DECODE_RULE}"
     cache = cache_directory() / (hashlib.sha256(f"{folder}\0{split_dir.name}".encode()).hexdigest()[:24] + ".npz")
     cached = _read_cache(cache, fingerprint)
     if cached is not None:
@@ -104,7 +111,7 @@ def _decode(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             check_pixels(path, image.size)
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+            return np.asarray(pil_to_rgb(image), dtype=np.uint8)
     except InvalidInput:
         raise
     except Exception as err:  # PIL raises many types for truncated or corrupt files
