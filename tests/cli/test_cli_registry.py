@@ -80,13 +80,14 @@ def _seed(url: str) -> None:
 
 
 def test_register_model_and_show_it(zoo):
+    _seed(zoo.url)
     result = zoo(
         "register-model",
         "resnet34.a1_in1k",
         "--source",
         "timm:resnet34.a1_in1k",
         "--trained-on",
-        "imagenet-1k",
+        "devanagari",
         "--tag",
         "family=resnet",
         "--tag",
@@ -97,9 +98,9 @@ def test_register_model_and_show_it(zoo):
     assert result.exit_code == 0 and "resnet34.a1_in1k" in result.stdout
     shown = json.loads(zoo("models", "show", "resnet34.a1_in1k", "--json").stdout)
     assert shown["tags"] == {"family": "resnet", "note": "a=b"}
-    assert (shown["arch"], shown["trained_on"]) == ("resnet34", "imagenet-1k")
+    assert (shown["arch"], shown["trained_on"]) == ("resnet34", "devanagari")
     text = zoo("models", "show", "resnet34.a1_in1k").stdout
-    assert "family=resnet" in text and "imagenet-1k" in text
+    assert "family=resnet" in text and "devanagari" in text
 
 
 def test_register_model_json_output_parses(zoo):
@@ -123,6 +124,9 @@ BAD_INPUT = [
     (["tasks", "remove", "nope"], 1, "'nope'"),
     (["tasks", "remove", "devanagari"], 1, "--force"),
     (["import", "missing.jsonl"], 2, "cannot read"),
+    # a model trained on a task the registry does not know would start Model2Vec from the mean, silently
+    (["register-model", "new", "--source", "timm:new", "--trained-on", "nosuch"], 1, "drop --trained-on"),
+    (["register-model", "new", "--source", "timm:new", "--num-params", "-5"], 2, "--num-params"),
 ]
 # The backend-sensitive cases (unique names, dependent rows) run on PostgreSQL too.
 BAD_INPUT_BOTH = [BAD_INPUT[0], BAD_INPUT[8], BAD_INPUT[10], BAD_INPUT[13]]
@@ -227,6 +231,7 @@ def test_tasks_list_show_with_embedding_vectors_and_remove(zoo):
     np.testing.assert_allclose(embedding["vector"], [0.25, 1.5, 3e-5], rtol=1e-6)
     text = zoo("tasks", "show", "devanagari").stdout
     assert "bundled/montecarlo" in text and "[0.25, 1.5, 3e-05]" in text and "seed 7" in text
+    assert "--json prints them whole" not in text  # a short vector is shown whole
     result = zoo("tasks", "remove", "devanagari", "--force")
     assert result.exit_code == 0 and "with 1 task embedding" in result.stdout
     assert json.loads(zoo("tasks", "list", "--json").stdout) == []
@@ -287,3 +292,39 @@ def test_db_current_of_a_missing_file_does_not_create_it(tmp_path, assert_one_li
 
 def test_in_memory_sqlite_is_refused(assert_one_line_error):
     assert_one_line_error(CliRunner().invoke(main, ["--db", "sqlite://", "models", "list"]), 2, "sqlite:///PATH")
+
+
+def test_tasks_show_summarises_a_long_vector_and_json_keeps_it_whole(sqlite_zoo):
+    vector = np.linspace(-1.0, 2.0, 3000)
+    with Store.open(sqlite_zoo.url) as store:
+        store.add_task("devanagari", data_uri="/d", num_classes=12, num_samples=240, fingerprint="f" * 64)
+        store.ensure_probe("bundled", arch="resnet18", weights_checksum="c" * 64, embedding_length=3000, layers=["l"])
+        store.put_task_embedding(
+            "devanagari", "bundled", "montecarlo", vector, sample_count=240, seed=0, params={}, package_version="0.1"
+        )
+    text = sqlite_zoo("tasks", "show", "devanagari").stdout
+    assert len(text) < 2000, "thousands of values printed"
+    assert f"3000 values, norm {np.linalg.norm(vector):.6g}, min -1, max 2, first [-1, " in text
+    assert "--json prints them whole" in text
+    shown = json.loads(sqlite_zoo("tasks", "show", "devanagari", "--json").stdout)
+    assert max(len(e["vector"]) for e in shown["embeddings"]) == 3000
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["tasks", "list", "--filter", "nomatch*"], "No tasks match 'nomatch*'"),
+        (["models", "list", "--filter", "x"], "No models match 'x'"),
+        (["models", "list", "--tag", "family=none"], "No models match tag family=none"),
+    ],
+)
+def test_a_filter_that_matches_nothing_says_so(sqlite_zoo, args, says):
+    _seed(sqlite_zoo.url)
+    result = sqlite_zoo(*args)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.startswith(says) and "embed-task" not in result.stderr
+
+
+def test_an_empty_registry_says_how_to_add_a_task_or_a_model(sqlite_zoo):
+    assert "`zoo embed-task NAME --data PATH`" in sqlite_zoo("tasks", "list").stderr
+    assert "`zoo register-model NAME --source URI`" in sqlite_zoo("models", "list").stderr

@@ -28,10 +28,14 @@ def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
     "--source", required=True, metavar="URI", help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH."
 )
 @click.option("--arch", metavar="A", help="timm architecture (default: from a timm: source).")
-@click.option("--trained-on", metavar="TASK", help="The task the model was trained on.")
+@click.option(
+    "--trained-on",
+    metavar="TASK",
+    help="The registered task the model was trained on (its Model2Vec cold start); register it first.",
+)
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag; repeat for more.")
 @click.option("--description", metavar="TEXT", help="Free text.")
-@click.option("--num-params", type=int, metavar="N", help="Parameter count, when known.")
+@click.option("--num-params", type=click.IntRange(min=1), metavar="N", help="Parameter count, when known.")
 @click.option("--checksum", metavar="SHA256", help="Checksum of the weights, when known.")
 @click.option(
     "--check/--no-check",
@@ -61,10 +65,14 @@ def register_model(
     \b
     Example:
         zoo register-model resnet34.a1_in1k --source timm:resnet34.a1_in1k \\
-            --trained-on imagenet-1k --tag family=resnet --tag size=small
+            --tag family=resnet --tag size=small
+        zoo register-model my-expert --source file:my-expert.safetensors --arch resnet10t \\
+            --trained-on script-devanagari
     """
     parsed = parse_tags(tags)
     with open_zoo(ctx) as zoo:
+        if trained_on is not None:
+            _require_task(zoo, trained_on)
         model = zoo.register_model(
             name,
             source,
@@ -82,14 +90,28 @@ def register_model(
         click.echo(f"Registered model {model.name} ({model.source})")
 
 
+def _require_task(zoo, name: str) -> None:
+    """NotFound unless task ``name`` is registered: a model trained on an unknown task would start Model2Vec
+    from the mean embedding, silently."""
+    from registry.errors import NotFound
+
+    try:
+        zoo.get_task(name)
+    except NotFound:
+        raise NotFound(
+            f"task {name!r} is not registered: register it first (`zoo embed-task {name} --data PATH`), "
+            f"or drop {arg('trained_on')}"
+        ) from None
+
+
 @click.group()
 def models() -> None:
-    """List, show, alias and remove the expert models.
+    """List, show, alias, re-point (set-source) and remove the expert models.
 
     \b
     Example:
-        zoo models list --filter 'resnet*' --tag family=resnet
-        zoo models show resnet34.a1_in1k --json
+        zoo models list --filter 'expert-script-*' --tag arch=resnet10t
+        zoo models show expert-generalist-resnet10t --json
     """
 
 
@@ -105,7 +127,7 @@ def list_cmd(ctx: click.Context, pattern: str | None, tags: tuple[str, ...], as_
     \b
     Example:
         zoo models list
-        zoo models list --filter 'vit_*' --tag family=vit --json
+        zoo models list --filter 'expert-emoji-*' --tag init=scratch --json
     """
     parsed = parse_tags(tags)
     with open_zoo(ctx) as zoo:
@@ -114,13 +136,21 @@ def list_cmd(ctx: click.Context, pattern: str | None, tags: tuple[str, ...], as_
         echo_json(found)
         return
     if not found:
-        click.echo("No models. Add one with `zoo register-model NAME --source URI`.", err=True)
+        click.echo(_no_models(pattern, tags), err=True)
         return
     rows = [
         (m.name, m.source, m.arch or "-", m.trained_on or "-", ",".join(f"{k}={v}" for k, v in m.tags.items()) or "-")
         for m in found
     ]
     echo_table(("NAME", "SOURCE", "ARCH", "TRAINED_ON", "TAGS"), rows)
+
+
+def _no_models(pattern: str | None, tags: tuple[str, ...]) -> str:
+    """What an empty ``zoo models list`` says: nothing matched the filters given, or nothing is registered."""
+    if pattern is None and not tags:
+        return "No models. Add one with `zoo register-model NAME --source URI`."
+    what = " and ".join([*([repr(pattern)] if pattern is not None else []), *(f"tag {tag}" for tag in tags)])
+    return f"No models match {what}; `zoo models list` shows them all."
 
 
 @models.command("show")
@@ -133,8 +163,8 @@ def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
 
     \b
     Example:
-        zoo models show resnet34.a1_in1k
-        zoo models show best --json
+        zoo models show expert-generalist-resnet10t
+        zoo models show expert-script-yi-lcnet050 --json
     """
     with open_zoo(ctx) as zoo:
         model = zoo.get_model(name)
@@ -168,8 +198,8 @@ def remove_cmd(ctx: click.Context, name: str, force: bool, as_json: bool) -> Non
 
     \b
     Example:
-        zoo models remove resnet34.a1_in1k
-        zoo models remove resnet34.a1_in1k --force
+        zoo models remove expert-script-yi-lcnet050
+        zoo models remove expert-script-yi-lcnet050 --force
     """
     with open_zoo(ctx) as zoo:
         removed = zoo.remove_model(name, force=force)
@@ -190,7 +220,7 @@ def alias_cmd(ctx: click.Context, alias: str, name: str, as_json: bool) -> None:
 
     \b
     Example:
-        zoo models alias production resnet34.a1_in1k
+        zoo models alias production expert-generalist-resnet10t
         zoo models show production
     """
     with open_zoo(ctx) as zoo:

@@ -36,12 +36,12 @@ def _module_exists(target: str) -> bool:
 
 @click.group(cls=TasksGroup, lazy_commands={"similar": "zoo.cli.embedding:similar"})
 def tasks() -> None:
-    """List, show and remove tasks (labelled data sets) and their embeddings.
+    """List, show and remove tasks (labelled data sets) and their embeddings; find similar tasks.
 
     \b
     Example:
         zoo tasks list
-        zoo tasks show devanagari --json
+        zoo tasks show script-devanagari --json
     """
 
 
@@ -64,7 +64,12 @@ def list_cmd(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
         echo_json(found)
         return
     if not found:
-        click.echo("No tasks. Embed one with `zoo embed-task PATH`.", err=True)
+        click.echo(
+            f"No tasks match {pattern!r}; `zoo tasks list` shows them all."
+            if pattern is not None
+            else "No tasks. Register and embed one with `zoo embed-task NAME --data PATH`.",
+            err=True,
+        )
         return
     echo_table(
         ("NAME", "CLASSES", "SAMPLES", "TAXONOMY", "DATA"),
@@ -78,12 +83,15 @@ def list_cmd(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
 @click.pass_context
 @handle_errors
 def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Show a task with every embedding of it: provenance and the vectors.
+    """Show a task with every embedding of it: provenance and a summary of each vector.
+
+    A vector of more than 8 values is summarised (length, norm, min, max and
+    its first 8 values); --json prints every vector whole.
 
     \b
     Example:
-        zoo tasks show devanagari
-        zoo tasks show devanagari --json | jq '.embeddings[0].vector'
+        zoo tasks show script-devanagari
+        zoo tasks show script-devanagari --json | jq '.embeddings[0].vector'
     """
     with open_zoo(ctx) as zoo:
         task = zoo.get_task(name)
@@ -111,13 +119,34 @@ def show_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
             f"{emb.created_at.isoformat(timespec='seconds')}"
         )
         click.echo(f"  params: {emb.params}")
-        click.echo(f"  vector: {_format_vector(emb.vector)}")
+        click.echo(f"  vector: {_summarise_vector(emb.vector)}")
         if emb.prior is not None:
-            click.echo(f"  prior:  {_format_vector(emb.prior)}")
+            click.echo(f"  prior:  {_summarise_vector(emb.prior)}")
+    if any(len(v) > _SHOWN for emb in embeddings for v in (emb.vector, emb.prior) if v is not None):
+        click.echo("")
+        click.echo(f"(first {_SHOWN} values of each vector shown; --json prints them whole)")
 
 
-def _format_vector(vector) -> str:
-    return "[" + ", ".join(f"{float(v):.6g}" for v in vector) + "]"
+#: a vector longer than this is summarised (a Task2Vec embedding has thousands of values)
+_SHOWN = 8
+
+
+def _summarise_vector(vector) -> str:
+    """A short vector whole; a long one as its length, norm, range and first values."""
+    import numpy as np
+
+    values = np.asarray(vector, dtype=float)
+    if len(values) <= _SHOWN:
+        return _format_values(values)
+    first = _format_values(values[:_SHOWN])[:-1] + ", ...]"
+    return (
+        f"{len(values)} values, norm {np.linalg.norm(values):.6g}, min {values.min():.6g}, "
+        f"max {values.max():.6g}, first {first}"
+    )
+
+
+def _format_values(values) -> str:
+    return "[" + ", ".join(f"{float(v):.6g}" for v in values) + "]"
 
 
 @tasks.command("remove")
@@ -131,8 +160,8 @@ def remove_cmd(ctx: click.Context, name: str, force: bool, as_json: bool) -> Non
 
     \b
     Example:
-        zoo tasks remove devanagari
-        zoo tasks remove devanagari --force
+        zoo tasks remove script-devanagari
+        zoo tasks remove script-devanagari --force
     """
     with open_zoo(ctx) as zoo:
         removed = zoo.remove_task(name, force=force)
