@@ -53,7 +53,12 @@ def _probe_option(func):
 )
 @click.option("--max-samples", type=int, metavar="N", help="Class-balanced subsample of at most N images.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the subsample and sampled labels.")
-@click.option("--taxonomy", metavar="PATH", help="Taxonomy of a new task, e.g. scripts/latin (default: task.json).")
+@click.option(
+    "--taxonomy",
+    metavar="GROUP/...",
+    help="Taxonomy of a new task: its groups, broadest first, joined by '/' (a label, not a file), "
+    "e.g. scripts/Brahmic/Devanagari (default: the data folder's task.json, if any).",
+)
 @click.option(
     "--allow-random-probe", "allow_random", is_flag=True, help="Accept a probe with untrained weights (tests only)."
 )
@@ -106,7 +111,7 @@ def embed_task(
         if name or data or taxonomy or arch or allow_random:
             raise InvalidInput(
                 f"{arg('run_all')} embeds the registered tasks; drop NAME, {arg('data', 'PATH')}, "
-                f"{arg('taxonomy', 'PATH')}, {arg('arch', 'ARCH')} and {arg('allow_random')}"
+                f"{arg('taxonomy')}, {arg('arch', 'ARCH')} and {arg('allow_random')}"
             )
         return _embed_all(ctx, tasks_glob, probe, method, max_samples, seed, ray_address, gpus_per_task, quiet, as_json)
     if not name:
@@ -211,8 +216,8 @@ def distance(ctx: click.Context, a: str, b: str, probe: str | None, method: str,
 
     \b
     Example:
-        zoo distance birds flowers
-        zoo distance birds flowers --method variational --json
+        zoo distance script-devanagari script-bengali
+        zoo distance script-devanagari script-bengali --method variational --json
     """
     with open_zoo(ctx) as zoo:
         result = zoo.distance(a, b, probe=probe, method=method)
@@ -241,8 +246,8 @@ def similar(
 
     \b
     Example:
-        zoo tasks similar birds -k 3
-        zoo tasks similar birds --asymmetric --json
+        zoo tasks similar script-devanagari -k 3
+        zoo tasks similar script-devanagari --asymmetric --json
     """
     with open_zoo(ctx) as zoo:
         found = zoo.similar_tasks(name, k, asymmetric=asymmetric, probe=probe, method=method)

@@ -56,7 +56,7 @@ def evaluate(
     \b
     Example:
         zoo evaluate --model expert-generalist-resnet10t --task script-devanagari
-        zoo evaluate -m resnet18.a1_in1k -t my-task --json
+        zoo evaluate -m expert-generalist-lcnet050 -t script-bengali --json
         zoo evaluate --all --models 'expert-*' --json
         zoo --db postgresql+psycopg://zoo@db/zoo evaluate --all --ray auto --gpus-per-task 1
     """

@@ -16,7 +16,7 @@ def plot() -> None:
     \b
     Example:
         zoo plot distances --out distances.png
-        zoo plot map --query my_task --out map.svg
+        zoo plot map --query script-devanagari --out map.svg
     """
 
 
@@ -26,7 +26,7 @@ def plot() -> None:
     "tasks_glob",
     metavar="GLOB",
     default=None,
-    help="Only tasks whose name matches this shell pattern (e.g. 'emoji_*').",
+    help="Only tasks whose name matches this shell pattern (e.g. 'emoji-*').",
 )
 @click.option("--out", default="distances.png", show_default=True, type=click.Path(dir_okay=False), help=_FIGURE_HELP)
 @click.option(
@@ -63,7 +63,7 @@ def distances(
     \b
     Example:
         zoo plot distances --out distances.png
-        zoo plot distances --tasks 'emoji_*' --out emoji.svg --json
+        zoo plot distances --tasks 'emoji-*' --out emoji.svg --json
     """
     with open_zoo(ctx, create=False) as zoo:
         path = zoo.plot_distances(tasks_glob, out, probe=probe, method=method, order=order)
@@ -111,7 +111,7 @@ def map_cmd(
     \b
     Example:
         zoo plot map --out map.png
-        zoo plot map --query my_task --out map.svg --json
+        zoo plot map --query script-devanagari --out map.svg --json
     """
     with open_zoo(ctx, create=False) as zoo:
         path = zoo.plot_map(out, query, probe=probe, method=method, models=not no_models, layout=layout, seed=seed)
@@ -165,7 +165,7 @@ def report(
     \b
     Example:
         zoo report --out site
-        zoo report --out site --selection evaluation.json --json
+        zoo report --out site --selection figures/selection.json --json
         xdg-open site/index.html
     """
     with open_zoo(ctx, create=False) as zoo:

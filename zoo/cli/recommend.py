@@ -104,7 +104,7 @@ def train_model2vec(
     Example:
         zoo train-model2vec --epochs 400 --val-fraction 0.2
         zoo train-model2vec --objective ce --seed 1 --json
-        zoo train-model2vec --val-task script-adlam --val-task emoji-faces
+        zoo train-model2vec --val-task script-adlam --val-task emoji-face-smiling
         zoo train-model2vec --exclude-from .zoo-work/full/sets.json
     """
     excluded = list(exclude_tasks) + (_task_list(exclude_file) if exclude_file else [])
@@ -270,7 +270,7 @@ def recommend(
     \b
     Example:
         zoo recommend --task ./my_images -k 5
-        zoo recommend --task emoji-faces --json
+        zoo recommend --task emoji-face-smiling --json
         zoo recommend --task ./my_images --verify auto --max-params 5000000 --plot picks.png
         zoo recommend --task ./my_images --verify 3 --screen 0
         zoo recommend --task /shared/images --verify 10 --ray auto --gpus-per-task 1
@@ -429,7 +429,7 @@ def rebuild(
 
     \b
     Example:
-        zoo index rebuild --probe resnet18@0123456789ab
+        zoo index rebuild --probe resnet10t@aa5b003ed9b5
     """
     with open_zoo(ctx) as zoo:
         built = zoo.rebuild_index(probe=probe, method=method, factory=factory, progress=not quiet)
