@@ -85,3 +85,33 @@ def test_top_level_help_does_not_import_torch():
     imported, output = _imports_torch("--help")
     assert not imported, output
     assert "register-model" in output
+
+
+# every command that draws progress bars
+PROGRESS_COMMANDS = [
+    ("demo",),
+    ("embed-task",),
+    ("evaluate",),
+    ("recommend",),
+    ("report",),
+    ("train-model2vec",),
+    ("index", "rebuild"),
+    ("bench", "build"),
+    ("bench", "evaluate"),
+    ("bench", "rebuild-experts"),
+    ("bench", "report"),
+    ("bench", "train-probe"),
+]
+
+
+def test_every_command_with_progress_bars_takes_the_same_quiet_option():
+    commands = dict(_walk(main, ()))
+    quiet = {path: next((p for p in command.params if p.name == "quiet"), None) for path, command in commands.items()}
+    assert {path for path, option in quiet.items() if option is not None} == set(PROGRESS_COMMANDS)
+    for path in PROGRESS_COMMANDS:
+        option = quiet[path]
+        assert (sorted(option.opts), option.is_flag, option.help) == (
+            ["--quiet", "-q"],
+            True,
+            quiet[("demo",)].help,
+        ), path

@@ -8,7 +8,7 @@ from zoo.api.bench import DEFAULT_SCORERS
 from zoo.api.choices import scorer_names
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import gpus_option, ray_option
-from zoo.cli.options import LazyChoice
+from zoo.cli.options import LazyChoice, quiet_option
 from zoo.cli.rebuild import rebuild_experts
 from zoo.embedding import BENCH_METHODS
 
@@ -54,7 +54,7 @@ def bench() -> None:
 )
 @ray_option
 @gpus_option
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.pass_context
 @handle_errors
@@ -149,7 +149,7 @@ def build_cmd(
 )
 @click.option("--no-plots", is_flag=True, help="Skip the chart.")
 @ray_option
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 @handle_errors
@@ -215,7 +215,7 @@ def evaluate_cmd(
 )
 @click.option("--no-plots", is_flag=True, help="Skip the heatmaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.pass_context
 @handle_errors
 def report_cmd(
@@ -296,7 +296,7 @@ def _format_report(result: dict) -> str:
 @click.option(
     "--restart", is_flag=True, help="Start at step 0, removing the checkpoint an interrupted run left in OUT."
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the probe record as JSON.")
 @handle_errors
 def train_probe_cmd(

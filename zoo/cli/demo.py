@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from zoo.cli.common import echo_json, handle_errors
+from zoo.cli.options import quiet_option
 
 
 @click.command("demo")
@@ -18,7 +19,7 @@ from zoo.cli.common import echo_json, handle_errors
     help="Where the demo's own registry (zoo.db) and chart are written.",
 )
 @click.option("-k", type=int, default=5, show_default=True, help="How many experts to recommend.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @handle_errors
 def demo(workdir: Path, k: int, quiet: bool, as_json: bool) -> None:

@@ -6,6 +6,7 @@ import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import given_on_command_line, gpus_option, ray_option, run_and_report
+from zoo.cli.options import quiet_option
 from zoo.embedding import DEFAULT_METHOD, METHODS
 
 _METHODS = click.Choice(METHODS)
@@ -62,7 +63,7 @@ def _probe_option(func):
 @click.option(
     "--allow-random-probe", "allow_random", is_flag=True, help="Accept a probe with untrained weights (tests only)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option(
     "--json",
     "as_json",

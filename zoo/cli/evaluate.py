@@ -6,6 +6,7 @@ import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import device_option, given_on_command_line, gpus_option, ray_option, run_and_report
+from zoo.cli.options import quiet_option
 
 
 @click.command("evaluate")
@@ -24,7 +25,7 @@ from zoo.cli.jobs import device_option, given_on_command_line, gpus_option, ray_
 @gpus_option
 @device_option
 @click.option("--no-save", is_flag=True, help="Measure only; do not store the result.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result (with --all: the run's summary) as JSON.")
 @click.pass_context
 @handle_errors

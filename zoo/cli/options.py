@@ -41,3 +41,8 @@ class LibraryDefault(click.Option):
         extra = super().get_help_extra(ctx)
         extra["default"] = str(self._default_of(self.name))
         return extra
+
+
+def quiet_option(func: Callable) -> Callable:
+    """``-q, --quiet`` (parameter ``quiet``): every command that shows progress bars hides them with it."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or progress messages on stderr.")(func)

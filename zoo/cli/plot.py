@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.options import quiet_option
 
 _FIGURE_HELP = "Output file; the suffix picks the format: .png (default), .svg or .pdf."
 
@@ -141,7 +142,7 @@ def map_cmd(
     type=click.IntRange(1, 100),
     help="Nearest tasks listed on each task's page.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the files written as JSON.")
 @click.pass_context
 @handle_errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+from zoo.cli.options import quiet_option
 
 
 @click.command("rebuild-experts")
@@ -34,7 +35,7 @@ from zoo.cli.common import echo_json, handle_errors, open_zoo
     is_flag=True,
     help="Also point the registry at experts whose file differs from the stored checksum.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print every expert's check as JSON.")
 @click.pass_context
 @handle_errors

@@ -12,7 +12,7 @@ from zoo.api.choices import model2vec_default, model2vec_objectives
 from zoo.api.verify import SCREEN_FRACTION
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import gpus_option, ray_option
-from zoo.cli.options import LazyChoice, LibraryDefault
+from zoo.cli.options import LazyChoice, LibraryDefault, quiet_option
 from zoo.embedding import DEFAULT_METHOD, METHODS
 
 # the trainer's settings: None on the command line means Model2VecConfig's default
@@ -72,7 +72,7 @@ PROBE_HELP = (
     show_default=True,
     help="Fit how far to trust the task term off the evidence, on one extra run per task collection.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
@@ -229,7 +229,7 @@ class VerifyCount(click.ParamType):
 @click.option("--plot", "plot_path", metavar="FILE", help="Save a chart of the expected errors (PNG/SVG).")
 @ray_option
 @gpus_option
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendations as JSON.")
 @click.pass_context
 @handle_errors
@@ -418,7 +418,7 @@ def index() -> None:
 @click.option(
     "--factory", metavar="STRING", help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000)."
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
 @click.pass_context
 @handle_errors
