@@ -153,6 +153,22 @@ def test_verify_without_any_experts_weights_fails_before_the_probe_pass(first_ho
     assert cli.returncode == 1 and cli.stdout == ""
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: --verify K loads the experts' weights"), cli.stderr
+    # auto decides after the probe pass (the shapes extrapolate, so it verifies), then refuses the same way
+    # instead of screening and failing on the first expert it loads
+    auto = zoo(
+        first_hour["home"],
+        "recommend",
+        "--task",
+        "my_images",
+        "--verify",
+        "auto",
+        cwd=first_hour["work"],
+        ZOO_BENCH_ROOT=str(tmp_path / "no-bench"),
+    )
+    assert auto.returncode == 1 and auto.stdout == ""
+    last = auto.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: --verify auto chose to verify this query, which loads the experts' weights")
+    assert "none of the 48" in last and "zoo bench rebuild-experts" in last
 
 
 def test_an_explicit_url_or_zoo_no_seed_gives_an_empty_registry(tmp_path):

@@ -201,6 +201,8 @@ class Recommender:
             archs = [str(index.columns["arch"][int(r)]) or n for r, n in zip(scored.rows, scored.names, strict=True)]
             pool = _verify_pool(scored, archs, order, generic)
         top = min(top, len(pool))  # a verification lists candidates only
+        if top and verify == "auto":  # it chose to verify: refuse as an explicit K does, before the screen
+            _refuse_verify_without_weights(index, allowed, auto=True)
         if top and screen > 0 and top < len(pool):  # a shortlist of every candidate needs no screen
 
             def make(i: int) -> Recommendation:
@@ -473,11 +475,12 @@ def _looks_like_path(text: str) -> bool:
     return "/" in text or "\\" in text or text.startswith(("~", "."))
 
 
-def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | None) -> None:
-    """NotFound, before any work, when a verification could load none of the allowed experts: each one's
-    source is a local file (``file:``/``bench:``) that is not on this machine. A remote source (timm:, hf-hub:)
-    counts as reachable, and one reachable expert is enough to try (a missing one still fails when it is
-    shortlisted, with its own name)."""
+def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | None, *, auto: bool = False) -> None:
+    """NotFound, before any work (``auto``: before any work after the probe pass that chose to verify), when a
+    verification could load none of the allowed experts: each one's source is a local file
+    (``file:``/``bench:``) that is not on this machine. A remote source (timm:, hf-hub:) counts as reachable,
+    and one reachable expert is enough to try (a missing one still fails when it is shortlisted, with its own
+    name)."""
     sources = [
         str(source)
         for name, source in zip(index.names, index.columns.get("source", ()), strict=False)
@@ -486,8 +489,9 @@ def _refuse_verify_without_weights(index: EmbeddingIndex, allowed: set[str] | No
     if not sources or any(_weights_here(source) for source in sources):
         return
     remedy = _weights_remedy(any(source.startswith("bench:") for source in sources), "copy them there, or")
+    asked = f"{arg('verify', 'auto')} chose to verify this query, which" if auto else f"{arg('verify', 'K')}"
     raise NotFound(
-        f"{arg('verify', 'K')} loads the experts' weights, and none of the {len(sources)} candidates' is on this "
+        f"{asked} loads the experts' weights, and none of the {len(sources)} candidates' is on this "
         f"machine: {remedy} point each model at its file with `zoo models set-source NAME file:PATH`; "
         "the ranking without a verification needs no weights"
     )
