@@ -171,6 +171,7 @@ def test_recommend_asks_for_a_sidecar_not_its_own_arch_filter(shipped, tmp_path,
     assert "--arch" not in result.stderr
     result = _zoo(shipped, "recommend", "--task", "x", "--probe", "nosuchprobe", "--quiet")
     assert_one_line_error(result, 2, "unknown network source 'nosuchprobe'", "file:PATH (with")
+    assert "use a registered probe (resnet10t@" in result.stderr  # what --help calls "a registered probe name"
     assert "--arch" not in result.stderr
     assert _state(shipped, tmp_path) == before
 
@@ -333,3 +334,39 @@ def test_a_missing_folder_is_exit_2_and_says_so(shipped, tmp_path, assert_one_li
     result = _zoo(shipped, "recommend", "--task", "nope", "--quiet")  # a bare word is an unknown name
     assert_one_line_error(result, 1, "'nope' is neither a folder nor a registered task")
     assert _state(shipped, tmp_path) == before
+
+
+# ---------------------------------------------------------------- a walkthrough's bad values
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["recommend", "--task", "x"], ["plot", "map", "--out", "{tmp}/m.png"], ["report", "--out", "{tmp}/site"]],
+    ids=["recommend", "plot-map", "report"],
+)
+def test_an_unknown_probe_lists_the_registered_ones(args, shipped, tmp_path, assert_one_line_error):
+    from registry.store import Store
+
+    with Store.open(shipped, create=False) as store:
+        names = [p.name for p in store.list_probes()]
+    before = _state(shipped, tmp_path)
+    result = _zoo(shipped, *[a.format(tmp=tmp_path) for a in args], "--probe", "bogus")
+    assert_one_line_error(result, 2, "unknown network source 'bogus'", f"use a registered probe ({', '.join(names)})")
+    assert _state(shipped, tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["report", "--out", "{tmp}/site"], ["plot", "map", "--out", "{tmp}/m.png"], ["plot", "distances"]],
+    ids=["report", "plot-map", "plot-distances"],
+)
+def test_an_unknown_method_is_refused_by_its_choices(args, shipped, tmp_path, assert_one_line_error):
+    result = _zoo(shipped, *[a.format(tmp=tmp_path) for a in args], "--method", "bogus")
+    assert_one_line_error(result, 2, "'bogus' is not one of 'montecarlo', 'expected', 'variational'")
+    assert not (tmp_path / "site").exists() and not (tmp_path / "m.png").exists()
+
+
+def test_a_missing_selection_names_the_file_bench_evaluate_writes(shipped, tmp_path, assert_one_line_error):
+    result = _zoo(shipped, "report", "--out", str(tmp_path / "site"), "--selection", str(tmp_path / "no.json"))
+    assert_one_line_error(result, 1, "`zoo bench evaluate --out-dir DIR` writes DIR/selection.json")
+    assert "--json" not in result.stderr and not (tmp_path / "site").exists()

@@ -61,7 +61,10 @@ class Probes:
         try:
             self.store.get_probe(name)
         except NotFound:
-            parse_source(name)  # raises the one-line "unknown source" error
+            try:
+                parse_source(name)  # raises the one-line "unknown source" error
+            except InvalidInput as err:
+                raise InvalidInput(self._naming_registered(err.message), param=err.param) from None
             raise
         for candidate in ("bundled", f"timm:{name}"):
             try:
@@ -74,6 +77,17 @@ class Probes:
             f"probe {name!r} is registered but where its weights live is not: pass "
             f"{arg('probe', 'SPEC')} as bundled, timm:NAME or file:PATH (with {arg('arch', 'ARCH')})"
         )
+
+    def _naming_registered(self, message: str) -> str:
+        """``message`` (what to pass instead of an unknown probe) with the registered probes' names first."""
+        names = sorted(p.name for p in self.store.list_probes())
+        if not names:
+            return message
+        shown = ", ".join(names[:_LISTED]) + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+        head, sep, rest = message.partition(": use ")
+        if not sep:
+            return f"{message}; registered probes: {shown}"
+        return f"{head}: use a registered probe ({shown}), {rest}"
 
     def resolve(self, spec: Any = "bundled", *, arch: str | None = None, allow_random: bool = False) -> ProbeName:
         """The registry name of the probe ``spec`` names (a str; ``.info`` holds its ProbeInfo)."""
@@ -172,6 +186,9 @@ class Probes:
             self.store.get_task(task)  # NotFound for an unknown task
         return self.choose(probe, method, tasks=None if task is None else (task,))[0]
 
+
+#: registered probe names an unknown-probe error lists at most
+_LISTED = 5
 
 _ARCH_REF = re.compile(r"\{arg:arch(?:=([^{}]*))?\}")
 

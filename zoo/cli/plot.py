@@ -6,6 +6,7 @@ import click
 
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.options import quiet_option
+from zoo.embedding import METHODS
 
 _FIGURE_HELP = "Output file; the suffix picks the format: .png (default), .svg or .pdf."
 
@@ -36,7 +37,12 @@ def plot() -> None:
     metavar="NAME",
     help="Probe whose embeddings to use (default: the probe/method pair with the most tasks).",
 )
-@click.option("--method", default=None, metavar="M", help="Embedding method (montecarlo, expected, variational).")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="Embedding method (default: the probe/method pair with the most tasks).",
+)
 @click.option(
     "--order",
     type=click.Choice(["cluster", "given"]),
@@ -80,7 +86,12 @@ def distances(
     metavar="NAME",
     help="Probe whose embeddings to use (default: the probe/method pair with the most tasks).",
 )
-@click.option("--method", default=None, metavar="M", help="Embedding method (montecarlo, expected, variational).")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="Embedding method (default: the probe/method pair with the most tasks).",
+)
 @click.option(
     "--layout",
     type=click.Choice(["tsne", "mds"]),
@@ -131,10 +142,17 @@ def map_cmd(
     "--selection",
     default=None,
     type=click.Path(dir_okay=False),
-    help="JSON selection-quality report (from `zoo bench evaluate`) to include.",
+    metavar="FILE",
+    help="Selection-quality report to include: the selection.json that `zoo bench evaluate --out-dir DIR` "
+    "writes into DIR.",
 )
 @click.option("--probe", default=None, metavar="NAME", help="Probe for distances and figures (default: most used).")
-@click.option("--method", default=None, metavar="M", help="Embedding method for distances and figures.")
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default=None,
+    help="Embedding method for distances and figures (default: the most used).",
+)
 @click.option(
     "--neighbours",
     default=5,
@@ -169,6 +187,8 @@ def report(
         zoo report --out site --selection figures/selection.json --json
         xdg-open site/index.html
     """
+    if selection is not None:
+        _require_selection(selection)
     with open_zoo(ctx, create=False) as zoo:
         files = zoo.report(
             out_dir, selection=selection, probe=probe, method=method, neighbours=neighbours, progress=not quiet
@@ -182,6 +202,19 @@ def report(
         },
         text=f"wrote {files.index} ({len(files.task_pages)} task pages, {len(files.figures)} figures)",
     )
+
+
+def _require_selection(path: str) -> None:
+    """NotFound, saying which command writes it, unless ``path`` is a file (checked before the registry opens)."""
+    from pathlib import Path
+
+    from registry.errors import NotFound, arg
+
+    if not Path(path).is_file():
+        raise NotFound(
+            f"no selection report at {path}: `zoo bench evaluate --out-dir DIR` writes DIR/selection.json; "
+            f"pass that file, or leave out {arg('selection')}"
+        )
 
 
 def _report_written(as_json: bool, data: dict, *, text: str | None = None) -> None:
