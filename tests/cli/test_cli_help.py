@@ -115,3 +115,18 @@ def test_every_command_with_progress_bars_takes_the_same_quiet_option():
             True,
             quiet[("demo",)].help,
         ), path
+
+
+def test_install_advice_installs_from_the_checkout_not_from_pypi():
+    """zoo is installed from its checkout (``pip install -e .``); a ``zoo`` on PyPI may be another project."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pypi = re.compile(r"pip install (-U |--upgrade )?['\"]?zoo\b")
+    found = [
+        f"{path.relative_to(root)}: {match.group(0)}"
+        for path in [*(root / "zoo" / "cli").glob("*.py"), root / "docs" / "cli.md"]
+        for match in pypi.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert not found

@@ -86,7 +86,8 @@ def current_cmd(ctx: click.Context, as_json: bool) -> None:
             "current": "up to date",
             "empty": "empty: run `zoo db upgrade`",
             "behind": "behind: run `zoo db upgrade`",
-            "ahead": "ahead of this zoo, which cannot use it: upgrade zoo (pip install -U zoo)",
+            "ahead": "ahead of this zoo, which cannot use it: upgrade zoo in its checkout "
+            "(git pull && pip install -e .)",
         }
         click.echo(f"database: {result['url']}")
         click.echo(f"schema:   {revision or '(empty)'} (head {head}, {words[state]})")

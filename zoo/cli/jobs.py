@@ -25,7 +25,7 @@ def ray_option(func: Callable) -> Callable:
         envvar="ZOO_RAY_ADDRESS",
         metavar="ADDRESS",
         help="Run each unit as a Ray task: auto (a running cluster), local (start one here) or "
-        "HOST:PORT; default $ZOO_RAY_ADDRESS, else this process. Needs pip install 'zoo[ray]'.",
+        "HOST:PORT; default $ZOO_RAY_ADDRESS, else this process. Needs Ray: pip install -e '.[ray]' in zoo's checkout.",
     )(func)
 
 
