@@ -68,6 +68,7 @@ class RunTrust:
     prior: dict[str, float]  # model -> mean measured error over the seen tasks
     fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
     difficulty: Difficulty | None = None  # the prior's difficulty offset (None: no offset)
+    interval_floor: float = 0.0  # the least novel held-out task's ratio: the interval is not extrapolated below
 
     @classmethod
     def load(cls, store: Store, run: Model2VecRun, task_names: Sequence[str], task_vectors: Any) -> RunTrust:
@@ -101,14 +102,24 @@ class RunTrust:
                 f"Model2Vec run {run.id} has lost its experts' priors (a schema downgrade drops them); "
                 "retrain it with `zoo train-model2vec`"
             )
+        reference = np.asarray([] if reference is None else reference, dtype=float)
+        held = [t for t in run.hyperparams.get("excluded_tasks") or [] if t in row and t not in set(names)]
+        floor = 0.0
+        if held and names and reference.size:
+            from zoo.embedding.distance import d_sym_matrix
+            from zoo.shrinkage import novelty
+
+            rows = np.asarray(task_vectors, dtype=np.float64)[[row[t] for t in held]]
+            floor = min(n.ratio for n in novelty(d_sym_matrix(rows, stacked), reference, names))
         return cls(
             Shrinkage.from_dict(run.hyperparams.get("shrinkage")),
-            np.asarray([] if reference is None else reference, dtype=float),
+            reference,
             names,
             stacked,
             prior,
             fitted,
             _run_difficulty(store, run, names, prior) if fitted else None,
+            floor,
         )
 
     def novelty(self, vector: Any) -> Novelty | None:
@@ -148,7 +159,20 @@ class RunTrust:
 
         if not (self.fitted and self.shrinkage.fitted_on):
             return None
-        return float(self.shrinkage.interval.half_width(np.array([ratio]))[0])
+        return float(self.shrinkage.interval.half_width(self.interval_ratio(np.array([ratio])))[0])
+
+    def interval_ratio(self, ratio: Any) -> Any:
+        """The novelty ratios ``[T]`` the interval is read at: ``ratio``, but never below :attr:`interval_floor`.
+        The interval was fitted on held-out tasks (and on left-out collections, more novel still); below the
+        least novel of them its lines extrapolate to a zero width, which a query as close to a seen task as a
+        registered training task reached (its measured error outside a 1-1% band)."""
+        import numpy as np
+
+        return np.maximum(np.asarray(ratio, dtype=np.float64), self.interval_floor)
+
+    def bounds(self, expected: Any, ratio: Any) -> tuple[Any, Any]:
+        """(low, high) ``[T, M]`` of the interval around ``expected`` ``[T, M]`` at novelty ratios ``[T]``."""
+        return self.shrinkage.interval.bounds(expected, self.interval_ratio(ratio))
 
     def weight(self, novelty: Novelty | None) -> float:
         """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
@@ -276,7 +300,7 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     ratio = novelty.ratio if novelty is not None else 1.0
     if trust.fitted:
         shrunk = trust.shrunk(raw, names, ratio, difficulty)
-        low, high = trust.shrinkage.interval.bounds(shrunk[None, :], np.array([ratio]))
+        low, high = trust.bounds(shrunk[None, :], np.array([ratio]))
         low, high = low[0], high[0]
     else:
         shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)
