@@ -196,7 +196,8 @@ class VerifyCount(click.ParamType):
     "data_or_name",  # Zoo.recommend's name for it, so an error naming the parameter spells --task
     required=True,
     metavar="DIR|NAME",
-    help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task.",
+    help="A folder of labelled images (class subfolders, or train/ and test/ splits) or a registered task; a "
+    "folder that exists is used even when a task has its name (a note on stderr says so).",
 )
 @click.option("-k", "k", type=int, default=5, show_default=True, help="How many experts.")
 @click.option("--probe", metavar="SPEC", help=PROBE_HELP)
@@ -211,7 +212,8 @@ class VerifyCount(click.ParamType):
     metavar="K|auto",
     help="Re-rank a shortlist of K by LogME on their features (for K >= 2 it always holds the generic pick; "
     "only experts of an architecture whose best expected error is within the margin of the generic pick's); "
-    "auto: K=5 when the folder is far from the evidence or the first pick is not the generic one.",
+    "auto: K=5 when the ranking keeps under half of Model2Vec's task term (the folder is far from the evidence, "
+    "or the term did not pay off on left-out collections) or the first pick is not the generic one.",
 )
 @click.option(
     "--screen",
@@ -286,6 +288,7 @@ def recommend(
 
         writable_figure(plot_path)
     with open_zoo(ctx) as zoo:
+        _note_folder_over_task(zoo, data_or_name)
         recs = zoo.recommend(
             data_or_name,
             k=k,
@@ -323,6 +326,26 @@ def recommend(
         click.echo(f"Chart saved to {chart}")
 
 
+def _note_folder_over_task(zoo, target: str) -> None:
+    """A note on stderr when ``target`` is both a path here and a registered task: the path is what
+    ``Zoo.recommend`` uses (a name is looked up only when no such file or folder exists)."""
+    from pathlib import Path
+
+    from registry.errors import ZooError
+
+    if not Path(target).exists():
+        return
+    try:
+        zoo.get_task(target)
+    except ZooError:  # not a task name (or not a valid one): nothing to confuse the folder with
+        return
+    click.echo(
+        f"Note: {target!r} is both a folder here and a registered task; using the folder {Path(target).resolve()} "
+        "(a registered name is used only where no such folder exists: run from another directory for the task)",
+        err=True,
+    )
+
+
 def _recommend_json(target: str, recs: list, chart: object | None) -> dict:
     """What ``zoo recommend --json`` prints: the query, its novelty, the ranked experts, the chart's path."""
     return {
@@ -350,13 +373,16 @@ def echo_novelty(recs) -> None:
         f"{ordinal(round(n.percentile))} percentile of the zoo's own nearest-neighbour distances); "
         f"Model2Vec's task term kept at {100 * first.trust:.0f}%."
     )
-    if first.difficulty is not None and first.typical_difficulty is not None and abs(first.difficulty_offset) > 0.2:
-        direction = "raised" if first.difficulty_offset > 0 else "lowered"
-        click.echo(
-            f"The probe's own head misses {100 * first.difficulty:.0f}% of this task's training images "
-            f"(a typical task the ranking learned from: {100 * first.typical_difficulty:.0f}%); every expected "
-            f"error is {direction} to match, the order is unchanged."
-        )
+    # the offset moves the prior's logit, and the prior makes up (1 - trust) of each expected error's logit
+    moved = (1.0 - first.trust) * first.difficulty_offset
+    if first.difficulty is not None and first.typical_difficulty is not None and abs(moved) > 0.2:
+        share, typical = _share(first.difficulty), _share(first.typical_difficulty)
+        if share != typical:
+            click.echo(
+                f"The probe's own head misses {share} of this task's training images (a typical task the "
+                f"ranking learned from: {typical}); every expected error is {'raised' if moved > 0 else 'lowered'} "
+                "to match, the order is unchanged."
+            )
     best = min(recs, key=lambda r: r.expected_error)
     if first.logme is None and first.margin is not None and best.expected_error < first.expected_error:
         click.echo(
@@ -365,11 +391,35 @@ def echo_novelty(recs) -> None:
             f"the generic pick stays first; --verify 3 checks both on your images{_weights_first(recs)}."
         )
     if first.extrapolates and first.logme is None:
-        click.echo(
-            "Warning: this task is far from every task the ranking learned from, so it leans on each "
-            f"expert's overall quality; check the shortlist with --verify 5 (or --verify auto){_weights_first(recs)}.",
-            err=True,
-        )
+        check = f"check the shortlist with --verify 5 (or --verify auto){_weights_first(recs)}"
+        if n.percentile > 50:  # farther from its nearest training task than most training tasks from their own
+            click.echo(
+                "Warning: this task is farther from the tasks the ranking learned from than they typically are "
+                f"from each other, so the ranking leans on each expert's overall quality; {check}.",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"Note: the ranking leans on each expert's overall quality (Model2Vec's task term kept at "
+                f"{100 * first.trust:.0f}%) because, on collections left out of its training, the task term did "
+                f"not beat that overall quality, even this near the tasks it learned from; {check}.",
+                err=True,
+            )
+
+
+#: zoo.shrinkage clips a probe head's training error to [0.005, 0.995] before its logit (its ``_CLIP``), so a
+#: difficulty at a bound stands for any share beyond it
+_DIFFICULTY_CLIP = 0.005
+
+
+def _share(error: float) -> str:
+    """A probe head's training error as a share of the images: never the clip's bound as if it were measured,
+    and a share under 10% to a tenth of a point (a 0.5% and a 0.7% are not both "1%")."""
+    if error <= _DIFFICULTY_CLIP * (1 + 1e-6):
+        return f"{100 * _DIFFICULTY_CLIP:.1f}% or less"
+    if error >= 1 - _DIFFICULTY_CLIP * (1 + 1e-6):
+        return f"{100 * (1 - _DIFFICULTY_CLIP):.1f}% or more"
+    return f"{100 * error:.1f}%" if error < 0.1 else f"{100 * error:.0f}%"
 
 
 def _weights_first(recs) -> str:

@@ -1,0 +1,106 @@
+"""What `zoo recommend` says around its table: each line matches what triggered it.
+
+The recommendations are made up (``Zoo.recommend`` is replaced), so each case
+sets exactly the fields a line reads: the query's novelty, the trust kept in
+Model2Vec's task term, the probe head's difficulty and its offset.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from registry.store import Store
+from zoo.api import Zoo
+from zoo.api.recommend import Recommendation
+from zoo.cli import main
+from zoo.shrinkage import Novelty
+
+NEAR = Novelty(distance=0.0, ratio=0.0, percentile=0.0, nearest="t")
+FAR = Novelty(distance=0.9, ratio=3.0, percentile=100.0, nearest="t")
+
+
+def _recs(**fields) -> list[Recommendation]:
+    base = {"expected_error": 0.2, "distance": 0.1, "evidence": (), "trained": True, "source": "timm:x"}
+    return [Recommendation(rank=1, model="m", **{**base, **fields})]
+
+
+def _run(tmp_path, monkeypatch, recs, task: str = "t"):
+    url = f"sqlite:///{tmp_path / 'zoo.db'}"
+    Store.open(url).close()
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: recs)
+    result = CliRunner().invoke(main, ["--db", url, "recommend", "--task", task, "-q"])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_a_far_query_is_warned_about_as_far(tmp_path, monkeypatch):
+    result = _run(tmp_path, monkeypatch, _recs(novelty=FAR, trust=0.1))
+    assert "Warning: this task is farther from the tasks the ranking learned from" in result.stderr
+
+
+def test_a_near_query_with_the_task_term_off_is_not_called_far(tmp_path, monkeypatch):
+    """A query whose nearest task is itself (d_sym 0, 0th percentile) on a run whose fit keeps little of the
+    task term anywhere: the ranking leans on overall quality, but not because the task is far."""
+    result = _run(tmp_path, monkeypatch, _recs(novelty=NEAR, trust=0.2))
+    assert "far" not in result.stderr  # nor "farther"
+    assert "Note: the ranking leans on each expert's overall quality (Model2Vec's task term kept at 20%)" in (
+        result.stderr
+    )
+    assert "did not beat that overall quality" in result.stderr and "--verify 5" in result.stderr
+
+
+def test_a_trusted_ranking_has_neither(tmp_path, monkeypatch):
+    assert _run(tmp_path, monkeypatch, _recs(novelty=NEAR, trust=0.9)).stderr == ""
+
+
+def _difficulty_line(result) -> str:
+    return next((line for line in result.stdout.splitlines() if line.startswith("The probe's own head")), "")
+
+
+def test_a_clipped_difficulty_is_not_shown_as_one_percent(tmp_path, monkeypatch):
+    recs = _recs(novelty=FAR, trust=0.1, difficulty=0.005000000000000001, typical_difficulty=0.05, difficulty_offset=-1)
+    line = _difficulty_line(_run(tmp_path, monkeypatch, recs))
+    assert "misses 0.5% or less of this task's training images" in line
+    assert "(a typical task the ranking learned from: 5.0%)" in line and "lowered" in line
+
+
+def test_the_clip_bound_is_the_one_the_library_uses():
+    from zoo.cli.recommend import _DIFFICULTY_CLIP
+    from zoo.shrinkage.trust import _CLIP
+
+    assert _DIFFICULTY_CLIP == _CLIP
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # all of the task term kept: the offset moves the prior, which weighs nothing
+        {"trust": 1.0, "difficulty": 0.005, "typical_difficulty": 0.0067, "difficulty_offset": -0.48},
+        # the same share either way, shown
+        {"trust": 0.1, "difficulty": 0.0501, "typical_difficulty": 0.0502, "difficulty_offset": 0.5},
+    ],
+    ids=["offset-weighs-nothing", "same-share"],
+)
+def test_no_raised_or_lowered_claim_when_nothing_moves(tmp_path, monkeypatch, fields):
+    assert _difficulty_line(_run(tmp_path, monkeypatch, _recs(novelty=NEAR, **fields))) == ""
+
+
+def test_a_folder_named_like_a_registered_task_is_used_and_noted(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'zoo.db'}"
+    with Store.open(url) as store:
+        store.add_task("my-shapes", data_uri="/elsewhere", num_classes=2, num_samples=4, fingerprint="f")
+    (tmp_path / "here" / "my-shapes").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "here")
+    given = []
+    monkeypatch.setattr(Zoo, "recommend", lambda self, target, **kwargs: given.append(target) or _recs())
+    result = CliRunner().invoke(main, ["--db", url, "recommend", "--task", "my-shapes", "-q"])
+    assert result.exit_code == 0, result.output
+    assert given == ["my-shapes"]
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("Note:")]
+    assert f"'my-shapes' is both a folder here and a registered task; using the folder {tmp_path}/here/my-shapes" in (
+        note
+    )
+    for quiet in (["--task", "./my-shapes"], ["--task", str(tmp_path / "here" / "my-shapes")]):
+        result = CliRunner().invoke(main, ["--db", url, "recommend", *quiet, "-q"])
+        assert result.exit_code == 0 and "Note:" not in result.stderr, result.output
