@@ -32,20 +32,32 @@ def recommendation_chart(
     fig = new_figure(8.0, float(np.clip(1.4 + 0.42 * n, 3.0, 14.0)))
     ax = fig.add_subplot()
     ypos = np.arange(n)
-    ax.barh(ypos, expected, height=0.6, color="#4c72b0", label="expected error (predicted)", zorder=2)
+    bar_colour = "#4c72b0"
+    ax.barh(ypos, expected, height=0.6, color=bar_colour, label="expected error (predicted)", zorder=2)
+    known = [(y, float(m) * 100.0) for y, m in zip(ypos, measured) if m is not None]
+    right = max([*expected, *(k[1] for k in known), (oracle or 0.0) * 100.0])
+    xmax = max(right * 1.15, 1.0)
+    dots = {y: value for y, value in known}
     for y, value in zip(ypos, expected):
+        # inside the bar, at its start, unless the bar is too short for the label or a measured dot sits there:
+        # then after the bar's end, in the bar's colour (after the dot's own label when the dot is near or past it)
+        room = _LABEL_ROOM * xmax
+        inside = value > room and not (y in dots and dots[y] < room)
+        anchor, offset = (0.0, 4.0) if inside else (value, 4.0)
+        if not inside and y in dots and dots[y] > value - room:
+            anchor, offset = max(value, dots[y]), max(4.0, _MEASURED_OFFSET + _label_width(dots[y]) + 4.0)
         ax.annotate(
             f"{value:.1f}%",
-            (0.0, y),
-            xytext=(4, 0),
+            (anchor, y),
+            xytext=(offset, 0),
             textcoords="offset points",
             va="center",
             fontsize=8,
-            color="white",
+            color="white" if inside else bar_colour,
             fontweight="bold",
-            zorder=5,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": bar_colour if inside else "white", "linewidth": 0},
+            zorder=6,  # over the oracle line
         )
-    known = [(y, float(m) * 100.0) for y, m in zip(ypos, measured) if m is not None]
     _draw_measured(ax, known)
     if oracle is not None:
         ax.axvline(
@@ -58,14 +70,25 @@ def recommendation_chart(
         )
     ax.set_yticks(ypos, models, fontsize=9)
     ax.invert_yaxis()
-    right = max([*expected, *(k[1] for k in known), (oracle or 0.0) * 100.0])
-    ax.set_xlim(0.0, max(right * 1.15, 1.0))
+    ax.set_xlim(0.0, xmax)
     ax.set_xlabel("test error (%)")
     ax.set_ylabel("recommended model (rank order)")
     ax.grid(axis="x", color="0.9", zorder=0)
     ax.set_title(title or "Expected error per recommended model", fontsize=12)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=3, fontsize=8, frameon=False)
     return save(fig, out)
+
+
+#: the share of the x-axis a bar's value label needs inside the bar
+_LABEL_ROOM = 0.12
+#: a measured error's label: its font size and its distance from the dot (points)
+_MEASURED_FONT = 7
+_MEASURED_OFFSET = 7.0
+
+
+def _label_width(value: float) -> float:
+    """About how wide (points) the measured label of ``value`` is drawn, its box included."""
+    return 0.62 * _MEASURED_FONT * len(f"{value:.1f}%") + 4.0
 
 
 def _draw_measured(ax, known: list[tuple[Any, float]]) -> None:
@@ -82,16 +105,17 @@ def _draw_measured(ax, known: list[tuple[Any, float]]) -> None:
         zorder=3,
         label="measured error",
     )
-    for y, value in known:
+    for y, value in known:  # beside the dot, on white: clear of the bar's edges, the title and the oracle line
         ax.annotate(
             f"{value:.1f}%",
             (value, y),
-            xytext=(0, 7),
+            xytext=(_MEASURED_OFFSET, 0),
             textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=7,
+            ha="left",
+            va="center",
+            fontsize=_MEASURED_FONT,
             color="#8c3d0f",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
             zorder=5,
         )
 
