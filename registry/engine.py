@@ -109,7 +109,7 @@ def make_engine(url: URL) -> Engine:
     except (ArgumentError, NoSuchModuleError, ImportError) as err:
         raise InvalidInput(
             f"cannot use database URL {display_url(url)}: {first_line(err)}; for PostgreSQL "
-            "install the extra (pip install 'zoo[postgres]') and use postgresql+psycopg://"
+            "install the extra (pip install -e '.[postgres]' in zoo's checkout) and use postgresql+psycopg://"
         ) from None
     return engine
 

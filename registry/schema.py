@@ -168,7 +168,7 @@ def _refuse_unknown(current: str | None, connection: Connection) -> None:
     if not known:
         raise SchemaMismatch(
             f"the database at {display_url(connection.engine.url)} has schema {current}, newer "
-            f"than this zoo knows (head {head_revision()}); upgrade zoo (pip install -U zoo)"
+            f"than this zoo knows (head {head_revision()}); upgrade zoo in its checkout (git pull && pip install -e .)"
         )
 
 

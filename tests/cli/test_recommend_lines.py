@@ -104,3 +104,12 @@ def test_a_folder_named_like_a_registered_task_is_used_and_noted(tmp_path, monke
     for quiet in (["--task", "./my-shapes"], ["--task", str(tmp_path / "here" / "my-shapes")]):
         result = CliRunner().invoke(main, ["--db", url, "recommend", *quiet, "-q"])
         assert result.exit_code == 0 and "Note:" not in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "text"), [(0.0, 0.0136, "0.0-1.4%"), (0.0, 0.36, "0-36%"), (0.12, 0.169, "12.0-16.9%")]
+)
+def test_a_narrow_interval_keeps_its_tenths(low, high, text):
+    from zoo.cli.recommend import _interval_text
+
+    assert _interval_text(low, high) == text

@@ -76,7 +76,7 @@ def test_ray_without_ray_installed_is_one_line_naming_the_extra(
 
         monkeypatch.setattr(zoo.bench.build, "build", _work_that_must_not_start)
     result = _invoke(sqlite_url, *command, *extra, "--ray", "local", "--quiet")
-    assert_one_line_error(result, None, "pip install 'zoo[ray]'", "--ray ADDRESS")
+    assert_one_line_error(result, None, "pip install -e '.[ray]'", "--ray ADDRESS")
 
 
 def _work_that_must_not_start(*args, **kwargs):
@@ -87,7 +87,7 @@ def test_ray_address_from_the_environment(fill, sqlite_url, monkeypatch, assert_
     fill(sqlite_url)
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setenv("ZOO_RAY_ADDRESS", "auto")
-    assert_one_line_error(_invoke(sqlite_url, "evaluate", "--all", "--quiet"), None, "zoo[ray]")
+    assert_one_line_error(_invoke(sqlite_url, "evaluate", "--all", "--quiet"), None, "'.[ray]'")
     one = _invoke(sqlite_url, "evaluate", "-m", "expert0", "-t", "task0", "--json")  # one pair ignores it
     assert one.exit_code == 0, one.output
 

@@ -114,11 +114,11 @@ def test_without_ray_the_error_names_the_extra(monkeypatch, sqlite_url):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(InvalidInput) as err:
         run_units([EvaluateUnit("m", "t", PROTOCOL)], sqlite_url, ray_address="local", progress=False)
-    assert "pip install 'zoo[ray]'" in str(err.value) and "\n" not in str(err.value)
+    assert "pip install -e '.[ray]'" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_the_environment_names_the_cluster(monkeypatch, sqlite_url):
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setenv("ZOO_RAY_ADDRESS", "auto")
-    with pytest.raises(InvalidInput, match="zoo\\[ray\\]"):
+    with pytest.raises(InvalidInput, match=r"install -e '\.\[ray\]'"):
         run_units([], sqlite_url, progress=False)

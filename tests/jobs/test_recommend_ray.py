@@ -67,4 +67,4 @@ def test_cli_recommend_verify_with_ray(ray_cluster, bench_copy, monkeypatch):
 def test_ray_without_ray_installed_is_one_line_naming_the_extra(sqlite_url, monkeypatch, assert_one_line_error):
     monkeypatch.setitem(sys.modules, "ray", None)
     args = ["--db", sqlite_url, "recommend", "--task", "some-task", "--verify", "2", "--ray", "auto"]
-    assert_one_line_error(CliRunner().invoke(main, args), None, "pip install 'zoo[ray]'", "--ray ADDRESS")
+    assert_one_line_error(CliRunner().invoke(main, args), None, "pip install -e '.[ray]'", "--ray ADDRESS")

@@ -8,7 +8,7 @@
 A plan lists only what the registry lacks, so a rerun (after a crash, a
 killed worker, a new model) does only the rest. A unit opens the registry by
 URL and writes its own row (see :mod:`zoo.api.jobs_units`); Ray is optional
-(``pip install 'zoo[ray]'``) and its runner lives in :mod:`zoo.api.jobs_ray`.
+(``pip install -e '.[ray]'`` in zoo's checkout) and its runner lives in :mod:`zoo.api.jobs_ray`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def import_ray() -> Any:
         import ray
     except ImportError:
         raise InvalidInput(
-            f"Ray is not installed: pip install 'zoo[ray]', or run without {arg('ray_address', 'ADDRESS')}"
+            "Ray is not installed: pip install -e '.[ray]' in zoo's checkout, "
+            f"or run without {arg('ray_address', 'ADDRESS')}"
         ) from None
     return ray
 
