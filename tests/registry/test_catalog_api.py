@@ -11,10 +11,12 @@ from registry.errors import DependentRows, NotFound
 
 def test_connect_register_list_alias_remove(store_url, tmp_path):
     with zoo.connect(store_url) as z:
+        with pytest.raises(NotFound, match="task 'imagenet-1k' is not registered") as err:
+            z.register_model("resnet34.a1_in1k", "timm:resnet34.a1_in1k", trained_on="imagenet-1k")
+        assert "trained_on=" in str(err.value) and not z.models()  # refused, nothing registered
         model = z.register_model(
             "resnet34.a1_in1k",
             "timm:resnet34.a1_in1k",
-            trained_on="imagenet-1k",
             tags={"family": "resnet"},
             description="ResNet-34",
         )

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from registry.errors import NotFound, arg
+
 if TYPE_CHECKING:
     from registry.records import Model, Task, TaskEmbedding
     from registry.store import Store
@@ -39,7 +41,17 @@ class Catalog:
 
         ``tags``: a mapping or ``(key, value)`` pairs (a key given twice is an error). ``check``
         verifies a ``file:`` source at registration (exists, regular file, readable weights header).
+        ``trained_on`` must name a registered task (NotFound otherwise): it is the task whose measured
+        result the ranking leaves out as the expert's own, and a misspelt one would silently be none.
         """
+        if trained_on is not None:
+            try:
+                self.store.get_task(trained_on)
+            except NotFound:
+                raise NotFound(
+                    f"task {trained_on!r} is not registered: register it first (`zoo embed-task {trained_on} "
+                    f"--data PATH`), or drop {arg('trained_on', 'TASK')} (record a source data set as a tag instead)"
+                ) from None
         return self.store.add_model(
             name,
             source,

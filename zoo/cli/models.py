@@ -71,8 +71,6 @@ def register_model(
     """
     parsed = parse_tags(tags)
     with open_zoo(ctx) as zoo:
-        if trained_on is not None:
-            _require_task(zoo, trained_on)
         model = zoo.register_model(
             name,
             source,
@@ -88,20 +86,6 @@ def register_model(
         echo_json(model)
     else:
         click.echo(f"Registered model {model.name} ({model.source})")
-
-
-def _require_task(zoo, name: str) -> None:
-    """NotFound unless task ``name`` is registered: a model trained on an unknown task would start Model2Vec
-    from the mean embedding, silently."""
-    from registry.errors import NotFound
-
-    try:
-        zoo.get_task(name)
-    except NotFound:
-        raise NotFound(
-            f"task {name!r} is not registered: register it first (`zoo embed-task {name} --data PATH`), "
-            f"or drop {arg('trained_on')}"
-        ) from None
 
 
 @click.group()
