@@ -12,8 +12,9 @@ quantile lines of the residual against log r; "symmetric", +-the 80% quantile li
 each shape, the inner score is the mean |coverage - 0.8| over the two other folds, each judged with the
 interval fitted on the remaining one (C's tasks skipped, as the leave-out judge skips them); the shape with
 the lowest inner score (ties: the earlier in that list) is C's choice, and C's coverage is reported for every
-shape. Reads the fold runs ``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts
-nothing.
+shape; then, for the default (symmetric) shape, the 80% quantile of C's absolute residuals beside the band's
+median half-width on C's pairs (a band wider than that quantile over-covers). Reads the fold runs
+``bench evaluate --leave-out`` cached (trains none); prints the figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main() -> None:
     import zoo
     from zoo.api.folds import FoldCache, FoldContext, cache_key
     from zoo.api.leaveout import _judged
-    from zoo.shrinkage import SHAPES, coverage, fit_interval, fit_weight
+    from zoo.shrinkage import SHAPES, blend, coverage, fit_interval, fit_weight
 
     z = zoo.connect(args.url)
     context = FoldContext(z.training, z.leave_out._base(None))
@@ -72,6 +73,21 @@ def main() -> None:
             + ", ".join(f"{n} {v:.3f}" for n, v in inner.items())
             + f"; chosen {chosen}; coverage on {fold}: "
             + ", ".join(f"{n} {v:.2f}" for n, v in outer.items())
+        )
+        # what the default (symmetric) band is against what the fold needed: the 80% quantile of its absolute
+        # residuals (around the expected errors recommend reports) and the band's half-width at its tasks
+        weight, interval = fitted(others, {fold}, "symmetric")
+        gaps, widths, ratios = [], [], []
+        for ex in judged(fold):
+            ok = np.isfinite(ex.truth)
+            shown = blend(ex.expected[None, :], ex.prior, np.array([ex.ratio]), weight, np.array([ex.offset]))[0]
+            gaps.append(np.abs(ex.truth - shown)[ok])
+            widths.append(np.full(int(ok.sum()), interval.half_width(np.array([ex.ratio]))[0]))
+            ratios.append(ex.ratio)
+        print(
+            f"{fold}: 80% quantile of |measured - expected| {np.quantile(np.concatenate(gaps), 0.8):.3f}; "
+            f"symmetric half-width, median over its pairs {np.median(np.concatenate(widths)):.3f} "
+            f"(median novelty ratio {np.median(ratios):.2f})"
         )
 
 
