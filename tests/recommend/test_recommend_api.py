@@ -76,6 +76,22 @@ def test_model_registered_after_training_is_recommended_untrained(synthetic_zoo)
     assert newcomer[0].model2vec_error == pytest.approx(average)
     assert min(r.expected_error for r in others) < newcomer[0].expected_error < max(r.expected_error for r in others)
 
+    # bench evaluate's default ranking gives it the same figure (its judge scores the tasks as recommend does)
+    from zoo.api.ranking import RunTrust
+    from zoo.api.space import learned_vectors, load_space
+
+    run = zoo.store.latest_model2vec_run(PROBE, METHOD)
+    space = load_space(zoo.store, PROBE, METHOD)
+    vectors, shifts, untrained = learned_vectors(zoo.store, run.id, space)
+    assert untrained == ["newcomer"]
+    trust = RunTrust.load(zoo.store, run, space.task_names, space.task_vectors)
+    target = space.task_vectors[[space.task_names.index("task07")]]
+    ratio = trust.novelty(target[0]).ratio
+    judged = zoo.judge._shrunk(run, space, vectors, shifts, target, trust, ["task07"], [ratio], untrained)
+    models = [m.name for m in space.models]
+    for rec in recs:
+        assert judged[0, models.index(rec.model)] == pytest.approx(rec.expected_error), rec.model
+
 
 def test_index_is_rebuilt_when_the_registry_changes(synthetic_zoo):
     zoo, _ = synthetic_zoo

@@ -221,7 +221,7 @@ class SelectionJudge:
         from zoo.embedding.distance import ALPHA, d_asym_matrix
         from zoo.shrinkage import hold_generic
 
-        vectors, shifts, _ = learned_vectors(self.store, run.id, space)
+        vectors, shifts, untrained = learned_vectors(self.store, run.id, space)
         alpha = float(run.hyperparams.get("alpha", ALPHA))
         timer.add(
             "Model2Vec",
@@ -239,7 +239,7 @@ class SelectionJudge:
         expected: dict[str, Any] = {}
 
         def ranking() -> Any:
-            expected["shrunk"] = self._shrunk(run, space, vectors, shifts, targets, trust, chosen, ratios)
+            expected["shrunk"] = self._shrunk(run, space, vectors, shifts, targets, trust, chosen, ratios, untrained)
             return hold_generic(expected["shrunk"], picks, margins)
 
         timer.add(
@@ -302,12 +302,15 @@ class SelectionJudge:
         trust: RunTrust,
         names: list[str],
         ratios: list[float],
+        untrained: Sequence[str] = (),
     ) -> Any:
         """``[T, M]`` the expected errors recommend gives the tasks ``names`` (embeddings ``targets`` ``[T, D]``,
-        novelty ratios ``ratios``): :meth:`zoo.api.ranking.RunTrust.shrunk`, as :func:`score_models` calls it."""
+        novelty ratios ``ratios``): :meth:`zoo.api.ranking.RunTrust.shrunk` of the raw errors with the models
+        ``untrained`` counted as average (:func:`zoo.api.ranking.cold_start`), as :func:`score_models` calls it."""
         import numpy as np
 
         from zoo.api.folds import task_difficulties
+        from zoo.api.ranking import cold_start
         from zoo.embedding.distance import ALPHA, d_asym_matrix
         from zoo.model2vec import expected_error
 
@@ -319,6 +322,7 @@ class SelectionJudge:
             run.hyperparams.get("error_link", "identity"),
         )
         models = [m.name for m in space.models]
+        raw = cold_start(raw, np.array([m not in set(untrained) for m in models]))
         return np.array([trust.shrunk(raw[i], models, ratios[i], float(difficulty[i])) for i in range(len(targets))])
 
     def scorer_matrix(

@@ -226,6 +226,23 @@ class Scored:
         return None if self.prior is None else generic_position(self.names, self.prior, allowed)
 
 
+def cold_start(raw: Any, trained: Any) -> Any:
+    """``raw`` ``[..., M]`` Model2Vec errors with each untrained model's (``trained`` ``[M]`` False: registered
+    after the run) replaced by the logit mean of the trained ones' in the same row: its vector is its source
+    task's embedding (or the tasks' mean), whose distance the run's error map was never fitted on, so it counts
+    as an expert of average quality. Unchanged when every model, or none, is trained."""
+    import numpy as np
+
+    from zoo.shrinkage import logit_mean
+
+    raw, trained = np.asarray(raw, dtype=np.float64), np.asarray(trained, dtype=bool)
+    if trained.all() or not trained.any():
+        return raw
+    rows = raw.reshape(-1, raw.shape[-1])
+    average = np.array([logit_mean(row[trained]) for row in rows])[:, None]
+    return np.where(trained[None, :], rows, average).reshape(raw.shape)
+
+
 def generic_position(names: Sequence[str], prior: Sequence[float], allowed: set[str] | None = None) -> int | None:
     """The position of the allowed model with the lowest prior error ``prior`` ``[M]`` (NaN: none; ties: by
     name): the generic pick; None when no allowed model has a prior."""
@@ -279,7 +296,7 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     import numpy as np
 
     from zoo.model2vec import expected_error
-    from zoo.shrinkage import logit_mean, sigmoid
+    from zoo.shrinkage import sigmoid
 
     hits = index.search(vector, len(index), min_candidates=len(index))
     names = tuple(h.name for h in hits)
@@ -287,13 +304,8 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     raw = expected_error(
         distance, tuple(index.meta.get("error_map", (0.0, 1.0))), index.meta.get("error_link", "identity")
     )
-    trained = (
-        np.array([str(index.columns["trained"][h.row]) == "1" for h in hits]) if "trained" in index.columns else None
-    )
-    if trained is not None and trained.any() and not trained.all():
-        # the cold start: an untrained model's vector is its source task's embedding (or the tasks' mean), whose
-        # distance the run's error map was never fitted on; it counts as an expert of average quality
-        raw = np.where(trained, raw, logit_mean(raw[trained]))
+    if "trained" in index.columns:
+        raw = cold_start(raw, np.array([str(index.columns["trained"][h.row]) == "1" for h in hits]))
     novelty = trust.novelty(vector)
     weight = trust.weight(novelty)
     known = np.array([trust.prior.get(n, np.nan) for n in names])
