@@ -124,6 +124,9 @@ def test_interval_covers_about_its_nominal_share_on_fresh_data_from_the_same_law
     shrink = sh.fit_shrinkage(fit, ["a", "b"])
     assert 0.72 <= sh.coverage(fresh, shrink.weight, shrink.interval) <= 0.88
     assert sh.Shrinkage.from_dict(shrink.as_dict()) == shrink
+    assert shrink.least_ratio == min(ex.ratio for ex in fit)  # the interval's floor in recommend
+    older = {k: v for k, v in shrink.as_dict().items() if k != "least_ratio"}  # a run stored before it
+    assert sh.Shrinkage.from_dict(older).least_ratio is None
 
 
 def test_the_symmetric_interval_is_the_absolute_residuals_quantile_line():

@@ -68,7 +68,7 @@ class RunTrust:
     prior: dict[str, float]  # model -> mean measured error over the seen tasks
     fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
     difficulty: Difficulty | None = None  # the prior's difficulty offset (None: no offset)
-    interval_floor: float = 0.0  # the least novel held-out task's ratio: the interval is not extrapolated below
+    interval_floor: float = 0.0  # the least novel ratio the interval was fitted on: not extrapolated below it
 
     @classmethod
     def load(cls, store: Store, run: Model2VecRun, task_names: Sequence[str], task_vectors: Any) -> RunTrust:
@@ -103,16 +103,19 @@ class RunTrust:
                 "retrain it with `zoo train-model2vec`"
             )
         reference = np.asarray([] if reference is None else reference, dtype=float)
+        shrinkage = Shrinkage.from_dict(run.hyperparams.get("shrinkage"))
         held = [t for t in run.hyperparams.get("excluded_tasks") or [] if t in row and t not in set(names)]
         floor = 0.0
-        if held and names and reference.size:
+        if shrinkage.least_ratio is not None:  # the least novel example the interval was fitted on
+            floor = shrinkage.least_ratio
+        elif held and names and reference.size:  # a run stored before that: its least novel held-out task
             from zoo.embedding.distance import d_sym_matrix
             from zoo.shrinkage import novelty
 
             rows = np.asarray(task_vectors, dtype=np.float64)[[row[t] for t in held]]
             floor = min(n.ratio for n in novelty(d_sym_matrix(rows, stacked), reference, names))
         return cls(
-            Shrinkage.from_dict(run.hyperparams.get("shrinkage")),
+            shrinkage,
             reference,
             names,
             stacked,
@@ -162,10 +165,11 @@ class RunTrust:
         return float(self.shrinkage.interval.half_width(self.interval_ratio(np.array([ratio])))[0])
 
     def interval_ratio(self, ratio: Any) -> Any:
-        """The novelty ratios ``[T]`` the interval is read at: ``ratio``, but never below :attr:`interval_floor`.
-        The interval was fitted on held-out tasks (and on left-out collections, more novel still); below the
-        least novel of them its lines extrapolate to a zero width, which a query as close to a seen task as a
-        registered training task reached (its measured error outside a 1-1% band)."""
+        """The novelty ratios ``[T]`` the interval is read at: ``ratio``, but never below :attr:`interval_floor`,
+        the least novel example the interval was fitted on (stored with the shrinkage; for a run stored before
+        that, the least novel of its held-out tasks, which were among those examples). Below it the interval's
+        lines extrapolate to a zero width, which a query as close to a seen task as a registered training task
+        reached (its measured error outside a 1-1% band)."""
         import numpy as np
 
         return np.maximum(np.asarray(ratio, dtype=np.float64), self.interval_floor)

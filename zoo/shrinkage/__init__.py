@@ -137,6 +137,7 @@ class Shrinkage:
     fitted_on: tuple[str, ...] = ()  # the left-out folds it was fitted on (empty: the default)
     examples: int = 0
     difficulty: Difficulty | None = None  # fitted on the run's seen tasks (None: a run stored before it)
+    least_ratio: float | None = None  # the least novel example's ratio: the interval's floor (None: not stored)
 
     def as_dict(self) -> dict:
         out = {
@@ -147,6 +148,8 @@ class Shrinkage:
         }
         if self.difficulty is not None:
             out["difficulty"] = asdict(self.difficulty)
+        if self.least_ratio is not None:
+            out["least_ratio"] = self.least_ratio
         return out
 
     @classmethod
@@ -160,10 +163,13 @@ class Shrinkage:
             tuple(data.get("fitted_on", ())),
             int(data.get("examples", 0)),
             Difficulty(float(difficulty["slope"]), float(difficulty["centre"])) if difficulty else None,
+            float(data["least_ratio"]) if data.get("least_ratio") is not None else None,
         )
 
 
 def fit_shrinkage(examples: Sequence[FoldExample], folds: Sequence[str]) -> Shrinkage:
-    """Weight and interval fitted on the examples of left-out ``folds``."""
+    """Weight and interval fitted on the examples of left-out ``folds``, and the least novel example's ratio
+    (below it the interval's lines would extrapolate: recommend reads them no lower)."""
     weight = fit_weight(examples)
-    return Shrinkage(weight, fit_interval(examples, weight), tuple(folds), len(examples))
+    least = min((float(ex.ratio) for ex in examples), default=None)
+    return Shrinkage(weight, fit_interval(examples, weight), tuple(folds), len(examples), least_ratio=least)
