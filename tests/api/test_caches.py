@@ -125,3 +125,29 @@ def test_cli_bad_input_is_one_line_and_removes_nothing(args, message):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
     assert kept.exists()
+
+
+def test_a_file_that_cannot_be_removed_is_kept_counted_and_one_line_exit_1(monkeypatch):
+    mine = _write(caches.cache_folder("scores") / "logme" / "mine.json", 10)
+    theirs = _write(caches.cache_folder("scores") / "leep" / "theirs.json", 10)
+    real_unlink = Path.unlink
+
+    def unlink(path, *args, **kwargs):
+        if path.name == "theirs.json":  # another user's file in a shared cache
+            raise PermissionError(13, "Permission denied")
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    (usage,) = caches.clear_caches(["scores"])
+    assert (usage.files, usage.size, usage.failed) == (1, 10, 1)
+    assert usage.reason == f"Permission denied: {theirs}"
+    assert not mine.exists() and theirs.exists()
+
+    _write(caches.cache_folder("scores") / "logme" / "again.json", 3)
+    result = CliRunner().invoke(main, ["cache", "clear", "scores"])
+    assert result.exit_code == 1
+    assert "Removed 1 file (3 B) from scores" in result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"Error: 1 file could not be removed (Permission denied: {theirs}); remove them as the user who owns them"
+    ]

@@ -66,6 +66,8 @@ class Usage:
     files: int
     size: int
     what: str = ""
+    failed: int = 0  # files :func:`clear_caches` could not remove (e.g. another user's)
+    reason: str = ""  # why the first of them could not be removed
 
 
 def _files(folder: Path) -> Iterable[tuple[Path, os.stat_result]]:
@@ -104,7 +106,8 @@ def bench_builds() -> list[Usage]:
 def clear_caches(kinds: Iterable[str], *, older_than_days: float | None = None, dry_run: bool = False) -> list[Usage]:
     """Remove the files of each cache of ``kinds`` (all of them, or only those last modified more than
     ``older_than_days`` days ago), then the folders left empty; the cache folders themselves stay. Returns one
-    :class:`Usage` per kind counting what was removed (with ``dry_run``: what would be, removing nothing).
+    :class:`Usage` per kind counting what was removed (with ``dry_run``: what would be, removing nothing), and
+    the files that could not be (``failed``, the first one's ``reason``: another user's file, say); they stay.
 
     Safe while zoo runs elsewhere: every cache entry is written whole by a rename, so a reader finds it or
     computes it again; a file removed by someone else meanwhile is skipped."""
@@ -116,7 +119,8 @@ def clear_caches(kinds: Iterable[str], *, older_than_days: float | None = None, 
     report = []
     for kind in chosen:
         folder = cache_folder(kind)
-        files = size = 0
+        files = size = failed = 0
+        reason = ""
         for path, info in list(_files(folder)):
             if cutoff is not None and info.st_mtime >= cutoff:
                 continue
@@ -125,11 +129,15 @@ def clear_caches(kinds: Iterable[str], *, older_than_days: float | None = None, 
                     path.unlink()
                 except FileNotFoundError:
                     continue
+                except OSError as err:
+                    failed += 1
+                    reason = reason or f"{err.strerror or type(err).__name__}: {path}"
+                    continue
             files += 1
             size += info.st_size
         if not dry_run:
             _remove_empty(folder)
-        report.append(Usage(kind, folder, files, size, KINDS[kind]))
+        report.append(Usage(kind, folder, files, size, KINDS[kind], failed, reason))
     return report
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from zoo.api.caches import KINDS
 from zoo.cli.common import echo_json, handle_errors
 
-_KINDS = ("scores", "arrays", "fold-runs", "index")
+_KINDS = tuple(KINDS)
 
 
 def _rows(usages) -> list[str]:
@@ -95,9 +98,18 @@ def clear_cmd(kinds: tuple[str, ...], all_kinds: bool, older_than: float | None,
     removed = clear_caches(_KINDS if all_kinds else kinds, older_than_days=older_than, dry_run=dry_run)
     if as_json:
         echo_json({"dry_run": dry_run, "older_than_days": older_than, "removed": removed})
-        return
+        sys.exit(1 if any(u.failed for u in removed) else 0)
     verb = "Would remove" if dry_run else "Removed"
     for u in removed:
         age = "" if older_than is None else f" last written over {older_than:g} days ago"
         files = f"{u.files} file" + ("" if u.files == 1 else "s")
         click.echo(f"{verb} {files}{age} ({human_size(u.size)}) from {u.kind}: {u.path}")
+    stuck = [u for u in removed if u.failed]
+    if stuck:
+        count = sum(u.failed for u in stuck)
+        click.echo(
+            f"Error: {count} file{'' if count == 1 else 's'} could not be removed ({stuck[0].reason}); "
+            "remove them as the user who owns them",
+            err=True,
+        )
+        sys.exit(1)
