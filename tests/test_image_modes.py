@@ -27,8 +27,8 @@ def _twin(image: Image.Image) -> np.ndarray:
     width, height = image.size
     pixels = [[image.getpixel((x, y)) for x in range(width)] for y in range(height)]
     if mode == "F":
-        flat = [0.0 if math.isnan(v) else v for row in pixels for v in row]
-        scale = 255.0 if max(flat) <= 1.0 else 1.0
+        flat = [v for row in pixels for v in row if math.isfinite(v)]
+        scale = 255.0 if not flat or max(flat) <= 1.0 else 1.0
     palette = image.getpalette() if mode in ("P", "PA") else None
     out = np.zeros((height, width, 3), np.uint8)
     for y in range(height):
@@ -37,7 +37,7 @@ def _twin(image: Image.Image) -> np.ndarray:
             if mode == "I" or mode.startswith("I;16"):
                 rgb = (min(max(v, 0), 65535) // 256,) * 3
             elif mode == "F":
-                rgb = (int(min(max((0.0 if math.isnan(v) else v) * scale, 0.0), 255.0)),) * 3
+                rgb = (int(min(max((0.0 if math.isnan(v) else v * scale), 0.0), 255.0)),) * 3
             elif mode == "1":
                 rgb = (255 if v else 0,) * 3
             elif mode == "L":
@@ -107,6 +107,12 @@ def test_the_twin_matches_the_rule_on_chosen_values():
     assert _twin(_tiny("I"))[..., 0].tolist() == [[0, 0, 0, 1], [255, 255, 255, 3], [0, 1, 156, 0]]
     assert _twin(_tiny("F"))[..., 0].tolist() == [[0, 127, 255, 63], [25, 254, 1, 191], [0, 255, 127, 76]]
     assert _twin(Image.new("CMYK", (1, 1), (10, 20, 30, 40)))[0, 0].tolist() == [207, 198, 190]
+
+
+def test_an_infinite_pixel_does_not_decide_a_float_images_scale():
+    image = Image.fromarray(np.array([[float("inf"), 0.5, float("-inf"), 1.0]], np.float32))
+    assert np.asarray(pil_to_rgb(image))[0, :, 0].tolist() == [255, 127, 0, 255]
+    assert np.array_equal(np.asarray(pil_to_rgb(image)), _twin(image))
 
 
 def test_float_images_above_one_are_clipped_and_nan_is_black():

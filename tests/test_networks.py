@@ -105,7 +105,7 @@ def test_hub_unreachable_says_how_to_use_a_local_file(monkeypatch):
     assert "\n" not in str(err.value) and "arch" in str(err.value)
     # a registered expert's weights: point the model at the file (its arch is already recorded)
     with pytest.raises(InvalidInput) as err:
-        networks.load_network("timm:resnet34.a1_in1k", arch="resnet34", model="my-r34")
+        networks.load_network("timm:resnet34.a1_in1k", arch="resnet34", model_name="my-r34")
     assert "point my-r34 at them with `zoo models set-source my-r34 file:PATH`" in str(err.value)
     assert "arch" not in str(err.value).split(";")[1]
 

@@ -43,11 +43,14 @@ def pil_to_rgb(image):
 
 
 def _float_to_uint8(array):
-    """Floats to uint8: times 255 when no value exceeds 1, else clipped to 0-255; truncated; NaN is 0."""
+    """Floats to uint8: times 255 when no finite value exceeds 1, else clipped to 0-255; truncated; NaN is 0,
+    +inf 255 and -inf 0 (an infinite pixel does not decide the scale of the rest)."""
     import numpy as np
 
-    array = np.nan_to_num(array, nan=0.0)
-    return np.clip(array * 255.0 if array.max() <= 1.0 else array, 0, 255).astype(np.uint8)
+    array = np.asarray(array, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    scale = 255.0 if finite.size == 0 or finite.max() <= 1.0 else 1.0
+    return np.clip(np.nan_to_num(array * scale, nan=0.0, posinf=255.0, neginf=0.0), 0, 255).astype(np.uint8)
 
 
 def rgb_image(image):

@@ -191,12 +191,12 @@ def load_network(
     num_classes: int | None = None,
     allow_random: bool = False,
     device: str | None = None,
-    model: str | None = None,
+    model_name: str | None = None,
 ):
     """Load a timm network from ``source`` (see module doc), in eval mode, on ``device`` (default: the CPU).
 
-    ``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`). ``model``: the registered model
-    whose source this is, if any; then weights the hub cannot give are advised to be pointed at with
+    ``device``: ``auto``, ``cpu`` or ``cuda`` (see :func:`resolve_device`). ``model_name``: the registered
+    model whose source this is, if any; then weights the hub cannot give are advised to be pointed at with
     ``zoo models set-source`` (else: a ``file:PATH`` source with ``arch``, as a probe takes it).
 
     ``num_classes`` replaces the classifier (``reset_classifier``) when it differs.
@@ -238,8 +238,8 @@ def load_network(
                 else (str(err).splitlines()[0].split(". ")[0][:120] or type(err).__name__)
             )
             advice = (
-                f"point {model} at them with `zoo models set-source {model} file:PATH`"
-                if model
+                f"point {model_name} at them with `zoo models set-source {model_name} file:PATH`"
+                if model_name
                 else f"use file:PATH with {arg('arch', src.target.split('.')[0])}"
             )
             raise InvalidInput(

@@ -113,3 +113,10 @@ def test_a_narrow_interval_keeps_its_tenths(low, high, text):
     from zoo.cli.recommend import _interval_text
 
     assert _interval_text(low, high) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(0.004, "0.4 points"), (0.01, "1.0 points"), (0.11, "11 points")])
+def test_the_margin_in_points_keeps_its_tenths_when_small(value, text):
+    from zoo.cli.recommend import _points
+
+    assert _points(value) == text

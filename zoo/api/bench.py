@@ -99,7 +99,7 @@ class Bench:
         task_record = self.store.get_task(task)
         folder = _task_folder(task_record)
         train, test = load_split(folder, "train"), load_split(folder, "test")
-        network = load_network(record.source, arch=record.arch, model=record.name)
+        network = load_network(record.source, arch=record.arch, model_name=record.name)
         cfg = data_config(network)
         params = ProtocolParams()
         result = evaluate_arrays(

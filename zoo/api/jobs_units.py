@@ -231,7 +231,7 @@ def _score_folder(zoo: Zoo, unit: ScoreUnit) -> float:
     if not Path(unit.folder).is_dir():
         raise NotFound(f"{unit.folder} is not a folder on this node: put the images where every node reads them")
     model = zoo.store.get_model(unit.model)
-    network = load_network(model.source, arch=model.arch, device=resolve_device(unit.device), model=model.name)
+    network = load_network(model.source, arch=model.arch, device=resolve_device(unit.device), model_name=model.name)
     return -scorer_value(unit.scorer, network, load_labelled(Path(unit.folder), max_samples=unit.max_samples))
 
 

@@ -115,7 +115,7 @@ class Recommendation:
                 f"the weights of {self.model} ({self.source}) are not on this machine: {remedy} "
                 f"point the model at its file with `zoo models set-source {self.model} file:PATH`"
             )
-        return load_network(self.source, arch=self.arch, num_classes=num_classes, model=self.model)
+        return load_network(self.source, arch=self.arch, num_classes=num_classes, model_name=self.model)
 
 
 class Recommender:

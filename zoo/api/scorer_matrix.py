@@ -85,7 +85,7 @@ def timed_scorer_matrix(
             chunk = pending[start : start + SCORER_CHUNK]
             began = time.perf_counter()
             networks = {
-                j: load_network(models[j].source, arch=models[j].arch, device=device, model=models[j].name)
+                j: load_network(models[j].source, arch=models[j].arch, device=device, model_name=models[j].name)
                 for j in chunk
             }
             loading = (time.perf_counter() - began) / int((~done[:, chunk]).sum())  # per value it serves

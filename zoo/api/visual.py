@@ -365,8 +365,8 @@ def _read_selection(selection: str | Path | None) -> Any:
     path = Path(selection)
     if not path.is_file():
         raise NotFound(
-            f"no selection report at {path}; `zoo bench evaluate --out-dir DIR` writes DIR/selection.json, "
-            f"or leave out {arg('selection')}"
+            f"no selection report at {path}: `zoo bench evaluate --out-dir DIR` writes DIR/selection.json; "
+            f"pass that file, or leave out {arg('selection')}"
         )
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -36,7 +36,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: the version of the image-to-RGB rule, part of each cache's fingerprint: version 2 reads 16-bit,
 #: 32-bit and float images by their range (zoo.batches.pil_to_rgb) where version 1 clipped them to white.
-DECODE_RULE = "pil_to_rgb-2"
+DECODE_RULE = "pil_to_rgb-3"
 
 
 def cache_directory() -> Path:

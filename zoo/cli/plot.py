@@ -187,8 +187,6 @@ def report(
         zoo report --out site --selection figures/selection.json --json
         xdg-open site/index.html
     """
-    if selection is not None:
-        _require_selection(selection)
     with open_zoo(ctx, create=False) as zoo:
         files = zoo.report(
             out_dir, selection=selection, probe=probe, method=method, neighbours=neighbours, progress=not quiet
@@ -202,19 +200,6 @@ def report(
         },
         text=f"wrote {files.index} ({len(files.task_pages)} task pages, {len(files.figures)} figures)",
     )
-
-
-def _require_selection(path: str) -> None:
-    """NotFound, saying which command writes it, unless ``path`` is a file (checked before the registry opens)."""
-    from pathlib import Path
-
-    from registry.errors import NotFound, arg
-
-    if not Path(path).is_file():
-        raise NotFound(
-            f"no selection report at {path}: `zoo bench evaluate --out-dir DIR` writes DIR/selection.json; "
-            f"pass that file, or leave out {arg('selection')}"
-        )
 
 
 def _report_written(as_json: bool, data: dict, *, text: str | None = None) -> None:

@@ -387,7 +387,7 @@ def echo_novelty(recs) -> None:
     if first.logme is None and first.margin is not None and best.expected_error < first.expected_error:
         click.echo(
             f"Model2Vec expects {best.model} to do better ({100 * best.expected_error:.1f}% against "
-            f"{100 * first.expected_error:.1f}%), by less than its uncertainty ({100 * first.margin:.0f} points): "
+            f"{100 * first.expected_error:.1f}%), by less than its uncertainty ({_points(first.margin)}): "
             f"the generic pick stays first; --verify 3 checks both on your images{_weights_first(recs)}."
         )
     if first.extrapolates and first.logme is None:
@@ -488,6 +488,11 @@ def rebuild(
         return
     for item in built:
         click.echo(f"{item['built_from']['kind']}: {item['count']} vectors, {item['factory']} -> {item['path']}")
+
+
+def _points(value: float) -> str:
+    """``value`` (an error difference) in points: tenths under 5 points, as :func:`_interval_text` rounds."""
+    return (f"{100 * value:.1f}" if value < 0.05 else f"{100 * value:.0f}") + " points"
 
 
 def _interval_text(low: float, high: float) -> str:
