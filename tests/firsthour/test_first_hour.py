@@ -140,31 +140,22 @@ def test_verify_without_any_experts_weights_fails_before_the_probe_pass(first_ho
         "except NotFound as err:\n    print(err)\n",
     )
     assert "verify=K" in message and "zoo bench rebuild-experts" in message and "none of the 48" in message
-    cli = zoo(
-        first_hour["home"],
-        "recommend",
-        "--task",
-        "my_images",
-        "--verify",
-        "3",
-        cwd=first_hour["work"],
-        ZOO_BENCH_ROOT=str(tmp_path / "no-bench"),
-    )
+
+    def verify(value: str):
+        return zoo(
+            first_hour["home"],
+            *("recommend", "--task", "my_images", "--verify", value),
+            cwd=first_hour["work"],
+            ZOO_BENCH_ROOT=str(tmp_path / "no-bench"),
+        )
+
+    cli = verify("3")
     assert cli.returncode == 1 and cli.stdout == ""
     lines = cli.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: --verify K loads the experts' weights"), cli.stderr
     # auto decides after the probe pass (the shapes extrapolate, so it verifies), then refuses the same way
     # instead of screening and failing on the first expert it loads
-    auto = zoo(
-        first_hour["home"],
-        "recommend",
-        "--task",
-        "my_images",
-        "--verify",
-        "auto",
-        cwd=first_hour["work"],
-        ZOO_BENCH_ROOT=str(tmp_path / "no-bench"),
-    )
+    auto = verify("auto")
     assert auto.returncode == 1 and auto.stdout == ""
     last = auto.stderr.strip().splitlines()[-1]
     assert last.startswith("Error: --verify auto chose to verify this query, which loads the experts' weights")
