@@ -120,3 +120,18 @@ def test_the_margin_in_points_keeps_its_tenths_when_small(value, text):
     from zoo.cli.recommend import _points
 
     assert _points(value) == text
+
+
+@pytest.mark.parametrize(("distance", "noted"), [(0.015, True), (0.044, True), (0.046, False), (0.15, False)])
+def test_a_folder_that_is_nearly_a_registered_task_is_noted(tmp_path, monkeypatch, distance, noted):
+    """The typical distance is the seen tasks' median nearest-neighbour one (0.151 / 0.824 = 0.183 here); an
+    evidence task under a quarter of it (0.0458) is the query's own data embedded again."""
+    from zoo.api.recommend import Evidence
+
+    novelty = Novelty(distance=0.151, ratio=0.824, percentile=19.0, nearest="script-mandaic")
+    evidence = (Evidence("script-avestan", distance, 0.03), Evidence("script-mandaic", 0.151, 0.01))
+    result = _run(tmp_path, monkeypatch, _recs(novelty=novelty, trust=0.9, evidence=evidence))
+    line = "Note: this data set is nearly the registered task script-avestan"
+    assert (line in result.stderr) is noted
+    if noted:
+        assert f"(d_sym {distance:.3f}, under a quarter of the 0.183 between two of the zoo's tasks" in result.stderr
