@@ -128,6 +128,10 @@ def hybrid_scores(
     return out
 
 
+#: screen values equal to this many decimals tie (:func:`screened_scores`); LogME gains differ by 1e-3 or more
+SCREEN_DECIMALS = 9
+
+
 def screened_scores(
     scores: np.ndarray,
     screen: np.ndarray,
@@ -143,8 +147,11 @@ def screened_scores(
     The shortlist holds the anchor (as in :func:`hybrid_scores`; none for ``k = 1`` or a negative one), then
     alternately the screen's best and the ranking's best not yet listed, the screen first, until ``k``. Only
     models with a finite score are candidates (the allowed set), and of those only ``candidates`` ``[T, M]``
-    when given (the others are never screened or listed); a NaN screen value never proposes.
-    Re-ranked by ``transferability``, the rest in ``scores`` order, as :func:`hybrid_scores`.
+    when given (the others are never screened or listed); a NaN screen value never proposes. Screen values
+    equal to :data:`SCREEN_DECIMALS` decimals tie, and ties go to the ranking's order: a screen on one image
+    per class scores every expert 0 (relabelling one image per class only renames the classes), and float
+    noise of 1e-16 must not pick its "best". Re-ranked by ``transferability``, the rest in ``scores`` order,
+    as :func:`hybrid_scores`.
     """
     scores = np.asarray(scores, dtype=np.float64)
     screen = np.asarray(screen, dtype=np.float64)
@@ -154,7 +161,8 @@ def screened_scores(
         order = _ranked(scores[t])
         pool = _eligible(order, None if candidates is None else candidates[t])
         valid = np.isfinite(screen[t, pool])
-        proposers = [list(pool[valid][np.lexsort((pool[valid], -screen[t, pool[valid]]))]), list(pool)]
+        tied = np.round(screen[t, pool[valid]], SCREEN_DECIMALS)  # float noise is no preference
+        proposers = [list(pool[valid][np.lexsort((np.flatnonzero(valid), -tied))]), list(pool)]
         short: list[int] = []
         if anchor is not None and k > 1 and int(anchor[t]) in pool:
             short.append(int(anchor[t]))

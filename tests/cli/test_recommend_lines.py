@@ -7,6 +7,8 @@ Model2Vec's task term, the probe head's difficulty and its offset.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from click.testing import CliRunner
 
@@ -135,3 +137,13 @@ def test_a_folder_that_is_nearly_a_registered_task_is_noted(tmp_path, monkeypatc
     assert (line in result.stderr) is noted
     if noted:
         assert f"(d_sym {distance:.3f}, under a quarter of the 0.183 between two of the zoo's tasks" in result.stderr
+
+
+def test_a_screen_that_told_no_expert_apart_is_not_said_to_have_proposed_one(tmp_path, monkeypatch):
+    alike = [Recommendation(rank=i, model=f"m{i}", expected_error=0.2, distance=0.1, evidence=(), trained=True,
+                            source="timm:x", logme=0.5, screen=1e-16 * i) for i in (1, 2)]  # fmt: skip
+    out = _run(tmp_path, monkeypatch, alike).stdout
+    assert "The screen scored every eligible expert alike" in out and "in turn" not in out
+    apart = [dataclasses.replace(r, screen=0.1 * r.rank) for r in alike]
+    out = _run(tmp_path, monkeypatch, apart).stdout
+    assert "took the screen's and the ranking's best in turn" in out and "alike" not in out

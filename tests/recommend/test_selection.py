@@ -157,7 +157,10 @@ def screened_reference(scores, screen, transferability, k, anchor=None):
     for t in range(scores.shape[0]):
         allowed = [j for j in range(scores.shape[1]) if not np.isnan(scores[t, j])]
         by_rank = sorted(allowed, key=lambda j: (scores[t, j], j))
-        by_screen = sorted((j for j in allowed if not np.isnan(screen[t, j])), key=lambda j: (-screen[t, j], j))
+        by_screen = sorted(
+            (j for j in allowed if not np.isnan(screen[t, j])),
+            key=lambda j: (-round(float(screen[t, j]), selection.SCREEN_DECIMALS), by_rank.index(j)),
+        )
         short = [int(anchor[t])] if anchor is not None and k > 1 and int(anchor[t]) in allowed else []
         turn = 0
         while len(short) < min(k, len(allowed)):
@@ -197,6 +200,18 @@ def test_screened_scores_match_the_list_twin(k):
         scores[t, best] = 99.0
         if k >= 2:
             assert selection.screened_scores(scores, screen, transferability, k)[t, best] < k
+
+
+def test_a_screen_that_scores_every_expert_alike_defers_to_the_ranking():
+    """One image per class: every gain is 0 up to float noise, and the shortlist is the ranking's own."""
+    rng = np.random.default_rng(3)
+    scores, transferability = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    noise = rng.normal(scale=1e-16, size=(5, 8))
+    anchor = np.array([0, 3, 7, -1, 2])
+    for k in (2, 3, 5):
+        got = selection.screened_scores(scores, noise, transferability, k, anchor)
+        np.testing.assert_array_equal(got, selection.hybrid_scores(scores, transferability, k, anchor))
+        np.testing.assert_array_equal(got, screened_reference(scores, noise, transferability, k, anchor))
 
 
 def candidates_reference(scores, screen, transferability, k, anchor, candidates):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, arg
+from zoo.selection import SCREEN_DECIMALS as SCREEN_DECIMALS  # re-exported: screen values tie to this many decimals
 
 if TYPE_CHECKING:
     from registry.store import Store

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from zoo.api.choices import model2vec_default, model2vec_objectives
-from zoo.api.verify import SCREEN_FRACTION
+from zoo.api.verify import SCREEN_DECIMALS, SCREEN_FRACTION
 from zoo.cli.common import echo_json, handle_errors, open_zoo
 from zoo.cli.jobs import gpus_option, ray_option
 from zoo.cli.options import LazyChoice, LibraryDefault, quiet_option
@@ -310,10 +310,16 @@ def recommend(
         echo_json(_recommend_json(data_or_name, recs, chart))
         return
     echo_recommendations(recs, verify=any(r.logme is not None for r in recs))
-    if any(r.screen is not None for r in recs):
+    screened = {round(r.screen, SCREEN_DECIMALS) for r in recs if r.screen is not None}
+    if len(screened) > 1:
         click.echo(
-            "The LogME shortlist took the ranking's and a screen's best in turn (every eligible expert on a share "
+            "The LogME shortlist took the screen's and the ranking's best in turn (every eligible expert on a share "
             "of your images, --screen F; --screen 0: the ranking's top K only)."
+        )
+    elif screened:
+        click.echo(
+            "The screen scored every eligible expert alike (its share of your images holds one per class, where "
+            "relabelling only renames the classes), so the LogME shortlist is the ranking's top K."
         )
     left_out = recs[0].left_out if recs else ()
     if left_out:
