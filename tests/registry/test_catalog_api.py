@@ -66,3 +66,24 @@ def test_postgres_fixture_fails_instead_of_skipping_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         conftest._unavailable("no server")
+
+
+def test_a_file_expert_takes_its_sidecars_arch_and_is_warned_about_without_an_input_size(store_url, tmp_path):
+    import json
+    import warnings
+
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "copied.safetensors"
+    save_file({"w": torch.zeros(2)}, str(weights))
+    with zoo.connect(store_url) as z:
+        with pytest.warns(UserWarning, match="no sidecar .* giving its input size") as caught:
+            bare = z.register_model("bare", f"file:{weights}", arch="resnet10t")
+        assert len(caught) == 1 and "\n" not in str(caught[0].message) and bare.arch == "resnet10t"
+        weights.with_name("copied.safetensors.json").write_text(json.dumps({"arch": "resnet10t", "input_size": 32}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            described = z.register_model("described", f"file:{weights}")
+            named = z.register_model("named", f"file:{weights}", arch="resnet18")
+        assert described.arch == "resnet10t" and named.arch == "resnet18"  # an explicit arch wins

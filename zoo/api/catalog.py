@@ -43,7 +43,15 @@ class Catalog:
         verifies a ``file:`` source at registration (exists, regular file, readable weights header).
         ``trained_on`` must name a registered task (NotFound otherwise): it is the task whose measured
         result the ranking leaves out as the expert's own, and a misspelt one would silently be none.
+
+        A local ``file:`` weights file is read with the sidecar beside it (``PATH.json`` or ``<stem>.json``, as
+        the bench writes for each expert): without ``arch``, the sidecar's is recorded (so ``--arch`` filters
+        see it); without an ``input_size`` there, a warning says that timm's default input size and
+        normalisation for the architecture will be used, which measures an expert trained at another size
+        (the bench's: 32 px) as a far worse one.
         """
+        if check and source.startswith("file:"):
+            arch = _file_sidecar(source, arch)
         if trained_on is not None:
             try:
                 self.store.get_task(trained_on)
@@ -154,3 +162,24 @@ class Catalog:
         before = registry.current_revision(url)
         after = registry.upgrade(url)
         return {"url": display_url(parse_url(url)), "from": before, "to": after, "head": registry.head_revision()}
+
+
+def _file_sidecar(source: str, arch: str | None) -> str | None:
+    """``arch``, else the architecture the sidecar of a ``file:`` source names; warns when no sidecar gives its
+    input size (see :meth:`Catalog.register_model`)."""
+    import warnings
+
+    from zoo.checkpoints import local_weights, read_sidecar
+
+    path = local_weights(source)
+    if path is None or not path.is_file():
+        return arch  # the store's own check says what is wrong with the path
+    info = read_sidecar(path)
+    if "input_size" not in info:
+        warnings.warn(
+            f"{path} has no sidecar ({path.name}.json or {path.stem}.json) giving its input size: zoo will feed it "
+            f"timm's default input size and normalisation for {arch or info.get('arch') or 'its architecture'}; "
+            "if it was trained otherwise (the bench's experts: 32 px), put its sidecar beside it before measuring it",
+            stacklevel=3,
+        )
+    return arch or info.get("arch")
