@@ -147,3 +147,12 @@ def test_a_screen_that_told_no_expert_apart_is_not_said_to_have_proposed_one(tmp
     apart = [dataclasses.replace(r, screen=0.1 * r.rank) for r in alike]
     out = _run(tmp_path, monkeypatch, apart).stdout
     assert "took the screen's and the ranking's best in turn" in out and "alike" not in out
+
+
+def test_save_says_what_it_registered(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'zoo.db'}"
+    Store.open(url).close()
+    monkeypatch.setattr(Zoo, "recommend", lambda self, *args, **kwargs: _recs())
+    result = CliRunner().invoke(main, ["--db", url, "recommend", "--task", "t", "--save", "mine", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Registered the folder as task mine with its embedding" in result.stdout

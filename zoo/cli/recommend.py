@@ -330,6 +330,8 @@ def recommend(
         )
     if chart:
         click.echo(f"Chart saved to {chart}")
+    if save:
+        click.echo(f"Registered the folder as task {save} with its embedding: `zoo recommend --task {save}` reuses it.")
 
 
 def _note_folder_over_task(zoo, target: str) -> None:
