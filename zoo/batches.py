@@ -22,8 +22,8 @@ def pil_to_rgb(image):
       (0-65535 to 0-255), as Pillow reads the channels of a 16-bit RGB PNG;
     - ``I`` (32-bit integer): read on the same 16-bit scale (values below 0 become 0, above 65535 become
       255), the scale of the 16-bit PNG and TIFF files older Pillow versions open as ``I``;
-    - ``F`` (float): the rule of float arrays in :func:`rgb_image`: times 255 when no value exceeds 1,
-      else clipped to 0-255; then truncated to an integer (NaN becomes 0);
+    - ``F`` (float): the rule of float arrays in :func:`rgb_image`: times 255 when no finite value exceeds
+      1, else clipped to 0-255; then truncated to an integer (NaN becomes 0, +inf 255, -inf 0);
     - every other mode (``1``, ``L``, ``P``, ``RGB``, ``CMYK``, ``LA``, ``RGBA``, ``PA``, ...): Pillow's
       ``convert("RGB")``, exactly what torchvision's ImageFolder loader does; alpha is dropped, so a
       transparent pixel keeps the colour stored under it.
@@ -57,7 +57,7 @@ def rgb_image(image):
     """A PIL RGB image from a PIL image (:func:`pil_to_rgb`), HxW(xC) array, or [C, H, W] float/uint8 tensor.
 
     Arrays: uint8 as they are, uint16 by the 16-bit rule of :func:`pil_to_rgb`, floats by its float rule,
-    other integers as floats (times 255 when no value exceeds 1, else clipped to 0-255).
+    other integers as floats (times 255 when no finite value exceeds 1, else clipped to 0-255).
     """
     from PIL import Image
 

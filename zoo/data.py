@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import InvalidInput, arg
-from zoo.batches import pil_to_rgb as _pil_to_rgb
 from zoo.batches import rgb_image as _to_pil
 from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
 from zoo.image_lists import IMAGE_SUFFIXES, index_labels, read_manifest, scan_folder  # IMAGE_SUFFIXES re-exported
@@ -122,7 +121,7 @@ class LabelledImages(_DatasetBase):
             from PIL import Image
 
             with Image.open(item) as img:
-                return _pil_to_rgb(img)
+                return _to_pil(img)
         return _to_pil(self.base[item][0])
 
 

@@ -171,7 +171,8 @@ def test_a_checkpoint_of_other_settings_starts_the_run_over_and_says_so(tmp_path
     assert _equal(_state(model), _state(whole))
 
 
-def test_an_unreadable_checkpoint_is_ignored_with_a_one_line_warning(tmp_path, monkeypatch):
+def _checkpoint_and_whole_run(tmp_path, monkeypatch):
+    """(images, labels, the step-4 checkpoint of an interrupted run, the model of an uninterrupted one)."""
     import torch
 
     torch.set_num_threads(1)
@@ -180,6 +181,11 @@ def test_an_unreadable_checkpoint_is_ignored_with_a_one_line_warning(tmp_path, m
     _leave_checkpoint(monkeypatch, checkpoint, images, labels)
     whole = _tiny_model()
     train_classifier(whole, images, labels, **RUN)
+    return images, labels, checkpoint, whole
+
+
+def test_an_unreadable_checkpoint_is_ignored_with_a_one_line_warning(tmp_path, monkeypatch):
+    images, labels, checkpoint, whole = _checkpoint_and_whole_run(tmp_path, monkeypatch)
     data = checkpoint.read_bytes()
     for damaged in (data[: len(data) // 2], b"not a checkpoint"):
         checkpoint.write_bytes(damaged)
@@ -199,12 +205,7 @@ def test_a_checkpoint_whose_states_do_not_load_starts_afresh_with_nothing_half_r
     set before failing are dropped, so the run equals an uninterrupted one."""
     import torch
 
-    torch.set_num_threads(1)
-    images, labels = _data()
-    checkpoint = tmp_path / "run.ckpt"
-    _leave_checkpoint(monkeypatch, checkpoint, images, labels)
-    whole = _tiny_model()
-    train_classifier(whole, images, labels, **RUN)
+    images, labels, checkpoint, whole = _checkpoint_and_whole_run(tmp_path, monkeypatch)
     saved = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
     if break_it == "order":  # fails after every state but the model was restored
         saved["order"] = saved["order"][:-1]

@@ -59,7 +59,7 @@ def cache_folder(kind: str) -> Path:
 
 @dataclass(frozen=True)
 class Usage:
-    """One folder's files and bytes (``removed``: what :func:`clear_caches` took or, dry, would take)."""
+    """One folder's files and bytes (from :func:`clear_caches`: what it removed or, dry, would remove)."""
 
     kind: str
     path: Path
@@ -155,9 +155,9 @@ def _remove_empty(folder: Path) -> None:
 
 def human_size(size: int) -> str:
     """``size`` bytes as "0 B", "512 B", "1.2 kB", "34.5 MB", "2.2 GB" (powers of 1000)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000.0 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000.0
-    return f"{value:.1f} GB"  # unreachable: the loop returns at GB
+    if size < 1000:
+        return f"{int(size)} B"
+    value, units = size / 1000.0, ["kB", "MB", "GB"]
+    while value >= 1000.0 and len(units) > 1:
+        value, units = value / 1000.0, units[1:]
+    return f"{value:.1f} {units[0]}"

@@ -34,8 +34,9 @@ from zoo.transfer import images_to_tensor
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: the version of the image-to-RGB rule, part of each cache's fingerprint: version 2 reads 16-bit,
-#: 32-bit and float images by their range (zoo.batches.pil_to_rgb) where version 1 clipped them to white.
+#: the version of the image-to-RGB rule, part of each cache's fingerprint: version 1 clipped 16-bit, 32-bit and
+#: float images to white, version 2 reads them by their range (zoo.batches.pil_to_rgb), version 3 keeps an
+#: infinite pixel from deciding a float image's scale.
 DECODE_RULE = "pil_to_rgb-3"
 
 

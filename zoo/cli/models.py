@@ -27,11 +27,14 @@ def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
 @click.option(
     "--source", required=True, metavar="URI", help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH."
 )
-@click.option("--arch", metavar="A", help="timm architecture (default: from a timm: source).")
+@click.option(
+    "--arch", metavar="A", help="timm architecture (default: from a timm: source, or a file: source's sidecar)."
+)
 @click.option(
     "--trained-on",
     metavar="TASK",
-    help="The registered task the model was trained on (its Model2Vec cold start); register it first.",
+    help="The registered task the model was trained on (its own task, whose result Model2Vec leaves out); "
+    "register it first.",
 )
 @click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag; repeat for more.")
 @click.option("--description", metavar="TEXT", help="Free text.")
