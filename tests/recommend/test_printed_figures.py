@@ -97,27 +97,24 @@ def test_every_printed_expected_error_and_interval_follows_from_the_stored_recor
         assert ratio == 0.0 and at == floor > 0.3
 
 
-def test_the_interval_floor_is_the_stored_least_ratio_else_the_least_novel_held_out_task(shipped):
+def test_the_interval_floor_is_the_stored_one_else_the_least_novel_held_out_task(shipped):
     import dataclasses
 
     from zoo.api.ranking import RunTrust
+    from zoo.shrinkage import Interval
 
     with Zoo.open(shipped) as z:
         (probe,) = z.store.list_probes()
         run = z.store.latest_model2vec_run(probe.name, "montecarlo")
         tasks = z.indexes.tasks(run.probe, run.method)
-        older = RunTrust.load(z.store, run, tasks.names, tasks.vectors)  # the shipped run predates least_ratio
-        h = dict(run.hyperparams, shrinkage=dict(run.hyperparams["shrinkage"], least_ratio=0.9))
+        older = RunTrust.load(z.store, run, tasks.names, tasks.vectors)  # the shipped run predates the floor
+        stored = run.hyperparams["shrinkage"]
+        h = dict(run.hyperparams, shrinkage=dict(stored, interval=dict(stored["interval"], floor=0.9)))
         newer = RunTrust.load(z.store, dataclasses.replace(run, hyperparams=h), tasks.names, tasks.vectors)
+    assert "floor" not in stored["interval"]
     held = [tasks.names.index(t) for t in run.hyperparams["excluded_tasks"]]
     least = min(n.ratio for n in (older.novelty(tasks.vectors[i]) for i in held))
-    assert older.interval_floor == pytest.approx(least) and 0.3 < least < 0.9
-    assert newer.interval_floor == 0.9
-    expected = np.array([[0.02, 0.3]])
-    for trust, floor in ((older, least), (newer, 0.9)):
-        for ratio in (0.0, floor / 2):  # below the floor: read at the floor
-            got = trust.bounds(expected, np.array([ratio]))
-            want = trust.shrinkage.interval.bounds(expected, np.array([floor]))
-            assert np.allclose(got, want)
-        above = trust.bounds(expected, np.array([floor * 2]))
-        assert np.allclose(above, trust.shrinkage.interval.bounds(expected, np.array([floor * 2])))
+    assert older.shrinkage.interval.floor == pytest.approx(least) and 0.3 < least < 0.9
+    assert newer.shrinkage.interval.floor == 0.9
+    # the rest of the interval is the stored one
+    assert dataclasses.replace(older.shrinkage.interval, floor=0.0) == Interval.from_dict(stored["interval"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -124,9 +125,22 @@ def test_interval_covers_about_its_nominal_share_on_fresh_data_from_the_same_law
     shrink = sh.fit_shrinkage(fit, ["a", "b"])
     assert 0.72 <= sh.coverage(fresh, shrink.weight, shrink.interval) <= 0.88
     assert sh.Shrinkage.from_dict(shrink.as_dict()) == shrink
-    assert shrink.least_ratio == min(ex.ratio for ex in fit)  # the interval's floor in recommend
-    older = {k: v for k, v in shrink.as_dict().items() if k != "least_ratio"}  # a run stored before it
-    assert sh.Shrinkage.from_dict(older).least_ratio is None
+    assert shrink.interval.floor == min(ex.ratio for ex in fit)  # read no lower than the least novel example
+    older = dict(shrink.as_dict(), interval={k: v for k, v in shrink.as_dict()["interval"].items() if k != "floor"})
+    assert sh.Shrinkage.from_dict(older).interval.floor == 0.0  # a run stored before the floor
+
+
+def test_below_its_floor_an_interval_is_read_at_the_floor():
+    line = sh.Interval((-0.05, -0.1), (0.05, 0.1))  # zero width at r = e^-0.5 and below
+    floored = dataclasses.replace(line, floor=0.9)
+    expected = np.array([[0.3, 0.6]])
+    for ratio in (0.0, 0.2, 0.9):
+        np.testing.assert_array_equal(
+            floored.bounds(expected, np.array([ratio])), line.bounds(expected, np.array([0.9]))
+        )
+        assert floored.half_width(np.array([ratio]))[0] == line.half_width(np.array([0.9]))[0] > 0.0
+    assert line.half_width(np.array([0.0]))[0] == 0.0  # without a floor the line reaches zero width
+    np.testing.assert_array_equal(floored.bounds(expected, np.array([2.0])), line.bounds(expected, np.array([2.0])))
 
 
 def test_the_symmetric_interval_is_the_absolute_residuals_quantile_line():

@@ -397,7 +397,7 @@ def _calibration(shrunk: Any, default: Any, trust: RunTrust, novelties: list[Any
     from zoo.selection import top_k_mask
 
     ratio = np.array([n.ratio for n in novelties])
-    low, high = trust.bounds(shrunk, ratio)
+    low, high = trust.shrinkage.interval.bounds(shrunk, ratio)
     ok = np.isfinite(truth) & np.isfinite(shrunk)
     inside = (truth >= low) & (truth <= high)
     shown = ok & top_k_mask(default if default is not None else shrunk, SHOWN)

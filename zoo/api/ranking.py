@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from registry.errors import InvalidInput, NotFound, arg
@@ -68,7 +68,6 @@ class RunTrust:
     prior: dict[str, float]  # model -> mean measured error over the seen tasks
     fitted: bool  # False: a run stored before shrinkage existed (its ranking is Model2Vec's alone)
     difficulty: Difficulty | None = None  # the prior's difficulty offset (None: no offset)
-    interval_floor: float = 0.0  # the least novel ratio the interval was fitted on: not extrapolated below it
 
     @classmethod
     def load(cls, store: Store, run: Model2VecRun, task_names: Sequence[str], task_vectors: Any) -> RunTrust:
@@ -105,15 +104,15 @@ class RunTrust:
         reference = np.asarray([] if reference is None else reference, dtype=float)
         shrinkage = Shrinkage.from_dict(run.hyperparams.get("shrinkage"))
         held = [t for t in run.hyperparams.get("excluded_tasks") or [] if t in row and t not in set(names)]
-        floor = 0.0
-        if shrinkage.least_ratio is not None:  # the least novel example the interval was fitted on
-            floor = shrinkage.least_ratio
-        elif held and names and reference.size:  # a run stored before that: its least novel held-out task
+        if not shrinkage.interval.floor and held and names and reference.size:
+            # a run stored before intervals had a floor: its least novel held-out task, one of the examples
+            # the interval was fitted on, as floor
             from zoo.embedding.distance import d_sym_matrix
             from zoo.shrinkage import novelty
 
             rows = np.asarray(task_vectors, dtype=np.float64)[[row[t] for t in held]]
             floor = min(n.ratio for n in novelty(d_sym_matrix(rows, stacked), reference, names))
+            shrinkage = replace(shrinkage, interval=replace(shrinkage.interval, floor=floor))
         return cls(
             shrinkage,
             reference,
@@ -122,7 +121,6 @@ class RunTrust:
             prior,
             fitted,
             _run_difficulty(store, run, names, prior) if fitted else None,
-            floor,
         )
 
     def novelty(self, vector: Any) -> Novelty | None:
@@ -162,21 +160,7 @@ class RunTrust:
 
         if not (self.fitted and self.shrinkage.fitted_on):
             return None
-        return float(self.shrinkage.interval.half_width(self.interval_ratio(np.array([ratio])))[0])
-
-    def interval_ratio(self, ratio: Any) -> Any:
-        """The novelty ratios ``[T]`` the interval is read at: ``ratio``, but never below :attr:`interval_floor`,
-        the least novel example the interval was fitted on (stored with the shrinkage; for a run stored before
-        that, the least novel of its held-out tasks, which were among those examples). Below it the interval's
-        lines extrapolate to a zero width, which a query as close to a seen task as a registered training task
-        reached (its measured error outside a 1-1% band)."""
-        import numpy as np
-
-        return np.maximum(np.asarray(ratio, dtype=np.float64), self.interval_floor)
-
-    def bounds(self, expected: Any, ratio: Any) -> tuple[Any, Any]:
-        """(low, high) ``[T, M]`` of the interval around ``expected`` ``[T, M]`` at novelty ratios ``[T]``."""
-        return self.shrinkage.interval.bounds(expected, self.interval_ratio(ratio))
+        return float(self.shrinkage.interval.half_width(np.array([ratio]))[0])
 
     def weight(self, novelty: Novelty | None) -> float:
         """How much of Model2Vec's task-dependent term the ranking keeps at this novelty (1 without a fit)."""
@@ -316,7 +300,7 @@ def score_models(index: EmbeddingIndex, vector: Any, trust: RunTrust, difficulty
     ratio = novelty.ratio if novelty is not None else 1.0
     if trust.fitted:
         shrunk = trust.shrunk(raw, names, ratio, difficulty)
-        low, high = trust.bounds(shrunk[None, :], np.array([ratio]))
+        low, high = trust.shrinkage.interval.bounds(shrunk[None, :], np.array([ratio]))
         low, high = low[0], high[0]
     else:
         shrunk, low, high = raw, np.full_like(raw, np.nan), np.full_like(raw, np.nan)

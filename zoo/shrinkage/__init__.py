@@ -55,7 +55,7 @@ quantiles of the offset residuals under-cover a fold the fit never saw
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from zoo.shrinkage.interval import (
     NOMINAL_COVERAGE,
@@ -137,7 +137,6 @@ class Shrinkage:
     fitted_on: tuple[str, ...] = ()  # the left-out folds it was fitted on (empty: the default)
     examples: int = 0
     difficulty: Difficulty | None = None  # fitted on the run's seen tasks (None: a run stored before it)
-    least_ratio: float | None = None  # the least novel example's ratio: the interval's floor (None: not stored)
 
     def as_dict(self) -> dict:
         out = {
@@ -148,8 +147,6 @@ class Shrinkage:
         }
         if self.difficulty is not None:
             out["difficulty"] = asdict(self.difficulty)
-        if self.least_ratio is not None:
-            out["least_ratio"] = self.least_ratio
         return out
 
     @classmethod
@@ -163,13 +160,12 @@ class Shrinkage:
             tuple(data.get("fitted_on", ())),
             int(data.get("examples", 0)),
             Difficulty(float(difficulty["slope"]), float(difficulty["centre"])) if difficulty else None,
-            float(data["least_ratio"]) if data.get("least_ratio") is not None else None,
         )
 
 
 def fit_shrinkage(examples: Sequence[FoldExample], folds: Sequence[str]) -> Shrinkage:
-    """Weight and interval fitted on the examples of left-out ``folds``, and the least novel example's ratio
-    (below it the interval's lines would extrapolate: recommend reads them no lower)."""
+    """Weight and interval fitted on the examples of left-out ``folds``; the interval's floor is the least novel
+    example's ratio (:class:`Interval`: below it the lines would extrapolate)."""
     weight = fit_weight(examples)
-    least = min((float(ex.ratio) for ex in examples), default=None)
-    return Shrinkage(weight, fit_interval(examples, weight), tuple(folds), len(examples), least_ratio=least)
+    least = min((float(ex.ratio) for ex in examples), default=0.0)
+    return Shrinkage(weight, replace(fit_interval(examples, weight), floor=least), tuple(folds), len(examples))

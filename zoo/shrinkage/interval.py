@@ -24,17 +24,24 @@ class Interval:
     Each end is a line ``q(r) = c0 + c1 * log r`` (``low``, ``high``), unless ``steps`` is given: then the
     interval is +-q(r) with q the curve through the points ``steps = (log r values ascending, widths)``,
     interpolated linearly between them and constant beyond the first and the last (shapes "monotone", a
-    nondecreasing curve, and "capped" of :func:`fit_interval`)."""
+    nondecreasing curve, and "capped" of :func:`fit_interval`).
+
+    ``floor``: the least novelty ratio the interval is read at (a smaller ratio is read there). A run's
+    interval gets the least novel example it was fitted on (:func:`zoo.shrinkage.fit_shrinkage`): below the
+    evidence the lines would extrapolate to a zero width, which a query as close to a seen task as a
+    registered training task (ratio 0) reached. 0: no floor (an interval stored before it)."""
 
     low: tuple[float, float]
     high: tuple[float, float]
     nominal: float = NOMINAL_COVERAGE
     scale: str = "error"
     steps: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    floor: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict) -> Interval:
-        """The interval stored as ``dataclasses.asdict`` wrote it (older runs: without ``scale`` or ``steps``)."""
+        """The interval stored as ``dataclasses.asdict`` wrote it (older runs: without ``scale``, ``steps`` or
+        ``floor``)."""
         steps = data.get("steps")
         return cls(
             tuple(data.get("low", (-0.2, 0.0))),
@@ -42,7 +49,12 @@ class Interval:
             float(data.get("nominal", NOMINAL_COVERAGE)),
             str(data.get("scale", "error")),
             (tuple(float(v) for v in steps[0]), tuple(float(v) for v in steps[1])) if steps else None,
+            float(data.get("floor", 0.0)),
         )
+
+    def _log_ratio(self, ratio: np.ndarray) -> np.ndarray:
+        """log of the novelty ratios ``ratio`` as the interval reads them: never below :attr:`floor`."""
+        return np.log(np.maximum(np.asarray(ratio, dtype=np.float64), max(self.floor, 1e-12)))
 
     def _ends(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(down <= 0, up >= 0) offsets of the two ends at log ratios ``x`` (any shape)."""
@@ -62,12 +74,12 @@ class Interval:
                 raise ValueError("a logit-scale interval's width needs the expected error it sits around")
             lo, hi = self.bounds(np.asarray(expected, dtype=np.float64)[:, None], ratio)
             return (hi[:, 0] - lo[:, 0]) / 2.0
-        down, up = self._ends(np.log(np.maximum(ratio, 1e-12)))
+        down, up = self._ends(self._log_ratio(ratio))
         return (up - down) / 2.0
 
     def bounds(self, expected: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) ``[T, M]`` around expected errors ``[T, M]`` at novelty ratios ``[T]``, within [0, 1]."""
-        down, up = self._ends(np.log(np.maximum(np.asarray(ratio, dtype=np.float64), 1e-12))[:, None])
+        down, up = self._ends(self._log_ratio(ratio)[:, None])
         if self.scale == "logit":
             z = _logit(expected)
             return sigmoid(z + down), sigmoid(z + up)
