@@ -120,11 +120,14 @@ def test_expected_errors_match_a_pair_at_a_time(link, shift):
     np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
 
 
-def test_fold_context_examples_match_loops():
+def test_fold_context_examples_match_loops(monkeypatch):
     """Each measured task of ``tasks`` the fold never saw: its row of the fold's expected errors, the prior, its
     truth, its nearest seen task's d_sym over the median of the fold's reference, whether its collection was
     left out, and the difficulty offset slope * (d_t - centre) of a least-squares line fitted on the seen
     tasks' logit(error) - logit(prior)."""
+    monkeypatch.setattr(
+        "zoo.shrinkage.trust.MIN_DIFFICULTY_TASKS", 2
+    )  # four seen tasks here; the guard: test_shrinkage
     rng = np.random.default_rng(4)
     T, M = 8, 3
     names = [f"t{i}" for i in range(T)]

@@ -336,7 +336,7 @@ def fit_difficulty_reference(difficulty, errors, prior):
 
 def test_fit_difficulty_matches_a_per_pair_least_squares():
     rng = np.random.default_rng(5)
-    difficulty = rng.normal(-2.0, 1.5, 9)
+    difficulty = rng.normal(-2.0, 1.5, 14)
     prior = rng.uniform(0.05, 0.6, 6)
     errors = 1 / (1 + np.exp(-(np.log(prior / (1 - prior))[None, :] + 0.7 * difficulty[:, None])))
     errors = np.clip(errors + rng.normal(0, 0.03, errors.shape), 0.01, 0.99)
@@ -354,6 +354,26 @@ def test_fit_difficulty_without_spread_or_pairs_is_no_offset():
     assert sh.fit_difficulty(np.array([1.0, 1.0]), np.full((2, 2), 0.4), prior) == sh.Difficulty()
     assert sh.fit_difficulty(np.array([np.nan, 2.0]), np.full((2, 2), np.nan), prior) == sh.Difficulty()
     assert sh.Difficulty(2.0, 1.0).offset(np.array([np.nan, 3.0])).tolist() == [0.0, 4.0]
+
+
+def test_fit_difficulty_needs_enough_tasks_of_distinct_difficulty():
+    prior = np.array([0.2, 0.3])
+    n = sh.MIN_DIFFICULTY_TASKS
+
+    def errors(d):
+        return 1 / (1 + np.exp(-(np.log(prior / (1 - prior))[None, :] + 0.5 * d[:, None])))
+
+    enough = np.linspace(-3.0, 1.0, n)
+    assert sh.fit_difficulty(enough, errors(enough), prior).slope == pytest.approx(0.5)
+    short = enough[1:]
+    assert sh.fit_difficulty(short, errors(short), prior) == sh.Difficulty()
+    # as many tasks, but repeated difficulties (heads that fit perfectly all read the same) do not count
+    repeated = np.concatenate([short, short[:1]])
+    assert sh.fit_difficulty(repeated, errors(repeated), prior) == sh.Difficulty()
+    # nor does a task without any measured pair
+    unmeasured = errors(enough)
+    unmeasured[0] = np.nan
+    assert sh.fit_difficulty(enough, unmeasured, prior) == sh.Difficulty()
 
 
 def test_difficulty_is_the_logit_of_the_probe_heads_training_error():

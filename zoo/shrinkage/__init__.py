@@ -29,7 +29,8 @@ it, so the prior's logit is shifted by one common offset
     delta(t) = beta * (d_t - d_bar)
 
 (beta: least squares of logit e_i(s) - logit p_i on d_s over every measured
-pair of the seen tasks; d_bar: the mean d_s; :func:`fit_difficulty`). The
+pair of the seen tasks; d_bar: the mean d_s; :func:`fit_difficulty`; no
+offset below MIN_DIFFICULTY_TASKS seen tasks of distinct difficulty). The
 offset is the same for every expert, so it moves the expected errors and
 never the order: a query much harder than the bench's tasks gets expected
 errors at its level instead of the bench's average.
@@ -71,6 +72,7 @@ from zoo.shrinkage.trust import (
     B_GRID,
     DEFAULT_WEIGHT,
     GAP_TOLERANCE,
+    MIN_DIFFICULTY_TASKS,
     POOLS,
     Difficulty,
     FoldExample,
@@ -100,6 +102,7 @@ __all__ = [
     "FoldExample",
     "GAP_TOLERANCE",
     "Interval",
+    "MIN_DIFFICULTY_TASKS",
     "NOMINAL_COVERAGE",
     "Novelty",
     "POOLS",

@@ -208,20 +208,26 @@ class Difficulty:
         return np.where(np.isfinite(d), self.slope * (d - self.centre), 0.0)
 
 
+#: the fewest seen tasks of distinct difficulty the offset is fitted on. A slope through a handful of tasks
+#: is set by whichever one is hardest, and a query harder still is pushed to 97% expected errors on a
+#: 3-class task (a four-task registry did this); below it, every prior is taken at the typical difficulty.
+MIN_DIFFICULTY_TASKS = 10
+
+
 def fit_difficulty(difficulty: np.ndarray, errors: np.ndarray, prior: np.ndarray) -> Difficulty:
     """Least-squares slope of logit(errors) - logit(prior) on the difficulty, over every measured pair.
 
     ``difficulty`` ``[S]`` of the seen tasks, ``errors`` ``[S, M]`` their measured errors (NaN: unmeasured),
-    ``prior`` ``[M]``. Tasks without a difficulty and models without a prior take no part; fewer than two
-    distinct difficulties give the zero offset.
+    ``prior`` ``[M]``. Tasks without a difficulty and models without a prior take no part; fewer than
+    :data:`MIN_DIFFICULTY_TASKS` distinct difficulties among the tasks that do give the zero offset.
     """
     d = np.asarray(difficulty, dtype=np.float64)
     e = np.asarray(errors, dtype=np.float64)
     p = np.asarray(prior, dtype=np.float64)
     ok = np.isfinite(e) & np.isfinite(d)[:, None] & np.isfinite(p)[None, :]
-    x = np.broadcast_to(d[:, None], e.shape)[ok]
-    if x.size < 2 or np.ptp(x) == 0:
+    if np.unique(d[ok.any(axis=1)]).size < max(MIN_DIFFICULTY_TASKS, 2):
         return Difficulty()
+    x = np.broadcast_to(d[:, None], e.shape)[ok]
     y = (_logit(np.where(ok, e, 0.5)) - _logit(p)[None, :])[ok]
     centre = float(x.mean())
     slope = float(np.sum((x - centre) * (y - y.mean())) / np.sum((x - centre) ** 2))
