@@ -14,12 +14,12 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from registry import records as rec
 from registry.errors import AlreadyExists, DependentRows, InvalidInput, ProbeMismatch, arg
-from registry.orm import ProbeRow, TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow
+from registry.orm import ModelRow, ProbeRow, TaskEmbeddingRow, TaskRow, TransferResultRow, utcnow
 from registry.rows import bump, count_rows, probe_record, probe_row, task_embedding_record, task_record, task_row
 from registry.validation import (
     MAX_INT32,
@@ -126,23 +126,32 @@ def add_task_in(session: Session, task: NewTask) -> rec.Task:
 
 
 def remove_task_in(session: Session, name: str, force: bool) -> dict[str, int]:
-    """Delete a task (with its embeddings and transfer results only when ``force``); rows gone per kind."""
+    """Delete a task (with its embeddings and transfer results only when ``force``, which also clears the
+    ``trained_on`` of the models that name it); rows gone or changed per kind."""
     row = task_row(session, name)
     counts = {
         "task_embeddings": count_rows(session, TaskEmbeddingRow, TaskEmbeddingRow.task_id == row.id),
         "transfer_results": count_rows(session, TransferResultRow, TransferResultRow.task_id == row.id),
     }
     dependents = {k: v for k, v in counts.items() if v}
-    if dependents and not force:
+    trained = list(session.scalars(select(ModelRow.name).where(ModelRow.trained_on == name).order_by(ModelRow.name)))
+    if (dependents or trained) and not force:
+        parts = [f"has {describe_counts(dependents)}"] if dependents else []
+        if trained:
+            shown = ", ".join(trained[:3]) + (f" and {len(trained) - 3} more" if len(trained) > 3 else "")
+            parts.append(f"is the training task of {len(trained)} model{'s' if len(trained) != 1 else ''} ({shown})")
         raise DependentRows(
-            f"task {name!r} has {describe_counts(dependents)}; use {arg('force')} to remove them with it"
+            f"task {name!r} {' and '.join(parts)}; use {arg('force')} to remove it anyway"
+            + (" (their trained_on is cleared)" if trained else "")
         )
     session.execute(delete(TaskEmbeddingRow).where(TaskEmbeddingRow.task_id == row.id))
     session.execute(delete(TransferResultRow).where(TransferResultRow.task_id == row.id))
+    if trained:
+        session.execute(update(ModelRow).where(ModelRow.trained_on == name).values(trained_on=None))
     session.delete(row)
     session.flush()
-    bump(session, "tasks", *dependents)
-    return {"tasks": 1, **counts}
+    bump(session, "tasks", *dependents, *(["models"] if trained else []))
+    return {"tasks": 1, **counts, "trained_on_cleared": len(trained)}
 
 
 def ensure_probe_in(session: Session, probe: ProbeSpec) -> rec.Probe:

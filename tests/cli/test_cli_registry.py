@@ -237,6 +237,17 @@ def test_tasks_list_show_with_embedding_vectors_and_remove(zoo):
     assert json.loads(zoo("tasks", "list", "--json").stdout) == []
 
 
+def test_tasks_remove_of_a_models_training_task_needs_force_then_clears_it(zoo, assert_one_line_error):
+    _seed(zoo.url)
+    assert zoo("register-model", "m", "--source", "timm:resnet34", "--trained-on", "devanagari").exit_code == 0
+    refused = zoo("tasks", "remove", "devanagari")
+    assert_one_line_error(refused, 1, "is the training task of 1 model (m)")
+    assert json.loads(zoo("models", "show", "m", "--json").stdout)["trained_on"] == "devanagari"
+    result = zoo("tasks", "remove", "devanagari", "--force")
+    assert result.exit_code == 0 and "; 1 model no longer names it as trained_on" in result.stdout
+    assert json.loads(zoo("models", "show", "m", "--json").stdout)["trained_on"] is None
+
+
 def test_export_then_import_into_another_registry_and_clash(zoo, tmp_path, assert_one_line_error):
     _seed(zoo.url)
     backup = tmp_path / "backup.jsonl"

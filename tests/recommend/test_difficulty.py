@@ -17,9 +17,12 @@ def _logit(p):
     return np.log(p / (1 - p))
 
 
-def test_a_harder_query_gets_higher_expected_errors_in_the_same_order(ci_bench, tmp_path):
+def test_a_harder_query_gets_higher_expected_errors_in_the_same_order(ci_bench, tmp_path, monkeypatch):
     from zoo.api import Zoo
     from zoo.api.ranking import RunTrust
+    from zoo.shrinkage import trust as trust_module
+
+    monkeypatch.setattr(trust_module, "MIN_DIFFICULTY_TASKS", 2)
 
     shutil.copy(ci_bench["url"][len("sqlite:///") :], tmp_path / "bench.db")
     with Zoo.open(f"sqlite:///{tmp_path / 'bench.db'}") as z:
@@ -85,6 +88,13 @@ def test_a_four_task_registry_fits_no_offset_and_a_hard_query_keeps_its_errors(c
         assert len(run.metrics["train_tasks"]) + len(run.metrics["val_tasks"]) < MIN_DIFFICULTY_TASKS
         assert run.hyperparams["shrinkage"]["difficulty"] == {"slope": 0.0, "centre": 0.0}
         assert RunTrust.load(z.store, run, *_task_space(z, run)).difficulty == Difficulty()
+        # a run stored before the guard, with an offset fitted on these four tasks, is read without it
+        h = {
+            **run.hyperparams,
+            "shrinkage": {**run.hyperparams["shrinkage"], "difficulty": {"slope": 1.7, "centre": -5}},
+        }
+        older = dataclasses.replace(run, hyperparams=h)
+        assert RunTrust.load(z.store, older, *_task_space(z, run)).difficulty == Difficulty()
         task = run.hyperparams["excluded_tasks"][0]
         record = z.store.get_task_embedding(task, run.probe, run.method)
         recommender = z.recommender

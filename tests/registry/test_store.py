@@ -133,8 +133,27 @@ def test_remove_task_with_embeddings_needs_force(store):
     _embed(store)
     with pytest.raises(DependentRows, match="1 task embedding;"):
         store.remove_task("digits")
-    assert store.remove_task("digits", force=True) == {"tasks": 1, "task_embeddings": 1, "transfer_results": 0}
+    assert store.remove_task("digits", force=True) == {
+        "tasks": 1,
+        "task_embeddings": 1,
+        "transfer_results": 0,
+        "trained_on_cleared": 0,
+    }
     assert store.list_tasks() == [] and store.list_task_embeddings() == []
+
+
+def test_removing_a_models_training_task_needs_force_and_clears_its_trained_on(store):
+    _task(store)
+    _task(store, "letters")
+    store.add_model("a", "timm:resnet18", trained_on="digits")
+    store.add_model("b", "timm:resnet34", trained_on="digits")
+    store.add_model("c", "timm:resnet50", trained_on="letters")
+    with pytest.raises(DependentRows, match=r"is the training task of 2 models \(a, b\);.*trained_on is cleared"):
+        store.remove_task("digits")
+    assert [m.trained_on for m in store.list_models()] == ["digits", "digits", "letters"]  # untouched
+    assert store.remove_task("digits", force=True)["trained_on_cleared"] == 2
+    assert [m.trained_on for m in store.list_models()] == [None, None, "letters"]
+    assert [t.name for t in store.list_tasks()] == ["letters"]
 
 
 def test_task_embedding_round_trips_float32_and_put_replaces(store):

@@ -244,7 +244,10 @@ def _run_difficulty(store: Store, run: Model2VecRun, seen: Sequence[str], prior:
     import numpy as np
 
     from zoo.shrinkage import Difficulty, fit_difficulty
+    from zoo.shrinkage import trust as guard
 
+    if len(seen) < guard.MIN_DIFFICULTY_TASKS:  # what a run stored before that guard fitted on too few tasks
+        return Difficulty()
     stored = (run.hyperparams.get("shrinkage") or {}).get("difficulty")
     if stored:
         return Difficulty(float(stored["slope"]), float(stored["centre"]))

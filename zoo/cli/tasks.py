@@ -151,12 +151,14 @@ def _format_values(values) -> str:
 
 @tasks.command("remove")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Also remove its embeddings and transfer results.")
+@click.option(
+    "--force", is_flag=True, help="Also remove its embeddings and transfer results, and clear models' trained_on."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
 @click.pass_context
 @handle_errors
 def remove_cmd(ctx: click.Context, name: str, force: bool, as_json: bool) -> None:
-    """Remove a task; one with embeddings or results needs --force.
+    """Remove a task; one with embeddings or results, or a model's training task, needs --force.
 
     \b
     Example:
@@ -168,4 +170,13 @@ def remove_cmd(ctx: click.Context, name: str, force: bool, as_json: bool) -> Non
     if as_json:
         echo_json(removed)
     else:
-        click.echo(f"Removed task {name}{describe_removed(removed, 'tasks')}")
+        cleared = removed.get("trained_on_cleared", 0)
+        rows = {k: v for k, v in removed.items() if k != "trained_on_cleared"}
+        click.echo(
+            f"Removed task {name}{describe_removed(rows, 'tasks')}"
+            + (
+                f"; {cleared} model{'s no longer name' if cleared != 1 else ' no longer names'} it as trained_on"
+                if cleared
+                else ""
+            )
+        )
