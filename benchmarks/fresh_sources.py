@@ -238,6 +238,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "archi
     import zoo
     from zoo import selection, shrinkage
     from zoo.api.judge import SHOWN
+    from zoo.api.scorer_matrix import screens_discriminate
     from zoo.api.verify import SCREEN_FRACTION, SCREEN_SCORER, hybrid_methods
 
     z = zoo.connect(url)
@@ -300,6 +301,7 @@ def judge(url: str, max_samples: int, prefix: str = "fresh-", pool: str = "archi
         screen=-screen,
         screen_seconds=screen_s,
         candidates=shrinkage.verify_candidates(pool, expected, generic, margin, [m.arch or m.name for m in experts]),
+        screening=screens_discriminate(z.store, tasks, max_samples),
     )
     methods.append(selection.MethodScores("oracle", truth.copy(), 0, len(names)))
     print(selection.markdown_table(selection.evaluate_methods(methods, truth)))

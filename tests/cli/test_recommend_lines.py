@@ -156,3 +156,14 @@ def test_save_says_what_it_registered(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["--db", url, "recommend", "--task", "t", "--save", "mine", "-q"])
     assert result.exit_code == 0, result.output
     assert "Registered the folder as task mine with its embedding" in result.stdout
+
+
+def test_a_skipped_screen_and_a_capped_shortlist_are_said(tmp_path, monkeypatch):
+    verified = {"logme": 0.5, "verify_asked": 3, "shortlisted": 3}
+    out = _run(tmp_path, monkeypatch, _recs(**verified)).stdout
+    assert "The screen was skipped" not in out and "Verified" not in out
+    out = _run(tmp_path, monkeypatch, _recs(**{**verified, "screen_skipped": True})).stdout
+    assert "The screen was skipped: its share of your images (--screen F) holds one image per class" in out
+    assert "The screen scored every eligible expert alike" not in out
+    out = _run(tmp_path, monkeypatch, _recs(**{**verified, "shortlisted": 2})).stdout
+    assert "Verified 2 experts, not the 3 asked: only 2 are candidates for verification." in out

@@ -167,6 +167,43 @@ def test_the_screen_proposes_an_expert_the_ranking_misses_and_its_features_are_r
     assert not stubbed  # refused before any expert was loaded
 
 
+def test_a_screen_of_one_image_per_class_is_skipped_and_the_shortlist_is_the_rankings(
+    synthetic_zoo, stubbed, tmp_path, monkeypatch
+):
+    """20 images of 10 classes: a 10% share is one image per class, where every expert's screen reads 0. No
+    expert is screened; the verification is the one --screen 0 gives, and the recommendations say so."""
+    import zoo.data
+    from zoo.api.verify import Screen
+
+    zoo_, truth = synthetic_zoo
+    zoo_.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    m = len(truth["model_names"])
+    _query_ranking_good_low(zoo_, truth, tmp_path)
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: _images(20, 10))
+    monkeypatch.setattr(Screen, "run", lambda *a, **k: pytest.fail("a screen of one image per class ran"))
+    stubbed.clear()
+    recs = zoo_.recommend(str(tmp_path), k=m, verify=2, progress=False)  # the default screen share
+    assert len(stubbed) == 2  # the shortlist's two passes, no screen pass
+    assert all(r.screen_skipped and r.screen is None for r in recs)
+    unscreened = zoo_.recommend(str(tmp_path), k=m, verify=2, screen=0, progress=False)
+    assert [(r.model, r.logme) for r in recs] == [(r.model, r.logme) for r in unscreened]
+    assert not any(r.screen_skipped for r in unscreened)  # nothing was skipped where no screen was asked for
+    # 12 images of 10 classes in the share: the screen runs
+    monkeypatch.setattr(zoo.data, "load_labelled", lambda path, **kw: _images(120, 10))
+    monkeypatch.setattr(Screen, "run", lambda self, recs, progress: {r.model: 0.0 for r in recs})
+    assert not any(r.screen_skipped for r in zoo_.recommend(str(tmp_path), k=m, verify=2, progress=False))
+
+
+def test_a_verification_capped_by_the_candidates_says_how_many_it_verified(synthetic_zoo, stubbed, tmp_path):
+    zoo_, truth = synthetic_zoo
+    zoo_.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    m = len(truth["model_names"])
+    _query_ranking_good_low(zoo_, truth, tmp_path)
+    recs = zoo_.recommend(str(tmp_path), k=2, verify=m + 3, progress=False)
+    assert {(r.verify_asked, r.shortlisted) for r in recs} == {(m + 3, m)}
+    assert zoo_.recommend(str(tmp_path), k=2, progress=False)[0].verify_asked is None
+
+
 def test_verification_shortlists_only_experts_of_a_plausible_architecture(
     synthetic_zoo, stubbed, tmp_path, monkeypatch
 ):

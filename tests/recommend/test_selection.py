@@ -304,6 +304,49 @@ def test_hybrid_methods_count_the_screen_over_the_candidates_alone():
         assert not np.any(shortlisted & ~candidates)
 
 
+def test_hybrid_methods_skip_the_screen_where_it_cannot_discriminate():
+    """Tasks whose screen reads one image per class: no screen passes and the plain shortlist there; the cost is
+    the mean over tasks of each task's own (M * f + K * (1 - f) screened, K skipped)."""
+    from zoo.api.verify import hybrid_methods
+
+    rng = np.random.default_rng(51)
+    default, logme, screen = (rng.normal(size=(4, 10)) for _ in range(3))
+    generic = np.zeros(4, dtype=int)
+    screening = np.array([True, False, True, False])
+    kwargs = {"preferred": generic, "screen": screen, "screen_seconds": 2.0}
+    extrapolates = np.array([True, True, False, False])
+    rows = {
+        r.name: r
+        for r in hybrid_methods(default, logme, generic, extrapolates, 0.5, (3,), screening=screening, **kwargs)
+    }
+    every = {r.name: r for r in hybrid_methods(default, logme, generic, extrapolates, 0.5, (3,), **kwargs)}
+    screened, plain = rows["Model2Vec + screened LogME top-3"], rows["Model2Vec + LogME top-3"]
+    np.testing.assert_array_equal(screened.scores[~screening], plain.scores[~screening])
+    np.testing.assert_array_equal(
+        screened.scores[screening], every["Model2Vec + screened LogME top-3"].scores[screening]
+    )
+    assert screened.forward_passes_per_task == pytest.approx(((10 * 0.1 + 3 * 0.9) * 2 + 3 * 2) / 4)
+    assert screened.seconds_per_task == pytest.approx(((0.5 * 3 * 0.9 + 2.0) * 2 + 0.5 * 3 * 2) / 4)
+    auto = rows["Model2Vec + LogME auto"]  # tasks 0 (screened) and 1 (skipped) verify 5; 2 and 3 agree, none
+    assert auto.forward_passes_per_task == pytest.approx((10 * 0.1 + 5 * 0.9 + 5) / 4)
+    np.testing.assert_array_equal(auto.scores[1], selection.hybrid_scores(default[1:2], logme[1:2], 5, generic[1:2])[0])
+    assert every["Model2Vec + screened LogME top-3"].forward_passes_per_task == pytest.approx(10 * 0.1 + 3 * 0.9)
+
+
+def test_a_screen_share_of_one_image_per_class_cannot_discriminate():
+    from zoo.api.verify import screen_discriminates
+    from zoo.data import LabelledImages
+
+    def images(per_class, classes=10):
+        n = per_class * classes
+        return LabelledImages(list(range(n)), [i % classes for i in range(n)], [str(c) for c in range(classes)], "x")
+
+    assert not screen_discriminates(images(10), 0.1)  # 100 images, 10% = 10 = one per class
+    assert screen_discriminates(images(11), 0.1)  # 110 images: 11 in the share
+    assert not screen_discriminates(images(3), 0.1)  # fewer than one per class asked: one per class read
+    assert screen_discriminates(images(3), 0.5) and not screen_discriminates(images(30), 0.0)
+
+
 def test_top_k_mask_matches_a_sort_per_task_and_never_ranks_nan():
     rng = np.random.default_rng(5)
     scores = rng.integers(0, 4, (30, 6)).astype(float)  # many ties: broken by index

@@ -194,8 +194,18 @@ class SelectionJudge:
             )
             preferred = None if shrunk is None else np.nanargmin(shrunk, axis=1)
             archs = [m.arch or m.name for m in space.models]
+            from zoo.api.scorer_matrix import screens_discriminate
+
             self._hybrids(
-                timer, trust, novelties, _generic_pick(trust, space, generic), models, preferred, shrunk, archs
+                timer,
+                trust,
+                novelties,
+                _generic_pick(trust, space, generic),
+                models,
+                preferred,
+                shrunk,
+                archs,
+                screens_discriminate(self.store, chosen, max_samples),
             )
         timer.add("oracle", lambda: truth.copy(), models, "the measured transfer errors (the recorded protocol)")
         return timer.methods, shrunk
@@ -257,11 +267,13 @@ class SelectionJudge:
         preferred: Any = None,
         shrunk: Any = None,
         architectures: Sequence[str] = (),
+        screening: Any = None,
     ) -> None:
         """Add the verified rankings of ``recommend --verify`` over the default ranking (the shrunk one when the
         run has a shrinkage): top 3, top 5 (plain and screened) and auto, each shortlist holding the generic pick
         and, with a calibrated margin, drawn from :data:`zoo.api.verify.VERIFY_POOL`'s candidates as recommend's.
-        ``anchor``: the generic pick's column (:func:`_generic_pick`; -1: none)."""
+        ``anchor``: the generic pick's column (:func:`_generic_pick`; -1: none); ``screening`` ``[T]``: the tasks
+        whose screen can tell experts apart (elsewhere it is skipped, as recommend skips it)."""
         import numpy as np
 
         from zoo.api.recommend import EXTRAPOLATION_TRUST
@@ -290,6 +302,7 @@ class SelectionJudge:
             screen=-screen.scores,
             screen_seconds=screen.seconds_per_task,
             candidates=candidates,
+            screening=screening,
         )
 
     def _shrunk(

@@ -265,6 +265,7 @@ class LeaveOutJudge:
         import numpy as np
 
         from zoo import selection
+        from zoo.api.scorer_matrix import screens_discriminate
 
         models = len(experts)
         collection = "+".join(run.left_out)
@@ -300,6 +301,7 @@ class LeaveOutJudge:
             screen=-screen[0],
             screen_seconds=screen[1],
             candidates=candidates,
+            screening=screens_discriminate(self.judge.store, tasks, max_samples),
         )
 
 

@@ -64,7 +64,11 @@ class Recommendation:
     ``screen`` (the screen's score of every expert, when the shortlist was screened); ``candidate`` says
     whether a verification could shortlist it (:data:`zoo.api.verify.VERIFY_POOL`: the experts of an
     architecture whose best expected error is within the margin of the generic pick's; None without one),
-    and ``left_out`` names the allowed architectures it left out (the same on every pick).
+    and ``left_out`` names the allowed architectures it left out (the same on every pick); ``verify_asked`` is
+    the shortlist's size asked for and ``shortlisted`` how many were verified (fewer when fewer experts are
+    candidates), and
+    ``screen_skipped`` says the screen was not run because its share held one image per class
+    (:func:`zoo.api.verify.screen_discriminates`).
     """
 
     rank: int
@@ -90,6 +94,9 @@ class Recommendation:
     screen: float | None = None  # the verification screen's score on its share of the images (LogME gain)
     candidate: bool | None = None  # with --verify: whether its architecture let it be verified (VERIFY_POOL)
     left_out: tuple[str, ...] = ()  # with --verify: the architectures none of whose experts could be verified
+    screen_skipped: bool = False  # with --verify: the screen's share held one image per class, so it was not run
+    verify_asked: int | None = None  # with --verify: the shortlist's size asked for (K, or auto's), before the cap
+    shortlisted: int | None = None  # with --verify: how many experts LogME verified (at most the candidates)
 
     @property
     def extrapolates(self) -> bool:
@@ -200,15 +207,23 @@ class Recommender:
         if top:
             archs = [str(index.columns["arch"][int(r)]) or n for r, n in zip(scored.rows, scored.names, strict=True)]
             pool = _verify_pool(scored, archs, order, generic)
-        top = min(top, len(pool))  # a verification lists candidates only
+        asked, top = top, min(top, len(pool))  # a verification lists candidates only
         if top and verify == "auto":  # it chose to verify: refuse as an explicit K does, before the screen
             _refuse_verify_without_weights(index, allowed, auto=True)
+        skipped = False
         if top and screen > 0 and top < len(pool):  # a shortlist of every candidate needs no screen
+            from zoo.api.verify import Screen, query_images, screen_discriminates
 
-            def make(i: int) -> Recommendation:
-                return self._recommendation(rank[i], scored, i, index, [], {})
+            images = query_images(self.store, data_or_name, ray["progress"])
+            if screen_discriminates(images, screen):
 
-            order, screened = self._screened(order, pool, make, generic, top, screen, data_or_name, ray)
+                def make(i: int) -> Recommendation:
+                    return self._recommendation(rank[i], scored, i, index, [], {})
+
+                order, screened = self._screened(order, pool, make, generic, top, images, screen, data_or_name, ray)
+            else:  # one image per class: every expert's screen would read 0, so the shortlist is the ranking's
+                skipped, screened = True, Screen(images, 0.0)
+                order = _shortlist_first(order, pool, generic, top)
         elif top:  # the shortlist holds the generic pick, so LogME can fall back to the default on the query's images
             order = _shortlist_first(order, pool, generic, top)
         recs = [self._recommendation(rank[i], scored, i, index, near, measured) for i in order[: max(k, top)]]
@@ -216,7 +231,17 @@ class Recommender:
             recs = verify_shortlist(self.store, recs, data_or_name, top, screen=screened, **ray)
             eligible = {scored.names[i] for i in pool}
             left_out = tuple(sorted({archs[i] for i in order} - {archs[i] for i in pool}))
-            recs = [dataclasses.replace(r, candidate=r.model in eligible, left_out=left_out) for r in recs]
+            recs = [
+                dataclasses.replace(
+                    r,
+                    candidate=r.model in eligible,
+                    left_out=left_out,
+                    screen_skipped=skipped,
+                    verify_asked=asked,
+                    shortlisted=top,
+                )
+                for r in recs
+            ]
         return recs[:k]
 
     def _screened(
@@ -226,6 +251,7 @@ class Recommender:
         make: Callable[[int], Recommendation],
         generic: int | None,
         top: int,
+        images: Any,
         fraction: float,
         data: Any,
         ray: dict[str, Any],
@@ -236,10 +262,10 @@ class Recommender:
         :class:`Recommendation` (for its weights)."""
         import numpy as np
 
-        from zoo.api.verify import Screen, query_images
+        from zoo.api.verify import Screen
 
         candidates = [make(i) for i in pool]
-        screen = Screen(query_images(self.store, data, ray["progress"]), fraction)
+        screen = Screen(images, fraction)
         if ray["ray_address"]:  # the scores only: each Ray task reads its own share, no features come back
             values = screen.run_on_ray(self.store, candidates, data, **ray)
         else:

@@ -121,6 +121,26 @@ def sample_sizes(store: Store, tasks: Sequence[str], max_samples: int | None, sh
     }
 
 
+def screens_discriminate(store: Store, tasks: Sequence[str], max_samples: int | None) -> Any:
+    """``[T]`` bool: whether a screen of :data:`zoo.api.verify.SCREEN_FRACTION` of each task's sample (the
+    ``max_samples`` class-balanced draw the scorers read) can tell experts apart
+    (:func:`zoo.api.verify.screen_discriminates`); where not, recommend skips the screen, and so does the judge."""
+    import numpy as np
+
+    from zoo.api.verify import SCREEN_FRACTION, screen_discriminates
+    from zoo.data import load_labelled, local_path
+
+    return np.array(
+        [
+            screen_discriminates(
+                load_labelled(local_path(store.get_task(t).data_uri), max_samples=max_samples), SCREEN_FRACTION
+            )
+            for t in tasks
+        ],
+        dtype=bool,
+    )
+
+
 def _on_ray(
     store: Store,
     ray_address: str,

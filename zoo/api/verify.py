@@ -175,6 +175,15 @@ class Screen:
         return logme(np.concatenate(parts), np.asarray(labels))
 
 
+def screen_discriminates(images: Any, fraction: float) -> bool:
+    """Whether a screen of ``fraction`` of labelled ``images`` can tell experts apart: its share holds more
+    images than classes. With one image per class the screen's score, LogME's gain over relabelled classes,
+    is 0 for every expert (relabelling one image per class only renames the classes), so its passes would
+    buy nothing and the shortlist is the ranking's top K either way (:func:`zoo.selection.screened_scores`
+    ties go to the ranking)."""
+    return fraction > 0 and screen_size(images, fraction) > len(set(images.labels))
+
+
 def screen_share(images: Any, fraction: float) -> tuple[Any, Any]:
     """(the screened share, the other images) of labelled ``images``: the class-balanced draw of
     :func:`screen_size` that ``load_labelled(max_samples=...)`` makes of the same images (seed 0)."""
@@ -213,6 +222,7 @@ def hybrid_methods(
     screen: Any = None,
     screen_seconds: float = 0.0,
     candidates: Any = None,
+    screening: Any = None,
 ) -> list[Any]:
     """The verified rankings a report judges, as :class:`zoo.selection.MethodScores`.
 
@@ -231,6 +241,9 @@ def hybrid_methods(
 
     ``candidates`` ``[T, M]`` (optional, bool): the experts every verification may shortlist
     (:func:`zoo.shrinkage.verify_candidates`); the screen then scores only those, and its passes count them alone.
+    ``screening`` ``[T]`` (optional, bool): the tasks whose screen can tell experts apart
+    (:func:`screen_discriminates`); elsewhere the screen is skipped, as recommend skips it: no screen passes,
+    the ranking's shortlist.
     """
     import numpy as np
 
@@ -239,16 +252,28 @@ def hybrid_methods(
     def verified(d: Any, m: Any, g: Any, k: int, s: Any, c: Any) -> Any:
         return hybrid_scores(d, m, k, g, c) if s is None else screened_scores(d, s, m, k, g, c)
 
-    share = SCREEN_FRACTION if screen is not None else 0.0  # the screened share a shortlisted expert reuses
     experts = default.shape[1]
+    screening = np.ones(len(default), dtype=bool) if screening is None else np.asarray(screening, dtype=bool)
+    if screen is not None:  # a skipped screen proposes nothing (NaN), so the shortlist is the ranking's
+        screen = np.where(screening[:, None], np.asarray(screen, dtype=np.float64), np.nan)
+
+    def share(screened: Any) -> Any:
+        """[T] the screened share a shortlisted expert reuses (0 where the screen was skipped or is absent)."""
+        return np.where(screened, SCREEN_FRACTION, 0.0) if screen is not None else np.zeros(len(default))
+
     pool = np.full(len(default), float(experts)) if candidates is None else np.sum(candidates, axis=1).astype(float)
 
-    def cost(k: float, screening: Any) -> tuple[float, float]:
-        """(seconds, passes) per task of a shortlist of ``k`` where the tasks ``screening`` ``[T]`` (bool)
-        screen their candidates (the screen's seconds, measured over every expert, scale with how many)."""
-        screened = float(np.mean(np.where(screening, pool, 0.0))) if len(pool) else 0.0
-        seconds = per_pass * k * (1 - share) + screen_seconds * screened / max(experts, 1)
-        return seconds, screened * share + k * (1 - share)
+    def cost(k: Any, screened: Any) -> tuple[float, float]:
+        """(seconds, passes) per task, the mean over tasks, of shortlists of ``k`` (``[T]`` or one for all) where
+        the tasks ``screened`` ``[T]`` (bool) screen their candidates (the screen's seconds, measured over
+        every expert on every task, scale with how many)."""
+        if not len(pool):
+            return 0.0, 0.0
+        k = np.broadcast_to(np.asarray(k, dtype=np.float64), pool.shape)
+        f = share(screened)
+        read = np.where(screened, pool, 0.0)  # experts screened per task
+        seconds = per_pass * k * (1 - f) + screen_seconds * read / max(experts, 1)
+        return float(np.mean(seconds)), float(np.mean(read * f + k * (1 - f)))
 
     out = []
     for k in ks:
@@ -261,7 +286,7 @@ def hybrid_methods(
             out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
         if screen is not None:
             note = "the generic pick, then the screen's and the default ranking's best in turn, re-ranked by LogME"
-            seconds, passes = cost(k, np.ones(len(pool), dtype=bool))
+            seconds, passes = cost(k, screening)
             scores = screened_scores(default, screen, logme, k, generic, candidates)
             out.append(MethodScores(f"Model2Vec + screened LogME top-{k}", scores, seconds, passes, note))
     if preferred is None:
@@ -280,7 +305,9 @@ def hybrid_methods(
         else d
         for t, (d, m, g, k) in enumerate(zip(default, logme, generic, counts))
     ]
-    seconds, passes = cost(float(np.mean(counts)) if counts else 0.0, np.array([k > 0 for k in counts], dtype=bool))
+    seconds, passes = cost(
+        np.array(counts, dtype=np.float64), np.array([k > 0 for k in counts], dtype=bool) & screening
+    )
     how = "screened top" if screen is not None else "top"
     note = f"{how} {AUTO_VERIFY} with the generic pick re-ranked by LogME where it extrapolates or disagrees"
     out.append(MethodScores("Model2Vec + LogME auto", np.array(rows), seconds, passes, note))

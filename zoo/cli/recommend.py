@@ -321,6 +321,18 @@ def recommend(
             "The screen scored every eligible expert alike (its share of your images holds one per class, where "
             "relabelling only renames the classes), so the LogME shortlist is the ranking's top K."
         )
+    if recs and recs[0].screen_skipped:
+        click.echo(
+            "The screen was skipped: its share of your images (--screen F) holds one image per class, where "
+            "relabelling only renames the classes and every expert scores alike; the LogME shortlist is the "
+            "ranking's top K."
+        )
+    verified, asked = (recs[0].shortlisted, recs[0].verify_asked) if recs else (None, None)
+    if asked and verified is not None and verified < asked:
+        click.echo(
+            f"Verified {verified} experts, not the {asked} asked: only {verified} "
+            f"{'is a candidate' if verified == 1 else 'are candidates'} for verification."
+        )
     left_out = recs[0].left_out if recs else ()
     if left_out:
         click.echo(
