@@ -167,3 +167,18 @@ def test_a_skipped_screen_and_a_capped_shortlist_are_said(tmp_path, monkeypatch)
     assert "The screen scored every eligible expert alike" not in out
     out = _run(tmp_path, monkeypatch, _recs(**{**verified, "shortlisted": 2})).stdout
     assert "Verified 2 experts, not the 3 asked: only 2 are candidates for verification." in out
+
+
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'zoo.db'}"
+    Store.open(url).close()
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Zoo, "recommend", interrupted)
+    result = CliRunner().invoke(main, ["--db", url, "recommend", "--task", "t", "-q"])
+    assert result.exit_code == 130
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Interrupted: the registry keeps only what was committed")
+    assert "Traceback" not in result.output and "Aborted" not in result.output

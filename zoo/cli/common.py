@@ -14,9 +14,13 @@ import click
 
 from registry.errors import ZooError
 
+#: the exit code of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)
+INTERRUPTED = 130
+
 
 def handle_errors(func: Callable) -> Callable:
-    """Turn a :class:`ZooError` into one line on stderr and its exit code."""
+    """Turn a :class:`ZooError` into one line on stderr and its exit code; Ctrl-C into one line and 130 (the
+    shell's code for an interrupt), not click's "Aborted!" and 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -25,6 +29,13 @@ def handle_errors(func: Callable) -> Callable:
         except ZooError as err:
             click.echo(f"Error: {cli_message(err)}", err=True)
             sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "\nInterrupted: the registry keeps only what was committed before; run the command again "
+                "(long jobs resume from what they saved)",
+                err=True,
+            )
+            sys.exit(INTERRUPTED)
 
     return wrapper
 
