@@ -248,7 +248,7 @@ def _task_page(content: ReportContent, task_page: TaskPage, paged: set[str]) -> 
         body.append(
             table(
                 "recommended-table",
-                ["rank", "model", "expected error", "measured error", "d_asym"],
+                ["rank", "model", "expected error", "measured error", "distance"],
                 [
                     [
                         i + 1,
