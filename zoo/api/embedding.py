@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, NotFound, arg
+from registry.errors import AlreadyExists, InvalidInput, NotFound, arg
 from zoo.embedding import DEFAULT_METHOD
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class Embeddings:
                 f"embed it without {arg('data', 'PATH')}, or choose another name"
             )
         full = load_labelled(data, progress=progress)  # validates the data before anything is computed or written
+        if existing is not None:
+            _refuse_changed_data(existing, full)
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
         task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
@@ -127,6 +129,8 @@ class Embeddings:
         """(data, name, registered task or None): a missing ``data`` is the registered task's folder."""
         from zoo.data import local_path
 
+        if isinstance(data, (str, Path)) and not str(data).strip():
+            raise InvalidInput(f"{arg('data', 'PATH')} is empty: give a folder of labelled images or a manifest")
         if data is not None:
             return data, name, (None if name is None else self._registered_task(name))
         if name is None:
@@ -283,3 +287,18 @@ def _t0(record: TaskEmbedding) -> Any:
         raise InvalidInput(
             f"the embedding of {record.task!r} has no trivial embedding stored; re-run `zoo embed-task {record.task}`"
         ) from err
+
+
+def _refuse_changed_data(task: Any, full: Any) -> None:
+    """AlreadyExists when the data at hand is not the content registered ``task`` was recorded with (its
+    fingerprint): its classes, samples and measured results describe that content, so an embedding of other
+    data must not replace its own under its name."""
+    from zoo.data import fingerprint
+
+    if not task.fingerprint or fingerprint(full) == task.fingerprint:
+        return
+    raise AlreadyExists(
+        f"the data of task {task.name!r} changed since it was registered ({task.num_classes} classes, "
+        f"{task.num_samples} images then; {full.num_classes} classes, {len(full)} images now): register it under "
+        f"another name, or remove the old task first (`zoo tasks remove {task.name} --force`)"
+    )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import InvalidInput, NotFound, ProbeMismatch, arg
 from zoo.api.results import measured_errors
 from zoo.api.verify import AUTO_VERIFY as AUTO_VERIFY  # re-exported: the shortlist of verify="auto"
-from zoo.api.verify import SCREEN_FRACTION, verify_count
+from zoo.api.verify import SCREEN_FRACTION, path_exists, verify_count
 from zoo.api.verify import verify as verify_shortlist
 from zoo.embedding import DEFAULT_METHOD
 
@@ -171,9 +171,9 @@ class Recommender:
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 
-        if k < 1:
-            raise InvalidInput(f"{arg('k', 'K')} must be at least 1, got {k}")
-        if not 0 <= screen <= 1:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInput(f"{arg('k', 'K')} must be a whole number of at least 1, got {k!r}")
+        if isinstance(screen, bool) or not isinstance(screen, (int, float)) or not 0 <= screen <= 1:
             raise InvalidInput(f"{arg('screen', 'F')} is a share of the images, from 0 to 1; got {screen}")
         constraints = Constraints(pattern, tags, max_params, arch)
         allowed = constraints.allowed(self.store) if constraints.active else None
@@ -355,21 +355,50 @@ class Recommender:
         save: str | None = None,
         progress: bool = False,
     ) -> tuple[Any, str | None, float | None]:
-        """(vector [D], registered task name or None, difficulty or None) for a task name, a folder, or a vector.
+        """(vector [D], registered task name or None, difficulty or None) for a task name, a folder, a Dataset
+        (or :class:`zoo.data.LabelledImages`), an embedding (``embed``'s or a stored one) or a vector.
 
-        The difficulty (:func:`zoo.shrinkage.difficulty_of`) comes from the probe pass's head; a bare vector
-        has none.
+        The difficulty (:func:`zoo.shrinkage.difficulty_of`) comes from the probe pass's head, kept in an
+        embedding's params; a bare vector has none.
         """
         import numpy as np
 
         from zoo.shrinkage import difficulty_of
 
-        if isinstance(target, np.ndarray):
+        if isinstance(target, (np.ndarray, list, tuple)):
             return np.asarray(target, dtype=np.float64), None, None
+        if hasattr(target, "vector") and hasattr(target, "params"):  # an Embedding, or a stored TaskEmbedding
+            used = getattr(target.probe, "name", target.probe), target.method
+            if used != (probe, method):
+                raise ProbeMismatch(
+                    f"the embedding was made with {used[0]}/{used[1]}, but the Model2Vec run uses {probe}/{method}; "
+                    f"embed the data with {arg('probe', probe)} {arg('method', method)}"
+                )
+            return (
+                np.asarray(target.vector, dtype=np.float64),
+                getattr(target, "task", None),
+                difficulty_of(target.params),
+            )
+        if not isinstance(target, (str, Path)):  # a Dataset or LabelledImages: embedded as a folder would be
+            return self._embedded(target, probe, method, spec=spec, save=save, progress=progress)
         target = str(target)
-        if not Path(target).exists():
+        if not target.strip():
+            raise InvalidInput(
+                f"{arg('data_or_name', 'DIR')} is empty: give a folder of labelled images or a task name"
+            )
+        if not path_exists(target):
             record = self._registered_embedding(target, probe, method)
             return np.asarray(record.vector, dtype=np.float64), target, difficulty_of(record.params)
+        return self._embedded(target, probe, method, spec=spec, save=save, progress=progress)
+
+    def _embedded(
+        self, target: Any, probe: str, method: str, *, spec: str | None, save: str | None, progress: bool
+    ) -> tuple[Any, str | None, float | None]:
+        """:meth:`_target_vector` of data to embed (a folder, a Dataset): one probe pass, stored with ``save``."""
+        import numpy as np
+
+        from zoo.shrinkage import difficulty_of
+
         if save:  # embed once and store it, under the run's probe
             elsewhere = self.embeddings.registered_elsewhere(save, target)
             if elsewhere is not None:

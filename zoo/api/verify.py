@@ -97,11 +97,16 @@ def verify(
 
 
 def query_images(store: Store, data: Any, progress: bool = False) -> Any:
-    """The labelled images of a folder, or of a registered task whose data is a local folder (``progress``: a
-    bar while the image files are checked)."""
+    """The labelled images of a folder, a Dataset (or LabelledImages), or a registered task whose data is a
+    local folder (given by name or as its stored embedding; ``progress``: a bar while the image files are
+    checked)."""
     from zoo.data import load_labelled, local_path
 
-    path = Path(data) if isinstance(data, (str, Path)) and Path(data).exists() else None
+    if hasattr(data, "vector") and isinstance(getattr(data, "task", None), str):  # a stored task embedding
+        data = data.task
+    elif not isinstance(data, (str, Path)) and not hasattr(data, "vector") and not hasattr(data, "shape"):
+        return load_labelled(data, progress=progress)  # a Dataset or LabelledImages
+    path = Path(data) if isinstance(data, (str, Path)) and path_exists(data) else None
     if path is None and isinstance(data, str):
         path = local_path(store.get_task(data).data_uri)
     if path is None or not path.exists():
@@ -109,6 +114,14 @@ def query_images(store: Store, data: Any, progress: bool = False) -> Any:
             f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
         )
     return load_labelled(path, progress=progress)
+
+
+def path_exists(path: Any) -> bool:
+    """Whether ``path`` names a file or folder here (a name too long for the file system names neither)."""
+    try:
+        return Path(path).exists()
+    except OSError:
+        return False
 
 
 def screen_size(images: Any, fraction: float) -> int:

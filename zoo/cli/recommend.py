@@ -289,6 +289,7 @@ def recommend(
         writable_figure(plot_path)
     with open_zoo(ctx) as zoo:
         _note_folder_over_task(zoo, data_or_name)
+        resaved = bool(save) and _is_registered(zoo, save)
         recs = zoo.recommend(
             data_or_name,
             k=k,
@@ -343,7 +344,19 @@ def recommend(
     if chart:
         click.echo(f"Chart saved to {chart}")
     if save:
-        click.echo(f"Registered the folder as task {save} with its embedding: `zoo recommend --task {save}` reuses it.")
+        done = "Embedded the folder again as task" if resaved else "Registered the folder as task"
+        click.echo(f"{done} {save} with its embedding: `zoo recommend --task {save}` reuses it.")
+
+
+def _is_registered(zoo, name: str) -> bool:
+    """Whether task ``name`` is registered (a name that is not valid is not)."""
+    from registry.errors import ZooError
+
+    try:
+        zoo.get_task(name)
+    except ZooError:
+        return False
+    return True
 
 
 def _note_folder_over_task(zoo, target: str) -> None:
@@ -510,7 +523,10 @@ def index() -> None:
     "--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="Task2Vec method."
 )
 @click.option(
-    "--factory", metavar="STRING", help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000)."
+    "--factory",
+    metavar="STRING",
+    help="faiss index_factory string (default: Flat, HNSW32,Flat past 20,000); IVFn,... needs at least n vectors "
+    "in each index.",
 )
 @quiet_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
