@@ -182,3 +182,11 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback(tmp_path, monkeypatch):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Interrupted: the registry keeps only what was committed")
     assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, assert_one_line_error):
+    url = f"sqlite:///{tmp_path / 'zoo.db'}"
+    Store.open(url).close()
+    for args in (["recommend", "--task", "a" * 300], ["embed-task", "x", "--data", str(tmp_path / ("a" * 300))]):
+        result = CliRunner().invoke(main, ["--db", url, *args])
+        assert_one_line_error(result, 2, "too long for a file path")

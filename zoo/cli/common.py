@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from registry.errors import ZooError
+from registry.errors import InvalidInput, ZooError
 
 #: the exit code of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it)
 INTERRUPTED = 130
@@ -29,6 +30,13 @@ def handle_errors(func: Callable) -> Callable:
         except ZooError as err:
             click.echo(f"Error: {cli_message(err)}", err=True)
             sys.exit(err.exit_code)
+        except OSError as err:
+            if err.errno != errno.ENAMETOOLONG:
+                raise
+            click.echo(
+                f"Error: a name is too long for a file path ({err.strerror}): check the folder or task given", err=True
+            )
+            sys.exit(InvalidInput.exit_code)
         except KeyboardInterrupt:
             click.echo(
                 "\nInterrupted: the registry keeps only what was committed before; run the command again "
