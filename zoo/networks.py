@@ -247,11 +247,13 @@ def load_network(
             ) from err
     model.eval()
     if not allow_random and looks_untrained(model):
-        where = f" with `zoo models set-source {model_name} SOURCE`" if model_name else ""
-        raise InvalidInput(
-            f"network {source} has untrained (random) weights, so its features mean nothing; point it at trained "
-            f"weights{where} (a Python test of the wiring may load it with load_network(..., allow_random=True))"
+        # an expert (model_name) has no allow_random anywhere a user calls it; a probe has (embed-task's option)
+        fix = (
+            f"point {model_name} at trained weights with `zoo models set-source {model_name} SOURCE`"
+            if model_name
+            else f"use trained weights, or pass {arg('allow_random')} for tests"
         )
+        raise InvalidInput(f"network {source} has untrained (random) weights, so its features mean nothing; {fix}")
     if device is not None:
         model.to(resolve_device(device))
     return model

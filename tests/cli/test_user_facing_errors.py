@@ -198,7 +198,7 @@ def test_recommend_save_with_a_taken_name_names_recommends_own_options(shipped, 
     before = _state(shipped, tmp_path)
     result = _zoo(shipped, "recommend", "--task", str(folder), "--save", "script-avestan", "--quiet")
     assert_one_line_error(
-        result, 2, "'script-avestan' is registered from", "use another --save NAME, or --task script-avestan"
+        result, 1, "'script-avestan' is registered from", "use another --save NAME, or --task script-avestan"
     )
     assert "--data" not in result.stderr
     assert _state(shipped, tmp_path) == before

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from registry.errors import InvalidInput, NotFound
+from registry.errors import AlreadyExists, InvalidInput, NotFound
 from zoo.api import Zoo
 from zoo.embedding.distance import d_sym
 
@@ -44,7 +44,7 @@ def test_embed_registered_task_from_its_data_uri(zoo, tmp_path, probe_file, task
 def test_registered_name_with_other_data_is_refused(zoo, tmp_path, probe_file, task_folder):
     zoo.embed_task(task_folder(tmp_path / "birds"), "birds", probe=f"file:{probe_file}", progress=False)
     before = zoo.task_embedding("birds").vector
-    with pytest.raises(InvalidInput, match="registered from"):
+    with pytest.raises(AlreadyExists, match="registered from"):
         zoo.embed_task(task_folder(tmp_path / "other", seed=5), "birds", probe=f"file:{probe_file}", progress=False)
     np.testing.assert_array_equal(zoo.task_embedding("birds").vector, before)
 

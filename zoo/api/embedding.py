@@ -85,7 +85,7 @@ class Embeddings:
             existing = self._registered_task(name)
         elsewhere = self.registered_elsewhere(name, data) if given_data else None
         if elsewhere is not None:
-            raise InvalidInput(
+            raise AlreadyExists(
                 f"task {name!r} is registered from {elsewhere}, not {Path(data).expanduser().resolve()}: "
                 f"embed it without {arg('data', 'PATH')}, or choose another name"
             )

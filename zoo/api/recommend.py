@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, NotFound, ProbeMismatch, arg
+from registry.errors import AlreadyExists, InvalidInput, NotFound, ProbeMismatch, arg
 from zoo.api.results import measured_errors
 from zoo.api.verify import AUTO_VERIFY as AUTO_VERIFY  # re-exported: the shortlist of verify="auto"
 from zoo.api.verify import SCREEN_FRACTION, path_exists, verify_count
@@ -402,7 +402,7 @@ class Recommender:
         if save:  # embed once and store it, under the run's probe
             elsewhere = self.embeddings.registered_elsewhere(save, target)
             if elsewhere is not None:
-                raise InvalidInput(
+                raise AlreadyExists(
                     f"task {save!r} is registered from {elsewhere}, not {Path(target).expanduser().resolve()}: "
                     f"use another {arg('save', 'NAME')}, or {arg('data_or_name', save)} to use the registered task"
                 )
