@@ -2,9 +2,12 @@
 
 :class:`NewModel` validates what a caller hands :meth:`registry.store.Store.add_model`
 when it is built; the ``*_in`` functions do the database part inside a
-transaction the store opens. Moving weights (:func:`plan_relocation`,
-:func:`set_sources_in`) rewrites ``file:`` sources only; the files themselves
-are checked by the store before its write transaction.
+transaction the store opens. A new ``file:`` source is stored absolute
+(:func:`registry.validation.absolute_source`). Moving weights
+(:func:`plan_relocation`, :func:`set_sources_in`) rewrites ``file:`` sources
+only; the files themselves are checked by the store before its write
+transaction. Re-pointing one model (:func:`source_move`) also takes the
+architecture its new source determines.
 """
 
 from __future__ import annotations
@@ -18,23 +21,30 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from registry import records as rec
-from registry.errors import AlreadyExists, DependentRows, NotFound, arg
+from registry.errors import AlreadyExists, DependentRows, InvalidInput, NotFound, arg
 from registry.orm import ModelAliasRow, ModelEmbeddingRow, ModelRow, ModelTagRow, TransferResultRow, utcnow
 from registry.rows import bump, count_rows, model_record, model_row, refuse_taken_model_name
 from registry.validation import (
+    absolute_source,
     check_checksum,
     check_count,
     check_name,
     check_source,
     check_tags,
+    check_text,
     describe_counts,
+    source_arch,
     source_path,
+    timm_arch,
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class NewModel:
-    """A model to register, checked when built (name in NFC, source scheme, counts, tags)."""
+    """A model to register, checked when built (name in NFC, source scheme, counts, tags).
+
+    A ``file:`` source is made absolute against the working folder; ``arch`` defaults to a timm source's.
+    """
 
     name: str
     source: str
@@ -48,9 +58,11 @@ class NewModel:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "name", check_name("model", self.name))
-        set_(self, "source", check_source(self.source))
-        if self.arch is None and self.source.startswith("timm:"):
-            set_(self, "arch", self.source[len("timm:") :].split(".")[0] or None)
+        set_(self, "source", absolute_source(check_source(self.source)))
+        set_(self, "arch", check_text("arch", self.arch))
+        if self.arch is None:
+            set_(self, "arch", timm_arch(self.source))
+        set_(self, "description", check_text("description", self.description, None))
         if self.trained_on is not None:
             set_(self, "trained_on", check_name("task", self.trained_on))
         if self.num_params is not None:
@@ -131,12 +143,17 @@ def set_alias_in(session: Session, alias: str, model_name: str) -> rec.Model:
 
 @dataclasses.dataclass(frozen=True)
 class SourceMove:
-    """One model's source change: from ``old`` to ``new``, and its stored ``checksum`` (None: unknown)."""
+    """One model's source change: from ``old`` to ``new``, and its stored ``checksum`` (None: unknown).
+
+    ``arch``: the architecture ``new`` determines (None: keep the stored one). When it replaces another
+    architecture, the stored ``num_params`` (which counted the old one) becomes unknown; the checksum stays.
+    """
 
     model: str
     old: str
     new: str
     checksum: str | None
+    arch: str | None = None
 
 
 def plan_relocation(session: Session, old_folder: str | Path, new_folder: str | Path) -> list[SourceMove]:
@@ -147,8 +164,8 @@ def plan_relocation(session: Session, old_folder: str | Path, new_folder: str | 
     symlink is resolved: the old folder may be gone), and so are the new sources.
     NotFound when no source lies under ``old_folder``.
     """
-    old = Path(os.path.abspath(_folder(old_folder)))
-    new = Path(os.path.abspath(_folder(new_folder)))
+    old = Path(os.path.abspath(_folder(old_folder, "old_folder")))
+    new = Path(os.path.abspath(_folder(new_folder, "new_folder")))
     moves = []
     for row in session.scalars(select(ModelRow).where(ModelRow.source.startswith("file:")).order_by(ModelRow.name)):
         path = Path(os.path.abspath(source_path(row.source)))
@@ -160,9 +177,12 @@ def plan_relocation(session: Session, old_folder: str | Path, new_folder: str | 
     return moves
 
 
-def _folder(folder: str | Path) -> Path:
-    """A folder given as a path or as a ``file:`` URI, ``~`` expanded."""
-    text = str(folder)
+def _folder(folder: str | Path, label: str) -> Path:
+    """A folder given as a path or as a ``file:`` URI, ``~`` expanded; ``label`` names the argument."""
+    if not isinstance(folder, (str, os.PathLike)):
+        kind = type(folder).__name__
+        raise InvalidInput(f"{arg(label, label[:3].upper())} must be a folder path (str or Path), got {kind}")
+    text = os.fspath(folder)
     return source_path(text) if text.startswith("file:") else Path(text).expanduser()
 
 
@@ -176,6 +196,10 @@ def set_sources_in(session: Session, moves: list[SourceMove]) -> list[rec.Model]
                 f"model {move.model!r} was changed by another writer meanwhile; nothing was changed, retry"
             )
         row.source = move.new
+        if move.arch is not None and move.arch != row.arch:
+            if row.arch is not None:
+                row.num_params = None  # they counted the old architecture's parameters
+            row.arch = move.arch
         out.append(row)
     session.flush()
     bump(session, "models")
@@ -183,9 +207,12 @@ def set_sources_in(session: Session, moves: list[SourceMove]) -> list[rec.Model]
 
 
 def source_move(session: Session, name: str, source: str) -> SourceMove:
-    """The change of model ``name``'s (or alias's) source to ``source``."""
+    """The change of model ``name``'s (or alias's) source to ``source`` (checked; a ``file:`` path made
+    absolute), with the architecture it determines (:func:`registry.validation.source_arch`)."""
+    source = absolute_source(source)
+    arch = source_arch(source)
     row = model_row(session, name)
-    return SourceMove(row.name, row.source, source, row.checksum)
+    return SourceMove(row.name, row.source, source, row.checksum, arch)
 
 
 __all__ = [

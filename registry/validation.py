@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -92,25 +94,113 @@ def check_finite(label: str, value: Any) -> float:
 
 
 def check_source(source: Any) -> str:
-    """A model source URI: ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``."""
-    if not isinstance(source, str) or not any(source.startswith(s) and len(source) > len(s) for s in SOURCE_SCHEMES):
+    """A model source URI: ``timm:NAME``, ``hf-hub:REPO``, ``file:PATH`` or ``bench:REL``, as given."""
+    if not isinstance(source, str):
+        raise InvalidInput(
+            f"source must be a string such as timm:NAME, hf-hub:REPO or file:PATH, got {type(source).__name__}"
+        )
+    if not any(source.startswith(s) and len(source) > len(s) for s in SOURCE_SCHEMES):
         raise InvalidInput(f"bad source {source!r}: use timm:NAME, hf-hub:REPO or file:PATH")
     return source
 
 
-def check_tags(tags: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, str]:
+def absolute_source(source: str) -> str:
+    """``source`` as the registry stores a new one: a ``file:`` path made absolute against the working folder.
+
+    ``~`` is expanded and no symlink is resolved (as :func:`registry.model_writes.plan_relocation` does), so
+    the source names the same file whichever folder a later command runs in, and for every user of a shared
+    registry. Other sources are unchanged: ``bench:REL`` is relative to the bench data root by design
+    (:mod:`registry.locations`), ``timm:`` and ``hf-hub:`` are names. Import keeps what the file says.
+    """
+    path = source_path(source) if source.startswith("file:") else None
+    return source if path is None else f"file:{os.path.abspath(path)}"
+
+
+def timm_arch(source: str) -> str | None:
+    """The architecture a ``timm:NAME`` source names: NAME before its first '.'; None for other sources."""
+    if not source.startswith("timm:"):
+        return None
+    return source[len("timm:") :].split(".")[0] or None
+
+
+def source_arch(source: str) -> str | None:
+    """The architecture ``source`` determines: a timm name's (:func:`timm_arch`), or the ``arch`` of the sidecar
+    beside a local ``file:``/``bench:`` weights file (:func:`read_sidecar`); None when it determines none."""
+    arch = timm_arch(source)
+    path = source_path(source) if arch is None else None
+    if path is not None:
+        found = read_sidecar(path).get("arch")
+        arch = found if isinstance(found, str) and found.strip() else None
+    return arch
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The JSON object beside a weights file (``PATH.json``, else ``<stem>.json``), or {} when there is none.
+
+    The files :func:`zoo.checkpoints.read_sidecar` reads (the registry cannot import zoo); an unreadable
+    one is InvalidInput.
+    """
+    for candidate in (path.with_name(path.name + ".json"), path.with_suffix(".json")):
+        if candidate.is_file():
+            try:
+                found = json.loads(candidate.read_text())
+            except (OSError, ValueError) as err:
+                raise InvalidInput(f"cannot read {candidate}: {err}; fix or remove the file") from None
+            return found if isinstance(found, dict) else {}
+    return {}
+
+
+def check_text(label: str, value: Any, limit: int | None = 255) -> str | None:
+    """None, or a string of at most ``limit`` characters (an ``arch``, a ``description``)."""
+    if value is not None and (not isinstance(value, str) or (limit is not None and len(value) > limit)):
+        bound = "" if limit is None else f" of at most {limit} characters"
+        raise InvalidInput(f"{label} must be a string{bound} or None, got {value!r:.60}")
+    return value
+
+
+def check_pattern(pattern: Any) -> str | None:
+    """None, or a name glob as a string (``expert-*``)."""
+    if pattern is not None and not isinstance(pattern, str):
+        raise InvalidInput(f"pattern must be a glob string such as 'expert-*', got {type(pattern).__name__}")
+    return pattern
+
+
+def check_switch(label: str, value: Any) -> bool:
+    """``True`` or ``False`` (numpy's too); a string such as ``"no"`` is refused rather than read as true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInput(f"{label} must be True or False, got {value!r:.60}")
+    return bool(value)
+
+
+def check_whole(label: str, value: Any) -> int:
+    """A whole number (an int; numpy's too, not a bool or a string) as a Python int."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise InvalidInput(f"{label} must be a whole number (an int), got {value!r:.60}")
+    return int(value)
+
+
+def check_tags(tags: Mapping[str, Any] | Iterable[tuple[str, Any] | str] | str) -> dict[str, str]:
     """Tags as a ``{key: value}`` dict of strings with non-empty keys.
 
-    ``tags`` is a mapping or a sequence of ``(key, value)`` pairs; a key given
-    twice in the pairs is refused (never last-wins). Keys are NFC-normalised.
+    ``tags`` is a mapping, one ``"KEY=VALUE"`` string, or an iterable of
+    ``(key, value)`` pairs (what the command line's ``--tag`` parser makes) and
+    ``"KEY=VALUE"`` strings; a key given twice is refused (never last-wins).
+    Keys are NFC-normalised; a string's key is stripped of spaces, as ``--tag`` does.
     """
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, (Mapping, Iterable)) or isinstance(tags, (bytes, bytearray)):
+        raise InvalidInput(
+            f"tags must be a mapping, a 'KEY=VALUE' string or a list of them or of (key, value) pairs, "
+            f"got {type(tags).__name__}"
+        )
     pairs = tags.items() if isinstance(tags, Mapping) else tags
     clean: dict[str, str] = {}
     for pair in pairs:
         try:
-            key, value = pair
+            key, value = _tag_pair(pair)
         except (TypeError, ValueError):
-            raise InvalidInput(f"bad tag {pair!r}: give KEY=VALUE pairs") from None
+            raise InvalidInput(f"bad tag {pair!r}: give KEY=VALUE strings or (key, value) pairs") from None
         if not isinstance(key, str) or not key.strip() or "=" in key:
             raise InvalidInput(f"bad tag key {key!r}: use a non-empty KEY without '='")
         key = refuse_invisible("tag key", normalise_name(key))
@@ -120,6 +210,17 @@ def check_tags(tags: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str,
             )
         clean[key] = str(value)
     return clean
+
+
+def _tag_pair(pair: Any) -> tuple[Any, Any]:
+    """``"KEY=VALUE"`` -> ``("KEY", "VALUE")`` (key stripped); a pair as it is; ValueError otherwise."""
+    if isinstance(pair, str):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(pair)
+        return key.strip(), value
+    key, value = pair
+    return key, value
 
 
 def check_vector(label: str, vector: Any) -> tuple[bytes, int]:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry.errors import arg
+from registry.validation import check_whole
 from zoo.api.bench import DEFAULT_SCORERS, Bench
 from zoo.api.catalog import Catalog
 from zoo.api.embedding import Embeddings
@@ -97,7 +99,7 @@ class Zoo:
         *,
         arch: str | None = None,
         trained_on: str | None = None,
-        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str] | str] | str | None = None,
         description: str | None = None,
         num_params: int | None = None,
         checksum: str | None = None,
@@ -116,7 +118,12 @@ class Zoo:
             check=check,
         )
 
-    def models(self, pattern: str | None = None, *, tags: Mapping[str, str] | None = None) -> list[Model]:
+    def models(
+        self,
+        pattern: str | None = None,
+        *,
+        tags: Mapping[str, str] | Iterable[tuple[str, str] | str] | str | None = None,
+    ) -> list[Model]:
         """See :meth:`Catalog.models`."""
         return self.catalog.models(pattern, tags=tags)
 
@@ -264,7 +271,8 @@ class Zoo:
         method: str = DEFAULT_METHOD,
         alpha: float | None = None,
     ) -> list[dict[str, Any]]:
-        """See :meth:`Embeddings.similar_tasks`."""
+        """See :meth:`Embeddings.similar_tasks` (``k``: an int; anything else is InvalidInput)."""
+        k = check_whole(arg("k", "K"), k)
         return self.embeddings.similar_tasks(name, k, asymmetric=asymmetric, probe=probe, method=method, alpha=alpha)
 
     def distance(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from registry.errors import NotFound, arg
+from registry.validation import check_name, check_pattern, check_source, check_switch, check_tags
 
 if TYPE_CHECKING:
     from registry.records import Model, Task, TaskEmbedding
@@ -31,7 +32,7 @@ class Catalog:
         *,
         arch: str | None = None,
         trained_on: str | None = None,
-        tags: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        tags: Mapping[str, str] | Iterable[tuple[str, str] | str] | str | None = None,
         description: str | None = None,
         num_params: int | None = None,
         checksum: str | None = None,
@@ -39,7 +40,10 @@ class Catalog:
     ) -> Model:
         """Add an expert model; ``source`` is ``timm:NAME``, ``hf-hub:REPO`` or ``file:PATH``.
 
-        ``tags``: a mapping or ``(key, value)`` pairs (a key given twice is an error). ``check``
+        A relative ``file:`` path is stored absolute (against the working folder, ``~`` expanded), so every
+        later command, in any folder and for every user of a shared registry, finds the same file.
+        ``tags``: a mapping, one ``"KEY=VALUE"`` string, or a list of ``(key, value)`` pairs or ``"KEY=VALUE"``
+        strings (a key given twice is an error). ``check``
         verifies a ``file:`` source at registration (exists, regular file, readable weights header).
         ``trained_on`` must name a registered task (NotFound otherwise): it is the task whose measured
         result the ranking leaves out as the expert's own, and a misspelt one would silently be none.
@@ -50,9 +54,11 @@ class Catalog:
         normalisation for the architecture will be used, which measures an expert trained at another size
         (the bench's: 32 px) as a far worse one.
         """
-        if check and source.startswith("file:"):
+        source = check_source(source)
+        if check_switch("check", check) and source.startswith("file:"):
             arch = _file_sidecar(source, arch)
         if trained_on is not None:
+            check_name("task", trained_on)
             try:
                 self.store.get_task(trained_on)
             except NotFound:
@@ -72,9 +78,17 @@ class Catalog:
             check=check,
         )
 
-    def models(self, pattern: str | None = None, *, tags: Mapping[str, str] | None = None) -> list[Model]:
-        """Models ordered by name; ``pattern`` is a glob on the name, ``tags`` must all match."""
-        return self.store.list_models(pattern=pattern, tags=tags)
+    def models(
+        self,
+        pattern: str | None = None,
+        *,
+        tags: Mapping[str, str] | Iterable[tuple[str, str] | str] | str | None = None,
+    ) -> list[Model]:
+        """Models ordered by name; ``pattern`` is a glob on the name, ``tags`` must all match.
+
+        ``tags`` as :meth:`register_model` takes them (``"family=resnet"`` is one tag).
+        """
+        return self.store.list_models(pattern=check_pattern(pattern), tags=check_tags(tags or {}))
 
     def get_model(self, name: str) -> Model:
         """The model with this name or alias."""
@@ -82,7 +96,7 @@ class Catalog:
 
     def remove_model(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Delete a model (``force`` to take its results along); returns what went."""
-        return self.store.remove_model(name, force=force)
+        return self.store.remove_model(name, force=check_switch("force", force))
 
     def alias(self, alias: str, name: str) -> Model:
         """Point ``alias`` at the model ``name`` (moving it if it existed)."""
@@ -93,20 +107,24 @@ class Catalog:
 
         A local file must exist with a loadable header unless ``check`` is False; when it exists
         and a checksum is stored, its sha256 must match (else InvalidInput: not the registered weights).
+        A relative ``file:`` path is stored absolute, as at :meth:`register_model`. When the new source
+        determines an architecture (a timm name's, or a local file's sidecar ``arch``), it becomes the
+        model's ``arch`` in the same write, and a ``num_params`` counted for another architecture becomes
+        unknown; the checksum stays (it names the registered weights a later file is checked against).
         """
-        return self.store.set_model_source(name, uri, check=check)
+        return self.store.set_model_source(name, uri, check=check_switch("check", check))
 
     def relocate_sources(self, old_folder: str | Path, new_folder: str | Path, *, check: bool = True) -> list[Model]:
         """Move every ``file:`` source under ``old_folder`` to the same relative path under ``new_folder``.
 
         All or nothing; each new file checked as in :meth:`set_model_source`. Returns the moved models.
         """
-        return self.store.relocate_sources(old_folder, new_folder, check=check)
+        return self.store.relocate_sources(old_folder, new_folder, check=check_switch("check", check))
 
     # tasks
     def tasks(self, pattern: str | None = None) -> list[Task]:
         """Tasks ordered by name; ``pattern`` is a glob on the name."""
-        return self.store.list_tasks(pattern=pattern)
+        return self.store.list_tasks(pattern=check_pattern(pattern))
 
     def get_task(self, name: str) -> Task:
         """The task with this name."""
@@ -119,7 +137,7 @@ class Catalog:
 
     def remove_task(self, name: str, *, force: bool = False) -> dict[str, int]:
         """Delete a task (``force`` to take its embeddings and results along)."""
-        return self.store.remove_task(name, force=force)
+        return self.store.remove_task(name, force=check_switch("force", force))
 
     # backup
     def export(self, path: str | Path, *, force: bool = False) -> dict[str, int]:

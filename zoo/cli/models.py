@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
 
 from registry.errors import InvalidInput, arg
 from zoo.cli.common import echo_json, handle_errors, open_zoo
+
+if TYPE_CHECKING:
+    from registry.records import Model
 
 
 def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
@@ -25,7 +29,10 @@ def parse_tags(values: Iterable[str]) -> list[tuple[str, str]]:
 @click.command("register-model")
 @click.argument("name")
 @click.option(
-    "--source", required=True, metavar="URI", help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH."
+    "--source",
+    required=True,
+    metavar="URI",
+    help="Where the weights come from: timm:NAME, hf-hub:REPO or file:PATH (a relative PATH is stored absolute).",
 )
 @click.option(
     "--arch", metavar="A", help="timm architecture (default: from a timm: source, or a file: source's sidecar)."
@@ -65,6 +72,10 @@ def register_model(
 ) -> None:
     """Add an expert model NAME to the registry.
 
+    A relative file: path is stored made absolute against the current folder
+    (~ expanded), so it names the same file from any folder; bench:, timm: and
+    hf-hub: sources are stored as given.
+
     \b
     Example:
         zoo register-model resnet34.a1_in1k --source timm:resnet34.a1_in1k \\
@@ -87,6 +98,8 @@ def register_model(
         )
     if as_json:
         echo_json(model)
+    elif model.source != source:
+        click.echo(f"Registered model {model.name} ({model.source}, made absolute from {source})")
     else:
         click.echo(f"Registered model {model.name} ({model.source})")
 
@@ -246,7 +259,10 @@ def set_source_cmd(
 
     The new file must exist with a readable header (unless --no-check); when
     it exists and the model has a stored checksum, the file's sha256 must
-    match it. The bulk form changes all the models or none.
+    match it. A relative file: path is stored absolute. When the new source
+    names an architecture (a timm name, a file's sidecar), it becomes the
+    model's arch (a parameter count of another arch becomes unknown). The
+    bulk form changes all the models or none.
 
     \b
     Example:
@@ -262,6 +278,7 @@ def set_source_cmd(
             f"{arg('old_folder', 'OLD')} {arg('new_folder', 'NEW')}"
         )
     with open_zoo(ctx) as zoo:
+        before = None if bulk else zoo.get_model(name)  # to say what re-pointing one model changed
         changed = (
             zoo.relocate_sources(old_folder, new_folder, check=check)
             if bulk
@@ -271,7 +288,15 @@ def set_source_cmd(
         echo_json(changed)
         return
     for model in changed:
-        click.echo(f"{model.name} -> {model.source}")
+        click.echo(f"{model.name} -> {model.source}{_arch_change(before, model)}")
+
+
+def _arch_change(before: Model | None, after: Model) -> str:
+    """`` (arch resnet18 -> resnet34, params 11689512 -> unknown)`` when re-pointing changed them, else ``""``."""
+    if before is None or before.arch == after.arch:
+        return ""
+    params = f", params {before.num_params} -> unknown" if before.num_params != after.num_params else ""
+    return f" (arch {before.arch or '-'} -> {after.arch}{params})"
 
 
 def describe_removed(removed: dict[str, int], main_kind: str) -> str:
