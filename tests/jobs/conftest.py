@@ -61,6 +61,7 @@ def jobs_data(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def fill(jobs_data: dict):
     """``fill(url)``: a registry at ``url`` holding the tiny experts and tasks (no results yet)."""
     from registry.store import Store
+    from zoo.data import fingerprint, load_labelled
 
     opened = []
 
@@ -69,8 +70,11 @@ def fill(jobs_data: dict):
         opened.append(store)
         for name, source in jobs_data["experts"].items():
             store.add_model(name, source, arch="resnet18")
-        for name, folder in jobs_data["tasks"].items():
-            store.add_task(name, data_uri=str(folder), num_classes=3, num_samples=24, fingerprint=name)
+        for name, folder in jobs_data["tasks"].items():  # the content fingerprint an embedding checks against
+            images = load_labelled(folder)
+            store.add_task(
+                name, data_uri=str(folder), num_classes=3, num_samples=len(images), fingerprint=fingerprint(images)
+            )
         return store
 
     yield make
