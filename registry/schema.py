@@ -93,11 +93,15 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
     """Migrate the database at ``url`` up to ``revision``; returns the new revision.
 
     Safe to run concurrently and on a database already at head. Refuses a
-    database whose schema is newer than this code.
+    database whose schema is newer than this code, and one that holds tables
+    but no zoo schema version (another application's: zoo's tables never go
+    in beside them).
     """
 
     def run(connection: Connection) -> str | None:
         current = _current(connection)
+        if current is None and _foreign(connection):
+            raise SchemaMismatch(_foreign_message(display_url(connection.engine.url)))
         if connection.in_transaction():
             connection.commit()
         _refuse_unknown(current, connection)
@@ -110,6 +114,46 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
         return new
 
     return _with_connection(url, run, write=True)
+
+
+def _foreign(connection: Connection) -> bool:
+    """Whether a database without a schema version holds tables (another application's), read again after
+    the version: an upgrader that committed in between (tables and version at once) is not foreign.
+
+    An empty ``alembic_version`` table (a registry downgraded to base) does not count.
+    """
+    if not set(inspect(connection).get_table_names()) - {VERSION_TABLE}:
+        return False
+    if connection.in_transaction():
+        connection.commit()  # a fresh snapshot (SQLite's WAL keeps the old one until the transaction ends)
+    return _current(connection) is None
+
+
+def _foreign_message(url_text: str) -> str:
+    return (
+        f"the database at {url_text} has tables but no zoo schema version; "
+        f"point {arg('url', 'URL')} at a zoo registry or an empty database"
+    )
+
+
+def database_state(url: str | None = None) -> tuple[str | None, str]:
+    """(revision, state) of the database at ``url``: :func:`revision_state`'s states, plus "foreign" for a
+    database with tables but no zoo schema version (which every command refuses). A missing SQLite file is
+    "empty" and is not created."""
+    parsed = parse_url(url)
+    path = sqlite_path(parsed) if is_sqlite(parsed) else None
+    if path is not None and not path.exists():
+        return None, "empty"
+
+    def read(connection: Connection) -> tuple[str | None, str]:
+        revision = _current(connection)
+        if revision is None and _foreign(connection):
+            return None, "foreign"
+        if revision is None:  # _foreign read a fresh snapshot when there were tables: a concurrent upgrade's
+            revision = _current(connection)
+        return revision, revision_state(revision)
+
+    return _with_connection(url, read, write=False)
 
 
 def revision_state(revision: str | None) -> str:
@@ -193,10 +237,7 @@ def check_schema(connection: Connection, *, url_text: str) -> str | None:
             _refuse_missing_tables(connection, url_text, current)
             return current
     if current is None:
-        raise SchemaMismatch(
-            f"the database at {url_text} has tables but no zoo schema version; "
-            f"point {arg('url', 'URL')} at a zoo registry or an empty database"
-        )
+        raise SchemaMismatch(_foreign_message(url_text))
     _refuse_unknown(current, connection)
     raise SchemaMismatch(
         f"the database at {url_text} has schema {current}, behind this zoo (head {head}); run `zoo db upgrade`"

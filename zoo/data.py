@@ -19,8 +19,9 @@ and the first one's path, or refused when more than
 
 Rules: only regular files are read (a FIFO or a device named by a manifest is
 skipped as unreadable, never opened); directory symlinks inside an image folder
-are never followed (a file symlink is read); manifests are UTF-8 (a leading BOM
-is accepted) and every row needs a non-empty label; an image over
+are never followed (a file symlink is read; a symlinked class folder is left
+out with a warning that names it); manifests are UTF-8 (a leading BOM is
+accepted) and every row needs a non-empty label; an image over
 :data:`MAX_IMAGE_PIXELS` pixels is refused with its size.
 """
 
@@ -37,7 +38,14 @@ from typing import Any
 from registry.errors import InvalidInput, arg
 from zoo.batches import rgb_image as _to_pil
 from zoo.batches import tensor_batches, transform_for  # re-exported: their home is zoo.batches
-from zoo.image_lists import IMAGE_SUFFIXES, index_labels, read_manifest, scan_folder  # IMAGE_SUFFIXES re-exported
+from zoo.image_lists import (  # IMAGE_SUFFIXES re-exported
+    IMAGE_SUFFIXES,
+    index_labels,
+    read_manifest,
+    scan_folder,
+    symlinked_class_folders,
+    symlinks_skipped,
+)
 from zoo.splits import class_folders, held_out_split, split_folders, split_to_read  # noqa: F401 - re-exported
 
 __all__ = [
@@ -241,8 +249,13 @@ def load_labelled(
     path = Path(path_or_dataset).expanduser()
     if not path.exists():
         raise InvalidInput(f"data path {path} does not exist: give an image folder or a CSV/JSONL manifest")
+    links = ""
     if path.is_dir():
-        paths, labels, classes = scan_folder(split_to_read(path, split))
+        folder = split_to_read(path, split)
+        paths, labels, classes = scan_folder(folder)
+        links = symlinks_skipped(folder, symlinked_class_folders(folder))
+        if links and len(classes) >= 2:
+            warnings.warn(links, stacklevel=2)  # the caller of load_labelled
     elif not path.is_file():
         raise InvalidInput(f"{path} is not a regular file: give an image folder or a CSV/JSONL manifest")
     elif path.suffix.lower() in (".csv", ".jsonl", ".json"):
@@ -251,7 +264,10 @@ def load_labelled(
     else:
         raise InvalidInput(f"{path} is neither a folder nor a .csv/.jsonl manifest")
     if len(classes) < 2:
-        raise InvalidInput(f"{path} has a single class ({classes[0]!r}): a task needs at least two classes")
+        raise InvalidInput(
+            f"{path} has a single class ({classes[0]!r}): a task needs at least two classes"
+            + (f"; {links}" if links else "")
+        )
     keep = balanced_indices(labels, max_samples, seed)
     good = _readable_subset(path, paths, keep, progress)
     counts = [0] * len(classes)

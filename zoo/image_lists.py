@@ -44,15 +44,52 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+#: how many skipped symlinked class folders a message names
+SHOWN_LINKS = 3
+
+
+def symlinked_class_folders(folder: Path) -> list[Path]:
+    """The sorted subfolders of ``folder`` left out as classes because they are directory symlinks (never
+    followed: a link out of the folder would read what the folder does not hold). A link to the folder itself
+    or above it (``loop -> .``) is a loop, not a class, and is not listed."""
+    folder = Path(folder)
+    here = folder.resolve()
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_symlink() and p.is_dir() and not p.name.startswith(".") and not here.is_relative_to(p.resolve())
+    )
+
+
+def symlinks_skipped(folder: Path, links: Sequence[Path]) -> str:
+    """``links`` (symlinked class folders of ``folder``) counted and named, the first few, with how to include
+    them: '' when there are none."""
+    if not links:
+        return ""
+    names = ", ".join(p.name for p in links[:SHOWN_LINKS]) + (", ..." if len(links) > SHOWN_LINKS else "")
+    return (
+        f"skipped {len(links)} symlinked class folder(s) in {folder} ({names}): directory symlinks are never "
+        "followed; copy them in (cp -rL) or list their images in a CSV/JSONL manifest (path,label)"
+    )
+
+
 def scan_folder(folder: Path) -> tuple[list[Path], list[int], list[str]]:
-    """An ImageFolder-style folder -> (image paths [N], labels [N] in 0..C-1, class names [C])."""
+    """An ImageFolder-style folder -> (image paths [N], labels [N] in 0..C-1, class names [C]).
+
+    Symlinked class folders are left out (:func:`symlinked_class_folders`); the caller says so
+    (:func:`zoo.data.load_labelled` warns), and the error for a folder with no class left names them.
+    """
     class_dirs = class_folders(folder)
     if not class_dirs:
+        links = symlinks_skipped(folder, symlinked_class_folders(folder))
         loose = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
         if loose:
             raise InvalidInput(
                 f"{folder} holds images but no class subfolders: put each class's images in its own subfolder"
+                + (f"; {links}" if links else "")
             )
+        if links:
+            raise InvalidInput(f"no class folders in {folder}; {links}")
         raise InvalidInput(f"no images in {folder}: expected one subfolder of images per class")
     paths: list[Path] = []
     labels: list[int] = []

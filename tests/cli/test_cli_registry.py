@@ -283,7 +283,7 @@ def test_stale_schema_asks_for_db_upgrade_then_upgrade_fixes_it(tmp_path, assert
     runner = CliRunner()
     assert_one_line_error(runner.invoke(main, ["--db", url, "models", "list"]), 1, "zoo db upgrade")
     current = runner.invoke(main, ["--db", url, "db", "current"])
-    assert current.exit_code == 0 and "behind" in current.stdout
+    assert current.exit_code == 1 and "behind: run `zoo db upgrade`" in current.stdout  # a schema it cannot use
     assert runner.invoke(main, ["--db", url, "db", "upgrade"]).exit_code == 0
     assert runner.invoke(main, ["--db", url, "models", "list", "--json"]).stdout.strip() == "[]"
 

@@ -66,9 +66,16 @@ class Indexes:
         return index
 
     def models(
-        self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None, progress: bool = False
+        self,
+        probe: str,
+        method: str,
+        *,
+        rebuild: bool = False,
+        factory: str | None = None,
+        progress: bool = False,
+        save: bool = True,
     ) -> tuple[Model2VecRun, EmbeddingIndex]:
-        """(latest run, fresh index over its model embeddings), rebuilt when stale.
+        """(latest run, fresh index over its model embeddings), rebuilt when stale (and saved unless not ``save``).
 
         The index orders models by their Model2Vec distance d_asym(m_i -> t) + shift_i (:mod:`zoo.model2vec`),
         folding the per-model terms into its offsets; the recommender reads every model's exact distance
@@ -112,12 +119,19 @@ class Indexes:
             columns=columns,
             progress=progress,
         )
-        return run, self._keep(path, index)
+        return run, (self._keep(path, index) if save else index)
 
     def tasks(
-        self, probe: str, method: str, *, rebuild: bool = False, factory: str | None = None, progress: bool = False
+        self,
+        probe: str,
+        method: str,
+        *,
+        rebuild: bool = False,
+        factory: str | None = None,
+        progress: bool = False,
+        save: bool = True,
     ) -> EmbeddingIndex:
-        """The fresh index over the task embeddings of probe/method (d_sym, no offsets)."""
+        """The fresh index over the task embeddings of probe/method (d_sym, no offsets; saved unless not ``save``)."""
         from zoo.index import EmbeddingIndex
 
         path = self.path("tasks", probe, method)
@@ -129,31 +143,36 @@ class Indexes:
         index = EmbeddingIndex.build(
             space.task_names, space.task_vectors, factory=factory, meta={"built_from": built_from}, progress=progress
         )
-        return self._keep(path, index)
+        return self._keep(path, index) if save else index
 
     def rebuild(
         self, probe: str, method: str, *, factory: str | None = None, progress: bool = True
     ) -> list[dict[str, Any]]:
-        """Rebuild the model index (when a run exists) and the task index; returns their sidecars."""
+        """Rebuild the model index (when a run exists) and the task index; returns their sidecars.
+
+        Both are built before either is saved: a factory that cannot be trained on one of them
+        (InvalidInput) leaves both files as they were.
+        """
         if factory is not None:
             import faiss
+
+            from zoo.index import FACTORY_HINT
 
             try:
                 faiss.index_factory(8, factory, faiss.METRIC_L2)
             except RuntimeError:
                 raise InvalidInput(
-                    f"{arg('factory', repr(factory))} is not a faiss index_factory string; "
-                    "try Flat, HNSW32,Flat or IVF256,Flat"
+                    f"{arg('factory', repr(factory))} is not a faiss index_factory string; try {FACTORY_HINT}"
                 ) from None
         built = []
         try:
-            _, index = self.models(probe, method, rebuild=True, factory=factory, progress=progress)
-            built.append({**index.meta, "path": str(self.path("models", probe, method))})
+            _, index = self.models(probe, method, rebuild=True, factory=factory, progress=progress, save=False)
+            built.append((self.path("models", probe, method), index))
         except NotFound:
             pass
-        index = self.tasks(probe, method, rebuild=True, factory=factory, progress=progress)
-        built.append({**index.meta, "path": str(self.path("tasks", probe, method))})
-        return built
+        index = self.tasks(probe, method, rebuild=True, factory=factory, progress=progress, save=False)
+        built.append((self.path("tasks", probe, method), index))
+        return [{**self._keep(path, index).meta, "path": str(path)} for path, index in built]
 
     def nearest_tasks(
         self, vector: Any, k: int, probe: str, method: str, *, exclude: str | None = None

@@ -12,6 +12,10 @@ stderr says so. So ``zoo recommend --task DIR`` works right after install.
 - Seeding is atomic: the registry is built in a temporary file next to the
   default one and renamed into place, under a file lock, so two first uses at
   once import the shipped zoo once and neither sees half a registry.
+- A seeding killed outright (SIGTERM, SIGKILL, a power cut) leaves its temporary
+  file ``.zoo.db.seed-<pid>.tmp`` (and its ``-wal``, ``-shm``) behind; the next
+  seeding removes, under the lock, every such file whose process is gone (never a
+  live process's).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def seed_default_registry(*, log: Callable[[str], None] = _stderr) -> dict[str, 
     with _lock(path.with_name(f".{path.name}.seed.lock")):
         if path.exists():  # another process seeded it while this one waited
             return None
+        _remove_stale_seeds(path)
         counts = _build(path, SHIPPED_ZOO)
     log(
         f"Created the default registry {path} from the shipped zoo ({counts.get('model', 0)} models, "
@@ -89,6 +94,43 @@ def _build(path: Path, shipped: Path) -> dict[str, int]:
         for stale in leftovers:
             stale.unlink(missing_ok=True)
     return counts
+
+
+def _remove_stale_seeds(path: Path) -> list[Path]:
+    """Remove the temporary files of seedings of ``path`` whose process is gone; returns what was removed.
+
+    A seeding killed before its ``finally`` ran (SIGTERM, SIGKILL) leaves ``.NAME.seed-<pid>.tmp`` and its
+    ``-wal``/``-shm`` files beside the registry; a live process's files are kept.
+    """
+    prefix = f".{path.name}.seed-"
+    removed = []
+    for candidate in path.parent.glob(f"{prefix}*.tmp*"):
+        pid_text, dot, suffix = candidate.name[len(prefix) :].partition(".tmp")
+        if not dot or suffix not in ("", "-wal", "-shm", "-journal") or not pid_text.isdigit():
+            continue
+        if _alive(int(pid_text)):
+            continue
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (``os.kill(pid, 0)``); True when that cannot be told (not POSIX)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix" or pid <= 0:
+        return True  # Windows' os.kill(pid, 0) would send CTRL_C_EVENT; keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's live process
+        return True
+    return True
 
 
 @contextmanager

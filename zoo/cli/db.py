@@ -55,6 +55,10 @@ def upgrade_cmd(ctx: click.Context, as_json: bool) -> None:
 def current_cmd(ctx: click.Context, as_json: bool) -> None:
     """Show the registry's URL, schema revision and row counts.
 
+    Exits 1 when this zoo cannot use the database as it is: its schema is
+    behind (run `zoo db upgrade`) or ahead (upgrade zoo), or it holds tables
+    but no zoo schema version (another application's database).
+
     \b
     Example:
         zoo db current
@@ -62,13 +66,12 @@ def current_cmd(ctx: click.Context, as_json: bool) -> None:
     """
     import registry
     from registry.engine import display_url, parse_url
-    from registry.schema import revision_state
+    from registry.schema import database_state
     from zoo.cli.common import open_zoo
 
     url = _db_url(ctx)
-    revision = registry.current_revision(url)
+    revision, state = database_state(url)
     head = registry.head_revision()
-    state = revision_state(revision)
     result: dict[str, object] = {
         "url": display_url(parse_url(url)),
         "revision": revision,
@@ -88,10 +91,13 @@ def current_cmd(ctx: click.Context, as_json: bool) -> None:
             "behind": "behind: run `zoo db upgrade`",
             "ahead": "ahead of this zoo, which cannot use it: upgrade zoo in its checkout "
             "(git pull && pip install -e .)",
+            "foreign": "the database has tables but no zoo schema version: point --db at a zoo registry "
+            "or an empty database",
         }
+        shown = revision or ("(none)" if state == "foreign" else "(empty)")
         click.echo(f"database: {result['url']}")
-        click.echo(f"schema:   {revision or '(empty)'} (head {head}, {words[state]})")
+        click.echo(f"schema:   {shown} (head {head}, {words[state]})")
         if result["counts"]:
             click.echo("rows:     " + ", ".join(f"{k} {v}" for k, v in result["counts"].items()))
-    if state == "ahead":
+    if state in ("behind", "ahead", "foreign"):  # a schema this zoo cannot use, as every other command refuses it
         ctx.exit(1)

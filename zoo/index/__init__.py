@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from zoo.index.embedding_index import (
     COMPRESSED_THRESHOLD,
+    FACTORY_HINT,
     FORMAT_VERSION,
     HNSW_THRESHOLD,
     MIN_CANDIDATES,
@@ -25,6 +26,7 @@ from zoo.index.space import LOG_FLOOR, calibrate_offset_scale, column_floors, d_
 
 __all__ = [
     "COMPRESSED_THRESHOLD",
+    "FACTORY_HINT",
     "FORMAT_VERSION",
     "HNSW_THRESHOLD",
     "LOG_FLOOR",

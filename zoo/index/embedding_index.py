@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from registry.errors import publish
+from registry.errors import InvalidInput, arg, publish
 from zoo.index.space import calibrate_offset_scale, column_floors, d_sym_to, log_space
 
 __all__ = [
     "COMPRESSED_THRESHOLD",
+    "FACTORY_HINT",
     "HNSW_THRESHOLD",
     "EmbeddingIndex",
     "Hit",
@@ -57,6 +59,11 @@ IVF_NPROBE = 64
 FLOOR_SAMPLE = 20_000  # rows used to estimate per-filter floors
 TRAIN_SAMPLE = 200_000  # rows used to train IVF/PQ indexes (faiss asks for 39 per centroid)
 FORMAT_VERSION = 1
+#: which factory fits which collection: the advice of every refused --factory
+FACTORY_HINT = (
+    "Flat (exact, any size; the default up to 20,000 vectors), HNSW32,Flat (any size) or IVFn,Flat and IVFn,SQ8 "
+    "(at least n vectors; IVF4096,SQ8 is the default past 500,000)"
+)
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,12 @@ class EmbeddingIndex:
         count, dim = vectors.shape
         offsets = np.zeros(count) if offsets is None else np.asarray(offsets, dtype=np.float64)
         factory = factory or default_factory(count)
-        index = faiss.index_factory(dim + 1, factory, faiss.METRIC_L2)
+        label = _label(meta)
+        _check_trainable(factory, count, label)
+        try:
+            index = faiss.index_factory(dim + 1, factory, faiss.METRIC_L2)
+        except RuntimeError as err:
+            raise _refused(factory, count, label, err) from None
         hnsw = getattr(faiss.downcast_index(index), "hnsw", None)
         if hnsw is not None:
             hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -140,22 +152,25 @@ class EmbeddingIndex:
         floors = column_floors(vectors[np.sort(order[:FLOOR_SAMPLE])]) if count else np.ones(dim)
         scale = calibrate_offset_scale(vectors, floors) if np.any(offsets) else 1.0
         constant = float(scale * 2.0 * dim * offsets.max()) if count else 0.0
-        if not index.is_trained:
-            index.train(
-                cls._augment(
-                    vectors[np.sort(order[:TRAIN_SAMPLE])],
-                    offsets[np.sort(order[:TRAIN_SAMPLE])],
-                    floors,
-                    scale,
-                    constant,
+        try:
+            if not index.is_trained:
+                index.train(
+                    cls._augment(
+                        vectors[np.sort(order[:TRAIN_SAMPLE])],
+                        offsets[np.sort(order[:TRAIN_SAMPLE])],
+                        floors,
+                        scale,
+                        constant,
+                    )
                 )
-            )
-        chunk = 10_000
-        with tqdm(total=count, desc="index", unit="vec", disable=not progress or count < 5 * chunk) as bar:
-            for start in range(0, count, chunk):
-                rows = slice(start, start + chunk)
-                index.add(cls._augment(vectors[rows], offsets[rows], floors, scale, constant))
-                bar.update(min(chunk, count - start))
+            chunk = 10_000
+            with tqdm(total=count, desc="index", unit="vec", disable=not progress or count < 5 * chunk) as bar:
+                for start in range(0, count, chunk):
+                    rows = slice(start, start + chunk)
+                    index.add(cls._augment(vectors[rows], offsets[rows], floors, scale, constant))
+                    bar.update(min(chunk, count - start))
+        except RuntimeError as err:  # faiss: too few points to train, a shape its codes cannot take...
+            raise _refused(factory, count, label, err) from None
         cols = {k: np.asarray([str(v) for v in vals]) for k, vals in (columns or {}).items()}
         if any(len(v) != count for v in cols.values()):
             raise ValueError("every column needs one value per name")
@@ -284,6 +299,32 @@ class EmbeddingIndex:
             return json.loads(Path(str(path) + ".json").read_text())
         except (OSError, json.JSONDecodeError):
             return None
+
+
+def _label(meta: dict[str, Any] | None) -> str:
+    """What the index is called in an error: "the models index" (its ``built_from`` kind), else "the index"."""
+    kind = ((meta or {}).get("built_from") or {}).get("kind")
+    return f"the {kind} index" if kind else "the index"
+
+
+def _check_trainable(factory: str, count: int, label: str) -> None:
+    """Refuse an IVF factory with more lists than vectors before faiss tries (and fails) to train it."""
+    lists = re.search(r"IVF(\d+)", factory)
+    if lists and count < int(lists.group(1)):
+        raise InvalidInput(
+            f"IVF{lists.group(1)} needs at least {lists.group(1)} vectors to train; {label} has {count}: "
+            f"use {arg('factory', 'Flat')} or HNSW32,Flat"
+        )
+
+
+def _refused(factory: str, count: int, label: str, err: RuntimeError) -> InvalidInput:
+    """faiss' failure to build or train ``factory`` as one line: its reason, without the C++ location."""
+    text = " ".join(str(err).split())
+    reason = re.split(r"failed: |Error: ", text)[-1].strip() or type(err).__name__
+    return InvalidInput(
+        f"faiss cannot build {factory!r} for {label} ({count} vectors): {reason[:200]}; "
+        f"use {arg('factory', 'Flat')} or HNSW32,Flat"
+    )
 
 
 def _atomic_write(path: Path, write) -> None:
