@@ -82,6 +82,7 @@ def test_an_embedding_of_another_probe_and_bad_queries_are_one_line_errors(bench
         z.recommend("", progress=False)
     with pytest.raises(InvalidInput, match="whole number of at least 1, got '3'"):
         z.recommend(str(folder), k="3", progress=False)
+    assert len(z.recommend(embedded, k=np.int64(2), screen=np.float32(0.5), progress=False)) == 2  # numpy's numbers
     with pytest.raises((NotFound, InvalidInput)) as long_name:
         z.recommend("a" * 300, progress=False)
     assert "\n" not in str(long_name.value)

@@ -331,6 +331,14 @@ def test_hybrid_methods_skip_the_screen_where_it_cannot_discriminate():
     assert auto.forward_passes_per_task == pytest.approx((10 * 0.1 + 5 * 0.9 + 5) / 4)
     np.testing.assert_array_equal(auto.scores[1], selection.hybrid_scores(default[1:2], logme[1:2], 5, generic[1:2])[0])
     assert every["Model2Vec + screened LogME top-3"].forward_passes_per_task == pytest.approx(10 * 0.1 + 3 * 0.9)
+    # a shortlist of K > the candidates holds them all: no screen, as many passes as candidates
+    few = np.zeros((4, 10), dtype=bool)
+    few[:, :2] = True
+    capped = {
+        r.name: r for r in hybrid_methods(default, logme, generic, extrapolates, 0.5, (3,), candidates=few, **kwargs)
+    }
+    assert capped["Model2Vec + LogME top-3"].forward_passes_per_task == 2
+    assert capped["Model2Vec + screened LogME top-3"].forward_passes_per_task == 2
 
 
 def test_a_screen_share_of_one_image_per_class_cannot_discriminate():

@@ -8,6 +8,7 @@ Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,9 +172,9 @@ class Recommender:
         """
         from zoo.api.ranking import Constraints, RunTrust, score_models
 
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:  # numpy's ints too
             raise InvalidInput(f"{arg('k', 'K')} must be a whole number of at least 1, got {k!r}")
-        if isinstance(screen, bool) or not isinstance(screen, (int, float)) or not 0 <= screen <= 1:
+        if isinstance(screen, bool) or not isinstance(screen, numbers.Real) or not 0 <= screen <= 1:
             raise InvalidInput(f"{arg('screen', 'F')} is a share of the images, from 0 to 1; got {screen}")
         constraints = Constraints(pattern, tags, max_params, arch)
         allowed = constraints.allowed(self.store) if constraints.active else None

@@ -282,7 +282,8 @@ def hybrid_methods(
         every expert on every task, scale with how many)."""
         if not len(pool):
             return 0.0, 0.0
-        k = np.broadcast_to(np.asarray(k, dtype=np.float64), pool.shape)
+        k = np.minimum(np.broadcast_to(np.asarray(k, dtype=np.float64), pool.shape), pool)  # candidates only
+        screened = np.asarray(screened, dtype=bool) & (k < pool)  # a shortlist of every candidate needs no screen
         f = share(screened)
         read = np.where(screened, pool, 0.0)  # experts screened per task
         seconds = per_pass * k * (1 - f) + screen_seconds * read / max(experts, 1)
@@ -291,12 +292,13 @@ def hybrid_methods(
     out = []
     for k in ks:
         note = "shortlist by the default ranking with the generic pick, re-ranked by LogME"
+        seconds, passes = cost(k, np.zeros(len(pool), dtype=bool))
         scores = hybrid_scores(default, logme, k, generic, candidates)
-        out.append(MethodScores(f"Model2Vec + LogME top-{k}", scores, per_pass * k, k, note))
+        out.append(MethodScores(f"Model2Vec + LogME top-{k}", scores, seconds, passes, note))
         if unanchored:
             note = "shortlist by the default ranking alone, re-ranked by LogME"
             scores = hybrid_scores(default, logme, k, None, candidates)
-            out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, per_pass * k, k, note))
+            out.append(MethodScores(f"Model2Vec + LogME top-{k} (no anchor)", scores, seconds, passes, note))
         if screen is not None:
             note = "the generic pick, then the screen's and the default ranking's best in turn, re-ranked by LogME"
             seconds, passes = cost(k, screening)
