@@ -399,10 +399,14 @@ SAME_DATA = 0.25
 def _same_data(first):
     """The first evidence task when it is nearly the query itself (:data:`SAME_DATA`), else None."""
     n = first.novelty
-    if not first.evidence or n is None or not n.ratio or not n.distance:
+    if not first.evidence or n is None:
+        return None
+    nearest = first.evidence[0]
+    if nearest.distance == 0.0:  # the very data (an exact copy: its nearest seen task may be at 0 too)
+        return nearest
+    if not n.ratio or not n.distance:
         return None
     typical = n.distance / n.ratio  # the median of the seen tasks' nearest-neighbour distances
-    nearest = first.evidence[0]
     return nearest if nearest.distance < SAME_DATA * typical else None
 
 
@@ -424,10 +428,15 @@ def echo_novelty(recs) -> None:
     )
     same = _same_data(first)
     if same is not None:
+        why = (
+            f"d_sym {same.distance:.3f}, under a quarter of the {n.distance / n.ratio:.3f} between two of the "
+            "zoo's tasks typically"
+            if n.ratio and n.distance
+            else f"d_sym {same.distance:.3f}: the same images"
+        )
         click.echo(
-            f"Note: this data set is nearly the registered task {same.task} (d_sym {same.distance:.3f}, under a "
-            f"quarter of the {n.distance / n.ratio:.3f} between two of the zoo's tasks typically): the evidence "
-            "column starts with its measured errors.",
+            f"Note: this data set is nearly the registered task {same.task} ({why}): the evidence column starts "
+            "with its measured errors.",
             err=True,
         )
     # the offset moves the prior's logit, and the prior makes up (1 - trust) of each expected error's logit
