@@ -124,7 +124,6 @@ def test_the_margin_in_points_keeps_its_tenths_when_small(value, text):
     assert _points(value) == text
 
 
-@pytest.mark.parametrize(("distance", "noted"), [(0.015, True), (0.044, True), (0.046, False), (0.15, False)])
 def test_an_exact_copy_of_a_registered_task_is_noted(tmp_path, monkeypatch):
     """A copied folder: its nearest seen task (the original) and its first evidence task both at d_sym 0."""
     from zoo.api.recommend import Evidence
@@ -137,6 +136,7 @@ def test_an_exact_copy_of_a_registered_task_is_noted(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(("distance", "noted"), [(0.015, True), (0.044, True), (0.046, False), (0.15, False)])
 def test_a_folder_that_is_nearly_a_registered_task_is_noted(tmp_path, monkeypatch, distance, noted):
     """The typical distance is the seen tasks' median nearest-neighbour one (0.151 / 0.824 = 0.183 here); an
     evidence task under a quarter of it (0.0458) is the query's own data embedded again."""
