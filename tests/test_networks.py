@@ -87,6 +87,16 @@ def test_random_weights_refused_unless_allowed(tmp_path):
     assert networks.load_network(f"file:{path}", allow_random=True) is not None
 
 
+def test_an_expert_of_unknown_or_wrong_arch_says_how_to_record_it(tmp_path):
+    """An expert is loaded by evaluate, verify and the judges, none of which has an --arch option."""
+    model = _trained_like(timm.create_model("resnet18", num_classes=5, **TINY_RESNET))
+    path = _save(tmp_path, model)
+    for arch in (None, "resnet34"):
+        with pytest.raises(InvalidInput, match=r"cannot build expert mine \(.*\); register it again") as refused:
+            networks.load_network(f"file:{path}", arch=arch, model_name="mine")
+        assert "{arg:" not in str(refused.value) and "`zoo models set-source mine file:" in str(refused.value)
+
+
 def test_missing_arch_and_wrong_arch(tmp_path):
     model = _trained_like(timm.create_model("resnet18", num_classes=5, **TINY_RESNET))
     path = _save(tmp_path, model)

@@ -223,7 +223,18 @@ def load_network(
         info = json.loads(desc.read_text())
         model = _build_from_file(weights, arch or info.get("arch"), num_classes, info)
     elif src.kind in ("file", "bench"):
-        model = _build_from_file(local_file(src), arch, num_classes, {})
+        try:
+            model = _build_from_file(local_file(src), arch, num_classes, {})
+        except InvalidInput as err:
+            if model_name is None or err.param != "arch":  # a probe: its caller has the arch option named
+                raise
+            reason = str(err).split("; pass")[0].split(": pass")[0]
+            raise InvalidInput(
+                f"cannot build expert {model_name} ({reason}); register it again with its timm architecture "
+                f"(`zoo models remove {model_name} --force`, then `zoo register-model {model_name} --source "
+                f'{source} --arch ARCH`), or write it as "arch" in a sidecar JSON beside the weights and run '
+                f"`zoo models set-source {model_name} {source}`"
+            ) from err
     else:
         name = src.target if src.kind == "timm" else f"hf-hub:{src.target}"
         kwargs = {} if num_classes is None else {"num_classes": num_classes}
