@@ -111,3 +111,24 @@ def test_a_folder_that_changed_is_not_saved_over_its_task(bench_copy, tmp_path):
     assert task == before[0] and len(embeddings) == len(before[1]) == 1
     assert embeddings[0].created_at == before[1][0].created_at
     np.testing.assert_array_equal(embeddings[0].vector, before[1][0].vector)
+
+
+def test_save_writes_nothing_when_the_recommendation_fails_after_the_probe_pass(bench_copy, tmp_path, monkeypatch):
+    """--save stores the task and its embedding only once the recommendation has succeeded: a verification that
+    fails (an expert that cannot be loaded, say) leaves the registry as it was."""
+    import zoo.api.recommend as recommend_module
+
+    z, _ = bench_copy
+    folder = _folder(tmp_path / "ns")
+    tasks = len(z.store.list_tasks())
+
+    def broken(*args, **kwargs):
+        raise InvalidInput("an expert could not be loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(recommend_module, "verify_shortlist", broken)
+        with pytest.raises(InvalidInput, match="could not be loaded"):
+            z.recommend(str(folder), k=1, save="ns", verify=2, progress=False)
+    assert len(z.store.list_tasks()) == tasks and not z.store.list_task_embeddings(task="ns")
+    recs = z.recommend(str(folder), k=1, save="ns", verify=2, progress=False)
+    assert recs and z.store.get_task("ns").num_classes == 3 and len(z.store.list_task_embeddings(task="ns")) == 1

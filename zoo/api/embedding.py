@@ -75,6 +75,37 @@ class Embeddings:
         ``taxonomy`` or the folder's task.json). Returns the stored
         :class:`registry.records.TaskEmbedding`.
         """
+        return self.record(
+            *self.prepare_task(
+                data,
+                name,
+                probe=probe,
+                method=method,
+                max_samples=max_samples,
+                seed=seed,
+                taxonomy=taxonomy,
+                progress=progress,
+                arch=arch,
+                allow_random=allow_random,
+            )
+        )
+
+    def prepare_task(
+        self,
+        data: Any = None,
+        name: str | None = None,
+        *,
+        probe: Any = "bundled",
+        method: str = DEFAULT_METHOD,
+        max_samples: int | None = None,
+        seed: int = 0,
+        taxonomy: str | None = None,
+        progress: bool = True,
+        arch: str | None = None,
+        allow_random: bool = False,
+    ) -> tuple[Any, Any]:
+        """:meth:`embed_task` up to the write: (the task, a registered name or a new task's spec; the
+        :class:`zoo.embedding.TaskEmbedding`), every check done, nothing stored; :meth:`record` stores them."""
         from zoo.data import load_labelled, task_description
 
         given_data = data is not None
@@ -95,9 +126,9 @@ class Embeddings:
         loaded = self.probes.load(probe, arch=arch, allow_random=allow_random)
         embedding = self.embed(full, probe=loaded, method=method, max_samples=max_samples, seed=seed, progress=progress)
         task = name if existing is not None else self._new_task(name, data, full, taxonomy, description)
-        return self._record(task, embedding)
+        return task, embedding
 
-    def _record(self, task: Any, embedding: Any) -> TaskEmbedding:
+    def record(self, task: Any, embedding: Any) -> TaskEmbedding:
         """Store ``embedding`` (a :class:`zoo.embedding.TaskEmbedding`) of ``task`` (a name, or a new task's spec).
 
         The task (when new), the probe and the embedding: one transaction, all or nothing.

@@ -8,6 +8,7 @@ Model2Vec run's. Training lives in :mod:`zoo.api.training`, the indexes in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -186,8 +187,9 @@ class Recommender:
             raise
         if verify != "auto" and verify_count(verify, False) > 0:  # before the probe pass, not after it
             _refuse_verify_without_weights(index, allowed)
+        saving: list[Callable[[], Any]] = []  # --save's write, done once everything else has succeeded
         vector, task_name, difficulty = self._target_vector(
-            data_or_name, probe_name, method, spec=probe, save=save, progress=progress
+            data_or_name, probe_name, method, spec=probe, save=save, progress=progress, saving=saving
         )
         if vector.shape[0] != index.vectors.shape[1]:
             raise ProbeMismatch(
@@ -243,6 +245,8 @@ class Recommender:
                 )
                 for r in recs
             ]
+        for write in saving:  # a failure above (a verification, a bad expert) leaves the registry as it was
+            write()
         return recs[:k]
 
     def _screened(
@@ -355,6 +359,7 @@ class Recommender:
         spec: str | None = None,
         save: str | None = None,
         progress: bool = False,
+        saving: list | None = None,
     ) -> tuple[Any, str | None, float | None]:
         """(vector [D], registered task name or None, difficulty or None) for a task name, a folder, a Dataset
         (or :class:`zoo.data.LabelledImages`), an embedding (``embed``'s or a stored one) or a vector.
@@ -381,7 +386,7 @@ class Recommender:
                 difficulty_of(target.params),
             )
         if not isinstance(target, (str, Path)):  # a Dataset or LabelledImages: embedded as a folder would be
-            return self._embedded(target, probe, method, spec=spec, save=save, progress=progress)
+            return self._embedded(target, probe, method, spec=spec, save=save, progress=progress, saving=saving)
         target = str(target)
         if not target.strip():
             raise InvalidInput(
@@ -390,12 +395,21 @@ class Recommender:
         if not path_exists(target):
             record = self._registered_embedding(target, probe, method)
             return np.asarray(record.vector, dtype=np.float64), target, difficulty_of(record.params)
-        return self._embedded(target, probe, method, spec=spec, save=save, progress=progress)
+        return self._embedded(target, probe, method, spec=spec, save=save, progress=progress, saving=saving)
 
     def _embedded(
-        self, target: Any, probe: str, method: str, *, spec: str | None, save: str | None, progress: bool
+        self,
+        target: Any,
+        probe: str,
+        method: str,
+        *,
+        spec: str | None,
+        save: str | None,
+        progress: bool,
+        saving: list | None = None,
     ) -> tuple[Any, str | None, float | None]:
-        """:meth:`_target_vector` of data to embed (a folder, a Dataset): one probe pass, stored with ``save``."""
+        """:meth:`_target_vector` of data to embed (a folder, a Dataset): one probe pass, stored with ``save``:
+        appended to ``saving`` as the write to do once the recommendation has succeeded (None: at once)."""
         import numpy as np
 
         from zoo.shrinkage import difficulty_of
@@ -407,10 +421,15 @@ class Recommender:
                     f"task {save!r} is registered from {elsewhere}, not {Path(target).expanduser().resolve()}: "
                     f"use another {arg('save', 'NAME')}, or {arg('data_or_name', save)} to use the registered task"
                 )
-            record = self.embeddings.embed_task(
+            task, embedding = self.embeddings.prepare_task(
                 target, name=save, probe=spec or probe, method=method, progress=progress
             )
-            return np.asarray(record.vector, dtype=np.float64), save, difficulty_of(record.params)
+            write = functools.partial(self.embeddings.record, task, embedding)
+            if saving is None:
+                write()
+            else:
+                saving.append(write)
+            return np.asarray(embedding.vector, dtype=np.float64), save, difficulty_of(embedding.params)
         embedding = self.embeddings.embed(target, probe=spec or probe, method=method, progress=progress)
         if embedding.probe.name != probe or embedding.method != method:
             raise ProbeMismatch(
