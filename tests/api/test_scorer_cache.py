@@ -178,3 +178,24 @@ def test_a_damaged_or_foreign_entry_is_computed_again(judged, tmp_path):
     assert len(calls) == 4
     np.testing.assert_array_equal(after, before)
     assert all(json.loads(p.read_text())["key"]["samples"] is None for p in entries)  # rewritten whole
+
+
+def test_an_expert_that_cannot_be_loaded_leaves_its_column_empty_and_the_rest_scored(judged, monkeypatch):
+    """bench evaluate's scorers: one expert whose weights cannot be loaded no longer stops the whole matrix."""
+    import zoo.networks
+    from registry.errors import InvalidInput
+
+    z, models, calls = judged
+    reference, _ = _matrix(z, models)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(Path(z.store.url.removeprefix("sqlite:///")).parent / "cold-cache"))
+
+    def load(source, **kw):
+        if source.endswith("stub1"):
+            raise InvalidInput(f"network {source} has untrained (random) weights")
+        return _Network(source)
+
+    monkeypatch.setattr(zoo.networks, "load_network", load)
+    with pytest.warns(UserWarning, match="logme: skipped e1, which cannot be loaded"):
+        got, _ = _matrix(z, models)
+    assert np.isnan(got[:, 1]).all()
+    np.testing.assert_array_equal(got[:, [0, 2]], reference[:, [0, 2]])

@@ -287,3 +287,32 @@ def test_scorer_matrix_reads_each_task_once_per_chunk_and_equals_a_per_model_loo
     want = [[-scorer_value("logme", zoo.networks.load_network(m.source), _images()) for m in models] for _ in tasks]
     np.testing.assert_allclose(got, np.array(want), rtol=1e-12)
     assert len(reads) == len(tasks) * math.ceil(len(models) / 2)  # once per task and chunk, not per model
+
+
+def test_an_expert_that_cannot_be_loaded_is_skipped_with_a_warning(synthetic_zoo, stubbed, tmp_path, monkeypatch):
+    """One expert whose weights cannot be loaded (random ones, a missing file) no longer stops the screen and
+    the verification of the others: it proposes nothing, is verified by no one, and a warning names it."""
+    import zoo.networks
+
+    zoo_, truth = synthetic_zoo
+    zoo_.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+    m = len(truth["model_names"])
+    plain = _query_ranking_good_low(zoo_, truth, tmp_path)
+    bad = plain[0].model  # the ranking's first: on every shortlist
+    bad_source = zoo_.store.get_model(bad).source
+    loader = zoo.networks.load_network
+
+    def load(source, **kw):
+        if source == bad_source:
+            raise InvalidInput(f"network {source} has untrained (random) weights")
+        return loader(source, **kw)
+
+    monkeypatch.setattr(zoo.networks, "load_network", load)
+    with pytest.warns(UserWarning) as caught:
+        recs = zoo_.recommend(str(tmp_path), k=m, verify=2, progress=False)
+    said = [str(w.message) for w in caught]
+    assert any(f"the screen skipped {bad}, which cannot be loaded" in s for s in said)
+    assert any(f"the verification skipped {bad}" in s for s in said)
+    by = {r.model: r for r in recs}
+    assert by[bad].screen is None and by[bad].logme is None
+    assert sum(r.logme is not None for r in recs) == 1 and recs[0].model != bad  # the other one verified, first

@@ -10,10 +10,11 @@ images): computed here a chunk of experts at a time, each value kept in the user
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, arg
+from registry.errors import InvalidInput, ZooError, arg
 
 if TYPE_CHECKING:
     from registry.records import Model
@@ -84,11 +85,17 @@ def timed_scorer_matrix(
         for start in range(0, len(pending), SCORER_CHUNK):
             chunk = pending[start : start + SCORER_CHUNK]
             began = time.perf_counter()
-            networks = {
-                j: load_network(models[j].source, arch=models[j].arch, device=device, model_name=models[j].name)
-                for j in chunk
-            }
-            loading = (time.perf_counter() - began) / int((~done[:, chunk]).sum())  # per value it serves
+            networks = {}
+            for j in chunk:
+                try:
+                    networks[j] = load_network(
+                        models[j].source, arch=models[j].arch, device=device, model_name=models[j].name
+                    )
+                except ZooError as err:  # one expert that cannot be loaded leaves its column empty, not the run
+                    warnings.warn(f"{scorer}: skipped {models[j].name}, which cannot be loaded ({err})", stacklevel=2)
+                    bar.update(int((~done[:, j]).sum()))
+                    done[:, j] = True
+            loading = (time.perf_counter() - began) / max(int((~done[:, chunk]).sum()), 1)  # per value it serves
             for i, (name, task) in enumerate(zip(tasks, records)):
                 todo = [j for j in chunk if not done[i, j]]
                 if not todo:

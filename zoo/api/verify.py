@@ -17,11 +17,12 @@ full pass reads only the other images: M * f + K * (1 - f) passes, M the eligibl
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import InvalidInput, arg
+from registry.errors import InvalidInput, ZooError, arg
 from zoo.selection import SCREEN_DECIMALS as SCREEN_DECIMALS  # re-exported: screen values tie to this many decimals
 
 if TYPE_CHECKING:
@@ -75,10 +76,12 @@ def verify(
     else:
         full = screen or Screen(query_images(store, data, progress), 0.0)
         shortlist = recs[:top]
-        scores = {
-            rec.model: full.full(rec, progress, desc=f"verify {i} of {len(shortlist)}: {rec.model}")
-            for i, rec in enumerate(shortlist, start=1)
-        }
+        scores = {}
+        for i, rec in enumerate(shortlist, start=1):
+            try:
+                scores[rec.model] = full.full(rec, progress, desc=f"verify {i} of {len(shortlist)}: {rec.model}")
+            except ZooError as err:  # unverified, ranked after the verified ones of the shortlist
+                warnings.warn(f"the verification skipped {rec.model}, which cannot be loaded ({err})", stacklevel=2)
     logme = np.array([[scores.get(r.model, np.nan) for r in recs]])
     before = np.arange(len(recs), dtype=np.float64)[None, :]
     order = np.argsort(hybrid_scores(before, logme, top)[0], kind="stable")
@@ -151,7 +154,12 @@ class Screen:
 
         score = SCORERS[SCREEN_SCORER][1]
         for rec in tqdm(recs, desc="screen", unit="expert", disable=not progress):
-            self.features[rec.model] = extract_features(rec.load(), self.part, progress=False)
+            try:
+                network = rec.load()
+            except ZooError as err:  # one expert that cannot be loaded proposes nothing; the rest go on
+                warnings.warn(f"the screen skipped {rec.model}, which cannot be loaded ({err})", stacklevel=2)
+                continue
+            self.features[rec.model] = extract_features(network, self.part, progress=False)
             self.scores[rec.model] = score(self.features[rec.model], self.part.labels)
         return dict(self.scores)
 
