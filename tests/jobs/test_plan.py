@@ -122,3 +122,19 @@ def test_the_environment_names_the_cluster(monkeypatch, sqlite_url):
     monkeypatch.setenv("ZOO_RAY_ADDRESS", "auto")
     with pytest.raises(InvalidInput, match=r"install -e '\.\[ray\]'"):
         run_units([], sqlite_url, progress=False)
+
+
+def test_plan_evaluate_leaves_out_a_task_without_splits_with_one_warning(fill, sqlite_url, tmp_path):
+    """A folder saved by recommend --save has class folders but no train/ and test/: no protocol can measure it,
+    so evaluate --all leaves it out (it failed every pair, on every rerun)."""
+    from tests.embedding.conftest import write_task_folder
+
+    store = fill(sqlite_url)
+    plain = write_task_folder(tmp_path / "saved") or tmp_path / "saved"
+    store.add_task("saved", data_uri=str(plain), num_classes=3, num_samples=18, fingerprint="f" * 64)
+    store.add_task("elsewhere", data_uri=str(tmp_path / "not-here"), num_classes=3, num_samples=18, fingerprint="e")
+    with pytest.warns(UserWarning, match=r"left out 1 task\(s\) without train/ and test/ splits.*: saved"):
+        units = plan_evaluate(store)
+    tasks = {u.task for u in units}
+    assert "saved" not in tasks and "elsewhere" in tasks  # a folder not here keeps its units, which say so
+    assert len(units) == MODELS * (TASKS + 1)

@@ -80,7 +80,7 @@ def plan_evaluate(
 
     registry = _store(store)
     models = registry.list_models(pattern=models_glob, tags=tags)
-    tasks = registry.list_tasks(pattern=tasks_glob)
+    tasks = _with_splits(registry.list_tasks(pattern=tasks_glob))
     have = {(r.model, r.task) for r in registry.list_transfer_results(protocol=PROTOCOL) if r.metric == METRIC}
     return [
         EvaluateUnit(m.name, t.name, PROTOCOL, m.source, device)
@@ -88,6 +88,34 @@ def plan_evaluate(
         for t in tasks
         if (m.name, t.name) not in have
     ]
+
+
+def _with_splits(tasks: Sequence[Any]) -> list[Any]:
+    """``tasks`` less those whose local data folder has no train/ and test/ splits (a folder registered by
+    ``recommend --save`` has none), which no protocol can measure: left out with one warning, so that they do
+    not fail every pair on every rerun. A folder that is not here stays (its units say so)."""
+    import warnings
+
+    from registry.errors import ZooError
+    from zoo.data import local_path
+    from zoo.splits import split_folders
+
+    kept, unsplit = [], []
+    for task in tasks:
+        try:
+            folder = local_path(task.data_uri)
+            measurable = not folder.is_dir() or len(split_folders(folder) or {}) >= 2
+        except ZooError:  # a malformed split folder: its units fail with the one-line reason
+            measurable = True
+        (kept if measurable else unsplit).append(task)
+    if unsplit:
+        names = ", ".join(t.name for t in unsplit[:3]) + (f" and {len(unsplit) - 3} more" if len(unsplit) > 3 else "")
+        warnings.warn(
+            f"left out {len(unsplit)} task(s) without train/ and test/ splits, which cannot be measured: {names} "
+            "(a folder saved by recommend --save has none; register a copy with both to measure it)",
+            stacklevel=3,
+        )
+    return kept
 
 
 def plan_embed(
