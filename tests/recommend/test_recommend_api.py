@@ -324,3 +324,15 @@ def test_results_on_a_models_own_training_task_are_left_out_unless_asked(synthet
     np.testing.assert_array_equal(vectors[again["run_id"]][model.name], vectors[first["run_id"]][model.name])
     assert kept["hyperparams"]["own_task_pairs_excluded"] == 0
     assert not np.array_equal(vectors[kept["run_id"]][model.name], vectors[first["run_id"]][model.name])
+
+
+def test_training_without_any_result_says_how_to_measure_ones_own(synthetic_zoo):
+    """A team's own zoo: the fix is `zoo evaluate --all` on its experts and tasks, not only the bench."""
+    import sqlite3
+
+    zoo, _ = synthetic_zoo
+    path = zoo.store.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        connection.execute("DELETE FROM transfer_results")
+    with pytest.raises(NotFound, match=r"no transfer results recorded: measure your experts .*`zoo evaluate --all`"):
+        zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)

@@ -322,7 +322,10 @@ def _select(
 ) -> _Selected:
     """The results to learn from: one metric, one protocol, no excluded task, no own-task pair unless asked."""
     if not recorded:
-        raise NotFound("no transfer results recorded; run `zoo bench build` (or record transfer results) first")
+        raise NotFound(
+            "no transfer results recorded: measure your experts on your tasks with `zoo evaluate --all` "
+            "(or build the bench's with `zoo bench build`) first"
+        )
     if metric is None:
         metric = most_common(r.metric for r in recorded)
     excluded = sorted(set(exclude_tasks or ()))
