@@ -123,3 +123,20 @@ def test_the_novelty_line_writes_ordinals_in_english():
     cases = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 62: "62nd"}
     cases |= {100: "100th", 101: "101st", 111: "111th", 0: "0th", 23: "23rd"}
     assert {n: ordinal(n) for n in cases} == cases
+
+
+def test_train_names_the_experts_it_could_not_learn_and_recommend_says_how_to_fix_them(db):
+    from registry.store import Store
+
+    with Store.open(db) as store:
+        store.add_model("never-measured", "timm:resnet18.never", arch="resnet18")
+    out = _zoo(db, "train-model2vec", "--epochs", "5", "--quiet")
+    assert out.exit_code == 0, out.output
+    assert "4/5 models trained" in out.output
+    assert "not trained (no measured result to learn from; ranked as an average expert): never-measured;" in out.output
+    table = _zoo(db, "recommend", "--task", "task03", "-k", "5", "--quiet").output
+    line = next(row for row in table.splitlines() if "never-measured" in row)
+    assert line.endswith("[no result learned from: zoo evaluate, then train-model2vec]")
+    assert json.loads(_zoo(db, "train-model2vec", "--epochs", "5", "--quiet", "--json").output)["untrained"] == [
+        "never-measured"
+    ]

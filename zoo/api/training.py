@@ -161,7 +161,8 @@ class Model2VecTraining:
         tasks (:mod:`zoo.shrinkage`; stored in ``hyperparams["shrinkage"]``,
         with each model's mean training error as ``params["prior_error"]``).
 
-        Returns ``{"run_id", "probe", "method", "models", "trained", "tasks", "metrics", "hyperparams"}``.
+        Returns ``{"run_id", "probe", "method", "models", "trained", "untrained", "tasks", "metrics",
+        "hyperparams"}`` (``untrained``: the models with no result it could learn from, by name).
         """
         prepared = self.prepare(
             probe=probe,
@@ -193,6 +194,7 @@ class Model2VecTraining:
             "method": method,
             "models": len(result.model_names),
             "trained": int(sum(bool(t) for t in result.trained)),
+            "untrained": [m for m, t in zip(result.model_names, result.trained, strict=True) if not t],
             "tasks": len(fitted.space.task_names),
             "metrics": json_safe(result.metrics),
             "hyperparams": hyperparams,

@@ -138,6 +138,13 @@ def _echo_run(summary: dict) -> None:
         f"{len(summary['metrics'].get('train_tasks') or [])} tasks with results "
         f"({summary['tasks']} embedded), {summary['metrics']['epochs_run']} epochs"
     )
+    untrained = summary.get("untrained") or []
+    if untrained:
+        shown = ", ".join(untrained[:5]) + (f" and {len(untrained) - 5} more" if len(untrained) > 5 else "")
+        click.echo(
+            f"  not trained (no measured result to learn from; ranked as an average expert): {shown}; "
+            "measure them with `zoo evaluate --all`, then train again"
+        )
     excluded = summary["hyperparams"].get("excluded_tasks") or []
     if excluded:
         click.echo(f"  left out entirely: {len(excluded)} tasks (--exclude-task/--exclude-from)")
@@ -512,7 +519,7 @@ def echo_recommendations(recs, *, verify: bool = False) -> None:
         if verify:
             line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)
-        click.echo(line + "  " + evidence + ("" if r.trained else "  [not trained on: retrain Model2Vec]"))
+        click.echo(line + "  " + evidence + ("" if r.trained else "  [no result learned from: zoo evaluate, then train-model2vec]"))
 
 
 @click.group("index")
