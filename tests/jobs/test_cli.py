@@ -36,6 +36,14 @@ def test_evaluate_all_fills_the_matrix_and_a_rerun_does_nothing(fill, sqlite_url
     assert text.exit_code == 0 and "0 to do" in text.stdout, text.output
 
 
+def test_a_resumed_evaluate_all_says_what_it_keeps(fill, sqlite_url):
+    fill(sqlite_url)
+    assert _invoke(sqlite_url, "evaluate", "-m", "expert0", "-t", "task0", "--device", "cpu").exit_code == 0
+    resumed = _invoke(sqlite_url, "evaluate", "--all", "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"evaluate: 1 pair measured before is kept; {PAIRS - 1} left" in resumed.stderr
+
+
 def test_evaluate_all_filters_and_one_pair_still_works(fill, sqlite_url, assert_one_line_error):
     store = fill(sqlite_url)
     result = _invoke(sqlite_url, "evaluate", "--all", "--models", "expert1", "--tasks", "task[01]", "-q", "--json")

@@ -138,3 +138,14 @@ def test_plan_evaluate_leaves_out_a_task_without_splits_with_one_warning(fill, s
     tasks = {u.task for u in units}
     assert "saved" not in tasks and "elsewhere" in tasks  # a folder not here keeps its units, which say so
     assert len(units) == MODELS * (TASKS + 1)
+
+
+def test_plan_evaluate_counts_the_pairs_measured_before(fill, sqlite_url):
+    store = fill(sqlite_url)
+    counts = {}
+    assert len(plan_evaluate(store, counts=counts)) == MODELS * TASKS and counts == {"measured": 0}
+    store.add_transfer_result(
+        "expert0", "task1", metric="error", value=0.5, protocol=PROTOCOL, protocol_params={}, train_size=9, test_size=12
+    )
+    assert len(plan_evaluate(store, counts=counts)) == MODELS * TASKS - 1 and counts == {"measured": 1}
+    assert len(plan_evaluate(store, "expert1", counts=counts)) == TASKS and counts == {"measured": 0}

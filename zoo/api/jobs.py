@@ -70,11 +70,13 @@ def plan_evaluate(
     tags: Mapping[str, str] | None = None,
     *,
     device: str = "auto",
+    counts: dict[str, int] | None = None,
 ) -> list[EvaluateUnit]:
     """One :class:`EvaluateUnit` per (model, task) pair with no result under the current protocol.
 
     ``models_glob``/``tasks_glob`` filter names (fnmatch); ``tags`` keeps the
-    models carrying every KEY=VALUE. Ordered by model, then task.
+    models carrying every KEY=VALUE. Ordered by model, then task. ``counts``, when given, receives
+    ``"measured"``: the selected pairs already measured (what a rerun resumes after).
     """
     from zoo.transfer import PROTOCOL
 
@@ -82,12 +84,15 @@ def plan_evaluate(
     models = registry.list_models(pattern=models_glob, tags=tags)
     tasks = _with_splits(registry.list_tasks(pattern=tasks_glob))
     have = {(r.model, r.task) for r in registry.list_transfer_results(protocol=PROTOCOL) if r.metric == METRIC}
-    return [
+    units = [
         EvaluateUnit(m.name, t.name, PROTOCOL, m.source, device)
         for m in models
         for t in tasks
         if (m.name, t.name) not in have
     ]
+    if counts is not None:
+        counts["measured"] = len(models) * len(tasks) - len(units)
+    return units
 
 
 def _with_splits(tasks: Sequence[Any]) -> list[Any]:
@@ -177,7 +182,7 @@ def run_units(
     address = ray_address if ray_address is not None else (os.environ.get(RAY_ENV) or None)
     url = parse_url(url).render_as_string(hide_password=False)
     start = time.perf_counter()
-    with _Progress(len(units), progress) as bar:
+    with _Progress(len(units), progress, unit_dict(units[0])["kind"] if units else None) as bar:
         if address is None:
             outcomes = _run_local(units, url, bar.update)
             runner = "local"
@@ -223,13 +228,13 @@ def _summary(units: Sequence[Unit], outcomes: Sequence[Outcome], runner: str, se
 class _Progress:
     """A tqdm bar over the units (count, rate, ETA), with the done/skipped/failed counts as postfix."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    def __init__(self, total: int, enabled: bool, desc: str | None = None) -> None:
         self.counts = {DONE: 0, SKIPPED: 0, FAILED: 0}
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, unit="unit", dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=desc, unit="unit", dynamic_ncols=True)
 
     def update(self, status: str) -> None:
         self.counts[status] += 1

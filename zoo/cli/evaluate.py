@@ -104,8 +104,13 @@ def _evaluate_all(
     if not ray_address:
         resolve_device(device)  # CUDA asked for where there is none: one line now, not one per pair
     with open_zoo(ctx) as z:
-        units = plan_evaluate(z, models_glob, tasks_glob, dict(parse_tags(tags)) or None, device=device)
+        counts: dict[str, int] = {}
+        units = plan_evaluate(z, models_glob, tasks_glob, dict(parse_tags(tags)) or None, device=device, counts=counts)
         url = z.url
+    if counts["measured"] and units and not as_json:  # a rerun: say what it resumes after
+        n = counts["measured"]
+        kept = f"{n} pair measured before is kept" if n == 1 else f"{n} pairs measured before are kept"
+        click.echo(f"evaluate: {kept}; {len(units)} left", err=True)
     run_and_report(
         units, url, what="evaluate", ray_address=ray_address, gpus_per_task=gpus_per_task, quiet=quiet, as_json=as_json
     )

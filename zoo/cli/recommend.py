@@ -519,7 +519,12 @@ def echo_recommendations(recs, *, verify: bool = False) -> None:
         if verify:
             line += f" {'' if r.logme is None else f'{r.logme:.3f}':>8} {r.verified_rank or '':>10}"
         evidence = ", ".join(f"{e.task}: {'?' if e.error is None else f'{100 * e.error:.1f}%'}" for e in r.evidence)
-        click.echo(line + "  " + evidence + ("" if r.trained else "  [no result learned from: zoo evaluate, then train-model2vec]"))
+        click.echo(
+            line
+            + "  "
+            + evidence
+            + ("" if r.trained else "  [no result learned from: zoo evaluate, then train-model2vec]")
+        )
 
 
 @click.group("index")
