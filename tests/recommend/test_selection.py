@@ -420,3 +420,20 @@ def test_selection_metrics_match_a_task_at_a_time_with_ties_and_unmeasured_model
             assert got[key] == pytest.approx(float(np.mean(values)), rel=1e-12, abs=1e-12), key
         if tau:
             assert got["kendall_tau"] == pytest.approx(float(np.mean(tau)), rel=1e-9)
+
+
+def test_measured_means_match_nanmean_and_stay_quiet_for_a_model_never_measured():
+    import warnings
+
+    from zoo.api.judge import measured_means
+
+    rng = np.random.default_rng(8)
+    errors = rng.uniform(size=(5, 4))
+    errors[rng.random(errors.shape) < 0.3] = np.nan
+    errors[:, 2] = np.nan  # never measured
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = measured_means(errors)
+    for j in range(4):
+        column = [v for v in errors[:, j] if not np.isnan(v)]
+        assert (np.isnan(got[j]) and not column) or got[j] == pytest.approx(sum(column) / len(column), rel=1e-12)

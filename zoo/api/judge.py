@@ -171,7 +171,7 @@ class SelectionJudge:
         # the Task2Vec methods also pay the probe pass that embedded the task
         timer = MethodTimer(len(rows), float(np.mean(probe_seconds)) if probe_seconds else 0.0)
         models = len(space.models)
-        generic = np.nanmean(errors[train], axis=0) if train else np.full(models, np.nan)
+        generic = measured_means(errors[train]) if train else np.full(models, np.nan)
         timer.add("generic", lambda: np.tile(generic, (len(rows), 1)), 0, "best mean error over training tasks")
         timer.add("nearest source (d_sym)", lambda: d_sym_matrix(targets, space.sources), 1)
         timer.add("d_asym", lambda: d_asym_matrix(space.sources, targets, space.t0, ALPHA).T, 1)
@@ -438,3 +438,15 @@ def _held_out(run: Model2VecRun, space: EmbeddingSpace, errors: Any, tasks: Sequ
             f"or retrain with {arg('val_fraction', 'F')} above 0"
         )
     return chosen
+
+
+def measured_means(errors: Any) -> Any:
+    """``[M]`` each column's mean over its measured (finite) rows of ``errors`` ``[T, M]``; NaN for a model
+    never measured there, without numpy's "Mean of empty slice" warning (which reached users)."""
+    import numpy as np
+
+    errors = np.asarray(errors, dtype=np.float64)
+    measured = np.isfinite(errors)
+    counts = measured.sum(axis=0)
+    sums = np.where(measured, errors, 0.0).sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
