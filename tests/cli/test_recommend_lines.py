@@ -202,3 +202,11 @@ def test_a_path_too_long_for_the_file_system_is_one_line(tmp_path, assert_one_li
     for args in (["recommend", "--task", "a" * 300], ["embed-task", "x", "--data", str(tmp_path / ("a" * 300))]):
         result = CliRunner().invoke(main, ["--db", url, *args])
         assert_one_line_error(result, 2, "too long for a file path")
+
+
+def test_a_ranking_learned_from_few_tasks_says_its_figures_are_rough(tmp_path, monkeypatch):
+    few = _run(tmp_path, monkeypatch, _recs(novelty=NEAR, trust=0.9, learned_from=1)).stderr
+    assert "Note: the ranking learned from only 1 task(s) with measured results" in few and "zoo evaluate --all" in few
+    assert (
+        "learned from only" not in _run(tmp_path, monkeypatch, _recs(novelty=NEAR, trust=0.9, learned_from=183)).stderr
+    )

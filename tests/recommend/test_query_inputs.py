@@ -50,6 +50,7 @@ def test_every_form_of_the_same_images_gets_the_folders_answer(bench_copy, tmp_p
     folder = _folder(tmp_path / "shapes")
     models = len(z.models())
     want = _answer(z.recommend(str(folder), k=models, progress=False))
+    assert {r.learned_from for r in z.recommend(str(folder), k=models, progress=False)} == {4}  # the ci bench's run
     assert want[0][2] is not None  # the folder's probe pass measured its difficulty
     run_probe = z.store.list_probes()[0].name
     embedded = z.embed(str(folder), probe=run_probe, progress=False)

@@ -99,6 +99,7 @@ class Recommendation:
     screen_skipped: bool = False  # with --verify: the screen's share held one image per class, so it was not run
     verify_asked: int | None = None  # with --verify: the shortlist's size asked for (K, or auto's), before the cap
     shortlisted: int | None = None  # with --verify: how many experts LogME verified (at most the candidates)
+    learned_from: int | None = None  # how many tasks with measured results the Model2Vec run learned from
 
     @property
     def extrapolates(self) -> bool:
@@ -245,9 +246,10 @@ class Recommender:
                 )
                 for r in recs
             ]
+        recs = [dataclasses.replace(r, learned_from=len(trust.seen_names)) for r in recs[:k]]
         for write in saving:  # a failure above (a verification, a bad expert) leaves the registry as it was
             write()
-        return recs[:k]
+        return recs
 
     def _screened(
         self,

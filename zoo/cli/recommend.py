@@ -402,6 +402,10 @@ def _recommend_json(target: str, recs: list, chart: object | None) -> dict:
 #: shipped zoo, at 0.61)
 SAME_DATA = 0.25
 
+#: below this many tasks learned from, recommend says its figures are rough (the difficulty offset needs as many,
+#: zoo.shrinkage.MIN_DIFFICULTY_TASKS)
+FEW_TASKS = 10
+
 
 def _same_data(first):
     """The first evidence task when it is nearly the query itself (:data:`SAME_DATA`), else None."""
@@ -433,6 +437,13 @@ def echo_novelty(recs) -> None:
         f"{ordinal(round(n.percentile))} percentile of the zoo's own nearest-neighbour distances); "
         f"Model2Vec's task term kept at {100 * first.trust:.0f}%."
     )
+    if first.learned_from is not None and first.learned_from < FEW_TASKS:
+        click.echo(
+            f"Note: the ranking learned from only {first.learned_from} task(s) with measured results, so its "
+            "expected errors and intervals are rough; measure your experts on more tasks (`zoo evaluate --all`) "
+            "and train again.",
+            err=True,
+        )
     same = _same_data(first)
     if same is not None:
         why = (
