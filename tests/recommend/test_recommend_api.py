@@ -336,3 +336,9 @@ def test_training_without_any_result_says_how_to_measure_ones_own(synthetic_zoo)
         connection.execute("DELETE FROM transfer_results")
     with pytest.raises(NotFound, match=r"no transfer results recorded: measure your experts .*`zoo evaluate --all`"):
         zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, progress=False)
+
+
+def test_an_unknown_validation_task_is_named_as_unknown(synthetic_zoo):
+    zoo, _ = synthetic_zoo
+    with pytest.raises(InvalidInput, match=r"no validation task nope: no task of that name"):
+        zoo.train_model2vec(probe=PROBE, method=METHOD, epochs=5, val_tasks=["task01", "nope"], progress=False)

@@ -338,6 +338,12 @@ def _select(
             f"cannot exclude {', '.join(unknown[:3])}: no {space.method} embedding with probe "
             f"{space.probe}; check the task names"
         )
+    strangers = [t for t in dict.fromkeys(val_tasks or ()) if t not in known]
+    if strangers:
+        raise InvalidInput(
+            f"no validation task {', '.join(strangers[:3])}: no task of that name has a {space.method} embedding "
+            f"with probe {space.probe}; check the names (`zoo tasks list`)"
+        )
     left_out = set(excluded)
     if val_tasks and set(val_tasks) & left_out:
         raise InvalidInput("a task cannot be both a validation task and excluded")
