@@ -70,3 +70,14 @@ def test_fit_head_matches_gradient_descent_on_its_objective(l2, steps, lr):
     ce = -np.mean([math.log(p[i, y[i]]) for i in range(len(y))])
     assert stats["train_loss"] == pytest.approx(ce, abs=1e-7)  # CE alone: first order in W
     assert stats["train_accuracy"] == pytest.approx(np.mean(p.argmax(1) == y), abs=1e-12)
+
+
+def test_the_head_bar_ends_full_when_the_fit_converges_early(capsys):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(18, 5))
+    y = np.repeat(np.arange(3), 6)
+    x[y == 1, 0] += 3.0
+    fit_head(x.astype(np.float32), y, 3, max_iter=100, progress=True)
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    done, total = last.split("|")[-1].split()[0].split("/")
+    assert done == total and int(total) < 100, last  # e.g. "32/32", not "32/100"

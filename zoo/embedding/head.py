@@ -76,6 +76,9 @@ def fit_head(
 
     with torch.enable_grad():
         optimizer.step(closure)
+    if bar.n < max_iter:  # converged early: the bar ends full at the iterations it took, not at 32/100
+        bar.total = bar.n
+        bar.refresh()
     bar.close()
     with torch.no_grad():
         logits = z @ weight.T + bias
