@@ -74,3 +74,21 @@ def test_ray_without_ray_installed_is_one_line_naming_the_extra(sqlite_url, monk
     monkeypatch.setitem(sys.modules, "ray", None)
     args = ["--db", sqlite_url, "recommend", "--task", "some-task", "--verify", "2", "--ray", "auto"]
     assert_one_line_error(CliRunner().invoke(main, args), None, "pip install -e '.[ray]'", "--ray ADDRESS")
+
+
+def test_logme_on_ray_leaves_out_an_expert_that_cannot_be_loaded(ray_cluster, bench_copy):
+    """As the local screen and verification do: a warning, the others scored; every unit failing still raises."""
+    from registry.errors import ZooError
+    from zoo.api import Zoo
+    from zoo.api.jobs_units import logme_scores
+
+    with Zoo.open(bench_copy["url"]) as z:
+        names = [m.name for m in z.store.list_models()][:2]
+        z.store.set_model_source(names[0], "file:/nowhere/missing.safetensors", check=False)
+        task = bench_copy["task"]
+        ray = {"ray_address": ray_cluster.address, "progress": False, "max_samples": 17}  # values no test cached
+        with pytest.warns(UserWarning, match=f"logme on Ray skipped {names[0]}: "):
+            scores = logme_scores(z.store, names, task, **ray)
+        assert list(scores) == [names[1]]
+        with pytest.raises(ZooError, match="1 of 1 logme units failed on Ray"):
+            logme_scores(z.store, names[:1], task, **ray)

@@ -253,9 +253,13 @@ def logme_scores(
 
     ``data``: a folder of labelled images (sent as its absolute path, which every
     node must read) or a registered task whose ``data_uri`` every node reads.
-    Each worker loads the weights from the model's recorded source. A failed unit
-    raises its one-line reason.
+    Each worker loads the weights from the model's recorded source. A unit that fails (an expert that
+    cannot be loaded) is left out with a one-line warning, as the local screen and verification leave such an
+    expert out; when every unit fails (a cause they share, such as data no node can read), the first one's
+    reason is raised.
     """
+    import math
+    import warnings
     from pathlib import Path
 
     from registry.errors import InvalidInput, ZooError, arg
@@ -272,13 +276,19 @@ def logme_scores(
             f"{arg('verify', 'K')} needs the images: pass a folder, or a task whose data_uri is a local folder"
         )
     summary = run_units(units, store.url, ray_address=ray_address, gpus_per_task=gpus_per_task, progress=progress)
-    if summary["errors"]:
-        first = summary["errors"][0]
-        raise ZooError(
-            f"{summary['failed']} of {len(units)} {scorer} units failed on Ray; first: "
-            f"{first['unit']['model']}: {first['error']}"
-        )
-    return {unit.model: -float(value) for unit, value in zip(units, summary["values"])}
+    failed = {error["unit"]["model"]: error["error"] for error in summary["errors"]}
+    scores = {}
+    for unit, value in zip(units, summary["values"]):
+        if value is not None and math.isfinite(value):
+            scores[unit.model] = -float(value)
+        elif unit.model not in failed:  # a registered task's scorer matrix leaves an unloadable expert empty
+            failed[unit.model] = "no value: its weights could not be loaded on the node"
+    if failed and not scores:
+        model, reason = next(iter(failed.items()))
+        raise ZooError(f"{len(failed)} of {len(units)} {scorer} units failed on Ray; first: {model}: {reason}")
+    for model, reason in failed.items():
+        warnings.warn(f"{scorer} on Ray skipped {model}: {reason}", stacklevel=2)
+    return scores
 
 
 # ---------------------------------------------------------------------- the idempotent transfer write
