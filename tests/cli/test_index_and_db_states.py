@@ -13,27 +13,17 @@ from sqlalchemy import create_engine, inspect, text
 
 import registry
 from registry.engine import parse_url
-from registry.store import Store
 from zoo.cli import main
-from zoo.demo import SHIPPED_ZOO
 
 
 def _zoo(url: str | None, *args: str):
     return CliRunner().invoke(main, [*(["--db", url] if url else []), *args])
 
 
-@pytest.fixture(scope="module")
-def _shipped_template(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("shipped") / "zoo.db"
-    with Store.open(f"sqlite:///{path}") as store:
-        store.import_jsonl(SHIPPED_ZOO)
-    return path
-
-
 @pytest.fixture
-def shipped(_shipped_template, tmp_path) -> str:
+def shipped(shipped_template, tmp_path) -> str:
     """The shipped zoo (48 models, 279 tasks) with its indexes built by `zoo index rebuild`."""
-    shutil.copy(_shipped_template, tmp_path / "zoo.db")
+    shutil.copy(shipped_template, tmp_path / "zoo.db")
     url = f"sqlite:///{tmp_path / 'zoo.db'}"
     result = _zoo(url, "index", "rebuild", "--quiet")
     assert result.exit_code == 0, result.output

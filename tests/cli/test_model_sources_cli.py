@@ -4,21 +4,12 @@ re-pointing a model at another architecture says how its arch changed."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.registry.test_model_source_paths import _weights
 from zoo.cli import main
-
-
-def _weights(path: Path, sidecar: dict | None = None) -> Path:
-    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\x00" * 16)
-    if sidecar is not None:
-        path.with_name(path.name + ".json").write_text(json.dumps(sidecar))
-    return path
 
 
 @pytest.fixture

@@ -39,19 +39,10 @@ def _state(url: str, tmp_path: Path) -> list[str]:
     return snapshot(url, folder)
 
 
-@pytest.fixture(scope="module")
-def _shipped_template(tmp_path_factory) -> Path:
-    """The shipped zoo imported once per module; each test gets a copy."""
-    path = tmp_path_factory.mktemp("shipped") / "zoo.db"
-    with Store.open(f"sqlite:///{path}") as store:
-        store.import_jsonl(SHIPPED_ZOO)
-    return path
-
-
 @pytest.fixture
-def shipped(_shipped_template, tmp_path) -> str:
+def shipped(shipped_template, tmp_path) -> str:
     """A registry holding the shipped zoo (experts, task embeddings, results, the Model2Vec run)."""
-    shutil.copy(_shipped_template, tmp_path / "zoo.db")
+    shutil.copy(shipped_template, tmp_path / "zoo.db")
     return f"sqlite:///{tmp_path / 'zoo.db'}"
 
 
